@@ -1,0 +1,33 @@
+"""Baseline for the Evaluator's change threshold: the latest blessed model other than the
+candidate.
+
+TFX's LatestBlessedModelStrategy returns the candidate itself when the Trainer was served from
+cache (its model was blessed last run). The Evaluator then sees a new baseline input and runs
+again, so a second run with nothing changed is not fully cached, and a model gets compared with
+itself. Excluding the candidate keeps the Evaluator's inputs identical between such runs.
+"""
+from typing import Dict, List, Optional
+
+from tfx import types
+from tfx.v1.dsl.experimental import ResolverStrategy
+
+CANDIDATE, MODEL, BLESSING = "candidate", "model", "model_blessing"
+
+
+class LatestBlessedOtherModelStrategy(ResolverStrategy):
+    def resolve_artifacts(
+        self, store, input_dict: Dict[str, List[types.Artifact]]
+    ) -> Optional[Dict[str, List[types.Artifact]]]:
+        candidate_ids = {a.id for a in input_dict.get(CANDIDATE, [])}
+        blessings = {
+            b.get_int_custom_property("current_model_id"): b
+            for b in input_dict.get(BLESSING, [])
+            if b.get_int_custom_property("blessed") == 1
+        }
+        result: Dict[str, List[types.Artifact]] = {CANDIDATE: [], MODEL: [], BLESSING: []}
+        for model in sorted(input_dict.get(MODEL, []), key=lambda a: a.id, reverse=True):
+            if model.id in blessings and model.id not in candidate_ids:
+                result[MODEL] = [model]
+                result[BLESSING] = [blessings[model.id]]
+                break
+        return result

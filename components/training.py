@@ -1,0 +1,83 @@
+"""Trainer module code: run_fn builds the model from the spec and the Transform output."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from components.model import ModelConfig, ModelInput, build_model
+from components.signatures import make_signatures
+from pipeline.dataset_spec import DatasetSpec, bucketized_name, transformed_name
+
+HISTORY_FILE = "history.json"
+
+
+def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[ModelInput]:
+    """One ModelInput per transformed feature, with vocabulary sizes read from the Transform."""
+    inputs = []
+    for feature in spec.model_features:
+        if feature.is_categorical:
+            size = tft_output.vocabulary_size_by_name(feature.name) + feature.oov_buckets
+            inputs.append(ModelInput(transformed_name(feature.name), size))
+        else:
+            inputs.append(ModelInput(transformed_name(feature.name)))
+            if feature.buckets:
+                # tft.bucketize yields ids 0..buckets-1; +1 keeps an id for values past the edges.
+                inputs.append(ModelInput(bucketized_name(feature.name), feature.buckets + 1))
+    return inputs
+
+
+def _dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int,
+             seed: int, shuffle: bool) -> tf.data.Dataset:
+    return data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
+            shuffle=shuffle, shuffle_seed=seed,
+        ),
+        tft_output.transformed_metadata.schema,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    config: dict[str, Any] = fn_args.custom_config
+    spec = DatasetSpec.from_config(config["spec"])
+    train = config["training"]
+    keras.utils.set_random_seed(train["seed"])
+
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    train_ds = _dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
+                        train["batch_size"], train["seed"], shuffle=True)
+    eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
+                       train["batch_size"], train["seed"], shuffle=False)
+
+    model = build_model(
+        model_inputs(spec, tft_output),
+        ModelConfig(
+            num_classes=spec.num_classes, hidden_units=train["hidden_units"],
+            hidden_layers=train["hidden_layers"], learning_rate=train["learning_rate"],
+        ),
+    )
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=train["early_stopping_patience"],
+            restore_best_weights=True,
+        ),
+    ]
+    history = model.fit(train_ds, validation_data=eval_ds, epochs=train["epochs"],
+                        callbacks=callbacks, verbose=2)
+
+    # Per-epoch curves next to the TensorBoard logs, for the summary and for experiment tracking.
+    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({k: [float(v) for v in vals] for k, vals in history.history.items()}, f)
+
+    tf.saved_model.save(model, fn_args.serving_model_dir,
+                        signatures=make_signatures(model, tft_output, spec))

@@ -1,0 +1,1 @@
+"""The pipeline definition, its settings and the runners that execute it."""

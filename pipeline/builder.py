@@ -1,0 +1,175 @@
+"""The one pipeline definition. Every runner (local, Airflow, Kubeflow) calls create_pipeline."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from tfx import v1 as tfx
+
+import components
+from components import baseline
+from components.data_gate import AnomaliesGate
+from pipeline.dataset_spec import DatasetSpec
+from pipeline.evaluation import make_eval_config
+from pipeline.settings import Settings
+
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.training.run_fn"
+
+# Node ids, also the stage names a user sees in the summary.
+EXAMPLE_GEN = "CsvExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_IMPORTER = "ImportSchemaGen"
+SCHEMA_GEN = "SchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+ANOMALIES_GATE = "AnomaliesGate"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+BASELINE_RESOLVER = "BaselineModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+
+def code_fingerprint() -> str:
+    """Hash of the module code. Module functions are referenced by dotted path, which TFX does
+    not fingerprint, so this goes into custom_config: editing the code re-runs Transform and
+    Trainer instead of serving a stale cached result."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(components.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    digest.update(Path(__file__).with_name("dataset_spec.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _content_addressed_copy(source: Path, folder: Path) -> Path:
+    """Copy a file under a name derived from its content. ImportSchemaGen caches on the path it
+    is given, so an edited schema must get a new path to be imported again."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = folder / digest / source.name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return target
+
+
+def _example_gen(spec: DatasetSpec, settings: Settings) -> tfx.components.CsvExampleGen:
+    train_buckets = round(settings.train_ratio * 100)
+    if not 0 < train_buckets < 100:
+        raise ValueError(f"train_ratio must be between 0.01 and 0.99, got {settings.train_ratio}")
+    return tfx.components.CsvExampleGen(
+        input_base=str(spec.csv_path.parent),
+        # Only the spec's CSV: the folder also holds the spec, the schema and the GX suite.
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=spec.csv_path.name)]
+        ),
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=train_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=100 - train_buckets),
+                ]
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+
+
+def create_schema_draft_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
+    """CsvExampleGen -> StatisticsGen -> SchemaGen, for `make schema`: a draft to review."""
+    example_gen = _example_gen(spec, settings)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+    ).with_id(SCHEMA_GEN)
+    return _pipeline(settings, [example_gen, statistics_gen, schema_gen], name_suffix="-schema")
+
+
+def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
+    example_gen = _example_gen(spec, settings)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_importer = tfx.components.ImportSchemaGen(
+        schema_file=str(_content_addressed_copy(spec.schema_path,
+                                                settings.pipeline_root / "_schemas"))
+    ).with_id(SCHEMA_IMPORTER)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_importer.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"]).with_id(ANOMALIES_GATE)
+
+    module_config = {
+        "spec": spec.to_config(),
+        "code_fingerprint": code_fingerprint(),
+        "training": {
+            "hidden_units": settings.hidden_units,
+            "hidden_layers": settings.hidden_layers,
+            "learning_rate": settings.learning_rate,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "early_stopping_patience": settings.early_stopping_patience,
+            "seed": settings.seed,
+        },
+    }
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_importer.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=module_config,
+        # Post-transform statistics double the Beam work and nothing downstream reads them.
+        disable_statistics=True,
+    ).with_id(TRANSFORM)
+    # The gate has no data output for Transform to consume, so order them explicitly: a failed
+    # gate ends the run before Transform starts.
+    transform.add_upstream_node(anomalies_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_importer.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=module_config,
+    ).with_id(TRAINER)
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=baseline.LatestBlessedOtherModelStrategy,
+        candidate=trainer.outputs["model"],
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(spec, settings),
+    ).with_id(EVALUATOR)
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(settings.serving_dir))
+        ),
+    ).with_id(PUSHER)
+
+    return _pipeline(settings, [
+        example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
+        transform, trainer, baseline_resolver, evaluator, pusher,
+    ])
+
+
+def _pipeline(settings: Settings, nodes: list, name_suffix: str = "") -> tfx.dsl.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=settings.full_pipeline_name + name_suffix,
+        pipeline_root=str(settings.pipeline_root),
+        components=nodes,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(settings.metadata_path)),
+        beam_pipeline_args=settings.beam_pipeline_args(),
+    )

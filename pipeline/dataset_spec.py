@@ -1,0 +1,235 @@
+"""Dataset specs: the only place column names live.
+
+A spec is a YAML file beside its CSV (``data/<name>/spec.yaml``). Pipeline code, module code and
+the evaluation config read every column name from it, so adding a dataset means writing a spec,
+not editing code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+# Feature types the preprocessing understands; see components/preprocessing.py for what each does.
+FLOAT = "float"  # numeric, z-scored, missing values imputed with the mean
+INT = "int"  # integer numeric, treated like float
+CATEGORICAL = "categorical"  # string, vocabulary with OOV buckets
+CATEGORICAL_INT = "categorical_int"  # integer code (hour, area id): vocabulary over its values
+FEATURE_TYPES = (FLOAT, INT, CATEGORICAL, CATEGORICAL_INT)
+NUMERIC_TYPES = (FLOAT, INT)
+
+FEATURE, LABEL, IGNORE = "feature", "label", "ignore"
+ROLES = (FEATURE, LABEL, IGNORE)
+
+BINARY, MULTICLASS = "binary", "multiclass"
+TASKS = (BINARY, MULTICLASS)
+
+TRANSFORMED_SUFFIX = "_xf"
+
+
+class SpecError(ValueError):
+    """A dataset spec that cannot be used; the message names the file and the field."""
+
+
+def transformed_name(name: str) -> str:
+    return name + TRANSFORMED_SUFFIX
+
+
+def bucketized_name(name: str) -> str:
+    return name + "_bucket" + TRANSFORMED_SUFFIX
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str
+    role: str = FEATURE
+    buckets: int = 0  # > 0: also feed quantile buckets of this numeric feature
+    oov_buckets: int = 1  # categorical only: hash buckets for values not in the vocabulary
+    description: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.type in (CATEGORICAL, CATEGORICAL_INT)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    csv_path: Path
+    task: str
+    label: str
+    classes: tuple[str, ...]
+    features: tuple[Feature, ...]  # every CSV column, in CSV order
+    slice_by: str = ""
+    description: str = ""
+    spec_path: Path | None = None
+
+    # Derived views, so callers never filter by role themselves.
+    @property
+    def model_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.role == FEATURE)
+
+    @property
+    def label_feature(self) -> Feature:
+        return next(f for f in self.features if f.name == self.label)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns the pipeline reads: model features, the label and the slicing feature."""
+        return tuple(f.name for f in self.features if f.role != IGNORE or f.name == self.slice_by)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def transformed_label(self) -> str:
+        return transformed_name(self.label)
+
+    @property
+    def schema_path(self) -> Path:
+        return self.directory / "schema" / "schema.pbtxt"
+
+    @property
+    def directory(self) -> Path:
+        return (self.spec_path or self.csv_path).parent
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def with_csv(self, csv_path: str | Path) -> "DatasetSpec":
+        """The same spec read from another CSV (a sample, a new drop of data)."""
+        return dataclasses.replace(self, csv_path=Path(csv_path).resolve())
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able dict for TFX custom_config; module code rebuilds the spec with from_config."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "label": self.label,
+            "classes": list(self.classes),
+            "slice_by": self.slice_by,
+            "features": [dataclasses.asdict(f) for f in self.features],
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "DatasetSpec":
+        return cls(
+            name=config["name"],
+            csv_path=Path(""),
+            task=config["task"],
+            label=config["label"],
+            classes=tuple(config["classes"]),
+            features=tuple(Feature(**f) for f in config["features"]),
+            slice_by=config.get("slice_by", ""),
+        )
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr(self.to_config()).encode()).hexdigest()[:16]
+
+
+def _fail(path: Path, message: str) -> SpecError:
+    return SpecError(f"dataset spec {path}: {message}")
+
+
+def _parse_feature(path: Path, name: str, raw: Any) -> Feature:
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, Mapping):
+        raise _fail(path, f"feature '{name}': expected a mapping with 'type', got {raw!r}")
+    unknown = set(raw) - {"type", "role", "buckets", "oov_buckets", "description"}
+    if unknown:
+        raise _fail(path, f"feature '{name}': unknown key(s) {sorted(unknown)}")
+    ftype = raw.get("type")
+    if ftype not in FEATURE_TYPES:
+        raise _fail(
+            path, f"feature '{name}': unknown type {ftype!r} (allowed: {', '.join(FEATURE_TYPES)})"
+        )
+    role = raw.get("role", FEATURE)
+    if role not in ROLES:
+        raise _fail(path, f"feature '{name}': unknown role {role!r} (allowed: {', '.join(ROLES)})")
+    buckets = raw.get("buckets", 0)
+    if not isinstance(buckets, int) or buckets < 0:
+        raise _fail(path, f"feature '{name}': buckets must be a non-negative integer, got {buckets!r}")
+    if buckets and ftype not in NUMERIC_TYPES:
+        raise _fail(path, f"feature '{name}': buckets only apply to numeric types, not {ftype}")
+    oov = raw.get("oov_buckets", 1)
+    if not isinstance(oov, int) or oov < 1:
+        raise _fail(path, f"feature '{name}': oov_buckets must be an integer >= 1, got {oov!r}")
+    return Feature(
+        name=name, type=ftype, role=role, buckets=buckets, oov_buckets=oov,
+        description=str(raw.get("description", "")),
+    )
+
+
+def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
+    """Read and validate a spec; every mistake raises SpecError naming the file and the field."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SpecError(f"dataset spec {path}: file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise _fail(path, f"not valid YAML: {e}") from None
+    if not isinstance(raw, Mapping):
+        raise _fail(path, "expected a mapping at the top level")
+    for key in ("name", "csv", "task", "label", "classes", "features"):
+        if key not in raw:
+            raise _fail(path, f"missing required key '{key}'")
+    unknown = set(raw) - {"name", "csv", "task", "label", "classes", "features", "slice_by",
+                          "description"}
+    if unknown:
+        raise _fail(path, f"unknown key(s) {sorted(unknown)}")
+
+    task = raw["task"]
+    if task not in TASKS:
+        raise _fail(path, f"unknown task {task!r} (allowed: {', '.join(TASKS)})")
+    if not isinstance(raw["features"], Mapping) or not raw["features"]:
+        raise _fail(path, "'features' must be a non-empty mapping of column name to its type")
+    features = tuple(_parse_feature(path, str(n), f) for n, f in raw["features"].items())
+
+    label = raw["label"]
+    names = [f.name for f in features]
+    if label not in names:
+        raise _fail(path, f"label '{label}' is missing from features (columns: {', '.join(names)})")
+    labelled = [f.name for f in features if f.role == LABEL]
+    if labelled != [label]:
+        raise _fail(path, f"exactly the label '{label}' must have role 'label', found {labelled}")
+    classes = raw["classes"]
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise _fail(path, f"'classes' must list at least 2 classes, got {classes!r}")
+    classes = tuple(str(c) for c in classes)
+    if len(set(classes)) != len(classes):
+        raise _fail(path, f"'classes' has duplicates: {list(classes)}")
+    if task == BINARY and len(classes) != 2:
+        raise _fail(path, f"task 'binary' needs exactly 2 classes, got {len(classes)}")
+    if not any(f.role == FEATURE for f in features):
+        raise _fail(path, "no column has role 'feature'")
+
+    slice_by = raw.get("slice_by", "") or ""
+    if slice_by and slice_by not in names:
+        raise _fail(path, f"slice_by '{slice_by}' is not one of the features")
+
+    csv_path = (path.parent / str(raw["csv"])).resolve()
+    if check_csv and not csv_path.is_file():
+        raise _fail(path, f"CSV path not found: {csv_path}")
+    return DatasetSpec(
+        name=str(raw["name"]), csv_path=csv_path, task=task, label=label, classes=classes,
+        features=features, slice_by=slice_by, description=str(raw.get("description", "")),
+        spec_path=path,
+    )

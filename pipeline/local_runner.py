@@ -1,0 +1,80 @@
+"""Run the pipeline locally with LocalDagRunner: live summary on the terminal, full log in a file."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pipeline.settings import Settings
+
+
+@dataclasses.dataclass
+class RunResult:
+    stages: list[dict]
+    seconds: float
+    log_path: Path
+
+
+def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
+    from pipeline.output_capture import captured_output
+
+    started = time.monotonic()
+    # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
+    with captured_output(settings.log_path) as terminal:
+        from tfx import v1 as tfx
+
+        from pipeline.progress import StageReporter
+
+        pipeline = make_pipeline()
+        reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
+                                 terminal if out is sys.stdout else out)
+        logger = logging.getLogger("absl")
+        logger.addHandler(reporter)
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        finally:
+            logger.removeHandler(reporter)
+    return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
+
+
+def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
+    """The full pipeline; raises on the first failed stage (after the summary shows it)."""
+    spec = settings.load_spec()
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
+              f"  full log: {settings.log_path}\n")
+    out.flush()
+
+    def make_pipeline():
+        from pipeline.builder import create_pipeline
+
+        return create_pipeline(settings, spec)
+
+    result = _run(make_pipeline, settings, out)
+    out.write(f"Done in {result.seconds:.0f}s. Outputs in {settings.output_dir}/\n"
+              f"  serving models: {settings.serving_dir}\n"
+              f"  pipeline root:  {settings.pipeline_root}\n"
+              f"  ML Metadata:    {settings.metadata_path}\n")
+    return result
+
+
+def draft_schema(settings: Settings, out: TextIO = sys.stdout) -> Path:
+    """Run CsvExampleGen -> StatisticsGen -> SchemaGen and copy the inferred schema out for review."""
+    import shutil
+
+    from pipeline import builder, metadata
+
+    spec = settings.load_spec()
+    out.write(f"Drafting a schema for {spec.name} from {spec.csv_path}\n")
+    _run(lambda: builder.create_schema_draft_pipeline(settings, spec), settings, out)
+    with metadata.open_store_context(settings.metadata_path) as store:
+        node = metadata.node_execution(store, settings.full_pipeline_name + "-schema",
+                                       builder.SCHEMA_GEN)
+    draft = settings.output_dir / "schema_draft" / "schema.pbtxt"
+    draft.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(node.outputs["schema"][0].uri) / "schema.pbtxt", draft)
+    out.write(f"Draft schema: {draft}\nReview it, then copy it to {spec.schema_path}\n")
+    return draft

@@ -1,0 +1,100 @@
+"""Read-only queries on the pipeline's ML Metadata store: executions per run, their artifacts."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Iterator
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+Execution = metadata_store_pb2.Execution
+COMPLETE, CACHED, FAILED = Execution.COMPLETE, Execution.CACHED, Execution.FAILED
+# Resolver nodes record what they resolved as INTERNAL_OUTPUT events.
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT,
+                  metadata_store_pb2.Event.INTERNAL_OUTPUT)
+STATE_NAMES = {COMPLETE: "ran", CACHED: "cached", FAILED: "failed", Execution.RUNNING: "running"}
+
+
+def open_store(path: Path) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+@contextlib.contextmanager
+def open_store_context(path: Path) -> Iterator[metadata_store.MetadataStore]:
+    store = open_store(path)
+    try:
+        yield store
+    finally:
+        del store  # closes the SQLite connection
+
+
+@dataclasses.dataclass
+class NodeExecution:
+    node_id: str
+    state: str
+    execution: Execution
+    outputs: dict[str, list[metadata_store_pb2.Artifact]]
+
+
+def _output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
+    events = [e for e in store.get_events_by_execution_ids([execution_id])
+              if e.type in _OUTPUT_EVENTS]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    by_key: dict[str, list] = {}
+    for e in events:
+        key = e.path.steps[0].key if e.path.steps else ""
+        by_key.setdefault(key, []).append(artifacts[e.artifact_id])
+    return by_key
+
+
+def node_execution(store, pipeline_name: str, node_id: str) -> NodeExecution | None:
+    """The newest execution of a node (None for nodes that record none, such as resolvers)."""
+    node_ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if node_ctx is None:
+        return None
+    executions = store.get_executions_by_context(node_ctx.id)
+    if not executions:
+        return None
+    execution = max(executions, key=lambda e: e.id)
+    return NodeExecution(
+        node_id=node_id,
+        state=STATE_NAMES.get(execution.last_known_state, "unknown"),
+        execution=execution,
+        outputs=_output_artifacts(store, execution.id),
+    )
+
+
+def run_ids(store, pipeline_name: str) -> list[str]:
+    """Ids of the pipeline's runs, oldest first."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return []
+    seen: dict[str, int] = {}
+    for execution in store.get_executions_by_context(pipeline.id):
+        for ctx in store.get_contexts_by_execution(execution.id):
+            if ctx.type == "pipeline_run":
+                seen.setdefault(ctx.name, ctx.id)
+    return sorted(seen, key=seen.get)
+
+
+def run_executions(store, pipeline_name: str, run_id: str) -> list[NodeExecution]:
+    """Every execution recorded in a run, in execution order."""
+    run_ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run_ctx is None:
+        return []
+    result = []
+    for execution in sorted(store.get_executions_by_context(run_ctx.id), key=lambda e: e.id):
+        node_ids = [c.name.split(".", 1)[1] for c in store.get_contexts_by_execution(execution.id)
+                    if c.type == "node" and c.name.startswith(pipeline_name + ".")]
+        result.append(NodeExecution(
+            node_id=node_ids[0] if node_ids else "?",
+            state=STATE_NAMES.get(execution.last_known_state, "unknown"),
+            execution=execution,
+            outputs=_output_artifacts(store, execution.id),
+        ))
+    return result

@@ -1,0 +1,52 @@
+"""Live per-stage summary: one line per TFX stage as it finishes, figures read from ML Metadata.
+
+LocalDagRunner logs 'Component <id> is running.' and '... is finished.' around each node; a
+logging handler turns those into summary lines on the user's terminal while the full log goes to
+a file.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pipeline import metadata, stage_figures
+
+_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
+
+
+class StageReporter(logging.Handler):
+    def __init__(self, metadata_path: Path, pipeline_name: str, out: TextIO):
+        super().__init__(level=logging.INFO)
+        self.metadata_path = metadata_path
+        self.pipeline_name = pipeline_name
+        self.out = out
+        self.started: dict[str, float] = {}
+        self.lines: list[dict] = []
+        self.current: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _EVENT.match(record.getMessage())
+        if not match:
+            return
+        node_id, event = match.groups()
+        if event == "running":
+            self.started[node_id] = time.monotonic()
+            self.current = node_id
+        else:
+            self.current = None
+            self.report(node_id, time.monotonic() - self.started.get(node_id, time.monotonic()))
+
+    def report(self, node_id: str, seconds: float) -> None:
+        with metadata.open_store_context(self.metadata_path) as store:
+            node = metadata.node_execution(store, self.pipeline_name, node_id)
+        state = node.state if node else "resolved"
+        text = stage_figures.figure(node) if node else ""
+        self.lines.append({"stage": node_id, "state": state, "seconds": seconds, "figure": text})
+        self.write(f"  {node_id:<27} {state:<8} {seconds:6.1f}s  {text}")
+
+    def write(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
