@@ -3,7 +3,8 @@
 Per feature type (see pipeline/dataset_spec.py):
   float / int      -> missing values imputed with the mean, then z-scored; optional quantile
                       buckets as a second output
-  categorical(_int)-> vocabulary ids, with OOV buckets for values not seen in training
+  categorical(_int)-> vocabulary ids, with OOV buckets for values not seen in training (a missing
+                      value lands in an OOV bucket too: vocabularies leave out "")
   label            -> class id from the spec's fixed class list (-1 for an unknown class), so
                       ids do not depend on which classes a data drop happens to contain
 """
@@ -41,12 +42,27 @@ def _as_strings(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
     return tf.strings.as_string(x)
 
 
-def impute_and_scale(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """Missing -> mean of present values, then z-score; an imputed value lands on 0."""
-    x = tf.cast(x, tf.float32) if not isinstance(x, tf.SparseTensor) else tf.SparseTensor(
-        x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
-    mean = tft.mean(_values(x))
-    return tft.scale_to_z_score(_to_dense(x, mean))
+def _as_float(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
+    if isinstance(x, tf.SparseTensor):
+        return tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32), x.dense_shape)
+    return tf.cast(x, tf.float32)
+
+
+def impute(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """Missing -> mean of the values present in the whole analysis set."""
+    x = _as_float(x)
+    return _to_dense(x, tft.mean(_values(x)))
+
+
+def buckets(x: tf.Tensor | tf.SparseTensor, num_buckets: int) -> tf.Tensor:
+    """Quantile bucket ids of the imputed value, boundaries from the values present.
+
+    Boundaries come from the raw values rather than from the z-scored output: analyzers chained
+    on other analyzers' results cost another pass over the data (and with Beam 2.59's in-memory
+    runner that second phase fails on tiny inputs)."""
+    x = _as_float(x)
+    boundaries = tft.quantiles(_values(x), num_buckets, epsilon=min(1.0 / num_buckets, 0.01))
+    return tft.apply_buckets(impute(x), boundaries)
 
 
 def vocab_ids(x: tf.Tensor | tf.SparseTensor, name: str, oov_buckets: int) -> tf.Tensor:
@@ -72,10 +88,10 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
     for feature in spec.model_features:
         x = inputs[feature.name]
         if feature.is_numeric:
-            scaled = impute_and_scale(x)
-            outputs[transformed_name(feature.name)] = scaled
+            # An imputed value equals the mean, so it lands on 0 after scaling.
+            outputs[transformed_name(feature.name)] = tft.scale_to_z_score(impute(x))
             if feature.buckets:
-                outputs[bucketized_name(feature.name)] = tft.bucketize(scaled, feature.buckets)
+                outputs[bucketized_name(feature.name)] = buckets(x, feature.buckets)
         else:
             outputs[transformed_name(feature.name)] = vocab_ids(
                 x, feature.name, feature.oov_buckets

@@ -16,14 +16,31 @@ def gated_metric(spec: DatasetSpec) -> str:
     return "auc" if spec.task == BINARY else "sparse_categorical_accuracy"
 
 
-def _threshold(lower_bound: float, max_drop: float) -> tfma.MetricThreshold:
-    return tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_drop - _EPSILON},
+def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tfma.MetricConfig:
+    """Gate on the overall slice only: a plain MetricConfig.threshold would also apply to every
+    slice, and a slice of 7 rows (a rare payment type) would veto a good model."""
+    metric.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()],
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -max_drop - _EPSILON},
+            ),
         ),
-    )
+    ))
+    return metric
+
+
+def _plots(*class_names: str) -> list[tfma.MetricConfig]:
+    return [tfma.MetricConfig(class_name=name) for name in class_names]
+
+
+# Plot data for the tracked run (pipeline/plots.py draws it): ROC and PR curves come from the
+# confusion matrices at thresholds, one-vs-rest per binarized class; the class-by-class confusion
+# matrix needs the non-binarized spec.
+_CURVE_PLOTS = ("ConfusionMatrixPlot", "CalibrationPlot")
+_CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
 
 
 def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
@@ -32,24 +49,26 @@ def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
     count = tfma.MetricConfig(class_name="ExampleCount")
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
-        accuracy_spec = tfma.MetricsSpec(metrics=[count, accuracy])
+        accuracy_spec = tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)])
         binary_spec = tfma.MetricsSpec(
             metrics=[
-                tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}',
-                                  threshold=_threshold(settings.min_auc, settings.max_metric_drop)),
+                _gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
+                       settings.min_auc, settings.max_metric_drop),
                 tfma.MetricConfig(class_name="Precision"),
                 tfma.MetricConfig(class_name="Recall"),
+                *_plots(*_CURVE_PLOTS),
             ],
             binarize=tfma.BinarizationOptions(class_ids={"values": [1]}),
         )
         metrics_specs = [accuracy_spec, binary_spec]
     else:
-        accuracy.threshold.CopyFrom(_threshold(settings.min_accuracy, settings.max_metric_drop))
+        _gated(accuracy, settings.min_accuracy, settings.max_metric_drop)
         metrics_specs = [
-            tfma.MetricsSpec(metrics=[count, accuracy]),
+            tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)]),
             tfma.MetricsSpec(
                 metrics=[tfma.MetricConfig(class_name="Precision"),
-                         tfma.MetricConfig(class_name="Recall")],
+                         tfma.MetricConfig(class_name="Recall"),
+                         *_plots(*_CURVE_PLOTS)],
                 binarize=tfma.BinarizationOptions(
                     class_ids={"values": list(range(spec.num_classes))}),
             ),

@@ -42,7 +42,8 @@ class StageReporter(logging.Handler):
     def report(self, node_id: str, seconds: float) -> None:
         with metadata.open_store_context(self.metadata_path) as store:
             node = metadata.node_execution(store, self.pipeline_name, node_id)
-        state = node.state if node else "resolved"
+        # Resolvers look artifacts up rather than execute, whatever ML Metadata calls it.
+        state = "resolved" if node is None or "Resolver" in node_id else node.state
         text = stage_figures.figure(node) if node else ""
         self.lines.append({"stage": node_id, "state": state, "seconds": seconds, "figure": text})
         self.write(f"  {node_id:<27} {state:<8} {seconds:6.1f}s  {text}")
