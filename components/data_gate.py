@@ -1,11 +1,14 @@
-"""AnomaliesGate: turns ExampleValidator's anomalies record into a stop.
+"""Data gates: turn a validation record into a stop.
 
-ExampleValidator only records anomalies; this component fails the run when there are any, with
-an error listing each one by feature, so Transform (which the pipeline makes wait for it) and
-everything after it never see bad data.
+ExampleValidator (TFDV) and GreatExpectationsValidator (the data contract) only record what they
+found; a gate fails the run when the record holds a problem that must stop it, with an error
+listing each one, so Transform (which the pipeline makes wait for the gates) and everything
+after it never see bad data. The validators do not raise themselves because TFX deletes a failed
+execution's outputs, and the record is what a person opens to see what broke.
 """
-
+# No `from __future__ import annotations` here: TFX reads the component type hints at runtime.
 import json
+import logging
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -13,17 +16,16 @@ from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.v1.dsl.components import InputArtifact, OutputArtifact, component
 
+from components import contract_report, expectations
+from components.data_errors import DataValidationError
+
 REPORT_FILE = "report.json"
 
 
 class DataValidationReport(types.Artifact):
-    """What a data gate saw: a JSON report plus counts as custom properties."""
+    """What a validator or a gate saw: a JSON report plus counts as custom properties."""
 
     TYPE_NAME = "DataValidationReport"
-
-
-class DataValidationError(RuntimeError):
-    """Input data broke the schema or the data contract; the message lists every problem."""
 
 
 def describe_anomalies(anomalies_uri: str, split_names: "list[str]") -> "list[str]":
@@ -55,3 +57,19 @@ def AnomaliesGate(  # noqa: N802 - TFX component classes are CamelCase
             f"TFDV found {len(problems)} anomal{'y' if len(problems) == 1 else 'ies'} against "
             "the schema:\n  " + "\n  ".join(problems)
         )
+
+
+@component
+def ExpectationsGate(  # noqa: N802 - TFX component classes are CamelCase
+    validation: InputArtifact[DataValidationReport],
+) -> None:
+    """Fails the run when a critical expectation of the data contract failed; warnings only go
+    to the log (the validator's summary line counts them)."""
+    with open(os.path.join(validation.uri, REPORT_FILE)) as f:
+        report = json.load(f)
+    for failure in report["failures"]:
+        if failure["severity"] == expectations.WARNING:
+            logging.warning("data contract warning: %s", failure["message"])
+    message = contract_report.contract_error_message(report)
+    if message:
+        raise DataValidationError(message)

@@ -15,10 +15,16 @@ from pipeline.settings import Settings
 pytestmark = pytest.mark.e2e
 
 EXECUTED_NODES = [  # every node but the resolver, which looks artifacts up instead of executing
-    builder.EXAMPLE_GEN, builder.STATISTICS_GEN, builder.SCHEMA_IMPORTER,
-    builder.EXAMPLE_VALIDATOR, builder.ANOMALIES_GATE, builder.TRANSFORM, builder.TRAINER,
-    builder.EVALUATOR, builder.PUSHER,
+    builder.EXAMPLE_GEN, builder.EXPECTATIONS_VALIDATOR, builder.EXPECTATIONS_GATE,
+    builder.STATISTICS_GEN, builder.SCHEMA_IMPORTER, builder.EXAMPLE_VALIDATOR,
+    builder.ANOMALIES_GATE, builder.TRANSFORM, builder.TRAINER, builder.EVALUATOR, builder.PUSHER,
 ]
+
+
+def test_node_list_covers_the_pipeline(tmp_path):
+    settings = Settings(output_root=tmp_path)
+    nodes = {node.id for node in builder.create_pipeline(settings, settings.load_spec()).components}
+    assert nodes - set(EXECUTED_NODES) == {builder.BASELINE_RESOLVER}
 
 
 def run(settings: Settings) -> subprocess.CompletedProcess:
