@@ -5,9 +5,14 @@ ARGS ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Airflow 2 pins SQLAlchemy < 2 and Flask 2.x, which MLflow here has outgrown: its own venv.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+KFP_STAMP := $(VENV)/.kfp-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv pipeline schema test test-fast clean clean-outputs
+.PHONY: help venv pipeline schema expectations mlflow-ui serve predict test test-fast clean \
+	clean-outputs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,20 +28,61 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 venv: $(STAMP)  ## create the virtualenv from requirements/lock.txt
 
+.PHONY: airflow-venv airflow compile-kfp bench data-scale
+
+$(AIRFLOW_STAMP): requirements/airflow-lock.txt pyproject.toml
+	@echo "Setting up $(AIRFLOW_VENV) (Apache Airflow 2, apart from the pipeline's venv; about a minute)..."
+	@test -x $(AIRFLOW_VENV)/bin/python || "$$(scripts/find-python310)" -m venv $(AIRFLOW_VENV)
+	@$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade "pip<25" 2>&1 | grep -v "is ignored" || true
+	@set -o pipefail; $(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements/airflow-lock.txt 2>&1 | { grep -v "is ignored" || true; }
+	@# The DAG file imports pipeline.airflow_dag (Airflow and the standard library only).
+	@set -o pipefail; $(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -e . 2>&1 | { grep -v "is ignored" || true; }
+	@touch $@
+
+$(KFP_STAMP): $(STAMP) requirements/kfp-lock.txt
+	@set -o pipefail; $(PY) -m pip install --quiet -r requirements/kfp-lock.txt 2>&1 | { grep -v "is ignored" || true; }
+	@touch $@
+
+airflow-venv: $(AIRFLOW_STAMP)  ## create the Airflow venv from requirements/airflow-lock.txt
+
 pipeline: $(STAMP)  ## run the whole pipeline on DATASET (default taxi)
 	@$(PY) -m pipeline run --dataset $(DATASET) $(ARGS)
 
 schema: $(STAMP)  ## draft a schema for DATASET with SchemaGen, for review
 	@$(PY) -m pipeline schema --dataset $(DATASET) $(ARGS)
 
-test: $(STAMP)  ## run every test, end-to-end pipelines included
+airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled Airflow DAG on 127.0.0.1 (Ctrl-C stops it)
+	@$(PY) -m pipeline airflow --dataset $(DATASET) $(ARGS)
+
+compile-kfp: $(KFP_STAMP)  ## write DATASET's pipeline as a Kubeflow Pipelines v2 / Vertex AI JSON spec
+	@$(PY) -m pipeline compile-kfp --dataset $(DATASET) $(ARGS)
+
+expectations: $(STAMP)  ## draft a Great Expectations suite (data contract) for DATASET, for review
+	@$(PY) -m pipeline expectations --dataset $(DATASET) $(ARGS)
+
+mlflow-ui: $(STAMP)  ## MLflow UI on 127.0.0.1 for DATASET's runs and models (Ctrl-C stops it)
+	@$(PY) -m pipeline.mlflow_cli ui --dataset $(DATASET) $(ARGS)
+
+serve: $(STAMP)  ## serve DATASET's `champion` model over HTTP on 127.0.0.1 (Ctrl-C stops it)
+	@$(PY) -m pipeline.mlflow_cli serve --dataset $(DATASET) $(ARGS)
+
+predict: $(STAMP)  ## send a few rows of DATASET to the model `make serve` serves, print the answer
+	@$(PY) -m pipeline.mlflow_cli predict --dataset $(DATASET) $(ARGS)
+
+test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## run every test, end-to-end pipelines included
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## unit tests only (no pipeline runs)
+test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## unit tests only (no pipeline runs)
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## benchmark speed, memory, scaling vs plain baselines (BENCH_SIZES=1,10[,100]; long)
+	@BENCH_SIZES=$(or $(BENCH_SIZES),1,10) $(PY) -m pipeline.bench
+
+data-scale: $(STAMP)  ## write an N-row taxi CSV by resampling with jitter: make data-scale N=150000
+	@$(PY) -m pipeline.data_scale --dataset $(DATASET) --rows $(N) --out outputs/scaled/$(DATASET)-$(N)/data.csv
 
 clean-outputs:  ## delete generated outputs (pipeline roots, ML Metadata, models)
 	rm -rf outputs
 
 clean: clean-outputs  ## also delete the virtualenv
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(AIRFLOW_VENV)

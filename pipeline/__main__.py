@@ -1,4 +1,6 @@
-"""Command line: `python -m pipeline run|schema [options]`; `--help` lists every setting."""
+"""Command line: `python -m pipeline run|schema|expectations [options]`; `--help` lists every
+setting. Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the
+spec was refused before anything ran."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +8,7 @@ import os
 import sys
 import warnings
 
+from pipeline import orchestration_cli
 from pipeline import settings as settings_lib
 from pipeline.dataset_spec import SpecError
 
@@ -19,15 +22,18 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("run", "run the whole pipeline on a dataset"),
         ("schema", "draft a schema with SchemaGen, for review before committing it"),
+        ("expectations", "draft a Great Expectations suite (the data contract) from the data, "
+                         "for review before committing it"),
     ):
         settings_lib.add_arguments(commands.add_parser(name, help=help_text,
                                                        description=help_text))
+    orchestration_cli.add_commands(commands)  # airflow, run-node, compile-kfp, ...
     return parser
 
 
 def _root_cause(error: BaseException) -> BaseException:
     """TFX wraps executor errors; show the user the one that says what went wrong."""
-    from components.data_gate import DataValidationError
+    from components.data_errors import DataValidationError
 
     seen = error
     while seen is not None:
@@ -35,6 +41,30 @@ def _root_cause(error: BaseException) -> BaseException:
             return seen
         seen = seen.__cause__ or seen.__context__
     return error
+
+
+def _preflight(settings: settings_lib.Settings, command: str) -> None:
+    """Refuse unusable input in one line before TFX starts (raises SpecError or InputError)."""
+    from pipeline import input_checks
+
+    spec = settings.load_spec()
+    input_checks.check_csv(spec)
+    if command == "run":
+        from components import expectations
+
+        expectations.load_suite(expectations.suite_path(spec), spec)
+
+
+def _draft_expectations(settings: settings_lib.Settings) -> None:
+    """Draft a suite from the CSV into the outputs folder (no TFX run needed), for review."""
+    from components import expectations, suite_draft
+
+    spec = settings.load_spec()
+    print(f"Drafting an expectation suite for {spec.name} from {spec.csv_path}")
+    draft = settings.output_dir / "expectations_draft" / expectations.SUITE_FILE
+    counts = suite_draft.write_draft(spec, draft)
+    print(f"Draft suite: {draft} ({', '.join(f'{n} {s}' for s, n in counts.items())})\n"
+          f"Review it, then copy it to {expectations.suite_path(spec)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     # google-api-core warns once per module on Python 3.10; the stack is pinned to 3.10 on purpose.
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.command in orchestration_cli.COMMANDS:
+        return orchestration_cli.main(args, settings)
     from pipeline import local_runner
+    from pipeline.input_checks import InputError
 
     try:
+        _preflight(settings, args.command)
         if args.command == "run":
             local_runner.run_pipeline(settings)
+        elif args.command == "expectations":
+            _draft_expectations(settings)
         else:
             local_runner.draft_schema(settings)
-    except SpecError as e:
+    except (SpecError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

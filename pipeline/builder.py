@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import shutil
 from pathlib import Path
 
 from tfx import v1 as tfx
 
-import components
-from components import baseline
-from components.data_gate import AnomaliesGate
+from components import baseline, expectations
+from components.data_gate import AnomaliesGate, ExpectationsGate
+from components.gx_validator import GreatExpectationsValidator
 from pipeline.dataset_spec import DatasetSpec
 from pipeline.evaluation import make_eval_config
 from pipeline.settings import Settings
@@ -24,6 +26,8 @@ SCHEMA_IMPORTER = "ImportSchemaGen"
 SCHEMA_GEN = "SchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
 ANOMALIES_GATE = "AnomaliesGate"
+EXPECTATIONS_VALIDATOR = "GreatExpectationsValidator"
+EXPECTATIONS_GATE = "ExpectationsGate"
 TRANSFORM = "Transform"
 TRAINER = "Trainer"
 BASELINE_RESOLVER = "BaselineModelResolver"
@@ -31,15 +35,23 @@ EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 
 
-def code_fingerprint() -> str:
-    """Hash of the module code. Module functions are referenced by dotted path, which TFX does
-    not fingerprint, so this goes into custom_config: editing the code re-runs Transform and
-    Trainer instead of serving a stale cached result."""
+def code_fingerprint(*modules: str) -> str:
+    """Hash of the source of the given modules. Module functions are referenced by dotted path,
+    which TFX does not fingerprint, so this goes into custom_config: editing the code re-runs
+    the stage that uses it instead of serving a stale cached result."""
     digest = hashlib.sha256()
-    for path in sorted(Path(components.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    digest.update(Path(__file__).with_name("dataset_spec.py").read_bytes())
+    for name in modules:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
     return digest.hexdigest()[:16]
+
+
+# The modules each stage's code runs, for code_fingerprint.
+TRANSFORM_MODULES = ("components.preprocessing", "pipeline.dataset_spec")
+TRAINER_MODULES = TRANSFORM_MODULES + (
+    "components.training", "components.model", "components.signatures")
+EXPECTATIONS_MODULES = (
+    "components.gx_validator", "components.example_frames", "components.expectations",
+    "components.suite_validation", "components.contract_report", "pipeline.dataset_spec")
 
 
 def _content_addressed_copy(source: Path, folder: Path) -> Path:
@@ -98,10 +110,25 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
     ).with_id(EXAMPLE_VALIDATOR)
     anomalies_gate = AnomaliesGate(
         anomalies=example_validator.outputs["anomalies"]).with_id(ANOMALIES_GATE)
+    suite_path = expectations.suite_path(spec)
+    expectations.load_suite(suite_path, spec)  # a broken suite fails here, before any work
+    expectations_validator = GreatExpectationsValidator(
+        examples=example_gen.outputs["examples"],
+        suite=suite_path.read_text(),
+        suite_source=str(suite_path),
+        spec=json.dumps(spec.to_config()),
+        code_fingerprint=code_fingerprint(*EXPECTATIONS_MODULES),
+    ).with_id(EXPECTATIONS_VALIDATOR)
+    expectations_gate = ExpectationsGate(
+        validation=expectations_validator.outputs["report"]).with_id(EXPECTATIONS_GATE)
 
-    module_config = {
+    transform_config = {
         "spec": spec.to_config(),
-        "code_fingerprint": code_fingerprint(),
+        "code_fingerprint": code_fingerprint(*TRANSFORM_MODULES),
+    }
+    trainer_config = {
+        "spec": spec.to_config(),
+        "code_fingerprint": code_fingerprint(*TRAINER_MODULES),
         "training": {
             "hidden_units": settings.hidden_units,
             "hidden_layers": settings.hidden_layers,
@@ -116,13 +143,14 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
         examples=example_gen.outputs["examples"],
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config=module_config,
+        custom_config=transform_config,
         # Post-transform statistics double the Beam work and nothing downstream reads them.
         disable_statistics=True,
     ).with_id(TRANSFORM)
-    # The gate has no data output for Transform to consume, so order them explicitly: a failed
+    # The gates have no data output for Transform to consume, so order them explicitly: a failed
     # gate ends the run before Transform starts.
     transform.add_upstream_node(anomalies_gate)
+    transform.add_upstream_node(expectations_gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -131,7 +159,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
         schema=schema_importer.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=module_config,
+        custom_config=trainer_config,
     ).with_id(TRAINER)
 
     baseline_resolver = tfx.dsl.Resolver(
@@ -159,7 +187,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
 
     return _pipeline(settings, [
         example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
-        transform, trainer, baseline_resolver, evaluator, pusher,
+        expectations_validator, expectations_gate, transform, trainer, baseline_resolver,
+        evaluator, pusher,
     ])
 
 

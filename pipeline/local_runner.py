@@ -16,6 +16,7 @@ class RunResult:
     stages: list[dict]
     seconds: float
     log_path: Path
+    mlflow_run_id: str | None = None
 
 
 def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
@@ -35,6 +36,9 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
         logger.addHandler(reporter)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
+        except BaseException:
+            reporter.report_failure()
+            raise
         finally:
             logger.removeHandler(reporter)
     return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
@@ -53,12 +57,47 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
 
         return create_pipeline(settings, spec)
 
-    result = _run(make_pipeline, settings, out)
+    from pipeline import tracking
+
+    earlier_runs = tracking.tfx_run_ids(settings)
+    started_ms = int(time.time() * 1000)
+    try:
+        result = _run(make_pipeline, settings, out)
+    except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
+        _track(settings, spec, earlier_runs, started_ms, out, error)
+        raise
+    tracked = _track(settings, spec, earlier_runs, started_ms, out)
+    result.mlflow_run_id = tracked.run_id if tracked else None
     out.write(f"Done in {result.seconds:.0f}s. Outputs in {settings.output_dir}/\n"
               f"  serving models: {settings.serving_dir}\n"
               f"  pipeline root:  {settings.pipeline_root}\n"
               f"  ML Metadata:    {settings.metadata_path}\n")
     return result
+
+
+def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, out: TextIO,
+           error: BaseException | None = None):
+    """Log the run to MLflow, with MLflow's own output going to the log file like the rest.
+
+    After a failed run, a tracking failure is only logged: the pipeline's error is the one to
+    report. After a successful run it propagates: an untracked run is a failed `make pipeline`."""
+    from pipeline import tracking
+    from pipeline.output_capture import captured_output
+
+    tracked = None
+    with captured_output(settings.log_path):
+        try:
+            tracked = tracking.log_pipeline_run(
+                settings, spec, tracking.new_tfx_run_id(settings, earlier_runs),
+                error=error, started_ms=started_ms)
+        except Exception:
+            if error is None:
+                raise
+            logging.getLogger(__name__).exception("MLflow tracking of the failed run failed")
+    if tracked is not None:
+        out.write(tracked.summary())
+        out.flush()
+    return tracked
 
 
 def draft_schema(settings: Settings, out: TextIO = sys.stdout) -> Path:

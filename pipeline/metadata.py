@@ -41,7 +41,7 @@ class NodeExecution:
     outputs: dict[str, list[metadata_store_pb2.Artifact]]
 
 
-def _output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
+def output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
     events = [e for e in store.get_events_by_execution_ids([execution_id])
               if e.type in _OUTPUT_EVENTS]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
@@ -65,7 +65,7 @@ def node_execution(store, pipeline_name: str, node_id: str) -> NodeExecution | N
         node_id=node_id,
         state=STATE_NAMES.get(execution.last_known_state, "unknown"),
         execution=execution,
-        outputs=_output_artifacts(store, execution.id),
+        outputs=output_artifacts(store, execution.id),
     )
 
 
@@ -95,6 +95,6 @@ def run_executions(store, pipeline_name: str, run_id: str) -> list[NodeExecution
             node_id=node_ids[0] if node_ids else "?",
             state=STATE_NAMES.get(execution.last_known_state, "unknown"),
             execution=execution,
-            outputs=_output_artifacts(store, execution.id),
+            outputs=output_artifacts(store, execution.id),
         ))
     return result

@@ -39,6 +39,15 @@ class StageReporter(logging.Handler):
             self.current = None
             self.report(node_id, time.monotonic() - self.started.get(node_id, time.monotonic()))
 
+    def report_failure(self) -> None:
+        """Called when the run raised: the stage that was running is the one that failed."""
+        if self.current is not None:
+            seconds = time.monotonic() - self.started[self.current]
+            self.lines.append({"stage": self.current, "state": "failed", "seconds": seconds,
+                               "figure": ""})
+            self.write(f"  {self.current:<27} {'FAILED':<8} {seconds:6.1f}s")
+            self.current = None
+
     def report(self, node_id: str, seconds: float) -> None:
         with metadata.open_store_context(self.metadata_path) as store:
             node = metadata.node_execution(store, self.pipeline_name, node_id)

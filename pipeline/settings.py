@@ -14,6 +14,7 @@ from pipeline.dataset_spec import DatasetSpec, load_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BEAM_MODES = ("multi_processing", "in_memory", "multi_threading")
+BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -59,6 +60,34 @@ class Settings:
         (), "extra Beam pipeline args, e.g. --beam-args=--runner=FlinkRunner (repeatable)"
     )
 
+    # MLflow (the store is outputs/<dataset>/mlflow unless MLFLOW_TRACKING_URI says otherwise).
+    serve_port: int = _opt(5001, "port on 127.0.0.1 where `make serve` serves the champion model")
+    mlflow_ui_port: int = _opt(5000, "port on 127.0.0.1 where `make mlflow-ui` serves the UI")
+
+    # Beyond one machine (README: "From a laptop to a cluster"). The runner decides where the
+    # Beam stages (ExampleGen, StatisticsGen, Transform, Evaluator) run; the others run in the
+    # orchestrator's worker either way.
+    beam_runner: str = _opt(
+        "DirectRunner", "Beam runner; DirectRunner runs on this machine", choices=BEAM_RUNNERS)
+    beam_master: str = _opt(
+        "", "FlinkRunner: Flink master host:port; SparkRunner: Spark master URL spark://host:port")
+    cluster_image: str = _opt(
+        "csv2model:latest", "container image with the project installed: the Kubeflow default "
+        "image, and the Beam worker image on Flink, Spark and Dataflow")
+    gcp_project: str = _opt("", "DataflowRunner: Google Cloud project id")
+    gcp_region: str = _opt("us-central1", "DataflowRunner: Google Cloud region")
+    gcs_temp: str = _opt("", "DataflowRunner: gs:// folder for Beam's temp and staging files")
+
+    # Airflow schedule (`make airflow`): the same pipeline, one Airflow task per stage.
+    schedule: str = _opt("0 3 * * *", "cron expression of scheduled runs; 'none' for manual only")
+    schedule_start: str = _opt("2025-01-01", "first day (UTC) of the schedule, for catch-up")
+    catchup: bool = _opt(
+        False, "also run every schedule interval missed since schedule_start, not only the latest")
+    retries: int = _opt(
+        1, "retries of a failed stage (a refused input or a broken data contract fails at once)")
+    retry_delay_s: int = _opt(300, "seconds before a failed stage is retried")
+    airflow_port: int = _opt(8080, "port on 127.0.0.1 where `make airflow` serves the Airflow UI")
+
     # ---- derived values -------------------------------------------------------------------
     @property
     def spec_path(self) -> Path:
@@ -92,10 +121,39 @@ class Settings:
     def log_path(self) -> Path:
         return self.output_dir / "logs" / "pipeline.log"
 
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.output_dir / "mlflow"
+
+    @property
+    def registered_model_name(self) -> str:
+        """MLflow registry name: one registered model per pipeline and dataset."""
+        return self.full_pipeline_name
+
     def beam_pipeline_args(self) -> list[str]:
-        workers = self.beam_workers or os.cpu_count() or 1
-        args = [f"--direct_running_mode={self.beam_mode}", f"--direct_num_workers={workers}"]
-        return args + list(self.beam_args)
+        """The beam_runner's argument set, then beam_args (later args win in Beam)."""
+        return self._beam_runner_args() + list(self.beam_args)
+
+    def _beam_runner_args(self) -> list[str]:
+        runner = self.beam_runner
+        if runner == "DirectRunner":
+            workers = self.beam_workers or os.cpu_count() or 1
+            return [f"--direct_running_mode={self.beam_mode}", f"--direct_num_workers={workers}"]
+        # Cluster workers run our module code (preprocessing_fn, the model), so their Beam SDK
+        # harness is the project image rather than Beam's stock one.
+        if runner in ("FlinkRunner", "SparkRunner"):
+            if not self.beam_master:
+                raise ValueError(f"{runner} needs --beam-master (where the cluster listens)")
+            master = "--flink_master" if runner == "FlinkRunner" else "--spark_master_url"
+            return [f"--runner={runner}", f"{master}={self.beam_master}",
+                    "--environment_type=DOCKER", f"--environment_config={self.cluster_image}"]
+        if runner == "DataflowRunner":
+            if not self.gcp_project or not self.gcs_temp.startswith("gs://"):
+                raise ValueError("DataflowRunner needs --gcp-project and a gs:// --gcs-temp")
+            return [f"--runner={runner}", f"--project={self.gcp_project}",
+                    f"--region={self.gcp_region}", f"--temp_location={self.gcs_temp}",
+                    f"--sdk_container_image={self.cluster_image}"]
+        raise ValueError(f"unknown beam_runner {runner!r}; choose one of {BEAM_RUNNERS}")
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -96,6 +96,15 @@ def _validator(node):
     return f"{len(problems)} anomalies"
 
 
+def _expectations(node):
+    from components.contract_report import summary_figure
+
+    counts = {p: _custom(node, "report", p) or 0
+              for p in ("evaluated", "passed", "failed_warning", "failed_critical")}
+    return summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
+                          counts["failed_critical"])
+
+
 def _gate(node):
     return "passed" if node.state in ("ran", "cached") else "stopped the run"
 
@@ -143,6 +152,8 @@ _FIGURES = {
     builder.SCHEMA_GEN: _schema,
     builder.EXAMPLE_VALIDATOR: _validator,
     builder.ANOMALIES_GATE: _gate,
+    builder.EXPECTATIONS_VALIDATOR: _expectations,
+    builder.EXPECTATIONS_GATE: _gate,
     builder.TRANSFORM: _transform,
     builder.TRAINER: _trainer,
     builder.EVALUATOR: _evaluator,
