@@ -25,7 +25,8 @@ REPORT_FILE = "report.json"
 class DataValidationReport(types.Artifact):
     """What a validator or a gate saw: a JSON report plus counts as custom properties."""
 
-    TYPE_NAME = "DataValidationReport"
+    # "<module>.<Class>": Kubeflow v2 step containers import the class from this name.
+    TYPE_NAME = "components.DataValidationReport"
 
 
 def describe_anomalies(anomalies_uri: str, split_names: "list[str]") -> "list[str]":

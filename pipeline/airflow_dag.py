@@ -60,12 +60,14 @@ class TrackRunOperator(PipelineCommandOperator):
     its state is the DAG run's state."""
 
     def execute(self, context: Any) -> None:
-        failed = sorted(
-            ti.task_id for ti in context["dag_run"].get_task_instances()
-            if ti.task_id != self.task_id and ti.state in ("failed", "upstream_failed"))
+        states = {ti.task_id: ti.state for ti in context["dag_run"].get_task_instances()
+                  if ti.task_id != self.task_id}
+        failed = sorted(task for task, state in states.items() if state == "failed")
         self.run_command(self.command + [arg for task in failed for arg in ("--failed-node", task)])
-        if failed:
-            raise AirflowFailException(f"the run was tracked; failed stages: {', '.join(failed)}")
+        not_run = sorted(task for task, state in states.items() if state == "upstream_failed")
+        if failed or not_run:
+            raise AirflowFailException(f"the run was tracked; failed: {', '.join(failed)}; "
+                                       f"not run: {', '.join(not_run) or 'none'}")
 
 
 def build_dag(spec: dict) -> DAG:

@@ -59,9 +59,9 @@ def airflow_schedule(settings: Settings) -> str | None:
     return None if settings.schedule.strip().lower() in ("", "none") else settings.schedule
 
 
-def dag_spec(settings: Settings, ir=None) -> dict:
-    """Everything the Airflow DAG needs, as plain data; `ir` defaults to a fresh compile."""
-    ir = ir if ir is not None else node_runner.compile_ir(settings, settings.load_spec())
+def dag_spec(settings: Settings) -> dict:
+    """Everything the Airflow DAG needs, as plain data."""
+    ir = node_runner.compile_ir(settings, settings.load_spec())
     command = [sys.executable, "-m", "pipeline"]
     flags = settings_args(settings)
     return {
@@ -108,15 +108,15 @@ def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV) -> di
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # SQLite allows one writer, so tasks run one at a time; so would Beam's workers, which
-        # already take every core.
+        # With SQLite Airflow runs one task at a time, which suits this machine anyway: a Beam
+        # stage already takes every core.
         "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(settings.airflow_port),
         "AIRFLOW__WEBSERVER__WORKERS": "2",
         "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",  # silences a deprecation warning
-        # Airflow starts some of its own processes as `airflow` from PATH.
+        # The scheduler starts each task as `airflow tasks run ...`, found on PATH.
         "PATH": f"{Path(venv) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     })
     return env
@@ -169,6 +169,8 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
     Not `airflow standalone`: it also starts log servers that listen on every interface (the
     scheduler's and the triggerer's), which a single-machine setup does not need."""
     venv = Path(venv).resolve()
+    if not (venv / "bin" / "airflow").exists():
+        raise FileNotFoundError(f"Airflow is not installed in {venv}: run `make airflow-venv`")
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     spec_path = write_dag_spec(settings, home)

@@ -162,11 +162,18 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
         custom_config=trainer_config,
     ).with_id(TRAINER)
 
+    # The default strategy leaves the candidate out (see components/baseline.py); Kubeflow v2
+    # only runs TFX's own strategies, so its runner asks for LatestBlessedModelStrategy.
+    if settings.baseline_strategy == "latest_blessed":
+        strategy, extra_inputs = tfx.dsl.experimental.LatestBlessedModelStrategy, {}
+    else:
+        strategy = baseline.LatestBlessedOtherModelStrategy
+        extra_inputs = {"candidate": trainer.outputs["model"]}
     baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedOtherModelStrategy,
-        candidate=trainer.outputs["model"],
+        strategy_class=strategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        **extra_inputs,
     ).with_id(BASELINE_RESOLVER)
 
     evaluator = tfx.components.Evaluator(

@@ -64,6 +64,8 @@ def compile_pipeline(settings: Settings, output: Path | None = None) -> Path:
     from pipeline.builder import create_pipeline
 
     output = Path(output or default_output(settings))
+    # Kubeflow v2 turns only TFX's own resolver strategies into ML Metadata queries.
+    settings = settings.replace(baseline_strategy="latest_blessed")
     pipeline = create_pipeline(settings, settings.load_spec())
     problems = kfp_problems(pipeline)
     if problems:

@@ -1,12 +1,12 @@
 """One stage of the pipeline per process, for orchestrators that run one task per stage.
 
 Airflow (pipeline/airflow_dag.py) runs each TFX node as its own task: the task calls
-`python -m pipeline run-node --node <id> --run-id <Airflow run id>` in the pipeline's venv, which
-builds the pipeline with create_pipeline (the one definition), compiles it to TFX's IR and
-launches that node only, the way TFX's LocalDagRunner launches each node in turn. Every task of
-one Airflow run uses the Airflow run id as the TFX pipeline run id, so a node's inputs resolve to
-what its upstream tasks produced in the same run, caching works across runs (the same ML
-Metadata store as `make pipeline`), and the last task logs the whole run to MLflow with the same
+`python -m pipeline run-node --node <id> --run-id <Airflow run id>` in the pipeline's venv. The
+run's first task compiles create_pipeline (the one definition) to TFX's IR; each task launches
+its node of that IR the way TFX's LocalDagRunner launches each node in turn. Every task of one
+Airflow run uses the Airflow run id as the TFX pipeline run id, so a node's inputs resolve to what
+its upstream tasks produced in the same run, caching works across runs (the same ML Metadata
+store as `make pipeline`), and the last task logs the whole run to MLflow with the same
 tracking.log_pipeline_run that `make pipeline` calls.
 
 Nothing here is Airflow-specific: any scheduler that can run a command per stage and pass a run
@@ -94,7 +94,7 @@ def _node(ir, node_id: str):
     return nodes[node_id]
 
 
-def _launch(settings: Settings, ir, node_id: str, run_id: str):
+def _launch(ir, node_id: str, run_id: str):
     """Launch one node of the IR under the given pipeline run id; returns its execution id."""
     from tfx.dsl.compiler import constants
     from tfx.orchestration import metadata as tfx_metadata
@@ -148,7 +148,7 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
         if _node(ir, node_id).node_info.type.name.endswith(".CsvExampleGen"):
             # As `make pipeline` does before it starts: an unreadable CSV is one clear line.
             input_checks.check_csv(settings.load_spec())
-        execution_id = _launch(settings, ir, node_id, run_id)
+        execution_id = _launch(ir, node_id, run_id)
         _check_ran(settings, node_id, run_id, execution_id)
     except BaseException as e:
         errors.parent.mkdir(parents=True, exist_ok=True)

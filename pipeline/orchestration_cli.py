@@ -71,11 +71,12 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - one readable line; Airflow task logs get the trace
-        if args.command in ("run-node", "track-run"):
-            traceback.print_exc()
-        print(f"error: {node_runner.root_cause(e)}\n  full log: {settings.log_path}"
-              if args.command not in ("run-node", "track-run")
-              else f"error: {node_runner.root_cause(e)}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - every failure ends with one readable line
+        in_task_log = args.command in ("run-node", "track-run")
+        if in_task_log:
+            traceback.print_exc()  # the Airflow task log keeps the whole trace
+        print(f"error: {node_runner.root_cause(e)}", file=sys.stderr)
+        if not in_task_log:
+            print(f"  full log: {settings.log_path}", file=sys.stderr)
         return node_runner.exit_code(e) if args.command == "run-node" else 1
     return 0

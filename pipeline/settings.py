@@ -51,6 +51,13 @@ class Settings:
         0.0, "how far the gated metric may fall below the last blessed model's and still bless"
     )
 
+    baseline_strategy: str = _opt(
+        "latest_blessed_other",
+        "baseline for the change threshold: the latest blessed model other than the candidate "
+        "(keeps unchanged re-runs fully cached), or TFX's latest_blessed (what Kubeflow v2 runs)",
+        choices=("latest_blessed_other", "latest_blessed"),
+    )
+
     # Beam.
     beam_mode: str = _opt(
         "multi_processing", "Beam DirectRunner running mode", choices=BEAM_MODES

@@ -42,7 +42,8 @@ def describe_runs(dag_id: str) -> dict:
     from airflow.models import DagRun
 
     return {run.run_id: {"state": str(run.state),
-                         "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
+                         "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
+                         "tries": {ti.task_id: ti.try_number for ti in run.get_task_instances()}}
             for run in DagRun.find(dag_id=dag_id)}
 
 

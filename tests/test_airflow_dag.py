@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -133,27 +132,68 @@ def test_unknown_stage_is_refused(tmp_path):
 
 # ---- a whole DAG run ---------------------------------------------------------------------
 
-@pytest.mark.e2e
-def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
-    import mlflow
-
-    from pipeline import tracking
-
-    sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 500)
-    # As in test_pipeline_e2e: 500 rows reach AUC ~0.93, short of the production bar.
-    settings = Settings(dataset="taxi", csv=sample, output_root=tmp_path / "outputs",
-                        min_auc=0.8, retries=0)
-    home = airflow_runner.airflow_home(settings)
+def dags_test(settings: Settings) -> tuple[str, dict]:
+    """`airflow dags test` in a fresh Airflow home; (run id, states) of the one run it made."""
+    env = airflow_runner.airflow_env(settings, airflow_runner.airflow_home(settings))
     airflow_runner.write_dag_spec(settings)
-    env = airflow_runner.airflow_env(settings, home)
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True,
                    timeout=300)
     done = subprocess.run([str(AIRFLOW), "dags", "test", settings.full_pipeline_name,
                            "2025-06-01"], env=env, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-
     runs = probe(settings, "--runs", settings.full_pipeline_name)
+    assert len(runs) == 1, done.stdout[-3000:] + done.stderr[-3000:]
     [(run_id, run)] = runs.items()
+    return run_id, run
+
+
+def mlflow_runs(settings: Settings, run_id: str) -> tuple[list, list]:
+    """(parent runs, stage runs) that MLflow has for one pipeline run."""
+    import mlflow
+
+    from pipeline import tracking
+
+    client = mlflow.MlflowClient(tracking.tracking_uri(settings))
+    experiment = client.get_experiment_by_name(settings.full_pipeline_name)
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.`{tracking.TAG_PIPELINE_RUN}` = '{run_id}'")
+    parents = [r for r in runs if tracking.TAG_PARENT not in r.data.tags]
+    return parents, [r for r in runs if r not in parents]
+
+
+@pytest.mark.e2e
+def test_refused_input_fails_the_run_at_once_and_is_tracked(tmp_path):
+    """A refused input is not retried, the stages after it do not run, and MLflow still gets
+    the run, FAILED, with the reason."""
+    from pipeline import tracking
+
+    sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 50)
+    lines = sample.read_text().splitlines()
+    sample.write_text("\n".join([lines[0].replace("fare", "fair")] + lines[1:]) + "\n")
+    settings = Settings(dataset="taxi", csv=sample, output_root=tmp_path / "outputs",
+                        retries=3, retry_delay_s=1)
+    run_id, run = dags_test(settings)
+    assert run["state"] == "failed"
+    assert run["tasks"][builder.EXAMPLE_GEN] == "failed"
+    assert run["tries"][builder.EXAMPLE_GEN] == 1  # not retried, though retries=3
+    assert run["tasks"][builder.TRANSFORM] == "upstream_failed"
+    assert run["tasks"][airflow_runner.TRACK_TASK] == "failed"  # tracked, then failed the run
+    parents, stages = mlflow_runs(settings, run_id)
+    [parent] = parents
+    assert parent.info.status == "FAILED"
+    # ImportSchemaGen does not need the CSV: it ran, and is tracked as a stage of the run.
+    assert run["tasks"][builder.SCHEMA_IMPORTER] == "success"
+    assert [r.data.tags["tfx.node_id"] for r in stages] == [builder.SCHEMA_IMPORTER]
+    assert "CsvExampleGen: InputError" in parent.data.tags[tracking.TAG_ERROR]
+    assert "fare" in parent.data.tags[tracking.TAG_ERROR]
+
+
+@pytest.mark.e2e
+def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
+    sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 500)
+    # As in test_pipeline_e2e: 500 rows reach AUC ~0.93, short of the production bar.
+    settings = Settings(dataset="taxi", csv=sample, output_root=tmp_path / "outputs",
+                        min_auc=0.8, retries=0)
+    run_id, run = dags_test(settings)
     assert run["state"] == "success"
     assert set(run["tasks"].values()) == {"success"}
     assert set(run["tasks"]) == set(topology(settings)) | {airflow_runner.TRACK_TASK}
@@ -167,12 +207,6 @@ def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
     pushed = [p for p in settings.serving_dir.iterdir() if p.is_dir()]
     assert len(pushed) == 1 and (pushed[0] / "saved_model.pb").exists()
 
-    client = mlflow.MlflowClient(tracking.tracking_uri(settings))
-    experiment = client.get_experiment_by_name(settings.full_pipeline_name)
-    tracked = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{tracking.TAG_PIPELINE_RUN}` = '{run_id}'")
-    parents = [r for r in tracked if tracking.TAG_PARENT not in r.data.tags]
+    parents, stages = mlflow_runs(settings, run_id)
     assert [p.info.status for p in parents] == ["FINISHED"]
-    children = {r.data.tags[tracking.TAG_NODE] for r in tracked if r not in parents}
-    assert children == set(topology(settings))
+    assert {r.data.tags["tfx.node_id"] for r in stages} == set(topology(settings))
