@@ -1,6 +1,7 @@
-"""Command line: `python -m pipeline run|schema|expectations [options]`; `--help` lists every
-setting. Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the
-spec was refused before anything ran."""
+"""Command line: `python -m pipeline <command> [options]` (run, schema, expectations, airflow,
+run-node, compile-kfp, ...); `--help` lists the commands, `<command> --help` every setting.
+Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the spec was
+refused before anything ran."""
 from __future__ import annotations
 
 import argparse

@@ -26,11 +26,9 @@ def open_store(path: Path) -> metadata_store.MetadataStore:
 
 @contextlib.contextmanager
 def open_store_context(path: Path) -> Iterator[metadata_store.MetadataStore]:
-    store = open_store(path)
-    try:
-        yield store
-    finally:
-        del store  # closes the SQLite connection
+    # MetadataStore has no close(); its SQLite connection closes when the object is collected.
+    # The context manager marks, for readers, the span in which the store is used.
+    yield open_store(path)
 
 
 @dataclasses.dataclass

@@ -64,7 +64,8 @@ class Settings:
     )
     beam_workers: int = _opt(0, "Beam DirectRunner workers; 0 means one per core")
     beam_args: tuple[str, ...] = _opt(
-        (), "extra Beam pipeline args, e.g. --beam-args=--runner=FlinkRunner (repeatable)"
+        (), "extra Beam pipeline args, after the runner's own, e.g. "
+        "--beam-args=--flink_job_server_jar=PATH (repeatable)"
     )
 
     # MLflow (the store is outputs/<dataset>/mlflow unless MLFLOW_TRACKING_URI says otherwise).
