@@ -2,8 +2,9 @@
 
 Whole rows are resampled, so categories keep their observed proportions and their relation to
 the label; numbers get Gaussian noise (a few percent of the column's spread, clipped to the
-observed range, integers stay integers); epoch-second timestamps shift by up to a week. Rows are
-generated and appended in chunks, so memory holds the source rows and one chunk, never N rows.
+observed range, integers stay integers); epoch-second timestamps shift by up to a week, also
+within the observed range. Rows are generated and appended in chunks, so memory holds the
+source rows and one chunk, never N rows.
 """
 from __future__ import annotations
 
@@ -45,13 +46,13 @@ def jitter_chunk(source: pd.DataFrame, spec: DatasetSpec, rows: int,
         else:
             spread = float(np.nanstd(column.to_numpy(dtype="float64"))) * NOISE_FRACTION
             values[present] += rng.normal(0.0, spread, size=present.sum())
-            values = np.clip(values, column.min(), column.max())
         is_integral = (spec.feature(name).type == "int"
                        or (column.dropna() == column.dropna().round()).all())
-        if is_integral:
-            chunk[name] = pd.array(np.round(values), dtype="Int64")
-        else:
-            chunk[name] = np.round(values, 6)
+        values = np.round(values) if is_integral else np.round(values, 6)
+        # Inside the observed range (after rounding, which could step past an edge), timestamps
+        # too: the schema and the suite bound values there.
+        values = np.clip(values, column.min(), column.max())
+        chunk[name] = pd.array(values, dtype="Int64") if is_integral else values
     return chunk
 
 

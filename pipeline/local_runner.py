@@ -27,6 +27,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
     with captured_output(settings.log_path) as terminal:
         from tfx import v1 as tfx
 
+        from pipeline.beam_packaging import no_tfx_package_for_local_workers
         from pipeline.progress import StageReporter
 
         pipeline = make_pipeline()
@@ -35,7 +36,8 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            with no_tfx_package_for_local_workers(settings):
+                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=_run_options(settings))
         except BaseException:
             reporter.report_failure()
             raise
@@ -44,12 +46,23 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
     return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
 
 
+def _run_options(settings: Settings):
+    """A partial run up to `settings.until`: that node and everything upstream of it."""
+    if not settings.until:
+        return None
+    from tfx.orchestration.pipeline import RunOptions
+
+    return RunOptions(to_nodes=[settings.until])
+
+
 def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
     """The full pipeline; raises on the first failed stage (after the summary shows it)."""
     spec = settings.load_spec()
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
               f"  full log: {settings.log_path}\n")
+    if settings.until:
+        out.write(f"  until {settings.until}: the stages after it do not run\n")
     out.flush()
 
     def make_pipeline():

@@ -138,6 +138,7 @@ def _check_ran(settings: Settings, node_id: str, run_id: str, execution_id: int 
 def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> None:
     """Run (or take from cache) one stage as part of pipeline run `run_id`; raises on failure."""
     from pipeline import input_checks
+    from pipeline.beam_packaging import no_tfx_package_for_local_workers
     from pipeline.progress import StageReporter
 
     errors = error_file(settings, run_id, node_id)
@@ -148,7 +149,8 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
         if _node(ir, node_id).node_info.type.name.endswith(".CsvExampleGen"):
             # As `make pipeline` does before it starts: an unreadable CSV is one clear line.
             input_checks.check_csv(settings.load_spec())
-        execution_id = _launch(ir, node_id, run_id)
+        with no_tfx_package_for_local_workers(settings):
+            execution_id = _launch(ir, node_id, run_id)
         _check_ran(settings, node_id, run_id, execution_id)
     except BaseException as e:
         errors.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
     PortableOptions,
+    SetupOptions,
     SparkRunnerOptions,
     StandardOptions,
     WorkerOptions,
@@ -59,6 +60,9 @@ def test_direct_runner_is_the_default_on_every_core(tmp_path):
     assert parsed.view_as(StandardOptions).runner is None  # Beam's default: DirectRunner
     assert parsed.view_as(DirectOptions).direct_running_mode == "multi_processing"
     assert parsed.view_as(DirectOptions).direct_num_workers >= 1
+    assert parsed.view_as(SetupOptions).pickle_library == "cloudpickle"
+    in_memory = options(Settings(beam_mode="in_memory").beam_pipeline_args())
+    assert in_memory.view_as(DirectOptions).direct_num_workers == 1
 
 
 def test_flink_and_spark_run_the_project_image_as_the_beam_worker(tmp_path):
@@ -69,6 +73,15 @@ def test_flink_and_spark_run_the_project_image_as_the_beam_worker(tmp_path):
     for parsed in (flink, spark):
         assert parsed.view_as(PortableOptions).environment_type == "DOCKER"
         assert parsed.view_as(PortableOptions).environment_config == IMAGE
+        assert parsed.view_as(WorkerOptions).sdk_container_image == IMAGE
+
+
+@pytest.mark.parametrize("runner", CLUSTERS)
+def test_cluster_workers_get_the_image_not_a_tfx_package_to_install(runner, tmp_path):
+    from tfx.utils import dependency_utils
+
+    args = cluster_settings(runner, tmp_path).beam_pipeline_args()
+    assert dependency_utils.make_beam_dependency_flags(args) == args
 
 
 def test_dataflow_gets_project_region_temp_and_image(tmp_path):
@@ -121,3 +134,28 @@ def test_compiled_beam_stages_carry_the_runner_args(tmp_path):
                  builder.EVALUATOR):
         spec = runner_utils.extract_executor_spec(deployment, node)
         assert list(spec.beam_pipeline_args) == settings.beam_pipeline_args(), node
+
+
+def test_direct_runner_stages_do_not_pack_tfx_for_their_workers(tmp_path, monkeypatch):
+    """TFX would copy itself into a new temp folder and build an sdist before each Beam stage."""
+    import tempfile
+
+    from tfx.components.statistics_gen.executor import Executor
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+
+    from pipeline.beam_packaging import no_tfx_package_for_local_workers
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings = Settings(output_root=tmp_path)
+
+    def executor_args() -> list[str]:
+        context = BaseBeamExecutor.Context(beam_pipeline_args=settings.beam_pipeline_args(),
+                                           tmp_dir=str(tmp_path), unique_id="1")
+        return Executor(context)._beam_pipeline_args  # noqa: SLF001
+
+    with no_tfx_package_for_local_workers(settings):
+        packed = [a for a in executor_args() if a.startswith("--extra_package")]
+    assert packed == [] and list(tmp_path.iterdir()) == []
+    # Outside the block TFX packs itself, as it does for a cluster without an image.
+    assert any(a.startswith("--extra_package") for a in executor_args())
+    assert list(tmp_path.iterdir())

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, pipeline_command, write_csv_sample
 from pipeline import builder, metadata
-from pipeline.settings import Settings
+from pipeline.settings import STAGES, Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,9 @@ EXECUTED_NODES = [  # every node but the resolver, which looks artifacts up inst
 
 def test_node_list_covers_the_pipeline(tmp_path):
     settings = Settings(output_root=tmp_path)
-    nodes = {node.id for node in builder.create_pipeline(settings, settings.load_spec()).components}
-    assert nodes - set(EXECUTED_NODES) == {builder.BASELINE_RESOLVER}
+    nodes = [node.id for node in builder.create_pipeline(settings, settings.load_spec()).components]
+    assert set(nodes) - set(EXECUTED_NODES) == {builder.BASELINE_RESOLVER}
+    assert nodes == list(STAGES)  # what `--until` offers, in the order the stages run
 
 
 def run(settings: Settings) -> subprocess.CompletedProcess:
@@ -137,3 +138,19 @@ def test_raw_signature_matches_serving_default(runs):
     from_examples = model.signatures["serving_default"](
         examples=tf.constant(_as_examples(frame, schema)))["probabilities"].numpy()
     np.testing.assert_allclose(probabilities, from_examples, atol=1e-5)
+
+
+def test_bench_baselines_measure_this_run(runs):
+    """`make bench`'s training and serving figures, smoke-run on this small run (seconds)."""
+    from pipeline import bench
+
+    settings, _, _ = runs
+    training = bench.keras_in_memory(settings)
+    assert training["epochs"] >= 1
+    assert training["trainer_examples_per_s"] > 0 and training["keras_examples_per_s"] > 0
+    assert training["ratio"] == pytest.approx(
+        training["trainer_examples_per_s"] / training["keras_examples_per_s"])
+    served = bench.serving(settings, requests=5)
+    assert set(served) == {f"{way}_{n}_rows" for way in ("http", "in_process") for n in (1, 100)}
+    for figures in served.values():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["rps"] > 0
