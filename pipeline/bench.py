@@ -351,8 +351,10 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
             # column with gaps into floats, which the schema rightly refuses).
             pd.read_csv(spec.csv_path, dtype=str, keep_default_na=False).sample(
                 100, random_state=0).to_csv(small, index=False)
-            report["rows100_run_s"] = run_pipeline(settings.replace(
-                csv=small, output_root=root / "runs" / "rows100", min_auc=0.0)).wall_seconds
+            small_run = run_pipeline(settings.replace(
+                csv=small, output_root=root / "runs" / "rows100", min_auc=0.0))
+            report["rows100_run_s"] = small_run.wall_seconds
+            report["rows100_stages"] = small_run.stages
             say("serving: mlflow models serve against the SavedModel in process")
             report["serving"] = serving(settings, serving_requests)
     return report
