@@ -35,7 +35,7 @@ $(AIRFLOW_STAMP): requirements/airflow-lock.txt pyproject.toml
 	@test -x $(AIRFLOW_VENV)/bin/python || "$$(scripts/find-python310)" -m venv $(AIRFLOW_VENV)
 	@$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade "pip<25" 2>&1 | grep -v "is ignored" || true
 	@set -o pipefail; $(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements/airflow-lock.txt 2>&1 | { grep -v "is ignored" || true; }
-	@# The DAG file imports pipeline.airflow_dag (Airflow and the standard library only).
+	@# The DAG file imports pipeline.runners.airflow.dag (Airflow and the standard library only).
 	@set -o pipefail; $(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -e . 2>&1 | { grep -v "is ignored" || true; }
 	@touch $@
 
@@ -61,18 +61,20 @@ expectations: $(STAMP)  ## draft a Great Expectations suite (data contract) for 
 	@$(PY) -m pipeline expectations --dataset $(DATASET) $(ARGS)
 
 mlflow-ui: $(STAMP)  ## MLflow UI on 127.0.0.1 for DATASET's runs and models (Ctrl-C stops it)
-	@$(PY) -m pipeline.mlflow_cli ui --dataset $(DATASET) $(ARGS)
+	@$(PY) -m pipeline.tracking.mlflow_cli ui --dataset $(DATASET) $(ARGS)
 
 serve: $(STAMP)  ## serve DATASET's `champion` model over HTTP on 127.0.0.1 (Ctrl-C stops it)
-	@$(PY) -m pipeline.mlflow_cli serve --dataset $(DATASET) $(ARGS)
+	@$(PY) -m pipeline.tracking.mlflow_cli serve --dataset $(DATASET) $(ARGS)
 
 predict: $(STAMP)  ## send a few rows of DATASET to the model `make serve` serves, print the answer
-	@$(PY) -m pipeline.mlflow_cli predict --dataset $(DATASET) $(ARGS)
+	@$(PY) -m pipeline.tracking.mlflow_cli predict --dataset $(DATASET) $(ARGS)
 
-test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## run every test, end-to-end pipelines included
+test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, run every test, end-to-end pipelines included
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## unit tests only (no pipeline runs)
+test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tests only (no pipeline runs)
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 # Multiples of the 15,002-row taxi sample; 100 (1.5M rows) takes long. Not $(or ...): make
@@ -82,7 +84,7 @@ bench: $(STAMP)  ## benchmark speed, memory, scaling vs plain baselines (BENCH_S
 	@BENCH_SIZES=$(BENCH_SIZES) $(PY) -m pipeline.bench
 
 data-scale: $(STAMP)  ## write an N-row taxi CSV by resampling with jitter: make data-scale N=150000
-	@$(PY) -m pipeline.data_scale --dataset $(DATASET) --rows $(N) --out outputs/scaled/$(DATASET)-$(N)/data.csv
+	@$(PY) -m pipeline.bench.scaled_csv --dataset $(DATASET) --rows $(N) --out outputs/scaled/$(DATASET)-$(N)/data.csv
 
 clean-outputs:  ## delete generated outputs (pipeline roots, ML Metadata, models)
 	rm -rf outputs

@@ -1,6 +1,6 @@
 """tf.Transform preprocessing_fn, driven entirely by the dataset spec in custom_config.
 
-Per feature type (see pipeline/dataset_spec.py):
+Per feature type (see pipeline/config/dataset_spec.py):
   float / int      -> missing values imputed with the mean, then z-scored; optional quantile
                       buckets as a second output
   categorical(_int)-> vocabulary ids, with OOV buckets for values not seen in training (a missing
@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline.dataset_spec import DatasetSpec, bucketized_name, transformed_name
+from pipeline.config.dataset_spec import DatasetSpec, bucketized_name, transformed_name
 
 MISSING_CATEGORY = ""
 

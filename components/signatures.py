@@ -13,7 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline.dataset_spec import DatasetSpec
+from pipeline.config.dataset_spec import DatasetSpec
 
 SERVING_DEFAULT = "serving_default"
 TRANSFORM_FEATURES = "transform_features"

@@ -14,7 +14,7 @@ from tfx_bsl.public import tfxio
 
 from components.model import ModelConfig, ModelInput, build_model
 from components.signatures import make_signatures
-from pipeline.dataset_spec import DatasetSpec, bucketized_name, transformed_name
+from pipeline.config.dataset_spec import DatasetSpec, bucketized_name, transformed_name
 
 HISTORY_FILE = "history.json"
 TIMING_FILE = "timing.json"

@@ -1,0 +1,129 @@
+"""Rows as pandas frames with the types the spec gives each column, from a CSV or from
+CsvExampleGen's TFRecords, a bounded batch at a time.
+
+The expectation suite is drafted from the CSV and checked against what CsvExampleGen wrote, so
+both readers must agree on what a value is:
+
+- numeric columns (float, int, categorical_int) are float64 with NaN for missing; a value that is
+  not a number stays as the text it was (the column becomes object), so a type expectation can
+  count and show it instead of the reader failing on it;
+- categorical columns are text (str) with None for missing (CsvExampleGen stores a column of
+  integers as int64, so a categorical code "007" is checked as "7": declare such a column
+  categorical_int);
+- a column the spec does not list is float64 if its values are numbers, text otherwise.
+
+CsvExampleGen stores floats as float32; they are turned back into the shortest decimal that
+round-trips, so a CSV value of 12.45 is checked (and shown) as 12.45, not 12.449999809.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config.dataset_spec import CATEGORICAL, DatasetSpec, Feature
+
+# Rows per frame: GX validates a whole DataFrame, so this bounds the memory a validation needs.
+BATCH_ROWS = 50_000
+
+
+def normalize(values: pd.Series, feature: Feature | None) -> pd.Series:
+    """One column with the type its spec gives it (see the module docstring)."""
+    numeric_type = pd.api.types.is_numeric_dtype(values.dtype)
+    if feature is None:
+        return values.astype("float64") if numeric_type else _as_text(values)
+    if feature.type == CATEGORICAL:
+        return _number_text(values) if numeric_type else _as_text(values)
+    return values.astype("float64") if numeric_type else _parse_numbers(values)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), None)
+
+
+def _number_text(values: pd.Series) -> pd.Series:
+    """Numbers in a categorical column, as the text a CSV writer would give them (7, not 7.0)."""
+    def text(v):
+        if pd.isna(v):
+            return None
+        return str(int(v)) if float(v).is_integer() else str(v)
+
+    return values.astype(object).map(text)
+
+
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    parsed = pd.to_numeric(values, errors="coerce")
+    not_numbers = values.notna() & parsed.isna()
+    if not not_numbers.any():
+        return parsed.astype("float64")
+    mixed = parsed.astype(object).where(parsed.notna(), None)
+    mixed[not_numbers] = values[not_numbers].astype(str)
+    return mixed
+
+
+def _frame(columns: dict[str, pd.Series], spec: DatasetSpec) -> pd.DataFrame:
+    known = {f.name: f for f in spec.features}
+    ordered = [n for n in spec.column_names if n in columns] + [
+        n for n in columns if n not in known]
+    return pd.DataFrame({n: normalize(columns[n], known.get(n)) for n in ordered})
+
+
+def csv_frames(path: str | Path, spec: DatasetSpec,
+               batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """The CSV in frames of at most batch_rows rows. Only empty cells are missing, as in
+    CsvExampleGen ("NA" is text; pandas would otherwise read it as missing)."""
+    reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                         chunksize=batch_rows)
+    for chunk in reader:
+        yield _frame({name: chunk[name] for name in chunk.columns}, spec)
+
+
+def _first_values(column, num_rows: int) -> pd.Series:
+    """A tf.Example feature column (a list per row) as one value per row; [] is missing.
+
+    CSV rows have at most one value per feature; should a list hold more, the first one counts.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_null(column.type):  # the feature was empty in every row of the batch
+        return pd.Series([None] * num_rows, dtype=object)
+    flat = column.flatten()
+    rows, first = np.unique(np.asarray(pc.list_parent_indices(column)), return_index=True)
+    values = flat.to_numpy(zero_copy_only=False)[first]
+    if pa.types.is_binary(flat.type) or pa.types.is_large_binary(flat.type):
+        out = np.full(num_rows, None, dtype=object)
+        out[rows] = [v.decode("utf-8", errors="replace") for v in values]
+    else:
+        if values.dtype == np.float32:
+            values = values.astype(str).astype(np.float64)  # shortest round-trip decimal
+        out = np.full(num_rows, np.nan)
+        out[rows] = values
+    return pd.Series(out)
+
+
+def frame_from_record_batch(batch, spec: DatasetSpec) -> pd.DataFrame:
+    """A pyarrow RecordBatch decoded from tf.Examples, as a typed frame."""
+    return _frame({name: _first_values(column, batch.num_rows)
+                   for name, column in zip(batch.schema.names, batch.columns)}, spec)
+
+
+def example_frames(split_uri: str, spec: DatasetSpec,
+                   batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """One split of an Examples artifact (TFRecord files of tf.Examples) in typed frames of at
+    most batch_rows rows; only one batch is in memory at a time."""
+    import tensorflow as tf
+    from tfx_bsl.coders import example_coder
+
+    files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
+    if not files:
+        return
+    compression = "GZIP" if files[0].endswith(".gz") else ""
+    records = tf.data.TFRecordDataset(files, compression_type=compression).batch(batch_rows)
+    # Without a schema the decoder types each feature from the data, as CsvExampleGen did.
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
+    for serialized in records.as_numpy_iterator():
+        yield frame_from_record_batch(decoder.DecodeBatch(list(serialized)), spec)

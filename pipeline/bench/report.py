@@ -1,0 +1,77 @@
+"""The benchmark report as Markdown (outputs/bench/bench.md), and the start-up/per-row split."""
+from __future__ import annotations
+
+
+def _mb(value: float | None) -> str:
+    return f"{value:,.0f} MB" if value else ""
+
+
+def cost_split(report: dict) -> dict[str, tuple[float, float]]:
+    """stage -> (fixed seconds, seconds per 100,000 rows): the line through the stage's time at
+    the smallest and the largest size. Fixed is what a stage costs however little data it gets."""
+    sizes = sorted(report["sizes"].values(), key=lambda e: e["rows"])
+    if len(sizes) < 2:
+        return {}
+    small, large = sizes[0], sizes[-1]
+    split = {}
+    for stage, t_large in large["multi_processing"]["stages"].items():
+        t_small = small["multi_processing"]["stages"].get(stage)
+        if t_small is None or t_large < 0.5:
+            continue
+        per_row = (t_large - t_small) / (large["rows"] - small["rows"])
+        split[stage] = (max(t_small - per_row * small["rows"], 0.0), per_row * 100_000)
+    return split
+
+
+def _cost_split(report: dict) -> list[str]:
+    split = cost_split(report)
+    if not split:
+        return []
+    lines = ["", "| stage | fixed s | s per 100k rows |", "|---|---:|---:|"]
+    for stage, (fixed, per_100k) in split.items():
+        lines.append(f"| {stage} | {fixed:.1f} | {per_100k:.1f} |")
+    return lines
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    nan = float("nan")
+    lines = [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python "
+             f"{m['python']}. Trainer: {report.get('epochs', '?')} epochs at every size.", "",
+             "| rows | stage | seconds | rows/s | peak RSS | in_memory s |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for rows, entry in report["sizes"].items():
+        multi, mem = entry["multi_processing"], entry["in_memory"]
+        peaks = multi.get("stage_peak_rss_mb", {})
+        for stage, seconds in multi["stages"].items():
+            if seconds < 0.05:
+                continue
+            in_memory = mem["stages"].get(stage)
+            lines.append(f"| {int(rows):,} | {stage} | {seconds:.1f} | {int(rows) / seconds:,.0f} "
+                         f"| {_mb(peaks.get(stage))} | "
+                         f"{'' if in_memory is None else f'{in_memory:.1f}'} |")
+        lines.append(f"| {int(rows):,} | **whole run** | {multi['wall_seconds']:.1f} | | "
+                     f"{_mb(multi['peak_rss_mb'])} | |")
+    lines += _cost_split(report)
+    lines += ["", "| rows | Trainer ex/s | plain Keras ex/s | Trainer / Keras | "
+                  "StatisticsGen / pandas | Transform / pandas |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for rows, entry in report["sizes"].items():
+        t = entry["training"]
+        stages = entry["multi_processing"]["stages"]
+        stats_ratio = entry["pandas_statistics_s"] / stages.get("StatisticsGen", nan)
+        transform_ratio = entry["pandas_transform_s"] / stages.get("Transform", nan)
+        lines.append(f"| {int(rows):,} | {t['trainer_examples_per_s']:,.0f} | "
+                     f"{t['keras_examples_per_s']:,.0f} | {t['ratio']:.2f} | "
+                     f"{stats_ratio:.3f} | {transform_ratio:.3f} |")
+    lines += ["", "Ratios are speeds relative to the baseline: below 1 is slower than it. "
+                  "in_memory s: the data stages re-run with Beam's in_memory mode (one process) "
+                  "instead of multi_processing (one worker process per core).", "",
+              f"Fixed overhead: a cached re-run takes {report.get('cached_rerun_s', nan):.1f} s, "
+              f"a run on a 100-row sample {report.get('rows100_run_s', nan):.1f} s.", ""]
+    if report.get("serving"):
+        lines += ["| serving | p50 ms | p99 ms | requests/s |", "|---|---:|---:|---:|"]
+        for name, figures in report["serving"].items():
+            lines.append(f"| {name.replace('_', ' ')} | {figures['p50_ms']:.1f} | "
+                         f"{figures['p99_ms']:.1f} | {figures['rps']:.1f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""Command line: `python -m pipeline <command> [options]` (run, schema, expectations, airflow,
+run-node, compile-kfp, ...); `--help` lists the commands, `<command> --help` every setting.
+Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the spec was
+refused before anything ran."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from pipeline.cli import orchestration
+from pipeline.config import settings as settings_lib
+from pipeline.config.dataset_spec import SpecError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="CSV to a validated, trained, evaluated and exported Keras model (TFX).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("run", "run the whole pipeline on a dataset"),
+        ("schema", "draft a schema with SchemaGen, for review before committing it"),
+        ("expectations", "draft a Great Expectations suite (the data contract) from the data, "
+                         "for review before committing it"),
+    ):
+        settings_lib.add_arguments(commands.add_parser(name, help=help_text,
+                                                       description=help_text))
+    orchestration.add_commands(commands)  # airflow, run-node, compile-kfp, ...
+    return parser
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """TFX wraps executor errors; show the user the one that says what went wrong."""
+    from components.contract.data_errors import DataValidationError
+
+    seen = error
+    while seen is not None:
+        if isinstance(seen, (DataValidationError, SpecError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+def _preflight(settings: settings_lib.Settings, command: str) -> None:
+    """Refuse unusable input in one line before TFX starts (raises SpecError or InputError)."""
+    from pipeline.inputs import csv_preflight
+
+    spec = settings.load_spec()
+    csv_preflight.check_csv(spec)
+    if command == "run":
+        from components.contract import expectations
+
+        expectations.load_suite(expectations.suite_path(spec), spec)
+
+
+def _draft_expectations(settings: settings_lib.Settings) -> None:
+    """Draft a suite from the CSV into the outputs folder (no TFX run needed), for review."""
+    from components.contract import expectations, suite_draft
+
+    spec = settings.load_spec()
+    print(f"Drafting an expectation suite for {spec.name} from {spec.csv_path}")
+    draft = settings.output_dir / "expectations_draft" / expectations.SUITE_FILE
+    counts = suite_draft.write_draft(spec, draft)
+    print(f"Draft suite: {draft} ({', '.join(f'{n} {s}' for s, n in counts.items())})\n"
+          f"Review it, then copy it to {expectations.suite_path(spec)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = settings_lib.from_args(args)
+    # tf.Transform and TFMA need Keras 2 (tf_keras); decide it before TensorFlow is imported.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # google-api-core warns once per module on Python 3.10; the stack is pinned to 3.10 on purpose.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.command in orchestration.COMMANDS:
+        return orchestration.main(args, settings)
+    from pipeline.inputs.csv_preflight import InputError
+    from pipeline.runners import local_dag
+
+    try:
+        _preflight(settings, args.command)
+        if args.command == "run":
+            local_dag.run_pipeline(settings)
+        elif args.command == "expectations":
+            _draft_expectations(settings)
+        else:
+            local_dag.draft_schema(settings)
+    except (SpecError, InputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure becomes one readable message
+        cause = _root_cause(e)
+        print(f"error: {cause}\n  full log: {settings.log_path}", file=sys.stderr)
+        return 1
+    return 0

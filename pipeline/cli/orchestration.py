@@ -1,0 +1,82 @@
+"""Sub-commands for running the pipeline beyond `run`: under Airflow, and compiled for Kubeflow.
+
+  airflow        serve the pipeline as a scheduled Airflow DAG (`make airflow`)
+  airflow-spec   only write the DAG's description for Airflow (what `airflow` does first)
+  run-node       run one stage as part of a pipeline run: what each Airflow task runs
+  track-run      log a run made by run-node tasks to MLflow: the DAG's last task
+  compile-kfp    write the Kubeflow Pipelines v2 / Vertex AI JSON spec (`make compile-kfp`)
+
+run-node exits 0 when the stage ran or came from cache, 1 when it failed, 2 when the input or the
+spec was refused, 3 when the data failed validation (the Airflow task then skips its retries).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from pipeline.config import settings as settings_lib
+
+COMMANDS = {
+    "airflow": "serve the pipeline as a scheduled Airflow DAG on 127.0.0.1 (make airflow)",
+    "airflow-spec": "write the description of the Airflow DAG (stages, commands, schedule)",
+    "run-node": "run one stage of the pipeline as part of a pipeline run (one Airflow task)",
+    "track-run": "log a pipeline run made by run-node to MLflow (the DAG's last task)",
+    "compile-kfp": "compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI JSON spec",
+}
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    parsers = {}
+    for name, help_text in COMMANDS.items():
+        parsers[name] = commands.add_parser(name, help=help_text, description=help_text)
+        settings_lib.add_arguments(parsers[name])
+    for name in ("run-node", "track-run"):
+        parsers[name].add_argument("--run-id", required=True,
+                                   help="pipeline run id shared by every stage of the run "
+                                        "(the Airflow run id)")
+    parsers["run-node"].add_argument("--node", required=True,
+                                     help="stage (TFX node id) to run, e.g. Trainer")
+    parsers["track-run"].add_argument("--failed-node", action="append", default=[],
+                                      metavar="NODE", help="a stage that failed (repeatable)")
+    parsers["compile-kfp"].add_argument(
+        "--kfp-output", type=Path, default=None,
+        help="JSON file to write (default: <output-root>/<dataset>/kubeflow/<pipeline>.json)")
+
+
+def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
+    from pipeline.runners import single_node
+
+    try:
+        if args.command == "run-node":
+            single_node.run_node(settings, args.node, args.run_id)
+        elif args.command == "track-run":
+            single_node.track_run(settings, args.run_id, args.failed_node)
+        elif args.command == "airflow-spec":
+            from pipeline.runners.airflow import scheduler
+
+            print(f"DAG description: {scheduler.write_dag_spec(settings)}")
+        elif args.command == "airflow":
+            from pipeline.runners.airflow import scheduler
+
+            return scheduler.serve(settings)
+        elif args.command == "compile-kfp":
+            from pipeline.console.output_capture import captured_output
+            from pipeline.runners import kubeflow_spec
+
+            with captured_output(settings.log_path):  # TensorFlow's import noise goes to the log
+                path = kubeflow_spec.compile_pipeline(settings, args.kfp_output)
+            print(f"Kubeflow v2 pipeline spec: {path}\n  image: {settings.cluster_image}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure ends with one readable line
+        in_task_log = args.command in ("run-node", "track-run")
+        if in_task_log:
+            traceback.print_exc()  # the Airflow task log keeps the whole trace
+        print(f"error: {single_node.root_cause(e)}", file=sys.stderr)
+        if not in_task_log:
+            print(f"  full log: {settings.log_path}", file=sys.stderr)
+        return single_node.exit_code(e) if args.command == "run-node" else 1
+    return 0

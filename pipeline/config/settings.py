@@ -1,0 +1,216 @@
+"""Every pipeline knob in one typed place, with CLI overrides generated from the same fields.
+
+Defaults live only here: the CLI, the runners and the tests all start from ``Settings()``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.config.dataset_spec import DatasetSpec, load_spec
+from pipeline.config.stage_names import STAGES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BEAM_MODES = ("multi_processing", "in_memory", "multi_threading")
+BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    # What to run and where.
+    dataset: str = _opt("taxi", "dataset name: a folder under data_root with a spec.yaml")
+    data_root: Path = _opt(REPO_ROOT / "data", "folder holding one sub-folder per dataset")
+    csv: Path | None = _opt(None, "read this CSV instead of the one the spec names (same columns)")
+    output_root: Path = _opt(
+        REPO_ROOT / "outputs", "folder for every generated file, one sub-folder per dataset"
+    )
+    pipeline_name: str = _opt("csv2model", "TFX pipeline name; the dataset name is appended")
+    until: str = _opt(
+        "", "run only this stage and the stages it needs, e.g. Transform for the data stages "
+        "alone; empty runs them all (local runs only: the schedule runs every stage)",
+        choices=("", *STAGES))
+
+    # Data split.
+    train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval")
+
+    # Model and training.
+    hidden_units: int = _opt(64, "width of each hidden Dense layer")
+    hidden_layers: int = _opt(2, "number of hidden Dense relu layers")
+    learning_rate: float = _opt(1e-3, "Adam learning rate")
+    epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)")
+    batch_size: int = _opt(128, "training batch size")
+    early_stopping_patience: int = _opt(3, "epochs without eval-loss improvement before stopping")
+    seed: int = _opt(42, "seed for weights, shuffling and the TF/NumPy/Python RNGs")
+
+    # Evaluation gates.
+    min_auc: float = _opt(0.93, "binary tasks: AUC the model must reach to be blessed")
+    min_accuracy: float = _opt(0.9, "multiclass tasks: accuracy the model must reach to be blessed")
+    max_metric_drop: float = _opt(
+        0.0, "how far the gated metric may fall below the last blessed model's and still bless"
+    )
+
+    baseline_strategy: str = _opt(
+        "latest_blessed_other",
+        "baseline for the change threshold: the latest blessed model other than the candidate "
+        "(keeps unchanged re-runs fully cached), or TFX's latest_blessed (what Kubeflow v2 runs)",
+        choices=("latest_blessed_other", "latest_blessed"),
+    )
+
+    # Beam.
+    beam_mode: str = _opt(
+        "multi_processing", "Beam DirectRunner running mode", choices=BEAM_MODES
+    )
+    beam_workers: int = _opt(0, "Beam DirectRunner workers; 0 means one per core")
+    beam_args: tuple[str, ...] = _opt(
+        (), "extra Beam pipeline args, after the runner's own, e.g. "
+        "--beam-args=--flink_job_server_jar=PATH (repeatable)"
+    )
+
+    # MLflow (the store is outputs/<dataset>/mlflow unless MLFLOW_TRACKING_URI says otherwise).
+    serve_port: int = _opt(5001, "port on 127.0.0.1 where `make serve` serves the champion model")
+    mlflow_ui_port: int = _opt(5000, "port on 127.0.0.1 where `make mlflow-ui` serves the UI")
+
+    # Beyond one machine (README: "From a laptop to a cluster"). The runner decides where the
+    # Beam stages (ExampleGen, StatisticsGen, Transform, Evaluator) run; the others run in the
+    # orchestrator's worker either way.
+    beam_runner: str = _opt(
+        "DirectRunner", "Beam runner; DirectRunner runs on this machine", choices=BEAM_RUNNERS)
+    beam_master: str = _opt(
+        "", "FlinkRunner: Flink master host:port; SparkRunner: Spark master URL spark://host:port")
+    cluster_image: str = _opt(
+        "csv2model:latest", "container image with the project installed: the Kubeflow default "
+        "image, and the Beam worker image on Flink, Spark and Dataflow")
+    gcp_project: str = _opt("", "DataflowRunner: Google Cloud project id")
+    gcp_region: str = _opt("us-central1", "DataflowRunner: Google Cloud region")
+    gcs_temp: str = _opt("", "DataflowRunner: gs:// folder for Beam's temp and staging files")
+
+    # Airflow schedule (`make airflow`): the same pipeline, one Airflow task per stage.
+    schedule: str = _opt("0 3 * * *", "cron expression of scheduled runs; 'none' for manual only")
+    schedule_start: str = _opt("2025-01-01", "first day (UTC) of the schedule, for catch-up")
+    catchup: bool = _opt(
+        False, "also run every schedule interval missed since schedule_start, not only the latest")
+    retries: int = _opt(
+        1, "retries of a failed stage (a refused input or a broken data contract fails at once)")
+    retry_delay_s: int = _opt(300, "seconds before a failed stage is retried")
+    airflow_port: int = _opt(8080, "port on 127.0.0.1 where `make airflow` serves the Airflow UI")
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def spec_path(self) -> Path:
+        return Path(self.data_root) / self.dataset / "spec.yaml"
+
+    def load_spec(self) -> DatasetSpec:
+        spec = load_spec(self.spec_path, check_csv=self.csv is None)
+        return spec.with_csv(self.csv) if self.csv is not None else spec
+
+    @property
+    def full_pipeline_name(self) -> str:
+        return f"{self.pipeline_name}-{self.dataset}"
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output_root) / self.dataset
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output_dir / "pipeline_root"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / "metadata.sqlite"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.output_dir / "serving"
+
+    @property
+    def log_path(self) -> Path:
+        return self.output_dir / "logs" / "pipeline.log"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.output_dir / "mlflow"
+
+    @property
+    def registered_model_name(self) -> str:
+        """MLflow registry name: one registered model per pipeline and dataset."""
+        return self.full_pipeline_name
+
+    def beam_pipeline_args(self) -> list[str]:
+        """The beam_runner's argument set, then beam_args (later args win in Beam)."""
+        return self._beam_runner_args() + list(self.beam_args)
+
+    def _beam_runner_args(self) -> list[str]:
+        runner = self.beam_runner
+        if runner == "DirectRunner":
+            # in_memory runs in this process: more than one worker only earns Beam's warning.
+            workers = (1 if self.beam_mode == "in_memory"
+                       else self.beam_workers or os.cpu_count() or 1)
+            # cloudpickle: Beam's default, dill, resets a logger level on every object it
+            # pickles, and tf.Transform pickles thousands; Transform ran ~25% longer with it.
+            return [f"--direct_running_mode={self.beam_mode}", f"--direct_num_workers={workers}",
+                    "--pickle_library=cloudpickle"]
+        # Cluster workers run our module code (preprocessing_fn, the model), so their Beam SDK
+        # harness is the project image rather than Beam's stock one.
+        if runner in ("FlinkRunner", "SparkRunner"):
+            if not self.beam_master:
+                raise ValueError(f"{runner} needs --beam-master (where the cluster listens)")
+            master = "--flink_master" if runner == "FlinkRunner" else "--spark_master_url"
+            # --sdk_container_image too: it tells TFX the image holds TFX, so it does not pack
+            # itself for the workers to install (pipeline/runners/beam_packaging.py).
+            return [f"--runner={runner}", f"{master}={self.beam_master}",
+                    "--environment_type=DOCKER", f"--environment_config={self.cluster_image}",
+                    f"--sdk_container_image={self.cluster_image}"]
+        if runner == "DataflowRunner":
+            if not self.gcp_project or not self.gcs_temp.startswith("gs://"):
+                raise ValueError("DataflowRunner needs --gcp-project and a gs:// --gcs-temp")
+            return [f"--runner={runner}", f"--project={self.gcp_project}",
+                    f"--region={self.gcp_region}", f"--temp_location={self.gcs_temp}",
+                    f"--sdk_container_image={self.cluster_image}"]
+        raise ValueError(f"unknown beam_runner {runner!r}; choose one of {BEAM_RUNNERS}")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One CLI option per Settings field; help text and defaults come from the field."""
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        help_text = f"{f.metadata['help']} (default: {default if default != () else 'none'})"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if f.name == "beam_args":
+            kwargs.update(action="append", metavar="ARG")
+        elif isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, (int, float)):
+            kwargs["type"] = type(default)
+        elif f.name in ("data_root", "output_root", "csv"):
+            kwargs["type"] = Path
+        parser.add_argument(_flag(f.name), **kwargs)
+
+
+def from_args(args: argparse.Namespace | Sequence[str] | None = None) -> Settings:
+    """Settings() with whatever the command line overrode."""
+    if args is None or not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        args = parser.parse_args(args or [])
+    names = {f.name for f in dataclasses.fields(Settings)}
+    overrides = {k: v for k, v in vars(args).items() if k in names}
+    if "beam_args" in overrides:
+        overrides["beam_args"] = tuple(overrides["beam_args"])
+    return Settings(**overrides)

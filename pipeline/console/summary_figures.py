@@ -1,0 +1,162 @@
+"""One key figure per stage, read from the artifacts a stage wrote (for the live summary)."""
+from __future__ import annotations
+
+import json
+import os
+
+from pipeline.config import stage_names
+from pipeline.mlmd.queries import NodeExecution
+
+
+def _uri(node: NodeExecution, key: str) -> str | None:
+    artifacts = node.outputs.get(key)
+    return artifacts[0].uri if artifacts else None
+
+
+def _custom(node: NodeExecution, key: str, prop: str):
+    artifacts = node.outputs.get(key) or []
+    if not artifacts or prop not in artifacts[0].custom_properties:
+        return None
+    value = artifacts[0].custom_properties[prop]
+    return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
+
+
+def split_row_counts(statistics_uri: str) -> dict[str, int]:
+    import tensorflow_data_validation as tfdv
+
+    counts = {}
+    for name in sorted(os.listdir(statistics_uri)):
+        path = os.path.join(statistics_uri, name, "FeatureStats.pb")
+        if name.startswith("Split-") and os.path.exists(path):
+            stats = tfdv.load_stats_binary(path)
+            counts[name[len("Split-"):]] = int(stats.datasets[0].num_examples)
+    return counts
+
+
+def training_history(model_run_uri: str) -> dict[str, list[float]]:
+    from components.training import HISTORY_FILE
+
+    path = os.path.join(model_run_uri, HISTORY_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def overall_metrics(evaluation_uri: str) -> dict[str, float]:
+    """Overall-slice TFMA metrics as {name: value}; binarized ones keep only their name."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    metrics: dict[str, float] = {}
+    for slice_key, by_output in result.slicing_metrics:
+        if slice_key != ():
+            continue
+        for _, by_sub_key in by_output.items():
+            for _, values in by_sub_key.items():
+                for name, value in values.items():
+                    if "doubleValue" in value:
+                        metrics.setdefault(name, value["doubleValue"])
+    return metrics
+
+
+def figure(node: NodeExecution) -> str:
+    """A short phrase for the summary line; '' when the stage has nothing worth a number."""
+    try:
+        return _FIGURES.get(node.node_id, lambda n: "")(node)
+    except Exception as e:  # a summary must never fail a run that succeeded
+        return f"(no figure: {type(e).__name__})"
+
+
+def _split_names(node, key: str) -> list[str]:
+    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
+
+
+def _example_gen(node):
+    return "splits " + ", ".join(_split_names(node, "examples"))
+
+
+def _statistics(node):
+    counts = split_row_counts(_uri(node, "statistics"))
+    parts = " / ".join(f"{k} {v:,}" for k, v in counts.items())
+    return f"{sum(counts.values()):,} rows ({parts})"
+
+
+def _schema(node):
+    import tensorflow_data_validation as tfdv
+
+    schema = tfdv.load_schema_text(os.path.join(_uri(node, "schema"), "schema.pbtxt"))
+    return f"{len(schema.feature)} columns in schema"
+
+
+def _validator(node):
+    from components.contract.data_gate import describe_anomalies
+
+    problems = describe_anomalies(_uri(node, "anomalies"), _split_names(node, "anomalies"))
+    return f"{len(problems)} anomalies"
+
+
+def _expectations(node):
+    from components.contract.contract_report import summary_figure
+
+    counts = {p: _custom(node, "report", p) or 0
+              for p in ("evaluated", "passed", "failed_warning", "failed_critical")}
+    return summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
+                          counts["failed_critical"])
+
+
+def _gate(node):
+    return "passed" if node.state in ("ran", "cached") else "stopped the run"
+
+
+def _transform(node):
+    import tensorflow_transform as tft
+
+    output = tft.TFTransformOutput(_uri(node, "transform_graph"))
+    return f"{len(output.transformed_feature_spec())} transformed features"
+
+
+def _trainer(node):
+    history = training_history(_uri(node, "model_run"))
+    if not history.get("val_accuracy"):
+        return ""
+    best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+    return (f"val accuracy {history['val_accuracy'][best]:.3f} "
+            f"(epoch {best + 1} of {len(history['val_loss'])})")
+
+
+def _evaluator(node):
+    metrics = overall_metrics(_uri(node, "evaluation"))
+    blessed = _custom(node, "blessing", "blessed")
+    parts = [f"{name} {metrics[key]:.3f}" for name, key in
+             (("AUC", "auc"), ("accuracy", "sparse_categorical_accuracy")) if key in metrics]
+    parts.append(f"blessed {'yes' if blessed else 'no'}")
+    return ", ".join(parts)
+
+
+def _resolver(node):
+    models = node.outputs.get("model") or []
+    return f"baseline: model {models[0].id}" if models else "no earlier blessed model to compare with"
+
+
+def _pusher(node):
+    if _custom(node, "pushed_model", "pushed"):
+        return f"pushed to {_custom(node, 'pushed_model', 'pushed_destination')}"
+    return "not pushed (model not blessed)"
+
+
+_FIGURES = {
+    stage_names.EXAMPLE_GEN: _example_gen,
+    stage_names.STATISTICS_GEN: _statistics,
+    stage_names.SCHEMA_IMPORTER: _schema,
+    stage_names.SCHEMA_GEN: _schema,
+    stage_names.EXAMPLE_VALIDATOR: _validator,
+    stage_names.ANOMALIES_GATE: _gate,
+    stage_names.EXPECTATIONS_VALIDATOR: _expectations,
+    stage_names.EXPECTATIONS_GATE: _gate,
+    stage_names.TRANSFORM: _transform,
+    stage_names.TRAINER: _trainer,
+    stage_names.EVALUATOR: _evaluator,
+    stage_names.PUSHER: _pusher,
+    stage_names.BASELINE_RESOLVER: _resolver,
+}

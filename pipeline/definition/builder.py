@@ -1,0 +1,212 @@
+"""The one pipeline definition. Every runner (local, Airflow, Kubeflow) calls create_pipeline."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+from tfx import v1 as tfx
+
+from components import baseline
+from components.contract import expectations
+from components.contract.data_gate import AnomaliesGate, ExpectationsGate
+from components.contract.gx_validator import GreatExpectationsValidator
+from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config.settings import Settings
+from pipeline.config.stage_names import (
+    ANOMALIES_GATE,
+    BASELINE_RESOLVER,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLE_VALIDATOR,
+    EXPECTATIONS_GATE,
+    EXPECTATIONS_VALIDATOR,
+    PUSHER,
+    SCHEMA_GEN,
+    SCHEMA_IMPORTER,
+    STATISTICS_GEN,
+    TRAINER,
+    TRANSFORM,
+)
+from pipeline.definition.eval_config import make_eval_config
+
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.training.run_fn"
+
+def code_fingerprint(*modules: str) -> str:
+    """Hash of the source of the given modules. Module functions are referenced by dotted path,
+    which TFX does not fingerprint, so this goes into custom_config: editing the code re-runs
+    the stage that uses it instead of serving a stale cached result."""
+    digest = hashlib.sha256()
+    for name in modules:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# The modules each stage's code runs, for code_fingerprint.
+TRANSFORM_MODULES = ("components.preprocessing", "pipeline.config.dataset_spec")
+TRAINER_MODULES = TRANSFORM_MODULES + (
+    "components.training", "components.model", "components.signatures")
+EXPECTATIONS_MODULES = (
+    "components.contract.gx_validator", "components.contract.example_frames",
+    "components.contract.expectations", "components.contract.suite_validation",
+    "components.contract.contract_report", "pipeline.config.dataset_spec")
+
+
+def _content_addressed_copy(source: Path, folder: Path) -> Path:
+    """Copy a file under a name derived from its content. ImportSchemaGen caches on the path it
+    is given, so an edited schema must get a new path to be imported again."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = folder / digest / source.name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return target
+
+
+def _example_gen(spec: DatasetSpec, settings: Settings) -> tfx.components.CsvExampleGen:
+    train_buckets = round(settings.train_ratio * 100)
+    if not 0 < train_buckets < 100:
+        raise ValueError(f"train_ratio must be between 0.01 and 0.99, got {settings.train_ratio}")
+    return tfx.components.CsvExampleGen(
+        input_base=str(spec.csv_path.parent),
+        # Only the spec's CSV: the folder also holds the spec, the schema and the GX suite.
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=spec.csv_path.name)]
+        ),
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=train_buckets),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=100 - train_buckets),
+                ]
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+
+
+def create_schema_draft_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
+    """CsvExampleGen -> StatisticsGen -> SchemaGen, for `make schema`: a draft to review."""
+    example_gen = _example_gen(spec, settings)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+    ).with_id(SCHEMA_GEN)
+    return _pipeline(settings, [example_gen, statistics_gen, schema_gen], name_suffix="-schema")
+
+
+def create_pipeline(settings: Settings, spec: DatasetSpec) -> tfx.dsl.Pipeline:
+    example_gen = _example_gen(spec, settings)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_importer = tfx.components.ImportSchemaGen(
+        schema_file=str(_content_addressed_copy(spec.schema_path,
+                                                settings.pipeline_root / "_schemas"))
+    ).with_id(SCHEMA_IMPORTER)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_importer.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+    anomalies_gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"]).with_id(ANOMALIES_GATE)
+    suite_path = expectations.suite_path(spec)
+    expectations.load_suite(suite_path, spec)  # a broken suite fails here, before any work
+    expectations_validator = GreatExpectationsValidator(
+        examples=example_gen.outputs["examples"],
+        suite=suite_path.read_text(),
+        suite_source=str(suite_path),
+        spec=json.dumps(spec.to_config()),
+        code_fingerprint=code_fingerprint(*EXPECTATIONS_MODULES),
+    ).with_id(EXPECTATIONS_VALIDATOR)
+    expectations_gate = ExpectationsGate(
+        validation=expectations_validator.outputs["report"]).with_id(EXPECTATIONS_GATE)
+
+    transform_config = {
+        "spec": spec.to_config(),
+        "code_fingerprint": code_fingerprint(*TRANSFORM_MODULES),
+    }
+    trainer_config = {
+        "spec": spec.to_config(),
+        "code_fingerprint": code_fingerprint(*TRAINER_MODULES),
+        "training": {
+            "hidden_units": settings.hidden_units,
+            "hidden_layers": settings.hidden_layers,
+            "learning_rate": settings.learning_rate,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "early_stopping_patience": settings.early_stopping_patience,
+            "seed": settings.seed,
+        },
+    }
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_importer.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config=transform_config,
+        # Post-transform statistics double the Beam work and nothing downstream reads them.
+        disable_statistics=True,
+    ).with_id(TRANSFORM)
+    # The gates have no data output for Transform to consume, so order them explicitly: a failed
+    # gate ends the run before Transform starts.
+    transform.add_upstream_node(anomalies_gate)
+    transform.add_upstream_node(expectations_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_importer.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=trainer_config,
+    ).with_id(TRAINER)
+
+    # The default strategy leaves the candidate out (see components/baseline.py); Kubeflow v2
+    # only runs TFX's own strategies, so its runner asks for LatestBlessedModelStrategy.
+    if settings.baseline_strategy == "latest_blessed":
+        strategy, extra_inputs = tfx.dsl.experimental.LatestBlessedModelStrategy, {}
+    else:
+        strategy = baseline.LatestBlessedOtherModelStrategy
+        extra_inputs = {"candidate": trainer.outputs["model"]}
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=strategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        **extra_inputs,
+    ).with_id(BASELINE_RESOLVER)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(spec, settings),
+    ).with_id(EVALUATOR)
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(settings.serving_dir))
+        ),
+    ).with_id(PUSHER)
+
+    return _pipeline(settings, [
+        example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
+        expectations_validator, expectations_gate, transform, trainer, baseline_resolver,
+        evaluator, pusher,
+    ])
+
+
+def _pipeline(settings: Settings, nodes: list, name_suffix: str = "") -> tfx.dsl.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=settings.full_pipeline_name + name_suffix,
+        pipeline_root=str(settings.pipeline_root),
+        components=nodes,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(settings.metadata_path)),
+        beam_pipeline_args=settings.beam_pipeline_args(),
+    )

@@ -1,0 +1,90 @@
+"""TFMA EvalConfig built from the dataset spec and the settings' thresholds."""
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+
+from components.signatures import PROBABILITIES, SERVING_DEFAULT, TRANSFORM_FEATURES
+from pipeline.config.dataset_spec import BINARY, DatasetSpec
+from pipeline.config.settings import Settings
+
+# Tiny slack so that a re-trained model scoring exactly the baseline still passes "no worse".
+_EPSILON = 1e-10
+
+
+def gated_metric(spec: DatasetSpec) -> str:
+    """The metric that decides blessing: AUC for binary tasks, accuracy otherwise."""
+    return "auc" if spec.task == BINARY else "sparse_categorical_accuracy"
+
+
+def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tfma.MetricConfig:
+    """Gate on the overall slice only: a plain MetricConfig.threshold would also apply to every
+    slice, and a slice of 7 rows (a rare payment type) would veto a good model."""
+    metric.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()],
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -max_drop - _EPSILON},
+            ),
+        ),
+    ))
+    return metric
+
+
+def _plots(*class_names: str) -> list[tfma.MetricConfig]:
+    return [tfma.MetricConfig(class_name=name) for name in class_names]
+
+
+# Plot data for the tracked run (tracking/plots.py draws it): ROC and PR curves come from the
+# confusion matrices at thresholds, one-vs-rest per binarized class; the class-by-class confusion
+# matrix needs the non-binarized spec.
+_CURVE_PLOTS = ("ConfusionMatrixPlot", "CalibrationPlot")
+_CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
+
+
+def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
+    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                                 config='{"name": "sparse_categorical_accuracy"}')
+    count = tfma.MetricConfig(class_name="ExampleCount")
+    if spec.task == BINARY:
+        # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
+        accuracy_spec = tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)])
+        binary_spec = tfma.MetricsSpec(
+            metrics=[
+                _gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
+                       settings.min_auc, settings.max_metric_drop),
+                tfma.MetricConfig(class_name="Precision"),
+                tfma.MetricConfig(class_name="Recall"),
+                *_plots(*_CURVE_PLOTS),
+            ],
+            binarize=tfma.BinarizationOptions(class_ids={"values": [1]}),
+        )
+        metrics_specs = [accuracy_spec, binary_spec]
+    else:
+        _gated(accuracy, settings.min_accuracy, settings.max_metric_drop)
+        metrics_specs = [
+            tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)]),
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="Precision"),
+                         tfma.MetricConfig(class_name="Recall"),
+                         *_plots(*_CURVE_PLOTS)],
+                binarize=tfma.BinarizationOptions(
+                    class_ids={"values": list(range(spec.num_classes))}),
+            ),
+        ]
+    slicing = [tfma.SlicingSpec()]
+    if spec.slice_by:
+        slicing.append(tfma.SlicingSpec(feature_keys=[spec.slice_by]))
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SERVING_DEFAULT,
+                prediction_key=PROBABILITIES,
+                label_key=spec.transformed_label,
+                preprocessing_function_names=[TRANSFORM_FEATURES],
+            )
+        ],
+        metrics_specs=metrics_specs,
+        slicing_specs=slicing,
+    )

@@ -1,0 +1,220 @@
+"""Serve the pipeline as a scheduled Apache Airflow DAG: the pipeline-venv side of `make airflow`.
+
+Airflow 2 lives in its own venv (.venv-airflow, from requirements/airflow-lock.txt): it pins
+SQLAlchemy < 2 and Flask 2.x, while MLflow here runs on SQLAlchemy 2 and Flask 3. The Airflow venv
+cannot import TFX, so the DAG (dag.py) is built from a JSON description that
+this module writes from the compiled pipeline: one task per TFX stage with its upstream stages and
+the command that runs it here (runners/single_node.py), a last task that logs the run to MLflow,
+and the schedule from the settings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipeline.config.settings import REPO_ROOT, Settings
+from pipeline.runners import single_node
+
+DAG_FOLDER = Path(__file__).resolve().parent / "dags"
+AIRFLOW_VENV = REPO_ROOT / ".venv-airflow"  # made by `make airflow-venv`
+SPEC_FOLDER = "csv2model"  # under the Airflow home: one JSON file per DAG (per dataset)
+TRACK_TASK = "track_mlflow"
+RUN_ID_TEMPLATE = "{{ run_id }}"  # Airflow fills in the run id when the task starts
+ADMIN = "admin"
+PASSWORD_FILE = "admin_password.txt"
+
+
+def airflow_home(settings: Settings) -> Path:
+    """Airflow's home (SQLite metadata DB, task logs, DAG descriptions) beside the datasets."""
+    return Path(settings.output_root) / "airflow"
+
+
+def settings_args(settings: Settings) -> list[str]:
+    """Command-line flags that rebuild `settings` from Settings() (only what differs)."""
+    args: list[str] = []
+    for field in dataclasses.fields(Settings):
+        value, default = getattr(settings, field.name), field.default
+        if value == default:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(default, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            args += [f"{flag}={item}" for item in value]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def airflow_schedule(settings: Settings) -> str | None:
+    """The cron expression, or None (Airflow's "manual runs only") for 'none'."""
+    return None if settings.schedule.strip().lower() in ("", "none") else settings.schedule
+
+
+def dag_spec(settings: Settings) -> dict:
+    """Everything the Airflow DAG needs, as plain data."""
+    ir = single_node.compile_ir(settings, settings.load_spec())
+    command = [sys.executable, "-m", "pipeline"]
+    flags = settings_args(settings)
+    return {
+        "dag_id": ir.pipeline_info.id,
+        "description": f"csv2model on {settings.dataset}: one task per TFX stage, then "
+                       f"{TRACK_TASK} logs the run to MLflow",
+        "dataset": settings.dataset,
+        "schedule": airflow_schedule(settings),
+        "start_date": settings.schedule_start,
+        "catchup": settings.catchup,
+        "retries": settings.retries,
+        "retry_delay_s": settings.retry_delay_s,
+        "cwd": str(REPO_ROOT),
+        "no_retry_exit_codes": list(single_node.NO_RETRY_EXIT_CODES),
+        "tasks": [
+            {"task_id": node, "upstream": upstream,
+             "command": command + ["run-node", "--node", node, "--run-id", RUN_ID_TEMPLATE]
+                        + flags}
+            for node, upstream in single_node.stages(ir)
+        ],
+        "track": {"task_id": TRACK_TASK,
+                  "command": command + ["track-run", "--run-id", RUN_ID_TEMPLATE] + flags},
+    }
+
+
+def write_dag_spec(settings: Settings, home: Path | None = None) -> Path:
+    from pipeline.console.output_capture import captured_output
+
+    with captured_output(settings.log_path):  # TensorFlow's import noise goes to the log
+        spec = dag_spec(settings)
+    path = Path(home or airflow_home(settings)) / SPEC_FOLDER / f"{spec['dag_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole, then renamed: Airflow may parse the folder at any moment.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(spec, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV) -> dict[str, str]:
+    """The environment every Airflow command of this project runs with."""
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # With SQLite Airflow runs one task at a time, which suits this machine anyway: a Beam
+        # stage already takes every core.
+        "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+        "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(settings.airflow_port),
+        "AIRFLOW__WEBSERVER__WORKERS": "2",
+        "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",  # silences a deprecation warning
+        # The scheduler starts each task as `airflow tasks run ...`, found on PATH.
+        "PATH": f"{Path(venv) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    })
+    return env
+
+
+def _airflow(venv: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(Path(venv) / "bin" / "airflow"), *args], env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"`airflow {' '.join(args[:2])}` failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def _admin_password(venv: Path, env: dict, home: Path) -> str:
+    """The admin login: made once, its password kept in Airflow's home for its owner only."""
+    path = home / PASSWORD_FILE
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    created = _airflow(venv, env, "users", "create", "--username", ADMIN, "--password", password,
+                       "--role", "Admin", "--firstname", "Admin", "--lastname", "User",
+                       "--email", "admin@localhost")
+    if "already exist" in created.stdout:  # its password file was deleted: set a new one
+        _airflow(venv, env, "users", "reset-password", "--username", ADMIN,
+                 "--password", password)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_port(port: int, processes: list, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(1)
+    return False
+
+
+def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
+    """Write the DAG description, set up Airflow's DB and login, then run Airflow's scheduler and
+    webserver until Ctrl-C or until one of them stops; returns the exit status.
+
+    Not `airflow standalone`: it also starts log servers that listen on every interface (the
+    scheduler's and the triggerer's), which a single-machine setup does not need."""
+    venv = Path(venv).resolve()
+    if not (venv / "bin" / "airflow").exists():
+        raise FileNotFoundError(f"Airflow is not installed in {venv}: run `make airflow-venv`")
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    spec_path = write_dag_spec(settings, home)
+    spec = json.loads(spec_path.read_text())
+    env = airflow_env(settings, home, venv)
+    _airflow(venv, env, "db", "migrate")
+    password = _admin_password(venv, env, home)
+    url = f"http://127.0.0.1:{settings.airflow_port}"
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    schedule = spec["schedule"] or "none (trigger runs by hand)"
+    out.write(
+        f"Airflow for DAG {spec['dag_id']} ({len(spec['tasks'])} stages + {TRACK_TASK}), "
+        f"schedule {schedule} (UTC), catch-up {'on' if spec['catchup'] else 'off'}\n"
+        f"  UI:     {url}\n"
+        f"  login:  {ADMIN} / {password}   (kept in {home / PASSWORD_FILE})\n"
+        f"  home:   {home}  (SQLite DB, task logs; scheduler.log and webserver.log in logs/)\n"
+        f"  DAG:    {DAG_FOLDER}, described by {spec_path}\n")
+    out.flush()
+    airflow = str(venv / "bin" / "airflow")
+    processes = []
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops Airflow as Ctrl-C does
+    try:
+        for name, args in (("scheduler", ["scheduler", "--skip-serve-logs"]),
+                           ("webserver", ["webserver"])):
+            log = open(logs / f"{name}.log", "a")  # noqa: SIM115 - the child process keeps it
+            processes.append(subprocess.Popen([airflow, *args], env=env, stdout=log,
+                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        if _wait_for_port(settings.airflow_port, processes, seconds=180):
+            out.write(f"Airflow is ready at {url}. Stop it with Ctrl-C.\n")
+            out.flush()
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        out.write(f"Airflow stopped unexpectedly; see {logs}/scheduler.log and webserver.log\n")
+        return 1
+    except KeyboardInterrupt:
+        out.write("Stopping Airflow...\n")
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,133 @@
+"""Run the pipeline locally with LocalDagRunner: live summary on the terminal, full log in a file."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pipeline.config.settings import Settings
+
+
+@dataclasses.dataclass
+class RunResult:
+    stages: list[dict]
+    seconds: float
+    log_path: Path
+    mlflow_run_id: str | None = None
+
+
+def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
+    from pipeline.console.output_capture import captured_output
+
+    started = time.monotonic()
+    # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
+    with captured_output(settings.log_path) as terminal:
+        from tfx import v1 as tfx
+
+        from pipeline.console.stage_summary import StageReporter
+        from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
+
+        pipeline = make_pipeline()
+        reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
+                                 terminal if out is sys.stdout else out)
+        logger = logging.getLogger("absl")
+        logger.addHandler(reporter)
+        try:
+            with no_tfx_package_for_local_workers(settings):
+                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=_run_options(settings))
+        except BaseException:
+            reporter.report_failure()
+            raise
+        finally:
+            logger.removeHandler(reporter)
+    return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
+
+
+def _run_options(settings: Settings):
+    """A partial run up to `settings.until`: that node and everything upstream of it."""
+    if not settings.until:
+        return None
+    from tfx.orchestration.pipeline import RunOptions
+
+    return RunOptions(to_nodes=[settings.until])
+
+
+def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
+    """The full pipeline; raises on the first failed stage (after the summary shows it)."""
+    spec = settings.load_spec()
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
+              f"  full log: {settings.log_path}\n")
+    if settings.until:
+        out.write(f"  until {settings.until}: the stages after it do not run\n")
+    out.flush()
+
+    def make_pipeline():
+        from pipeline.definition.builder import create_pipeline
+
+        return create_pipeline(settings, spec)
+
+    from pipeline.tracking import pipeline_runs
+
+    earlier_runs = pipeline_runs.tfx_run_ids(settings)
+    started_ms = int(time.time() * 1000)
+    try:
+        result = _run(make_pipeline, settings, out)
+    except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
+        _track(settings, spec, earlier_runs, started_ms, out, error)
+        raise
+    tracked = _track(settings, spec, earlier_runs, started_ms, out)
+    result.mlflow_run_id = tracked.run_id if tracked else None
+    out.write(f"Done in {result.seconds:.0f}s. Outputs in {settings.output_dir}/\n"
+              f"  serving models: {settings.serving_dir}\n"
+              f"  pipeline root:  {settings.pipeline_root}\n"
+              f"  ML Metadata:    {settings.metadata_path}\n")
+    return result
+
+
+def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, out: TextIO,
+           error: BaseException | None = None):
+    """Log the run to MLflow, with MLflow's own output going to the log file like the rest.
+
+    After a failed run, a tracking failure is only logged: the pipeline's error is the one to
+    report. After a successful run it propagates: an untracked run is a failed `make pipeline`."""
+    from pipeline.console.output_capture import captured_output
+    from pipeline.tracking import pipeline_runs
+
+    tracked = None
+    with captured_output(settings.log_path):
+        try:
+            tracked = pipeline_runs.log_pipeline_run(
+                settings, spec, pipeline_runs.new_tfx_run_id(settings, earlier_runs),
+                error=error, started_ms=started_ms)
+        except Exception:
+            if error is None:
+                raise
+            logging.getLogger(__name__).exception("MLflow tracking of the failed run failed")
+    if tracked is not None:
+        out.write(tracked.summary())
+        out.flush()
+    return tracked
+
+
+def draft_schema(settings: Settings, out: TextIO = sys.stdout) -> Path:
+    """Run CsvExampleGen -> StatisticsGen -> SchemaGen and copy the inferred schema out for review."""
+    import shutil
+
+    from pipeline.definition import builder
+    from pipeline.mlmd import queries
+
+    spec = settings.load_spec()
+    out.write(f"Drafting a schema for {spec.name} from {spec.csv_path}\n")
+    _run(lambda: builder.create_schema_draft_pipeline(settings, spec), settings, out)
+    with queries.open_store_context(settings.metadata_path) as store:
+        node = queries.node_execution(store, settings.full_pipeline_name + "-schema",
+                                       builder.SCHEMA_GEN)
+    draft = settings.output_dir / "schema_draft" / "schema.pbtxt"
+    draft.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(node.outputs["schema"][0].uri) / "schema.pbtxt", draft)
+    out.write(f"Draft schema: {draft}\nReview it, then copy it to {spec.schema_path}\n")
+    return draft

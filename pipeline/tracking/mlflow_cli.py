@@ -1,0 +1,204 @@
+"""The MLflow side from the command line: `python -m pipeline.tracking.mlflow_cli ui|serve|predict`.
+
+Each command takes the same options as `python -m pipeline run` (--dataset, --output-root,
+--serve-port, ...), so it finds the store that run wrote to: outputs/<dataset>/mlflow, or
+whatever MLFLOW_TRACKING_URI names.
+
+  ui       the MLflow UI on 127.0.0.1 against that store
+  serve    `mlflow models serve` of the registered model's `champion`, local environment only
+  predict  a few rows of the dataset's CSV to the served model, and its answer
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import TextIO
+
+from pipeline.config import settings as settings_lib
+from pipeline.config.settings import Settings
+
+HOST = "127.0.0.1"  # both servers are for this machine only
+
+
+def mlflow_env(settings: Settings) -> dict[str, str]:
+    """The environment for an mlflow subprocess: this run's store, this virtualenv's scripts
+    first on PATH (mlflow starts `uvicorn` by name, and the venv need not be activated), and
+    TensorFlow's C++ chatter off."""
+    from pipeline.tracking import pipeline_runs
+
+    env = dict(os.environ, **{pipeline_runs.TRACKING_URI_ENV: pipeline_runs.tracking_uri(settings)})
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def ui_command(settings: Settings) -> list[str]:
+    from pipeline.tracking import pipeline_runs
+
+    return [sys.executable, "-m", "mlflow", "ui",
+            "--backend-store-uri", pipeline_runs.tracking_uri(settings),
+            # For experiments created from the UI; the pipeline's own set their location.
+            "--default-artifact-root", pipeline_runs.artifact_root(settings),
+            "--host", HOST, "--port", str(settings.mlflow_ui_port), "--workers", "1"]
+
+
+def serve_command(settings: Settings) -> list[str]:
+    from pipeline.tracking import registry
+
+    return [sys.executable, "-m", "mlflow", "models", "serve",
+            "--model-uri", registry.model_uri(settings.registered_model_name),
+            # Serve from this virtualenv: no environment to build, nothing to download.
+            "--env-manager", "local",
+            "--host", HOST, "--port", str(settings.serve_port)]
+
+
+def ui_url(settings: Settings) -> str:
+    return f"http://{HOST}:{settings.mlflow_ui_port}"
+
+
+def invocations_url(settings: Settings) -> str:
+    return f"http://{HOST}:{settings.serve_port}/invocations"
+
+
+def _exec(command: list[str], env: dict[str, str]) -> None:
+    sys.stdout.flush()
+    os.execve(command[0], command, env)  # Ctrl-C then goes straight to the server
+
+
+def ui(settings: Settings, out: TextIO = sys.stdout) -> int:
+    from pipeline.tracking import pipeline_runs
+
+    if not pipeline_runs.uses_local_store(settings):
+        out.write(f"MLFLOW_TRACKING_URI is set: the UI is the one of "
+                  f"{pipeline_runs.tracking_uri(settings)}\n")
+        return 0
+    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    out.write(f"MLflow UI: {ui_url(settings)}  (store {pipeline_runs.tracking_uri(settings)}; "
+              "Ctrl-C stops it)\n")
+    _exec(ui_command(settings), mlflow_env(settings))
+    return 0
+
+
+def champion(settings: Settings) -> str | None:
+    """The version `champion` points at, or None when no model has been blessed yet."""
+    from pipeline.tracking import pipeline_runs, registry
+
+    with pipeline_runs.active_store(settings) as client:
+        return registry.champion_version(client, settings.registered_model_name)
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
+    from pipeline.tracking import registry
+
+    version = champion(settings)
+    if version is None:
+        out.write(f"No champion for {settings.registered_model_name} yet: run the pipeline "
+                  f"(`make pipeline DATASET={settings.dataset}`) until a model is blessed.\n")
+        return 1
+    out.write(f"Serving {registry.model_uri(settings.registered_model_name)} (version {version})"
+              f" at {invocations_url(settings)}; `make predict DATASET={settings.dataset}` "
+              "sends it a few rows. Ctrl-C stops it.\n")
+    _exec(serve_command(settings), mlflow_env(settings))
+    return 0
+
+
+def feature_types(settings: Settings) -> dict[str, str]:
+    """Column name -> MLflow type ('double', 'string') from the champion's input signature."""
+    import mlflow
+
+    from pipeline.tracking import pipeline_runs, registry
+
+    with pipeline_runs.active_store(settings):
+        info = mlflow.models.get_model_info(registry.model_uri(settings.registered_model_name))
+    return {c.name: c.type.name for c in info.signature.inputs.inputs}
+
+
+def sample_rows(settings: Settings, types: dict[str, str], rows: int):
+    """`rows` rows from the middle of equal chunks of the CSV (the first rows of a sorted file
+    would all be one class), with the label alongside for comparison."""
+    import pandas as pd
+
+    from pipeline.tracking import registry
+
+    spec = settings.load_spec()
+    frame = registry.feature_rows(spec.csv_path, list(types),
+                                  {n for n, t in types.items() if t != "string"})
+    labels = pd.read_csv(spec.csv_path, usecols=[spec.label], dtype=str)[spec.label]
+    picked = sorted({int((i + 0.5) * len(frame) / rows) for i in range(min(rows, len(frame)))})
+    return frame.iloc[picked].reset_index(drop=True), labels.iloc[picked].reset_index(drop=True)
+
+
+def request_body(frame) -> str:
+    """MLflow's dataframe_split format; missing values go as null."""
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+
+
+def post(url: str, body: str, timeout: float = 60) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def predict(settings: Settings, rows: int = 5, out: TextIO = sys.stdout) -> int:
+    if champion(settings) is None:
+        out.write(f"No champion for {settings.registered_model_name} yet: nothing to ask.\n")
+        return 1
+    frame, labels = sample_rows(settings, feature_types(settings), rows)
+    body = request_body(frame)
+    url = invocations_url(settings)
+    out.write(f"POST {url}\n{body}\n")
+    try:
+        status, text = post(url, body)
+    except urllib.error.URLError as e:
+        out.write(f"No answer from {url} ({e.reason}): start the server with "
+                  f"`make serve DATASET={settings.dataset}`.\n")
+        return 1
+    if status != 200:
+        out.write(f"HTTP {status}: {text}\n")
+        return 1
+    predictions = json.loads(text)["predictions"]
+    out.write(f"HTTP {status}\n{'actual':<12} {'predicted':<12} probabilities\n")
+    for label, prediction in zip(labels, predictions):
+        predicted = prediction.pop("class")
+        probabilities = "  ".join(f"{k.removeprefix('probability_')} {v:.3f}"
+                                  for k, v in prediction.items())
+        out.write(f"{str(label):<12} {predicted:<12} {probabilities}\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.tracking.mlflow_cli",
+                                     description="MLflow UI, model server and a test request.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("ui", "start the MLflow UI on 127.0.0.1 against the dataset's store"),
+        ("serve", "serve the registered champion model with `mlflow models serve`"),
+        ("predict", "send a few rows of the dataset's CSV to the served model"),
+    ):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        settings_lib.add_arguments(sub)
+        if name == "predict":
+            sub.add_argument("--rows", type=int, default=5, help="rows to send (default: 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = settings_lib.from_args(args)
+    if args.command == "ui":
+        return ui(settings)
+    if args.command == "serve":
+        return serve(settings)
+    return predict(settings, args.rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

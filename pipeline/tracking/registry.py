@@ -1,0 +1,145 @@
+"""Model registry: the trained SavedModel as an MLflow pyfunc, registered, `champion` when blessed.
+
+Every evaluated model is logged and registered, so the registry keeps the rejected ones too (tag
+blessed=false) for comparison; only a blessed model gets the `champion` alias that
+`make serve` serves. The pyfunc is serving_pyfunc.py around the serving_raw signature.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.tracking import serving_pyfunc
+
+CHAMPION = "champion"
+MODEL_NAME = "model"  # the logged model's name inside the pipeline's MLflow run
+TAG_MODEL_URI = "tfx.model_uri"  # the Trainer's Model artifact, to register a model only once
+TAG_BLESSED = "blessed"
+INPUT_EXAMPLE_ROWS = 3
+
+
+@dataclasses.dataclass
+class RegisteredVersion:
+    name: str
+    version: str
+    blessed: bool
+    created: bool  # False: this TFX model was registered by an earlier pipeline run
+    champion: bool  # the alias points at this version now
+
+
+def model_uri(name: str) -> str:
+    """What `mlflow models serve` and `mlflow.pyfunc.load_model` take for the current champion."""
+    return f"models:/{name}@{CHAMPION}"
+
+
+def feature_rows(csv_path: Path, names: list[str], numeric: set[str],
+                 rows: int | None = None) -> pd.DataFrame:
+    """Raw feature columns from a CSV, typed as the pyfunc's signature says: numbers as float64
+    (NaN when missing), the rest as strings (None when missing). Column types come from the
+    model, not from pandas' guess: a categorical column of digits is still a string column."""
+    frame = pd.read_csv(csv_path, usecols=names, nrows=rows,
+                        dtype={n: "float64" if n in numeric else "string" for n in names})
+    frame = frame[names]
+    for name in names:
+        if name not in numeric:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
+
+
+def _signature(model: serving_pyfunc.RawFeaturesModel, example: pd.DataFrame):
+    from mlflow.models import infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("string" if name in model.string_features else "double", name)
+                     for name in example.columns])
+    signature = infer_signature(example, model.predict(example))
+    signature.inputs = inputs  # inferred input types would follow the example's gaps
+    return signature
+
+
+def _pip_requirements() -> list[str]:
+    # Pinned to what logged the model; listing them skips MLflow's slow requirement inference
+    # (it loads the model in a subprocess). `mlflow models serve --env-manager local` does not
+    # install them; they document what the model needs elsewhere.
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("mlflow", "tensorflow", "pandas", "numpy")]
+
+
+def find_version(client, name: str, tfx_model_uri: str):
+    """The registered version of this TFX model, if an earlier run registered it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    matches = [v for v in versions if v.tags.get(TAG_MODEL_URI) == tfx_model_uri]
+    return max(matches, key=lambda v: int(v.version)) if matches else None
+
+
+def log_and_register(client, run_id: str, name: str, saved_model_dir: str, spec: DatasetSpec, *,
+                     tfx_model_uri: str, blessed: bool, evaluated_now: bool,
+                     description: str = "") -> RegisteredVersion:
+    """Log the model in `run_id`, register it under `name`, and move `champion` to it when
+    blessed. A model an earlier run registered is not logged again; it becomes champion only if
+    it was evaluated in this run (a cached blessing was acted on when it was made)."""
+    import mlflow
+    from mlflow.models import Model
+
+    existing = find_version(client, name, tfx_model_uri)
+    created = existing is None
+    if created:
+        # An active run, not just run_id: MLflow files the logged model under the active run's
+        # experiment, and otherwise under the Default experiment with a cwd-relative artifact path.
+        # Ending it marks the run FINISHED; the caller sets the pipeline's status afterwards.
+        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
+            data = Path(tmp) / "data"
+            shutil.copytree(saved_model_dir, data / serving_pyfunc.SAVED_MODEL_DIR)
+            model = serving_pyfunc.RawFeaturesModel(
+                str(data / serving_pyfunc.SAVED_MODEL_DIR), list(spec.classes))
+            rows = feature_rows(spec.csv_path, [f.name for f in spec.model_features],
+                                set(model.numeric_features))
+            # Complete rows: JSON has no NaN, and the example is what the UI shows callers.
+            example = (rows.dropna() if rows.notna().all(axis=1).any() else rows)
+            example = example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
+            info = Model.log(
+                artifact_path=None,  # deprecated in favour of name, but still positional
+                name=MODEL_NAME,
+                flavor=mlflow.pyfunc,
+                run_id=run_id,
+                loader_module=serving_pyfunc.__name__.rsplit(".", 1)[-1],
+                data_path=str(data),
+                code_paths=[serving_pyfunc.__file__],
+                model_config={serving_pyfunc.CLASSES_KEY: list(spec.classes)},
+                signature=_signature(model, example),
+                input_example=example,
+                pip_requirements=_pip_requirements(),
+                registered_model_name=name,
+                tags={TAG_MODEL_URI: tfx_model_uri, TAG_BLESSED: str(blessed).lower()},
+            )
+        version = str(info.registered_model_version)
+        client.set_model_version_tag(name, version, TAG_MODEL_URI, tfx_model_uri)
+        if description:
+            client.update_model_version(name, version, description=description)
+    else:
+        version = str(existing.version)  # an int in MLflow 3
+    client.set_model_version_tag(name, version, TAG_BLESSED, str(blessed).lower())
+    promote = blessed and (created or evaluated_now)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return RegisteredVersion(name, version, blessed, created, promote)
+
+
+def champion_version(client, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None

@@ -1,0 +1,375 @@
+"""What each pipeline stage contributes to its MLflow run: parameters, metrics, files.
+
+Read from ML Metadata and the artifacts a stage wrote, after the fact, like the live summary in
+summary_figures.py. Metric names are unique across stages (examples/train, val/loss,
+eval/island:Biscoe/sparse_categorical_accuracy...), so the pipeline's parent run can carry every
+stage's metrics side by side for comparing runs in the MLflow UI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from components.contract.data_gate import DataValidationReport
+from pipeline.config import stage_names
+from pipeline.config.dataset_spec import BINARY, DatasetSpec
+from pipeline.console import summary_figures
+from pipeline.mlmd.queries import NodeExecution
+from pipeline.tracking import plots
+
+# What the data checks output (components/contract: data_gate, gx_validator): counts as
+# numeric custom properties, report files in its folder, and the path of the rendered Great
+# Expectations Data Docs in the string property DATA_DOCS_PROPERTY.
+VALIDATION_REPORT_TYPE = DataValidationReport.TYPE_NAME
+DATA_DOCS_PROPERTY = "data_docs"
+# Keys MLflow accepts in metric and parameter names; anything else becomes "_".
+_UNSAFE_NAME = re.compile(r"[^\w.\- :/]")
+_MAX_PARAM_LENGTH = 500  # longer values (whole configs) go to exec_properties.json instead
+
+
+@dataclasses.dataclass
+class StageRecord:
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Per-step values (step 1, 2, ... = epoch), for curves in the MLflow UI.
+    series: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    # (local file or folder, artifact folder in the run)
+    files: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
+
+
+def safe_name(name: str) -> str:
+    return _UNSAFE_NAME.sub("_", name)
+
+
+def exec_properties(node: NodeExecution) -> dict[str, Any]:
+    """The execution's properties as Python values; JSON-encoded protos stay strings."""
+    values = {}
+    for key, value in node.execution.custom_properties.items():
+        kind = value.WhichOneof("value")
+        if kind in ("int_value", "double_value", "string_value"):
+            values[key] = getattr(value, kind)
+    return values
+
+
+def _json(properties: dict[str, Any], key: str) -> Any:
+    try:
+        return json.loads(properties.get(key) or "null")
+    except (TypeError, ValueError):
+        return None
+
+
+def _uri(node: NodeExecution, key: str) -> str | None:
+    artifacts = node.outputs.get(key)
+    return artifacts[0].uri if artifacts else None
+
+
+def _custom(node: NodeExecution, key: str, prop: str) -> Any:
+    artifacts = node.outputs.get(key) or []
+    if not artifacts or prop not in artifacts[0].custom_properties:
+        return None
+    value = artifacts[0].custom_properties[prop]
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def _split_names(node: NodeExecution, key: str) -> list[str]:
+    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
+
+
+def scalar_params(properties: dict[str, Any]) -> dict[str, Any]:
+    """Short, plain execution properties (paths, function names, flags) as parameters."""
+    params = {}
+    for key, value in properties.items():
+        if key.startswith("__") or value == "null" or \
+                isinstance(_json(properties, key), (dict, list)):
+            continue
+        if len(str(value)) <= _MAX_PARAM_LENGTH:
+            params[key] = value
+    return params
+
+
+def record(node: NodeExecution, spec: DatasetSpec, folder: Path | None) -> StageRecord:
+    """Everything the stage's run gets. `folder`: where to write files; None logs no files (a
+    cached stage: its files are in the run that produced them)."""
+    properties = exec_properties(node)
+    result = StageRecord(params=scalar_params(properties))
+    _common_outputs(node, result, folder)
+    extra = _STAGES.get(node.node_id)
+    if extra is not None:
+        extra(node, spec, properties, result, folder)
+    if folder is not None and properties:
+        path = folder / "exec_properties.json"
+        path.write_text(json.dumps(properties, indent=2, sort_keys=True))
+        result.files.append((path, ""))
+    return result
+
+
+def _common_outputs(node: NodeExecution, result: StageRecord, folder: Path | None) -> None:
+    """Data gates (the anomalies gate, expectation checks): their counts and their reports."""
+    for artifacts in node.outputs.values():
+        for artifact in artifacts:
+            if artifact.type != VALIDATION_REPORT_TYPE:
+                continue
+            for prop, value in artifact.custom_properties.items():
+                kind = value.WhichOneof("value")
+                if kind in ("int_value", "double_value") and prop != "is_external":
+                    name = safe_name(f"{node.node_id}/{prop}")
+                    result.metrics[name] = float(getattr(value, kind))
+            if folder is not None and os.path.isdir(artifact.uri):
+                docs = artifact.custom_properties.get(DATA_DOCS_PROPERTY)
+                _report_files(artifact.uri, docs.string_value if docs else "", result)
+
+
+def _report_files(uri: str, data_docs: str, result: StageRecord) -> None:
+    """The check's report files, with its Data Docs (a page or a site folder) under data_docs/."""
+    docs = Path(data_docs) if data_docs and os.path.exists(data_docs) else None
+    if docs is not None:
+        result.files.append((docs, "data_docs"))
+    for name in sorted(os.listdir(uri)):
+        path = Path(uri) / name
+        if docs is None or not path.samefile(docs):
+            result.files.append((path, f"report/{name}" if path.is_dir() else "report"))
+
+
+# ---- one function per stage --------------------------------------------------------------
+
+def _example_gen(node, spec, properties, result, folder):
+    splits = (_json(properties, "output_config") or {}).get("split_config", {}).get("splits", [])
+    total = sum(s.get("hash_buckets", 0) for s in splits)
+    for split in splits:
+        buckets = split.get("hash_buckets", 0)
+        result.params[f"split.{split['name']}.hash_buckets"] = buckets
+        if total:
+            result.params[f"split.{split['name']}.ratio"] = round(buckets / total, 4)
+    for split in (_json(properties, "input_config") or {}).get("splits", []):
+        result.params[f"input.{split['name']}.pattern"] = split.get("pattern", "")
+
+
+def _statistics(node, spec, properties, result, folder):
+    uri = _uri(node, "statistics")
+    counts = summary_figures.split_row_counts(uri)
+    for split, count in counts.items():
+        result.metrics[f"examples/{split}"] = float(count)
+    result.metrics["examples/total"] = float(sum(counts.values()))
+    if folder is not None:
+        result.files += [(p, "statistics") for p in _statistics_html(uri, sorted(counts), folder)]
+
+
+def _statistics_html(uri: str, splits: list[str], folder: Path) -> list[Path]:
+    """Facets view of every split side by side (as TFDV shows it in a notebook; the page loads
+    the Facets scripts from the web) and a plain summary table that needs nothing."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.utils import display_util
+
+    stats = {s: tfdv.load_stats_binary(os.path.join(uri, f"Split-{s}", "FeatureStats.pb"))
+             for s in splits}
+    facets = folder / "statistics.html"
+    names = list(stats)
+    html = display_util.get_statistics_html(
+        stats[names[0]], stats[names[1]] if len(names) > 1 else None,
+        lhs_name=names[0], rhs_name=names[1] if len(names) > 1 else "")
+    facets.write_text(f"<html><body><h3>TFDV statistics: {', '.join(names)}</h3>{html}"
+                      "</body></html>")
+    summary = folder / "statistics_summary.html"
+    summary.write_text(_summary_table(stats))
+    return [facets, summary]
+
+
+def _summary_table(stats: dict) -> str:
+    import html
+
+    rows = []
+    for split, stats_list in stats.items():
+        dataset = stats_list.datasets[0]
+        for feature in dataset.features:
+            name = ".".join(feature.path.step) or feature.name
+            kind = feature.WhichOneof("stats")
+            if kind == "num_stats":
+                s = feature.num_stats
+                common = s.common_stats
+                detail = (f"mean {s.mean:.4g}, std {s.std_dev:.4g}, min {s.min:.4g}, "
+                          f"max {s.max:.4g}, zeros {s.num_zeros}")
+            elif kind == "string_stats":
+                s = feature.string_stats
+                common = s.common_stats
+                top = ", ".join(f"{v.value} ({v.frequency:g})" for v in s.top_values[:5])
+                detail = f"{s.unique} unique; top: {top}"
+            else:
+                continue
+            present = common.num_non_missing
+            missing = common.num_missing
+            share = missing / (present + missing) if present + missing else 0.0
+            rows.append(f"<tr><td>{html.escape(split)}</td><td>{html.escape(name)}</td>"
+                        f"<td>{present}</td><td>{missing} ({share:.1%})</td>"
+                        f"<td>{html.escape(detail)}</td></tr>")
+    return ("<html><body><h3>Feature statistics per split</h3><table border='1' "
+            "cellpadding='4' style='border-collapse:collapse;font-family:sans-serif'>"
+            "<tr><th>split</th><th>feature</th><th>present</th><th>missing</th><th>values</th>"
+            "</tr>" + "".join(rows) + "</table></body></html>")
+
+
+def _schema(node, spec, properties, result, folder):
+    uri = _uri(node, "schema")
+    if folder is not None and uri:
+        result.files.append((Path(uri) / "schema.pbtxt", "schema"))
+
+
+def _validator(node, spec, properties, result, folder):
+    from components.contract.data_gate import describe_anomalies
+
+    uri = _uri(node, "anomalies")
+    problems = describe_anomalies(uri, _split_names(node, "anomalies"))
+    result.metrics["anomalies"] = float(len(problems))
+    if folder is not None:
+        path = folder / "anomalies.txt"
+        path.write_text("\n".join(problems) + "\n" if problems else "no anomalies\n")
+        result.files.append((path, "anomalies"))
+
+
+def _trainer(node, spec, properties, result, folder):
+    config = _json(properties, "custom_config") or {}
+    for key, value in (config.get("training") or {}).items():
+        result.params[f"training.{key}"] = value
+    result.tags["code_fingerprint"] = str(config.get("code_fingerprint", ""))
+    for key in ("train_args", "eval_args"):
+        splits = (_json(properties, key) or {}).get("splits")
+        if splits:
+            result.params[f"{key}.splits"] = ",".join(splits)
+    history = summary_figures.training_history(_uri(node, "model_run"))
+    for key, values in history.items():
+        # Only the per-epoch series: the UI shows its last step as the metric's value.
+        name = f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+        result.series[name] = [float(v) for v in values]
+    if history.get("val_loss"):
+        result.metrics["epochs"] = float(len(history["val_loss"]))
+    if folder is not None and history:
+        result.files.append((plots.training_curves(history, folder / plots.TRAINING_FILE), "plots"))
+
+
+def _transform(node, spec, properties, result, folder):
+    config = _json(properties, "custom_config") or {}
+    result.tags["code_fingerprint"] = str(config.get("code_fingerprint", ""))
+
+
+def eval_thresholds(eval_config: dict) -> dict[str, Any]:
+    """Each gated metric's lower bound and allowed drop against the baseline (a threshold on
+    every slice, or per slice as definition/eval_config.py sets for the overall slice)."""
+    params = {}
+    for metrics_spec in eval_config.get("metrics_specs", []):
+        for metric in metrics_spec.get("metrics", []):
+            name = json.loads(metric.get("config") or "{}").get("name") or metric["class_name"]
+            gates = [(None, metric["threshold"])] if metric.get("threshold") else []
+            gates += [(p.get("slicing_specs"), p.get("threshold", {}))
+                      for p in metric.get("per_slice_thresholds", [])]
+            for slicing, threshold in gates:
+                where = "" if slicing is None else "." + "+".join(
+                    ",".join(s.get("feature_keys", [])) or "overall" for s in slicing)
+                lower = threshold.get("value_threshold", {}).get("lower_bound")
+                change = threshold.get("change_threshold", {}).get("absolute")
+                if lower is not None:
+                    params[f"threshold.{name}{where}.min"] = lower
+                if change is not None:
+                    # The config stores "change >= -drop" (minus a tiny slack); show the drop.
+                    params[f"threshold.{name}{where}.max_drop"] = round(-float(change), 8)
+    return params
+
+
+def _slice_name(slice_key) -> str:
+    return "-".join(f"{k}:{v}" for k, v in slice_key)
+
+
+def eval_metric_name(slice_key, sub_key: str, metric: str, spec: DatasetSpec) -> str:
+    parts = ["eval"]
+    if slice_key:
+        parts.append(_slice_name(slice_key).replace("/", "_"))
+    if sub_key.startswith("classId:"):
+        class_id = int(sub_key.split(":", 1)[1])
+        # A binary task binarizes only its positive class: plain names read better there.
+        if not (spec.task == BINARY and class_id == 1):
+            label = spec.classes[class_id] if class_id < spec.num_classes else sub_key
+            metric = f"{metric}_{label}"
+    parts.append(metric)
+    return safe_name("/".join(parts))
+
+
+def candidate_result(uri: str):
+    """The evaluated model's TFMA result. Next to a baseline, TFMA stores two models and finds
+    the plots only when asked for the candidate by name."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(uri)
+    if tfma.CANDIDATE_KEY in {spec.name for spec in result.config.model_specs}:
+        result = tfma.load_eval_result(uri, model_name=tfma.CANDIDATE_KEY)
+    return result
+
+
+def _evaluator(node, spec, properties, result, folder):
+    import tensorflow_model_analysis as tfma
+
+    eval_config = _json(properties, "eval_config") or {}
+    result.params.update(eval_thresholds(eval_config))
+    slicing = [",".join(s.get("feature_keys", [])) or "overall"
+               for s in eval_config.get("slicing_specs", [])]
+    result.params["slicing"] = "; ".join(slicing)
+
+    uri = _uri(node, "evaluation")
+    # Metrics named *_diff are the change against the baseline model, when there is one.
+    evaluation = candidate_result(uri)
+    for slice_key, by_output in evaluation.slicing_metrics:
+        for by_sub_key in by_output.values():
+            for sub_key, values in by_sub_key.items():
+                for metric, value in values.items():
+                    number = value.get("doubleValue") if isinstance(value, dict) else None
+                    if number is None or not math.isfinite(float(number)):
+                        continue  # undefined for this slice (e.g. precision with no positives)
+                    name = eval_metric_name(slice_key, sub_key, metric, spec)
+                    result.metrics[name] = float(number)
+    blessed = _custom(node, "blessing", "blessed")
+    result.metrics["blessed"] = 1.0 if blessed else 0.0
+    result.tags["blessed"] = "true" if blessed else "false"
+    if folder is None:
+        return
+    overall = next((p for k, p in (evaluation.plots or []) if k == ()), None)
+    if overall:
+        result.files += [(p, "plots") for p in plots.tfma_plots(overall, spec.classes, folder)]
+    validation = tfma.load_validation_result(uri)
+    path = folder / "validation_result.txt"
+    path.write_text(str(validation))
+    result.files.append((path, "evaluation"))
+    result.files.append((Path(uri) / "eval_config.json", "evaluation"))
+
+
+def _resolver(node, spec, properties, result, folder):
+    models = node.outputs.get("model") or []
+    result.tags["baseline_model"] = models[0].uri if models else "none"
+
+
+def _pusher(node, spec, properties, result, folder):
+    destination = (_json(properties, "push_destination") or {}).get("filesystem", {})
+    if destination.get("base_directory"):
+        result.params["push_destination"] = destination["base_directory"]
+    pushed = _custom(node, "pushed_model", "pushed")
+    result.metrics["pushed"] = 1.0 if pushed else 0.0
+    if pushed:
+        result.tags["pushed_destination"] = str(
+            _custom(node, "pushed_model", "pushed_destination"))
+
+
+_STAGES: dict[str, Callable] = {
+    stage_names.EXAMPLE_GEN: _example_gen,
+    stage_names.STATISTICS_GEN: _statistics,
+    stage_names.SCHEMA_IMPORTER: _schema,
+    stage_names.SCHEMA_GEN: _schema,
+    stage_names.EXAMPLE_VALIDATOR: _validator,
+    stage_names.TRANSFORM: _transform,
+    stage_names.TRAINER: _trainer,
+    stage_names.BASELINE_RESOLVER: _resolver,
+    stage_names.EVALUATOR: _evaluator,
+    stage_names.PUSHER: _pusher,
+}

@@ -1,0 +1,114 @@
+"""preprocessing_fn through tf.Transform's Beam implementation on a few in-memory rows."""
+from __future__ import annotations
+
+import json
+import tempfile
+
+import numpy as np
+import pytest
+
+from pipeline.config.dataset_spec import DatasetSpec, Feature
+
+SPEC = DatasetSpec(
+    name="toy", csv_path=None, task="multiclass", label="kind", classes=("a", "b", "c"),
+    features=(
+        Feature("size", "float", buckets=2),
+        Feature("count", "int"),
+        Feature("color", "categorical", oov_buckets=1),
+        Feature("hour", "categorical_int"),
+        Feature("noise", "float", role="ignore"),
+        Feature("kind", "categorical", role="label"),
+    ),
+)
+# Rows as TFX reads CSV cells: every column is a VarLen feature, an empty cell is an empty list.
+TRAIN = [
+    {"size": [1.0], "count": [10], "color": [b"red"], "hour": [5], "noise": [0.0], "kind": [b"a"]},
+    {"size": [3.0], "count": [20], "color": [b"red"], "hour": [5], "noise": [0.0], "kind": [b"b"]},
+    {"size": [], "count": [30], "color": [b"blue"], "hour": [7], "noise": [0.0], "kind": [b"c"]},
+    {"size": [5.0], "count": [40], "color": [], "hour": [], "noise": [0.0], "kind": [b"a"]},
+]
+TEST = [
+    {"size": [], "count": [25], "color": [b"green"], "hour": [5], "noise": [0.0],
+     "kind": [b"zebra"]},
+]
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    import apache_beam as beam
+    import tensorflow as tf
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from components.preprocessing import preprocessing_fn
+
+    feature_spec = {
+        "size": tf.io.VarLenFeature(tf.float32), "count": tf.io.VarLenFeature(tf.int64),
+        "color": tf.io.VarLenFeature(tf.string), "hour": tf.io.VarLenFeature(tf.int64),
+        "noise": tf.io.VarLenFeature(tf.float32), "kind": tf.io.VarLenFeature(tf.string),
+    }
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec))
+    config = {"spec": SPEC.to_config()}
+
+    def collect(name):
+        return (f"json {name}" >> beam.Map(lambda row: json.dumps(
+                    {k: float(v) for k, v in row.items()}))
+                | f"write {name}" >> beam.io.WriteToText(f"{tmp}/{name}", shard_name_template=""))
+
+    def read(name):
+        with open(f"{tmp}/{name}") as f:
+            return [json.loads(line) for line in f]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with beam.Pipeline() as p, tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
+            train = p | "train" >> beam.Create(TRAIN)
+            test = p | "test" >> beam.Create(TEST)
+            (train_out, _), transform_fn = (train, metadata) | tft_beam.AnalyzeAndTransformDataset(
+                lambda inputs: preprocessing_fn(inputs, config))
+            test_out, _ = ((test, metadata), transform_fn) | tft_beam.TransformDataset()
+            _ = train_out | collect("train")
+            _ = test_out | collect("test")
+        # Row order is not guaranteed after Beam; the fixtures' `count` column identifies rows.
+        return (sorted(read("train"), key=lambda r: r["count_xf"]),
+                sorted(read("test"), key=lambda r: r["count_xf"]))
+
+
+def _column(rows, key):
+    return np.array([row[key] for row in rows], dtype=float)
+
+
+def test_numeric_features_are_z_scored_with_missing_imputed_by_the_mean(transformed):
+    train, test = transformed
+    # size: present values 1, 3, 5 -> mean 3; the missing row becomes 3, then z-scores.
+    imputed = np.array([1.0, 3.0, 3.0, 5.0])
+    expected = (imputed - imputed.mean()) / imputed.std()
+    np.testing.assert_allclose(_column(train, "size_xf"), expected, rtol=1e-5)
+    assert _column(train, "size_xf")[2] == pytest.approx(0.0, abs=1e-6)
+    assert _column(test, "size_xf")[0] == pytest.approx(0.0, abs=1e-6)
+    counts = np.array([10.0, 20.0, 30.0, 40.0])
+    np.testing.assert_allclose(_column(train, "count_xf"),
+                               (counts - counts.mean()) / counts.std(), rtol=1e-5)
+
+
+def test_categorical_features_get_vocabulary_ids_and_unseen_values_an_oov_id(transformed):
+    train, test = transformed
+    # Vocabulary ordered by frequency: red (2 rows) 0, blue 1. tf.Transform leaves the empty
+    # string out of vocabularies, so a missing value shares the OOV bucket (id 2) with 'green',
+    # which was never seen in training.
+    assert list(_column(train, "color_xf").astype(int)) == [0, 0, 1, 2]
+    assert _column(test, "color_xf")[0] == 2
+    hour = _column(train, "hour_xf").astype(int)
+    assert hour[0] == hour[1] == 0 and hour[2] != hour[3]
+
+
+def test_bucketized_output_and_ignored_columns(transformed):
+    train, _ = transformed
+    buckets = _column(train, "size_bucket_xf").astype(int)
+    assert set(buckets) <= {0, 1} and buckets[0] == 0 and buckets[3] == 1
+    assert "noise_xf" not in train[0]
+
+
+def test_label_is_encoded_by_the_spec_class_order_and_unknown_is_minus_one(transformed):
+    train, test = transformed
+    assert list(_column(train, "kind_xf").astype(int)) == [0, 1, 2, 0]
+    assert _column(test, "kind_xf")[0] == -1

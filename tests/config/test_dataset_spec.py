@@ -1,0 +1,95 @@
+"""The spec loader: shipped specs load, and each malformed spec fails with a message naming it."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DATA
+from pipeline.config.dataset_spec import SpecError, load_spec
+
+GOOD = {
+    "name": "toy",
+    "csv": "toy.csv",
+    "task": "binary",
+    "label": "y",
+    "classes": [0, 1],
+    "slice_by": "color",
+    "features": {"x": {"type": "float"}, "color": {"type": "categorical"},
+                 "y": {"type": "int", "role": "label"}},
+}
+
+
+def _write(tmp_path: Path, spec: dict) -> Path:
+    (tmp_path / "toy.csv").write_text("x,color,y\n1.0,red,1\n")
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _with(**changes) -> dict:
+    spec = {**GOOD, **changes}
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+@pytest.mark.parametrize("dataset", ["taxi", "penguins"])
+def test_shipped_specs_match_their_csv_and_schema(dataset):
+    import tensorflow_data_validation as tfdv
+
+    spec = load_spec(DATA / dataset / "spec.yaml")
+    with spec.csv_path.open() as f:
+        header = next(csv.reader(f))
+    assert list(spec.column_names) == header
+    schema = tfdv.load_schema_text(str(spec.schema_path))
+    assert {f.name for f in schema.feature} == set(header)
+    assert spec.label_feature.role == "label"
+
+
+def test_taxi_leaves_out_the_leaking_tips_column():
+    spec = load_spec(DATA / "taxi" / "spec.yaml")
+    assert "tips" not in {f.name for f in spec.model_features}
+    assert spec.task == "binary" and spec.classes == ("0", "1")
+
+
+def test_good_spec_round_trips_through_custom_config(tmp_path):
+    spec = load_spec(_write(tmp_path, GOOD))
+    again = type(spec).from_config(spec.to_config())
+    assert again.features == spec.features and again.classes == ("0", "1")
+    assert [f.name for f in again.model_features] == ["x", "color"]
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (_with(features={"x": {"type": "flaot"}, "y": {"type": "int", "role": "label"}}),
+         "feature 'x': unknown type 'flaot' (allowed: float, int, categorical, categorical_int)"),
+        (_with(label="z"), "label 'z' is missing from features"),
+        (_with(csv="nowhere.csv"), "CSV path not found"),
+        (_with(task="regression"), "unknown task 'regression'"),
+        (_with(classes=[0, 1, 2]), "task 'binary' needs exactly 2 classes, got 3"),
+        (_with(classes=["a", "a"]), "'classes' has duplicates"),
+        (_with(slice_by="size"), "slice_by 'size' is not one of the features"),
+        (_with(features={"x": {"type": "float", "role": "target"},
+                         "y": {"type": "int", "role": "label"}}), "unknown role 'target'"),
+        (_with(features={"x": {"type": "categorical", "buckets": 4},
+                         "y": {"type": "int", "role": "label"}}),
+         "buckets only apply to numeric types"),
+        (_with(features={"x": {"type": "float"}, "y": {"type": "int"}}),
+         "exactly the label 'y' must have role 'label'"),
+        (_with(label=None), "missing required key 'label'"),
+        (_with(colour="red"), "unknown key(s) ['colour']"),
+    ],
+)
+def test_malformed_spec_fails_with_a_clear_message(tmp_path, spec, message):
+    path = _write(tmp_path, spec)
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_spec_file_is_named(tmp_path):
+    with pytest.raises(SpecError, match="file not found"):
+        load_spec(tmp_path / "absent.yaml")

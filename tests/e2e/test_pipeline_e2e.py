@@ -1,0 +1,158 @@
+"""End to end: the real pipeline on a small taxi sample in a temp dir, run twice."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, pipeline_command, write_csv_sample
+from pipeline.config.settings import Settings
+from pipeline.config.stage_names import STAGES
+from pipeline.definition import builder
+from pipeline.mlmd import queries
+
+pytestmark = pytest.mark.e2e
+
+EXECUTED_NODES = [  # every node but the resolver, which looks artifacts up instead of executing
+    builder.EXAMPLE_GEN, builder.EXPECTATIONS_VALIDATOR, builder.EXPECTATIONS_GATE,
+    builder.STATISTICS_GEN, builder.SCHEMA_IMPORTER, builder.EXAMPLE_VALIDATOR,
+    builder.ANOMALIES_GATE, builder.TRANSFORM, builder.TRAINER, builder.EVALUATOR, builder.PUSHER,
+]
+
+
+def test_node_list_covers_the_pipeline(tmp_path):
+    settings = Settings(output_root=tmp_path)
+    nodes = [node.id for node in builder.create_pipeline(settings, settings.load_spec()).components]
+    assert set(nodes) - set(EXECUTED_NODES) == {builder.BASELINE_RESOLVER}
+    assert nodes == list(STAGES)  # what `--until` offers, in the order the stages run
+
+
+def run(settings: Settings) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pipeline_command("run", "--dataset", settings.dataset, "--csv", str(settings.csv),
+                         "--output-root", str(settings.output_root), "--epochs",
+                         str(settings.epochs), "--min-auc", str(settings.min_auc)),
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp / "input" / "data.csv", rows=500)
+    # 500 rows reach AUC ~0.93 with the default model, just short of the production bar.
+    settings = Settings(dataset="taxi", csv=sample, output_root=tmp / "outputs", min_auc=0.8)
+    first = run(settings)
+    assert first.returncode == 0, first.stderr[-3000:] + first.stdout[-3000:]
+    second = run(settings)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return settings, first, second
+
+
+def _executions(settings: Settings) -> dict[str, list]:
+    with queries.open_store_context(settings.metadata_path) as store:
+        node_ids = {}
+        for node in EXECUTED_NODES:
+            ctx = store.get_context_by_type_and_name(
+                "node", f"{settings.full_pipeline_name}.{node}")
+            executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+            node_ids[node] = [queries.STATE_NAMES[e.last_known_state] for e in executions]
+        return node_ids
+
+
+def test_every_component_ran_once_then_came_from_cache(runs):
+    settings, _, _ = runs
+    assert _executions(settings) == {node: ["ran", "cached"] for node in EXECUTED_NODES}
+
+
+def test_summary_shows_each_stage_and_the_log_keeps_the_noise(runs):
+    settings, first, second = runs
+    for node in EXECUTED_NODES:
+        assert any(line.split()[:2] == [node, "ran"] for line in first.stdout.splitlines()), node
+        assert any(line.split()[:2] == [node, "cached"]
+                   for line in second.stdout.splitlines()), node
+    assert "500 rows" in first.stdout and "blessed yes" in first.stdout
+    assert "oneDNN" not in first.stdout + first.stderr
+    assert "Component Trainer is finished" in settings.log_path.read_text()
+
+
+def _pushed_model(settings: Settings) -> Path:
+    pushed = sorted(p for p in settings.serving_dir.iterdir() if p.is_dir())
+    assert len(pushed) == 1, pushed  # pushed once; the cached run pushed nothing new
+    return pushed[0]
+
+
+def _rows(settings: Settings, n: int = 40) -> pd.DataFrame:
+    return pd.read_csv(settings.csv, nrows=n, keep_default_na=True)
+
+
+def _as_examples(frame: pd.DataFrame, schema) -> list[bytes]:
+    """The rows as CsvExampleGen would encode them: an empty cell is a feature with no values."""
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    types = {f.name: f.type for f in schema.feature}
+    examples = []
+    for _, row in frame.iterrows():
+        feature = {}
+        for name, value in row.items():
+            missing = pd.isna(value)
+            if types[name] == schema_pb2.INT:
+                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=[] if missing else [int(value)]))
+            elif types[name] == schema_pb2.FLOAT:
+                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(
+                    value=[] if missing else [float(value)]))
+            else:
+                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[] if missing else [str(value).encode()]))
+        examples.append(tf.train.Example(features=tf.train.Features(feature=feature))
+                        .SerializeToString())
+    return examples
+
+
+def test_raw_signature_matches_serving_default(runs):
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    settings, _, _ = runs
+    spec = settings.load_spec()
+    model = tf.saved_model.load(str(_pushed_model(settings)))
+    frame = _rows(settings)
+    raw_inputs = {}
+    for feature in spec.model_features:
+        column = frame[feature.name]
+        if model.signatures["serving_raw"].structured_input_signature[1][feature.name].dtype \
+                == tf.string:
+            raw_inputs[feature.name] = tf.constant(column.fillna("").astype(str).tolist())
+        else:
+            raw_inputs[feature.name] = tf.constant(column.astype("float64").to_numpy())
+    raw = model.signatures["serving_raw"](**raw_inputs)
+    probabilities = raw["probabilities"].numpy()
+    assert probabilities.shape == (len(frame), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert set(raw["class"].numpy().astype(str)) <= {"0", "1"}
+
+    schema = tfdv.load_schema_text(str(spec.schema_path))
+    from_examples = model.signatures["serving_default"](
+        examples=tf.constant(_as_examples(frame, schema)))["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities, from_examples, atol=1e-5)
+
+
+def test_bench_baselines_measure_this_run(runs):
+    """`make bench`'s training and serving figures, smoke-run on this small run (seconds)."""
+    from pipeline.bench import baselines
+
+    settings, _, _ = runs
+    training = baselines.keras_in_memory(settings)
+    assert training["epochs"] >= 1
+    assert training["trainer_examples_per_s"] > 0 and training["keras_examples_per_s"] > 0
+    assert training["ratio"] == pytest.approx(
+        training["trainer_examples_per_s"] / training["keras_examples_per_s"])
+    served = baselines.serving(settings, requests=5)
+    assert set(served) == {f"{way}_{n}_rows" for way in ("http", "in_process") for n in (1, 100)}
+    for figures in served.values():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["rps"] > 0

@@ -1,0 +1,89 @@
+"""The same pipeline compiled for Kubeflow Pipelines v2 / Vertex AI: every stage is in the JSON
+with its dependencies, runs in the project image, and gets the Beam runner's arguments."""
+import json
+
+import pytest
+from tfx import types
+from tfx import v1 as tfx
+from tfx.v1.dsl.components import OutputArtifact, component
+
+from pipeline.config.settings import Settings
+from pipeline.definition import builder
+from pipeline.runners import kubeflow_spec
+
+IMAGE = "registry.example/csv2model:1.0"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kfp")
+    settings = Settings(dataset="penguins", output_root=root, cluster_image=IMAGE,
+                        beam_runner="DataflowRunner", gcp_project="my-project",
+                        gcs_temp="gs://my-bucket/tmp")
+    path = kubeflow_spec.compile_pipeline(settings, root / "kfp" / "pipeline.json")
+    pipeline = builder.create_pipeline(settings, settings.load_spec())
+    return settings, pipeline, json.loads(path.read_text())["pipelineSpec"]
+
+
+def _node(task: str, node_ids) -> str:
+    """Kubeflow task name -> pipeline node id (a resolver becomes '<id>-...-resolver' tasks)."""
+    return task if task in node_ids else next(n for n in node_ids if task.startswith(n + "-"))
+
+
+def test_every_stage_is_a_task_with_its_dependencies(compiled):
+    _, pipeline, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    nodes = {c.id: c for c in pipeline.components}
+    assert {_node(t, nodes) for t in tasks} == set(nodes)
+    for name, task in tasks.items():
+        node = nodes[_node(name, nodes)]
+        if node.id == builder.BASELINE_RESOLVER:
+            continue  # Kubeflow resolves it with a metadata query, not a task dependency
+        depends = {_node(t, nodes) for t in task.get("dependentTasks", [])}
+        assert depends == {u.id for u in node.upstream_nodes}, name
+    # The data contract still gates training on the cluster.
+    assert {builder.ANOMALIES_GATE, builder.EXPECTATIONS_GATE} <= set(
+        tasks[builder.TRANSFORM]["dependentTasks"])
+
+
+def test_stages_run_in_the_project_image_with_the_beam_runner_args(compiled):
+    settings, _, spec = compiled
+    executors = spec["deploymentSpec"]["executors"]
+    containers = {k: v["container"] for k, v in executors.items() if "container" in v}
+    assert f"{builder.TRAINER}_executor" in containers
+    assert {c["image"] for c in containers.values()} == {IMAGE}
+    transform_args = containers[f"{builder.TRANSFORM}_executor"]["args"]
+    for arg in settings.beam_pipeline_args():
+        assert arg in transform_args
+
+
+def test_pipeline_name_and_root_come_from_the_settings(compiled):
+    settings, _, spec = compiled
+    assert spec["pipelineInfo"]["name"] == settings.full_pipeline_name
+
+
+class _BadName(types.Artifact):
+    TYPE_NAME = "BadName"  # not "<module>.<Class>"
+
+
+@component
+def _Producer(out: OutputArtifact[_BadName]) -> None:  # noqa: N802 - a TFX component class
+    pass
+
+
+class _OwnStrategy(tfx.dsl.experimental.ResolverStrategy):
+    def resolve_artifacts(self, store, input_dict):
+        return input_dict
+
+
+def test_problems_are_named_with_the_fix():
+    """What the Kubeflow v2 compiler cannot express is reported up front, with what to change."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=_OwnStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)).with_id("R")
+    pipeline = tfx.dsl.Pipeline(pipeline_name="p", pipeline_root="/tmp/p",
+                                components=[_Producer().with_id("Producer"), resolver])
+    problems = kubeflow_spec.kfp_problems(pipeline)
+    assert len(problems) == 2, problems
+    assert "'BadName'" in problems[0] and "'<module>.<Class>'" in problems[0]
+    assert "_OwnStrategy" in problems[1] and "LatestBlessedModelStrategy" in problems[1]
