@@ -7,6 +7,13 @@ Per feature type (see pipeline/config/dataset_spec.py):
                       value lands in an OOV bucket too: vocabularies leave out "")
   label            -> class id from the spec's fixed class list (-1 for an unknown class), so
                       ids do not depend on which classes a data drop happens to contain
+
+Every analyzer reads the raw input, so tf.Transform analyses the data in one phase (one pass,
+one Beam graph). The numeric features share a single analyzer: per-column sums of presence,
+value and squared value over all numeric columns at once, from which both the imputation mean
+and the z-score's scale come. A mean imputation followed by `tft.scale_to_z_score` would chain
+two analyzers per feature and cost a second phase; this gives the same numbers and keeps the
+Beam graph the same size whatever the number of numeric columns.
 """
 from __future__ import annotations
 
@@ -48,21 +55,54 @@ def _as_float(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
     return tf.cast(x, tf.float32)
 
 
-def impute(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
-    """Missing -> mean of the values present in the whole analysis set."""
+def _dense_with_mask(x: tf.Tensor | tf.SparseTensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """[batch] float64 values (0 where missing) and [batch] float64 presence (1 or 0)."""
     x = _as_float(x)
-    return _to_dense(x, tft.mean(_values(x)))
+    if isinstance(x, tf.SparseTensor):
+        present = tf.SparseTensor(x.indices, tf.ones_like(x.values), x.dense_shape)
+        return (tf.cast(_to_dense(x, 0.0), tf.float64),
+                tf.cast(_to_dense(present, 0.0), tf.float64))
+    values = tf.cast(tf.reshape(x, [-1]), tf.float64)
+    return values, tf.ones_like(values)
 
 
-def buckets(x: tf.Tensor | tf.SparseTensor, num_buckets: int) -> tf.Tensor:
-    """Quantile bucket ids of the imputed value, boundaries from the values present.
+def numeric_columns(columns: Mapping[str, tf.Tensor | tf.SparseTensor]) -> dict[str, tuple]:
+    """{name: (imputed value, z-score)} for each numeric column, from one analyzer.
 
-    Boundaries come from the raw values rather than from the z-scored output: analyzers chained
-    on other analyzers' results cost another pass over the data (and with Beam 2.59's in-memory
-    runner that second phase fails on tiny inputs)."""
-    x = _as_float(x)
-    boundaries = tft.quantiles(_values(x), num_buckets, epsilon=min(1.0 / num_buckets, 0.01))
-    return tft.apply_buckets(impute(x), boundaries)
+    The imputed value is the column's mean over present values where the cell is missing; the
+    z-score is that imputed value scaled by the mean and standard deviation of the imputed
+    column (what `scale_to_z_score(impute(x))` gives), so a missing value scores 0. Sums are in
+    float64: the variance comes from E[x^2] - E[x]^2, exact to ~1e-16 * (mean/std)^2."""
+    if not columns:
+        return {}
+    names = list(columns)
+    dense, masks = zip(*(_dense_with_mask(columns[name]) for name in names))
+    values = tf.stack(dense, axis=1)  # [batch, k]
+    present = tf.stack(masks, axis=1)
+    rows = tf.ones_like(present[:, :1])
+    sums = tft.sum(tf.concat([present, values, values * values, rows], axis=1),
+                   reduce_instance_dims=False, name="numeric_moments")
+    k = len(names)
+    count, total, total_sq, n_rows = sums[:k], sums[k:2 * k], sums[2 * k:3 * k], sums[3 * k]
+    safe_count = tf.maximum(count, 1.0)
+    mean = tf.where(count > 0, total / safe_count, tf.zeros_like(total))
+    present_var = tf.maximum(total_sq / safe_count - mean * mean, 0.0)
+    # Imputing with the mean adds (rows - count) values at the mean: the variance of the imputed
+    # column is the present values' variance times count / rows.
+    std = tf.sqrt(present_var * count / tf.maximum(n_rows, 1.0))
+    imputed = tf.where(present > 0, values, mean)
+    centred = imputed - mean
+    scaled = tf.where(std > 0, centred / tf.where(std > 0, std, tf.ones_like(std)), centred)
+    return {name: (tf.cast(imputed[:, i], tf.float32), tf.cast(scaled[:, i], tf.float32))
+            for i, name in enumerate(names)}
+
+
+def buckets(x: tf.Tensor | tf.SparseTensor, imputed: tf.Tensor, num_buckets: int) -> tf.Tensor:
+    """Quantile bucket ids of the imputed value, boundaries from the values present (an
+    analyzer of the raw input, so it runs in the same phase as the others)."""
+    boundaries = tft.quantiles(_values(_as_float(x)), num_buckets,
+                               epsilon=min(1.0 / num_buckets, 0.01))
+    return tft.apply_buckets(imputed, boundaries)
 
 
 def vocab_ids(x: tf.Tensor | tf.SparseTensor, name: str, oov_buckets: int) -> tf.Tensor:
@@ -84,14 +124,16 @@ def label_ids(x: tf.Tensor | tf.SparseTensor, classes: tuple[str, ...]) -> tf.Te
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
     spec = DatasetSpec.from_config(custom_config["spec"])
+    numeric = numeric_columns({f.name: inputs[f.name] for f in spec.model_features
+                               if f.is_numeric})
     outputs: dict[str, tf.Tensor] = {}
     for feature in spec.model_features:
         x = inputs[feature.name]
         if feature.is_numeric:
-            # An imputed value equals the mean, so it lands on 0 after scaling.
-            outputs[transformed_name(feature.name)] = tft.scale_to_z_score(impute(x))
+            imputed, scaled = numeric[feature.name]
+            outputs[transformed_name(feature.name)] = scaled
             if feature.buckets:
-                outputs[bucketized_name(feature.name)] = buckets(x, feature.buckets)
+                outputs[bucketized_name(feature.name)] = buckets(x, imputed, feature.buckets)
         else:
             outputs[transformed_name(feature.name)] = vocab_ids(
                 x, feature.name, feature.oov_buckets

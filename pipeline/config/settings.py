@@ -14,7 +14,12 @@ from pipeline.config.dataset_spec import DatasetSpec, load_spec
 from pipeline.config.stage_names import STAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BEAM_MODES = ("multi_processing", "in_memory", "multi_threading")
+BEAM_MODES = ("auto", "in_memory", "multi_processing", "multi_threading")
+# `--beam-mode auto` runs Beam in this process (in_memory) up to this much CSV, and one worker
+# process per core above it. Measured on 2 cores (README, Benchmarks): in_memory wins every data
+# stage at 15k and 150k taxi rows (2 and 20 MB) with a third of the memory, multi_processing wins
+# at 1.5M rows (200 MB); the worker processes each pay a TensorFlow import and a model load.
+IN_MEMORY_MAX_BYTES = 64 * 2**20
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 
 
@@ -36,6 +41,9 @@ class Settings:
         "", "run only this stage and the stages it needs, e.g. Transform for the data stages "
         "alone; empty runs them all (local runs only: the schedule runs every stage)",
         choices=("", *STAGES))
+    force: bool = _opt(
+        False, "go through TFX even when every input (CSV, spec, schema, suite, code, settings) is "
+        "byte-identical to the last successful run's; TFX's cache still skips unchanged stages")
 
     # Data split.
     train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval")
@@ -65,8 +73,9 @@ class Settings:
 
     # Beam.
     beam_mode: str = _opt(
-        "multi_processing", "Beam DirectRunner running mode", choices=BEAM_MODES
-    )
+        "auto", "Beam DirectRunner running mode; auto: in_memory for a CSV up to "
+        f"{IN_MEMORY_MAX_BYTES // 2**20} MB or on one core, else multi_processing",
+        choices=BEAM_MODES)
     beam_workers: int = _opt(0, "Beam DirectRunner workers; 0 means one per core")
     beam_args: tuple[str, ...] = _opt(
         (), "extra Beam pipeline args, after the runner's own, e.g. "
@@ -143,6 +152,21 @@ class Settings:
         """MLflow registry name: one registered model per pipeline and dataset."""
         return self.full_pipeline_name
 
+    def input_bytes(self) -> int:
+        """Size of the CSV this run reads (0 when it cannot be found: the preflight says why)."""
+        try:
+            path = self.csv or load_spec(self.spec_path, check_csv=False).csv_path
+            return Path(path).stat().st_size
+        except (OSError, ValueError):
+            return 0
+
+    def resolved_beam_mode(self) -> str:
+        """The DirectRunner mode this run uses: beam_mode, with `auto` decided by input size and
+        cores."""
+        if self.beam_mode != "auto":
+            return self.beam_mode
+        return choose_beam_mode(self.input_bytes(), os.cpu_count() or 1)
+
     def beam_pipeline_args(self) -> list[str]:
         """The beam_runner's argument set, then beam_args (later args win in Beam)."""
         return self._beam_runner_args() + list(self.beam_args)
@@ -150,12 +174,12 @@ class Settings:
     def _beam_runner_args(self) -> list[str]:
         runner = self.beam_runner
         if runner == "DirectRunner":
+            mode = self.resolved_beam_mode()
             # in_memory runs in this process: more than one worker only earns Beam's warning.
-            workers = (1 if self.beam_mode == "in_memory"
-                       else self.beam_workers or os.cpu_count() or 1)
+            workers = 1 if mode == "in_memory" else self.beam_workers or os.cpu_count() or 1
             # cloudpickle: Beam's default, dill, resets a logger level on every object it
             # pickles, and tf.Transform pickles thousands; Transform ran ~25% longer with it.
-            return [f"--direct_running_mode={self.beam_mode}", f"--direct_num_workers={workers}",
+            return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
                     "--pickle_library=cloudpickle"]
         # Cluster workers run our module code (preprocessing_fn, the model), so their Beam SDK
         # harness is the project image rather than Beam's stock one.
@@ -178,6 +202,13 @@ class Settings:
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+def choose_beam_mode(input_bytes: int, cores: int) -> str:
+    """`--beam-mode auto`: in_memory for small inputs or a single core, else multi_processing."""
+    if cores <= 1 or input_bytes <= IN_MEMORY_MAX_BYTES:
+        return "in_memory"
+    return "multi_processing"
 
 
 def _flag(name: str) -> str:

@@ -2,12 +2,14 @@
 
 LocalDagRunner logs 'Component <id> is running.' and '... is finished.' around each node; a
 logging handler turns those into summary lines on the user's terminal while the full log goes to
-a file.
+a file. On a terminal, the running stage also has a live line with its elapsed seconds, redrawn
+in place; elsewhere (CI, Airflow task logs, a pipe) only the finished lines are written.
 """
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -16,17 +18,28 @@ from pipeline.console import summary_figures
 from pipeline.mlmd import queries
 
 _EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
+_CLEAR_LINE = "\r\x1b[K"
+TICK_SECONDS = 0.5
+
+
+def stage_line(node_id: str, state: str, seconds: float, figure: str = "") -> str:
+    return f"  {node_id:<27} {state:<8} {seconds:6.1f}s  {figure}".rstrip()
 
 
 class StageReporter(logging.Handler):
-    def __init__(self, metadata_path: Path, pipeline_name: str, out: TextIO):
+    def __init__(self, metadata_path: Path, pipeline_name: str, out: TextIO,
+                 live: bool | None = None):
         super().__init__(level=logging.INFO)
         self.metadata_path = metadata_path
         self.pipeline_name = pipeline_name
         self.out = out
+        self.live = _is_terminal(out) if live is None else live
         self.started: dict[str, float] = {}
         self.lines: list[dict] = []
         self.current: str | None = None
+        self._lock = threading.Lock()
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def emit(self, record: logging.LogRecord) -> None:
         match = _EVENT.match(record.getMessage())
@@ -36,17 +49,20 @@ class StageReporter(logging.Handler):
         if event == "running":
             self.started[node_id] = time.monotonic()
             self.current = node_id
+            self._start_ticker()
         else:
+            self._stop_ticker()
             self.current = None
             self.report(node_id, time.monotonic() - self.started.get(node_id, time.monotonic()))
 
     def report_failure(self) -> None:
         """Called when the run raised: the stage that was running is the one that failed."""
+        self._stop_ticker()
         if self.current is not None:
             seconds = time.monotonic() - self.started[self.current]
             self.lines.append({"stage": self.current, "state": "failed", "seconds": seconds,
                                "figure": ""})
-            self.write(f"  {self.current:<27} {'FAILED':<8} {seconds:6.1f}s")
+            self.write(stage_line(self.current, "FAILED", seconds))
             self.current = None
 
     def report(self, node_id: str, seconds: float) -> None:
@@ -56,8 +72,45 @@ class StageReporter(logging.Handler):
         state = "resolved" if node is None or "Resolver" in node_id else node.state
         text = summary_figures.figure(node) if node else ""
         self.lines.append({"stage": node_id, "state": state, "seconds": seconds, "figure": text})
-        self.write(f"  {node_id:<27} {state:<8} {seconds:6.1f}s  {text}")
+        self.write(stage_line(node_id, state, seconds, text))
+
+    def close(self) -> None:
+        self._stop_ticker()
+        super().close()
 
     def write(self, line: str) -> None:
-        self.out.write(line + "\n")
-        self.out.flush()
+        with self._lock:
+            self.out.write((_CLEAR_LINE if self.live else "") + line + "\n")
+            self.out.flush()
+
+    # ---- the live line ------------------------------------------------------------------------
+    def _start_ticker(self) -> None:
+        if not self.live or self._ticker is not None:
+            return
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._tick, name="stage-ticker", daemon=True)
+        self._ticker.start()
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is None:
+            return
+        self._stop.set()
+        self._ticker.join()
+        self._ticker = None
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            node_id = self.current
+            if node_id is None:
+                continue
+            elapsed = time.monotonic() - self.started[node_id]
+            with self._lock:
+                self.out.write(_CLEAR_LINE + stage_line(node_id, "running", elapsed))
+                self.out.flush()
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False

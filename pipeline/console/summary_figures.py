@@ -139,10 +139,16 @@ def _resolver(node):
     return f"baseline: model {models[0].id}" if models else "no earlier blessed model to compare with"
 
 
-def _pusher(node):
+def pushed_destination(node: NodeExecution) -> str:
+    """Where a Pusher execution pushed the model; '' when it pushed nothing."""
     if _custom(node, "pushed_model", "pushed"):
-        return f"pushed to {_custom(node, 'pushed_model', 'pushed_destination')}"
-    return "not pushed (model not blessed)"
+        return _custom(node, "pushed_model", "pushed_destination") or ""
+    return ""
+
+
+def _pusher(node):
+    destination = pushed_destination(node)
+    return f"pushed to {destination}" if destination else "not pushed (model not blessed)"
 
 
 _FIGURES = {

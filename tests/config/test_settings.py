@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from pipeline.config.settings import Settings, from_args
+from pipeline.config.settings import (IN_MEMORY_MAX_BYTES, Settings, choose_beam_mode,
+                                      from_args)
 
 
 def test_cli_overrides_only_what_is_given():
@@ -25,10 +26,38 @@ def test_outputs_are_per_dataset(tmp_path):
         assert tmp_path / "penguins" in path.parents
 
 
-def test_beam_args_default_to_multi_processing_on_every_core():
-    args = Settings().beam_pipeline_args()
-    assert "--direct_running_mode=multi_processing" in args
-    assert any(a.startswith("--direct_num_workers=") and not a.endswith("=0") for a in args)
+@pytest.mark.parametrize("input_bytes, cores, mode", [
+    (2_000_000, 2, "in_memory"),  # the taxi sample
+    (IN_MEMORY_MAX_BYTES, 2, "in_memory"),
+    (IN_MEMORY_MAX_BYTES + 1, 2, "multi_processing"),
+    (200_000_000, 8, "multi_processing"),  # 1.5M taxi rows
+    (200_000_000, 1, "in_memory"),  # one core: worker processes only add start-up
+    (0, 2, "in_memory"),
+])
+def test_auto_beam_mode_is_chosen_by_input_size_and_cores(input_bytes, cores, mode):
+    assert choose_beam_mode(input_bytes, cores) == mode
+
+
+def _settings_for_csv(tmp_path, size: int, **changes) -> Settings:
+    csv = tmp_path / "data.csv"
+    with csv.open("wb") as f:
+        f.truncate(size)  # sparse: only the size matters for the mode choice
+    return Settings(csv=csv, **changes)
+
+
+def test_auto_mode_reaches_the_beam_args(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    small = _settings_for_csv(tmp_path, 1000).beam_pipeline_args()
+    assert "--direct_running_mode=in_memory" in small and "--direct_num_workers=1" in small
+    big = _settings_for_csv(tmp_path, IN_MEMORY_MAX_BYTES + 1).beam_pipeline_args()
+    assert "--direct_running_mode=multi_processing" in big and "--direct_num_workers=2" in big
+
+
+def test_an_explicit_beam_mode_wins_over_the_input_size(tmp_path):
+    settings = _settings_for_csv(tmp_path, 1000, beam_mode="multi_processing", beam_workers=3)
+    assert settings.resolved_beam_mode() == "multi_processing"
+    assert "--direct_num_workers=3" in settings.beam_pipeline_args()
+    assert Settings().beam_mode == "auto"
 
 
 def test_bad_beam_mode_is_rejected():

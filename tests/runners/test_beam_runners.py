@@ -3,6 +3,8 @@ each runner's arguments and Beam parses them into the options each runner reads.
 a cluster."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from apache_beam.options.pipeline_options import (
     DirectOptions,
@@ -56,11 +58,15 @@ def test_runner_args_reach_the_pipeline_and_beam_knows_each_one(runner, tmp_path
         assert not any(a.startswith("--direct_") for a in pipeline.beam_pipeline_args)
 
 
-def test_direct_runner_is_the_default_on_every_core(tmp_path):
+def test_direct_runner_is_the_default(tmp_path):
+    # The shipped taxi CSV is 2 MB: `auto` runs Beam in this process.
     parsed = options(Settings().beam_pipeline_args())
     assert parsed.view_as(StandardOptions).runner is None  # Beam's default: DirectRunner
-    assert parsed.view_as(DirectOptions).direct_running_mode == "multi_processing"
-    assert parsed.view_as(DirectOptions).direct_num_workers >= 1
+    assert parsed.view_as(DirectOptions).direct_running_mode == "in_memory"
+    assert parsed.view_as(DirectOptions).direct_num_workers == 1
+    multi = options(Settings(beam_mode="multi_processing").beam_pipeline_args())
+    assert multi.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    assert multi.view_as(DirectOptions).direct_num_workers == (os.cpu_count() or 1)
     assert parsed.view_as(SetupOptions).pickle_library == "cloudpickle"
     in_memory = options(Settings(beam_mode="in_memory").beam_pipeline_args())
     assert in_memory.view_as(DirectOptions).direct_num_workers == 1

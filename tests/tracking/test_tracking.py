@@ -279,7 +279,9 @@ def test_pipeline_run_is_tagged_with_run_commit_spec_and_data(runs, first, tmp_p
     assert tags["dataset.data_sha256"] == hashlib.sha256(spec.csv_path.read_bytes()).hexdigest()
     assert params["epochs"] == str(mlflow_runs.FIRST_EPOCHS)
     assert params["hidden_units"] == str(settings.hidden_units)
-    assert "--direct_running_mode=multi_processing" in params["beam_pipeline_args"]
+    # penguins is 15 kB: `--beam-mode auto` chose in_memory, and the parameter says so.
+    assert params["beam_mode"] == "auto"
+    assert "--direct_running_mode=in_memory" in params["beam_pipeline_args"]
     assert "classes: [Adelie, Chinstrap, Gentoo]" in _text(client, parent.info.run_id,
                                                            "dataset/spec.yaml", tmp_path)
 
