@@ -9,7 +9,7 @@ itself. Excluding the candidate keeps the Evaluator's inputs identical between s
 from typing import Dict, List, Optional
 
 from tfx import types
-from tfx.v1.dsl.experimental import ResolverStrategy
+from tfx.dsl.components.common.resolver import ResolverStrategy
 
 CANDIDATE, MODEL, BLESSING = "candidate", "model", "model_blessing"
 

@@ -9,11 +9,11 @@ Per feature type (see pipeline/config/dataset_spec.py):
                       ids do not depend on which classes a data drop happens to contain
 
 Every analyzer reads the raw input, so tf.Transform analyses the data in one phase (one pass,
-one Beam graph). The numeric features share a single analyzer: per-column sums of presence,
-value and squared value over all numeric columns at once, from which both the imputation mean
-and the z-score's scale come. A mean imputation followed by `tft.scale_to_z_score` would chain
-two analyzers per feature and cost a second phase; this gives the same numbers and keeps the
-Beam graph the same size whatever the number of numeric columns.
+one Beam graph). The numeric features share their analyzers: one element-wise mean and variance
+over all numeric columns at once, from which both the imputation mean and the z-score's scale
+come. A mean imputation followed by `tft.scale_to_z_score` would chain two analyzers per feature
+and cost a second phase; this gives the same numbers and keeps the Beam graph the same size
+whatever the number of numeric columns. Vocabularies use the approximate (packable) analyzer.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ import tensorflow_transform as tft
 from pipeline.config.dataset_spec import DatasetSpec, bucketized_name, transformed_name
 
 MISSING_CATEGORY = ""
+# Distinct values a categorical column may have before its rarest ones share the OOV buckets.
+VOCABULARY_TOP_K = 200_000  # the most tf.Transform allows for the approximate vocabulary
 
 
 def _to_dense(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -56,37 +58,44 @@ def _as_float(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor | tf.SparseTensor:
 
 
 def _dense_with_mask(x: tf.Tensor | tf.SparseTensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """[batch] float64 values (0 where missing) and [batch] float64 presence (1 or 0)."""
-    x = _as_float(x)
+    """[batch] float64 values (0 where missing) and [batch] float64 presence (1 or 0).
+
+    Straight to float64: an int64 column such as a Unix timestamp keeps every second, where
+    float32 would round 1.4e9 to a multiple of 128."""
     if isinstance(x, tf.SparseTensor):
-        present = tf.SparseTensor(x.indices, tf.ones_like(x.values), x.dense_shape)
-        return (tf.cast(_to_dense(x, 0.0), tf.float64),
-                tf.cast(_to_dense(present, 0.0), tf.float64))
+        values = tf.SparseTensor(x.indices, tf.cast(x.values, tf.float64), x.dense_shape)
+        present = tf.SparseTensor(x.indices, tf.ones_like(values.values), x.dense_shape)
+        return _to_dense(values, 0.0), _to_dense(present, 0.0)
     values = tf.cast(tf.reshape(x, [-1]), tf.float64)
     return values, tf.ones_like(values)
 
 
 def numeric_columns(columns: Mapping[str, tf.Tensor | tf.SparseTensor]) -> dict[str, tuple]:
-    """{name: (imputed value, z-score)} for each numeric column, from one analyzer.
+    """{name: (imputed value, z-score)} for each numeric column, from one analysis phase.
 
     The imputed value is the column's mean over present values where the cell is missing; the
     z-score is that imputed value scaled by the mean and standard deviation of the imputed
-    column (what `scale_to_z_score(impute(x))` gives), so a missing value scores 0. Sums are in
-    float64: the variance comes from E[x^2] - E[x]^2, exact to ~1e-16 * (mean/std)^2."""
+    column (what `scale_to_z_score(impute(x))` gives), so a missing value scores 0. All numeric
+    columns go through the analyzers together as one [batch, columns] matrix: the mean and
+    variance of the present values come from tf.Transform's element-wise mean/var over a
+    SparseTensor (present cells only, merged stably in float64), the counts from one sum."""
     if not columns:
         return {}
     names = list(columns)
     dense, masks = zip(*(_dense_with_mask(columns[name]) for name in names))
-    values = tf.stack(dense, axis=1)  # [batch, k]
-    present = tf.stack(masks, axis=1)
-    rows = tf.ones_like(present[:, :1])
-    sums = tft.sum(tf.concat([present, values, values * values, rows], axis=1),
-                   reduce_instance_dims=False, name="numeric_moments")
+    values = tf.stack(dense, axis=1)  # [batch, k], 0 where missing
+    present = tf.stack(masks, axis=1)  # [batch, k], 1 or 0
+    cells = tf.where(present > 0)
+    present_values = tf.SparseTensor(cells, tf.gather_nd(values, cells),
+                                     tf.shape(values, out_type=tf.int64))
+    mean = tft.mean(present_values, reduce_instance_dims=False, name="numeric_mean")
+    present_var = tft.var(present_values, reduce_instance_dims=False, name="numeric_var")
+    counts = tft.sum(tf.concat([present, tf.ones_like(present[:, :1])], axis=1),
+                     reduce_instance_dims=False, name="numeric_counts")
     k = len(names)
-    count, total, total_sq, n_rows = sums[:k], sums[k:2 * k], sums[2 * k:3 * k], sums[3 * k]
-    safe_count = tf.maximum(count, 1.0)
-    mean = tf.where(count > 0, total / safe_count, tf.zeros_like(total))
-    present_var = tf.maximum(total_sq / safe_count - mean * mean, 0.0)
+    count, n_rows = counts[:k], counts[k]
+    mean = tf.where(count > 0, mean, tf.zeros_like(mean))
+    present_var = tf.where(count > 0, present_var, tf.zeros_like(present_var))
     # Imputing with the mean adds (rows - count) values at the mean: the variance of the imputed
     # column is the present values' variance times count / rows.
     std = tf.sqrt(present_var * count / tf.maximum(n_rows, 1.0))
@@ -106,10 +115,15 @@ def buckets(x: tf.Tensor | tf.SparseTensor, imputed: tf.Tensor, num_buckets: int
 
 
 def vocab_ids(x: tf.Tensor | tf.SparseTensor, name: str, oov_buckets: int) -> tf.Tensor:
+    """Vocabulary ids, most frequent value first; values outside it go to the OOV buckets.
+
+    tft.experimental.approximate_vocabulary rather than tft.vocabulary: its combiner is packed
+    with the other analyzers (tft.vocabulary builds a Beam branch of its own per feature), and it
+    is exact while a column has at most VOCABULARY_TOP_K distinct values."""
     dense = _to_dense(_as_strings(x), MISSING_CATEGORY)
-    return tft.compute_and_apply_vocabulary(
-        dense, num_oov_buckets=oov_buckets, vocab_filename=name
-    )
+    vocabulary = tft.experimental.approximate_vocabulary(
+        dense, top_k=VOCABULARY_TOP_K, vocab_filename=name)
+    return tft.apply_vocabulary(dense, vocabulary, num_oov_buckets=oov_buckets)
 
 
 def label_ids(x: tf.Tensor | tf.SparseTensor, classes: tuple[str, ...]) -> tf.Tensor:

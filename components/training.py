@@ -9,7 +9,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from components.model import ModelConfig, ModelInput, build_model
@@ -47,7 +47,7 @@ def _dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: in
     ).prefetch(tf.data.AUTOTUNE)
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     config: dict[str, Any] = fn_args.custom_config
     spec = DatasetSpec.from_config(config["spec"])
     train = config["training"]

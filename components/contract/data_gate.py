@@ -14,7 +14,8 @@ import os
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, component
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.decorators import component
 
 from components.contract import contract_report, expectations
 from components.contract.data_errors import DataValidationError

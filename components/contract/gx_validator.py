@@ -12,7 +12,8 @@ from typing import Iterator, Tuple
 
 import pandas as pd
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.v1.dsl.components import InputArtifact, OutputArtifact, Parameter, component
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 
 from components.contract import contract_report, example_frames, expectations, suite_validation
 from components.contract.data_gate import REPORT_FILE, DataValidationReport

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     # tf.Transform and TFMA need Keras 2 (tf_keras); decide it before TensorFlow is imported.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # MLflow 3 sends usage telemetry from a background thread; runs here reach no network.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # google-api-core warns once per module on Python 3.10; the stack is pinned to 3.10 on purpose.
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.command in orchestration.COMMANDS:

@@ -28,7 +28,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
     started = time.monotonic()
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
     with captured_output(settings.log_path) as terminal:
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
         from pipeline.console.stage_summary import StageReporter
         from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
@@ -40,7 +40,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
         logger.addHandler(reporter)
         try:
             with no_tfx_package_for_local_workers(settings):
-                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=_run_options(settings))
+                LocalDagRunner().run(pipeline, run_options=_run_options(settings))
         except BaseException:
             reporter.report_failure()
             raise

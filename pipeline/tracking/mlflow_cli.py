@@ -193,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = settings_lib.from_args(args)
+    # MLflow 3 sends usage telemetry from a background thread; nothing here reaches a network.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if args.command == "ui":
         return ui(settings)
     if args.command == "serve":

@@ -33,8 +33,12 @@ TEST = [
 ]
 
 
-@pytest.fixture(scope="module")
-def transformed():
+FEATURE_SPEC = {"size": "float", "count": "int", "color": "string", "hour": "int", "noise": "float",
+                "kind": "string"}
+
+
+def _transform(spec: DatasetSpec, feature_types: dict, train: list, test: list):
+    """preprocessing_fn through tf.Transform's Beam implementation; rows sorted by `count_xf`."""
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
@@ -42,13 +46,10 @@ def transformed():
 
     from components.preprocessing import preprocessing_fn
 
-    feature_spec = {
-        "size": tf.io.VarLenFeature(tf.float32), "count": tf.io.VarLenFeature(tf.int64),
-        "color": tf.io.VarLenFeature(tf.string), "hour": tf.io.VarLenFeature(tf.int64),
-        "noise": tf.io.VarLenFeature(tf.float32), "kind": tf.io.VarLenFeature(tf.string),
-    }
+    dtypes = {"float": tf.float32, "int": tf.int64, "string": tf.string}
+    feature_spec = {name: tf.io.VarLenFeature(dtypes[kind]) for name, kind in feature_types.items()}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(feature_spec))
-    config = {"spec": SPEC.to_config()}
+    config = {"spec": spec.to_config()}
 
     def collect(name):
         return (f"json {name}" >> beam.Map(lambda row: json.dumps(
@@ -61,16 +62,21 @@ def transformed():
 
     with tempfile.TemporaryDirectory() as tmp:
         with beam.Pipeline() as p, tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
-            train = p | "train" >> beam.Create(TRAIN)
-            test = p | "test" >> beam.Create(TEST)
-            (train_out, _), transform_fn = (train, metadata) | tft_beam.AnalyzeAndTransformDataset(
-                lambda inputs: preprocessing_fn(inputs, config))
-            test_out, _ = ((test, metadata), transform_fn) | tft_beam.TransformDataset()
+            train_rows = p | "train" >> beam.Create(train)
+            test_rows = p | "test" >> beam.Create(test)
+            (train_out, _), transform_fn = (train_rows, metadata) | \
+                tft_beam.AnalyzeAndTransformDataset(lambda inputs: preprocessing_fn(inputs, config))
+            test_out, _ = ((test_rows, metadata), transform_fn) | tft_beam.TransformDataset()
             _ = train_out | collect("train")
             _ = test_out | collect("test")
         # Row order is not guaranteed after Beam; the fixtures' `count` column identifies rows.
         return (sorted(read("train"), key=lambda r: r["count_xf"]),
                 sorted(read("test"), key=lambda r: r["count_xf"]))
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    return _transform(SPEC, FEATURE_SPEC, TRAIN, TEST)
 
 
 def _column(rows, key):
@@ -112,3 +118,20 @@ def test_label_is_encoded_by_the_spec_class_order_and_unknown_is_minus_one(trans
     train, test = transformed
     assert list(_column(train, "kind_xf").astype(int)) == [0, 1, 2, 0]
     assert _column(test, "kind_xf")[0] == -1
+
+
+def test_z_scores_stay_exact_for_large_values_with_a_small_spread():
+    # Unix timestamps: the one-pass moments (sums of x and x^2 in float64) must not lose the
+    # spread to cancellation; NumPy's two-pass z-score of the mean-imputed column is the truth.
+    spec = DatasetSpec(name="ts", csv_path=None, task="binary", label="kind", classes=("a", "b"),
+                       features=(Feature("stamp", "int"), Feature("count", "int"),
+                                 Feature("kind", "categorical", role="label")))
+    stamps = [1_400_000_000 + 37 * i for i in range(40)]
+    train = [{"stamp": [s] if i % 7 else [], "count": [i], "kind": [b"a" if i % 2 else b"b"]}
+             for i, s in enumerate(stamps)]
+    rows, _ = _transform(spec, {"stamp": "int", "count": "int", "kind": "string"}, train,
+                         train[:1])
+    present = np.array([s for i, s in enumerate(stamps) if i % 7], dtype=np.float64)
+    imputed = np.array([s if i % 7 else present.mean() for i, s in enumerate(stamps)])
+    expected = (imputed - imputed.mean()) / imputed.std()
+    np.testing.assert_allclose(_column(rows, "stamp_xf"), expected, rtol=1e-4, atol=1e-5)
