@@ -2,12 +2,15 @@
 
   airflow        serve the pipeline as a scheduled Airflow DAG (`make airflow`)
   airflow-spec   only write the DAG's description for Airflow (what `airflow` does first)
+  check-inputs   is anything to run? the DAG's first task; imports neither TensorFlow nor TFX
   run-node       run one stage as part of a pipeline run: what each Airflow task runs
   track-run      log a run made by run-node tasks to MLflow: the DAG's last task
   compile-kfp    write the Kubeflow Pipelines v2 / Vertex AI JSON spec (`make compile-kfp`)
 
 run-node exits 0 when the stage ran or came from cache, 1 when it failed, 2 when the input or the
 spec was refused, 3 when the data failed validation (the Airflow task then skips its retries).
+check-inputs exits 99 when the inputs are byte-identical to the last successful run's (the DAG
+then skips every stage), 0 when the stages have to run, 2 when the spec is refused.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from pipeline.config import settings as settings_lib
 COMMANDS = {
     "airflow": "serve the pipeline as a scheduled Airflow DAG on 127.0.0.1 (make airflow)",
     "airflow-spec": "write the description of the Airflow DAG (stages, commands, schedule)",
+    "check-inputs": "exit 99 if the inputs are those of the last successful run, else keep "
+                    "their fingerprint for the run (the DAG's first task)",
     "run-node": "run one stage of the pipeline as part of a pipeline run (one Airflow task)",
     "track-run": "log a pipeline run made by run-node to MLflow (the DAG's last task)",
     "compile-kfp": "compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI JSON spec",
@@ -32,7 +37,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     for name, help_text in COMMANDS.items():
         parsers[name] = commands.add_parser(name, help=help_text, description=help_text)
         settings_lib.add_arguments(parsers[name])
-    for name in ("run-node", "track-run"):
+    for name in ("check-inputs", "run-node", "track-run"):
         parsers[name].add_argument("--run-id", required=True,
                                    help="pipeline run id shared by every stage of the run "
                                         "(the Airflow run id)")
@@ -49,7 +54,10 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
     from pipeline.runners import single_node
 
     try:
-        if args.command == "run-node":
+        if args.command == "check-inputs":
+            if single_node.check_inputs(settings, args.run_id) is not None:
+                return single_node.EXIT_UP_TO_DATE
+        elif args.command == "run-node":
             single_node.run_node(settings, args.node, args.run_id)
         elif args.command == "track-run":
             single_node.track_run(settings, args.run_id, args.failed_node)
@@ -72,11 +80,11 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every failure ends with one readable line
-        in_task_log = args.command in ("run-node", "track-run")
+        in_task_log = args.command in ("check-inputs", "run-node", "track-run")
         if in_task_log:
             traceback.print_exc()  # the Airflow task log keeps the whole trace
         print(f"error: {single_node.root_cause(e)}", file=sys.stderr)
         if not in_task_log:
             print(f"  full log: {settings.log_path}", file=sys.stderr)
-        return single_node.exit_code(e) if args.command == "run-node" else 1
+        return single_node.exit_code(e) if args.command in ("check-inputs", "run-node") else 1
     return 0

@@ -134,6 +134,9 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
     ).with_id(EXPECTATIONS_VALIDATOR)
     expectations_gate = ExpectationsGate(
         validation=expectations_validator.outputs["report"]).with_id(EXPECTATIONS_GATE)
+    # Statistics only for data that keeps the contract: a CSV the contract refuses stops the run
+    # right after the check, without waiting for StatisticsGen and ExampleValidator.
+    statistics_gen.add_upstream_node(expectations_gate)
 
     transform_config = {
         "spec": spec.to_config(),
@@ -162,6 +165,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
         # The analyzer cache only pays off for incremental analysis over growing spans, which
         # this pipeline does not do; writing it costs a trace and a Beam branch per analyzer.
         disable_analyzer_cache=True,
+        force_tf_compat_v1=True,
     ).with_id(TRANSFORM)
     # The gates have no data output for Transform to consume, so order them explicitly: a failed
     # gate ends the run before Transform starts.

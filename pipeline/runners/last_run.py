@@ -23,6 +23,7 @@ from pipeline.config.settings import REPO_ROOT, Settings
 
 RECORD_FILE = "last_success.json"
 CODE_FOLDERS = ("pipeline", "components")
+NOT_STAGE_CODE = ("pipeline", "bench")
 LOCK_FILE = REPO_ROOT / "requirements" / "lock.txt"
 # Settings that do not change what a run produces: where things are served, and the switches
 # of this check itself. `until` runs are never recorded.
@@ -39,9 +40,11 @@ def file_sha256(path: Path) -> str:
 
 
 def code_sha256(root: Path = REPO_ROOT) -> str:
-    """One hash over the source of every stage (and of the runners), plus the locked versions."""
+    """One hash over the source of every stage (and of the runners), plus the locked versions.
+    The benchmark is no stage's code: editing it does not make a run out of date."""
     digest = hashlib.sha256()
-    files = sorted(p for folder in CODE_FOLDERS for p in (root / folder).rglob("*.py"))
+    files = sorted(p for folder in CODE_FOLDERS for p in (root / folder).rglob("*.py")
+                   if not p.relative_to(root).parts[:2] == NOT_STAGE_CODE)
     lock = root / "requirements" / "lock.txt"
     for path in files + ([lock] if lock.exists() else []):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from pipeline.config.settings import Settings
 from pipeline.console.wall_clock import process_seconds
-from pipeline.runners import last_run
+from pipeline.runners import last_run, run_record
 
 
 @dataclasses.dataclass
@@ -88,7 +88,7 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
     tracked = _track(settings, spec, earlier_runs, started_ms, out)
     result.mlflow_run_id = tracked.run_id if tracked else None
     if not settings.until:
-        _record_success(settings, inputs, tracked)
+        run_record.record_success(settings, inputs, tracked)
     out.write(f"Done in {process_seconds():.0f}s. Outputs in {settings.output_dir}/\n"
               f"  serving models: {settings.serving_dir}\n"
               f"  pipeline root:  {settings.pipeline_root}\n"
@@ -104,24 +104,6 @@ def _beam_description(settings: Settings) -> str:
         return (f"DirectRunner {mode} (auto: {settings.input_bytes() / 2**20:.1f} MB of CSV, "
                 f"{os.cpu_count()} cores; --beam-mode to choose)")
     return f"DirectRunner {mode}"
-
-
-def _record_success(settings: Settings, inputs: dict[str, str], tracked) -> None:
-    """What the next run compares its inputs with (pipeline/runners/last_run.py)."""
-    from pipeline.console.summary_figures import pushed_destination
-    from pipeline.definition.builder import PUSHER
-    from pipeline.mlmd import queries
-
-    with queries.open_store_context(settings.metadata_path) as store:
-        pusher = queries.node_execution(store, settings.full_pipeline_name, PUSHER)
-        runs = queries.run_ids(store, settings.full_pipeline_name)
-    model = tracked.model if tracked else None
-    last_run.record(settings, last_run.LastRun(
-        fingerprint=inputs, tfx_run_id=runs[-1] if runs else "", finished=time.time(),
-        mlflow_run_id=tracked.run_id if tracked else "",
-        model=f"{model.name} version {model.version}" if model else "",
-        champion=bool(model and model.champion), blessed=bool(model and model.blessed),
-        pushed_to=pushed_destination(pusher) if pusher else ""))
 
 
 def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, out: TextIO,

@@ -9,11 +9,18 @@ its upstream tasks produced in the same run, caching works across runs (the same
 store as `make pipeline`), and the last task logs the whole run to MLflow with the same
 pipeline_runs.log_pipeline_run that `make pipeline` calls.
 
+Before the stages, the run's first task calls check_inputs (`python -m pipeline check-inputs`),
+which does not import TensorFlow or TFX: when the inputs are byte-identical to the last successful
+run's (pipeline/runners/last_run.py), it exits EXIT_UP_TO_DATE and the orchestrator skips every
+stage and the tracking; otherwise it keeps the inputs' fingerprint for the run, and after a whole
+successful run the tracking task records it as the last success.
+
 Nothing here is Airflow-specific: any scheduler that can run a command per stage and pass a run
 id can drive the pipeline this way.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -23,11 +30,17 @@ from typing import Sequence
 
 from pipeline.config.dataset_spec import DatasetSpec, SpecError
 from pipeline.config.settings import Settings
+from pipeline.runners import last_run
 
 # Exit codes of run-node, read by the Airflow operator. Retrying cannot fix a refused input or a
 # broken data contract, so those fail the task at once; anything else is retried.
 EXIT_FAILED, EXIT_INPUT_REFUSED, EXIT_DATA_INVALID = 1, 2, 3
 NO_RETRY_EXIT_CODES = (EXIT_INPUT_REFUSED, EXIT_DATA_INVALID)
+# Exit code of check-inputs when nothing changed since the last successful run: the orchestrator
+# skips the run's stages (99 is also what Airflow's BashOperator skips on by default).
+EXIT_UP_TO_DATE = 99
+CHECK_TASK = "check_inputs"  # the check's task id: where its error goes for the tracking task
+INPUTS_FILE = "inputs_fingerprint.json"
 
 
 class NodeNotRun(RuntimeError):
@@ -66,6 +79,69 @@ def run_folder(settings: Settings, run_id: str) -> Path:
 def error_file(settings: Settings, run_id: str, node_id: str) -> Path:
     """Where a failed stage leaves its error for the tracking task."""
     return run_folder(settings, run_id) / f"{node_id}.error.txt"
+
+
+def inputs_file(settings: Settings, run_id: str) -> Path:
+    """The inputs' fingerprint as the run started, kept by check_inputs for the tracking task."""
+    return run_folder(settings, run_id) / INPUTS_FILE
+
+
+def load_inputs(settings: Settings, run_id: str) -> dict[str, str] | None:
+    try:
+        return json.loads(inputs_file(settings, run_id).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def check_inputs(settings: Settings, run_id: str, out=sys.stdout) -> last_run.LastRun | None:
+    """The first task of an orchestrated run. Returns the last successful run when this run's
+    inputs are byte-identical to its inputs (nothing to run; one line says which run and model);
+    else keeps the inputs' fingerprint for the run and returns None (one line says why it runs).
+
+    Imports neither TensorFlow nor TFX nor MLflow: it takes a second, where each stage's task
+    spends ~20 s importing them even when the stage is cached. Raises SpecError for a refused
+    spec (every stage would fail on it)."""
+    error_file(settings, run_id, CHECK_TASK).unlink(missing_ok=True)  # a retry starts clean
+    try:
+        spec = settings.load_spec()
+        last = last_run.up_to_date(settings, spec)
+        if last is not None:
+            out.write(f"Up to date: the CSV, spec, schema, suite, code and settings are those of "
+                      f"{last.describe()}. Nothing to run (--force runs the stages anyway).\n")
+            out.flush()
+            return last
+        try:
+            inputs = last_run.fingerprint(settings, spec)
+        except OSError as e:  # a missing input: the stage that reads it says so
+            out.write(f"Running the stages; the inputs could not be fingerprinted ({e}), so "
+                      "this run will not be recorded as the last success.\n")
+            return None
+        path = inputs_file(settings, run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(inputs, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+        out.write(f"Running the stages: {_why_not_up_to_date(settings, inputs)}.\n")
+        return None
+    except BaseException as e:
+        errors = error_file(settings, run_id, CHECK_TASK)
+        errors.parent.mkdir(parents=True, exist_ok=True)
+        errors.write_text(f"{type(e).__name__}: {e}\n")
+        raise
+
+
+def _why_not_up_to_date(settings: Settings, inputs: dict[str, str]) -> str:
+    if settings.force:
+        return "--force"
+    if settings.until:
+        return f"--until {settings.until} (a partial run is never up to date)"
+    previous = last_run.load(settings)
+    if previous is None:
+        return "no successful run recorded yet"
+    changed = [part for part in inputs if previous.fingerprint.get(part) != inputs[part]]
+    if changed:
+        return f"{', '.join(changed)} changed since {previous.describe()}"
+    return f"the outputs of {previous.describe()} are gone (ML Metadata or the pushed model)"
 
 
 def run_ir(settings: Settings, run_id: str):
@@ -186,7 +262,9 @@ def exit_code(error: BaseException) -> int:
 
 
 def track_run(settings: Settings, run_id: str, failed_nodes: Sequence[str] = (), out=sys.stdout):
-    """Log orchestrated run `run_id` to MLflow, as `make pipeline` logs its runs.
+    """Log orchestrated run `run_id` to MLflow, as `make pipeline` logs its runs; after a whole
+    successful run, record it as the last success (with the inputs check_inputs saw as the run
+    started), so that the next run with the same inputs skips its stages.
 
     failed_nodes: the stages the orchestrator saw fail; their errors (left by run_node) become
     the run's error, so a failed run is logged FAILED with the reason."""
@@ -205,4 +283,23 @@ def track_run(settings: Settings, run_id: str, failed_nodes: Sequence[str] = (),
     tfx_run = run_id if run_id in pipeline_runs.tfx_run_ids(settings) else None
     tracked = pipeline_runs.log_pipeline_run(settings, spec, tfx_run, error=error)
     out.write(tracked.summary())
+    if error is None and tfx_run is not None:
+        _record_success(settings, run_id, tracked, out)
     return tracked
+
+
+def _record_success(settings: Settings, run_id: str, tracked, out) -> None:
+    from pipeline.runners import run_record
+
+    if settings.until:
+        return  # as with `make pipeline`: a partial run is never the last success
+    inputs = load_inputs(settings, run_id)
+    missing = run_record.missing_stages(settings, run_id)
+    if inputs is None or missing:
+        why = (f"{', '.join(missing)} did not finish in it" if missing else
+               f"its inputs were not fingerprinted as it started ({CHECK_TASK} did not run)")
+        out.write(f"Not recorded as the last successful run: {why}.\n")
+        return
+    path = run_record.record_success(settings, inputs, tracked, run_id)
+    out.write(f"Recorded as the last successful run in {path}: the next run with the same "
+              "inputs skips its stages.\n")

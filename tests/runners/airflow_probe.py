@@ -27,6 +27,7 @@ def describe_dags() -> dict:
                     "retry_delay_s": task.retry_delay.total_seconds(),
                     "trigger_rule": str(task.trigger_rule),
                     "operator": type(task).__name__,
+                    "skip_exit_codes": list(getattr(task, "skip_exit_codes", ())),
                     "command": task.render_template(task.command, {"run_id": "RUN-ID"}),
                 }
                 for task in dag.tasks

@@ -1,4 +1,5 @@
-"""The pipeline as an Airflow DAG: what Airflow loads from the DAG folder, and a whole DAG run.
+"""The pipeline as an Airflow DAG: what Airflow loads from the DAG folder, the check that skips a
+run whose inputs did not change, and whole DAG runs.
 
 Airflow runs in its own venv (.venv-airflow, `make airflow-venv`); these tests ask it through
 tests/runners/airflow_probe.py and the `airflow` command, with a temp Airflow home and SQLite DB."""
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from conftest import DATA, pipeline_command, write_csv_sample
 from pipeline.config.settings import Settings, from_args
 from pipeline.definition import builder
 from pipeline.mlmd import queries
-from pipeline.runners import single_node
+from pipeline.runners import last_run, single_node
 from pipeline.runners.airflow import scheduler
 
 PROBE = Path(__file__).resolve().parent / "airflow_probe.py"
@@ -57,12 +59,31 @@ def test_one_task_per_stage_with_the_pipeline_dependencies(loaded):
     settings, seen = loaded
     tasks = seen["dags"][settings.full_pipeline_name]["tasks"]
     expected = topology(settings)
-    stages = {k: v for k, v in tasks.items() if k != scheduler.TRACK_TASK}
-    assert {k: v["upstream"] for k, v in stages.items()} == expected
+    stages = {k: v for k, v in tasks.items()
+              if k not in (scheduler.TRACK_TASK, scheduler.CHECK_TASK)}
+    assert {k: [u for u in v["upstream"] if u != scheduler.CHECK_TASK]
+            for k, v in stages.items()} == expected
     assert builder.EXPECTATIONS_GATE in tasks[builder.TRANSFORM]["upstream"]
     for stage, task in stages.items():
         assert task["command"][3:8] == ["run-node", "--node", stage, "--run-id", "RUN-ID"]
         assert str(settings.output_root) in task["command"]
+
+
+def test_the_input_check_runs_first_and_every_stage_after_it(loaded):
+    settings, seen = loaded
+    tasks = seen["dags"][settings.full_pipeline_name]["tasks"]
+    check = tasks[scheduler.CHECK_TASK]
+    assert check["upstream"] == []
+    assert check["command"][3:6] == ["check-inputs", "--run-id", "RUN-ID"]
+    assert str(settings.output_root) in check["command"]
+    assert check["skip_exit_codes"] == [single_node.EXIT_UP_TO_DATE]
+    # Downstream of the check, directly or through other stages: skipping it skips them all.
+    downstream = {scheduler.CHECK_TASK}
+    for _ in tasks:
+        downstream |= {t for t, task in tasks.items() if set(task["upstream"]) & downstream}
+    assert downstream == set(tasks)
+    assert all(task["trigger_rule"] == "all_success" for t, task in tasks.items()
+               if t != scheduler.TRACK_TASK)
 
 
 def test_tracking_runs_last_whatever_happened(loaded):
@@ -134,19 +155,102 @@ def test_unknown_stage_is_refused(tmp_path):
     assert "no stage 'Trainerr'" in done.stderr
 
 
+# ---- the input check: is there anything to run? -------------------------------------------
+
+HEAVY = ("tensorflow", "tfx", "great_expectations", "mlflow", "apache_beam")
+
+
+def check_inputs(settings: Settings, run_id: str) -> tuple[int, str, list[str]]:
+    """The DAG's first task as Airflow runs it: (exit code, its last line, the heavy packages it
+    imported, from `python -X importtime`)."""
+    command = pipeline_command("check-inputs", "--run-id", run_id,
+                               *scheduler.settings_args(settings))
+    done = subprocess.run([command[0], "-X", "importtime", *command[1:]], capture_output=True,
+                          text=True, timeout=120)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert imported, done.stderr[-2000:]  # -X importtime did report
+    out = (done.stdout.strip().splitlines() or [""])[-1]
+    return done.returncode, out, sorted(imported & set(HEAVY))
+
+
+def test_check_inputs_skips_identical_inputs_without_importing_tensorflow(tmp_path):
+    import dataclasses
+
+    sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 50)
+    settings = Settings(dataset="taxi", csv=sample, output_root=tmp_path / "outputs")
+
+    # Nothing recorded yet: the stages run; the inputs as the run starts are kept for the run.
+    code, out, heavy = check_inputs(settings, "run-1")
+    assert (code, heavy) == (0, []), out
+    assert out == "Running the stages: no successful run recorded yet."
+    kept = single_node.load_inputs(settings, "run-1")
+    assert kept == last_run.fingerprint(settings, settings.load_spec())
+
+    # What track-run records after that run succeeded (and the ML Metadata it ran with).
+    settings.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.metadata_path.touch()
+    last_run.record(settings, last_run.LastRun(
+        fingerprint=kept, tfx_run_id="run-1", finished=time.time(), mlflow_run_id="m-1",
+        model="csv2model-taxi version 3", champion=True, blessed=True))
+    code, out, heavy = check_inputs(settings, "run-2")
+    assert (code, heavy) == (single_node.EXIT_UP_TO_DATE, []), out
+    assert out.startswith("Up to date: ") and "run run-1 of " in out and "MLflow run m-1" in out
+    assert "model csv2model-taxi version 3 (champion)" in out
+    assert single_node.load_inputs(settings, "run-2") is None
+
+    # One byte of the CSV: the stages run; the same bytes back: up to date again.
+    original = sample.read_bytes()
+    at = original.index(b"\n") + 1
+    while not original[at:at + 1].isdigit():
+        at += 1
+    digit = original[at:at + 1]
+    sample.write_bytes(original[:at] + (b"1" if digit != b"1" else b"2") + original[at + 1:])
+    code, out, heavy = check_inputs(settings, "run-3")
+    assert (code, heavy) == (0, []), out
+    assert out.startswith("Running the stages: csv changed since run run-1 of "), out
+    sample.write_bytes(original)
+    assert check_inputs(settings, "run-4")[0] == single_node.EXIT_UP_TO_DATE
+
+    # A setting that shapes the model, and --force.
+    code, out, _ = check_inputs(dataclasses.replace(settings, epochs=settings.epochs + 1), "run-5")
+    assert code == 0 and out.startswith("Running the stages: settings changed since run run-1")
+    code, out, _ = check_inputs(dataclasses.replace(settings, force=True), "run-6")
+    assert (code, out) == (0, "Running the stages: --force.")
+
+
+def test_check_inputs_refuses_a_missing_spec_without_retries(tmp_path):
+    done = subprocess.run(
+        pipeline_command("check-inputs", "--run-id", "r", "--dataset", "no-such-dataset",
+                         "--output-root", str(tmp_path)),
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == single_node.EXIT_INPUT_REFUSED, done.stderr[-2000:]
+    assert done.returncode in single_node.NO_RETRY_EXIT_CODES
+    settings = Settings(dataset="no-such-dataset", output_root=tmp_path)
+    # The tracking task reports it as the run's reason.
+    assert "SpecError" in single_node.error_file(settings, "r", scheduler.CHECK_TASK).read_text()
+
+
 # ---- a whole DAG run ---------------------------------------------------------------------
 
-def dags_test(settings: Settings) -> tuple[str, dict]:
-    """`airflow dags test` in a fresh Airflow home; (run id, states) of the one run it made."""
+def dags_test(settings: Settings, date: str = "2025-06-01") -> tuple[str, dict]:
+    """`airflow dags test` for one logical date; (run id, states) of the run it made. The first
+    call makes the Airflow home; run["wall_s"] is how long `airflow dags test` took."""
     env = scheduler.airflow_env(settings, scheduler.airflow_home(settings))
     scheduler.write_dag_spec(settings)
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True,
                    timeout=300)
-    done = subprocess.run([str(AIRFLOW), "dags", "test", settings.full_pipeline_name,
-                           "2025-06-01"], env=env, capture_output=True, text=True, timeout=1800)
-    runs = probe(settings, "--runs", settings.full_pipeline_name)
+    started = time.monotonic()
+    done = subprocess.run([str(AIRFLOW), "dags", "test", settings.full_pipeline_name, date],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    wall_s = time.monotonic() - started
+    runs = {run_id: run for run_id, run in probe(settings, "--runs", settings.full_pipeline_name)
+            .items() if f"__{date}T" in run_id}
     assert len(runs) == 1, done.stdout[-3000:] + done.stderr[-3000:]
     [(run_id, run)] = runs.items()
+    run["wall_s"] = wall_s
+    run["log"] = done.stdout[-5000:] + done.stderr[-3000:]
+    print(f"airflow dags test {date}: {wall_s:.1f} s, run {run['state']}")
     return run_id, run
 
 
@@ -181,6 +285,8 @@ def test_refused_input_fails_the_run_at_once_and_is_tracked(tmp_path):
     assert run["tries"][builder.EXAMPLE_GEN] == 1  # not retried, though retries=3
     assert run["tasks"][builder.TRANSFORM] == "upstream_failed"
     assert run["tasks"][scheduler.TRACK_TASK] == "failed"  # tracked, then failed the run
+    assert run["tasks"][scheduler.CHECK_TASK] == "success"  # new inputs: the stages ran
+    assert last_run.load(settings) is None  # a failed run is not the last success
     parents, stages = mlflow_runs(settings, run_id)
     [parent] = parents
     assert parent.info.status == "FAILED"
@@ -200,9 +306,10 @@ def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
     settings = Settings(dataset="taxi", csv=sample, output_root=tmp_path / "outputs",
                         min_auc=0.8, retries=0, beam_mode="in_memory")
     run_id, run = dags_test(settings)
-    assert run["state"] == "success"
+    assert run["state"] == "success", run["log"]
     assert set(run["tasks"].values()) == {"success"}
-    assert set(run["tasks"]) == set(topology(settings)) | {scheduler.TRACK_TASK}
+    assert set(run["tasks"]) == set(topology(settings)) | {scheduler.CHECK_TASK,
+                                                          scheduler.TRACK_TASK}
 
     # Every stage ran in one TFX run, named after the Airflow run.
     with queries.open_store_context(settings.metadata_path) as store:
@@ -216,3 +323,26 @@ def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
     parents, stages = mlflow_runs(settings, run_id)
     assert [p.info.status for p in parents] == ["FINISHED"]
     assert {r.data.tags["tfx.node_id"] for r in stages} == set(topology(settings))
+
+    # Recorded as the last success, with the inputs as the run started, as `make pipeline` does.
+    recorded = last_run.load(settings)
+    assert recorded is not None
+    assert recorded.tfx_run_id == run_id
+    assert recorded.fingerprint == single_node.load_inputs(settings, run_id)
+    assert recorded.mlflow_run_id == parents[0].info.run_id
+    assert recorded.model.startswith(settings.registered_model_name + " version ")
+    assert recorded.blessed and Path(recorded.pushed_to) == pushed[0]
+
+    # The next scheduled run, nothing changed: the check skips every stage and the tracking.
+    changed = [part for part, value in last_run.fingerprint(settings, settings.load_spec())
+               .items() if recorded.fingerprint[part] != value]
+    if changed == ["code"]:  # someone edited pipeline/ or components/ while the DAG ran
+        pytest.skip("the code changed during the first DAG run: the second would rightly run")
+    assert changed == []
+    again_id, again = dags_test(settings, "2025-06-02")
+    assert again["tasks"] == {task: "skipped" for task in run["tasks"]}, again["log"]
+    assert again["state"] == "success"
+    with queries.open_store_context(settings.metadata_path) as store:
+        assert again_id not in queries.run_ids(store, settings.full_pipeline_name)
+    assert mlflow_runs(settings, again_id) == ([], [])
+    assert last_run.load(settings) == recorded

@@ -1,4 +1,5 @@
-"""The pipeline as Airflow DAGs: one task per TFX stage, then a task that logs the run to MLflow.
+"""The pipeline as Airflow DAGs: a check, one task per TFX stage, then a task that logs the run
+to MLflow.
 
 Imported by Airflow (in .venv-airflow), so it uses only Airflow and the standard library. The
 pipeline itself is not defined here: scheduler.py beside this file compiles create_pipeline and
@@ -8,6 +9,11 @@ DAG whose tasks run `python -m pipeline run-node ...` in the pipeline's venv.
 Every task of a DAG run passes the Airflow run id as the TFX pipeline run id: stages find their
 inputs from the same run, and a failed stage is retried alone with the outputs of the stages
 before it.
+
+The first task, check_inputs, runs `python -m pipeline check-inputs`, which takes a second (no
+TensorFlow import). When the inputs are byte-identical to the last successful run's, it exits with
+the spec's skip_exit_code: the task is skipped, Airflow's default trigger rule (all_success)
+skips every stage after it, and the tracking task skips itself: nothing ran, nothing new to log.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowFailException
+from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from airflow.hooks.subprocess import SubprocessHook
 from airflow.models import BaseOperator
 from airflow.utils.trigger_rule import TriggerRule
@@ -29,20 +35,25 @@ class PipelineCommandOperator(BaseOperator):
     """Runs one pipeline command; its output is the task log.
 
     Exit codes in no_retry_exit_codes (a refused input, a broken data contract) fail the task
-    without retries: running it again cannot help. Any other failure is retried."""
+    without retries: running it again cannot help. Exit codes in skip_exit_codes skip the task
+    (and with it the tasks downstream), its last output line saying why. Any other failure is
+    retried."""
 
     template_fields: Sequence[str] = ("command",)
     ui_color = "#e8f4fd"
 
     def __init__(self, *, command: list[str], cwd: str, no_retry_exit_codes: Sequence[int] = (),
-                 **kwargs: Any):
+                 skip_exit_codes: Sequence[int] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.command = command
         self.cwd = cwd
         self.no_retry_exit_codes = tuple(no_retry_exit_codes)
+        self.skip_exit_codes = tuple(skip_exit_codes)
 
     def run_command(self, command: list[str]) -> None:
         result = SubprocessHook().run_command(command=command, cwd=self.cwd)
+        if result.exit_code in self.skip_exit_codes:
+            raise AirflowSkipException(result.output)
         if result.exit_code in self.no_retry_exit_codes:
             raise AirflowFailException(
                 f"{self.task_id} failed (exit {result.exit_code}; not retried): {result.output}")
@@ -57,11 +68,21 @@ class PipelineCommandOperator(BaseOperator):
 class TrackRunOperator(PipelineCommandOperator):
     """Logs the run to MLflow once every stage is done, failed ones included (so a failed run is
     tracked FAILED with its reason), then fails itself if a stage failed: as the DAG's only leaf,
-    its state is the DAG run's state."""
+    its state is the DAG run's state.
+
+    When the check task was skipped (the inputs are those of the last successful run) no stage
+    ran: it skips itself without starting the pipeline's Python, and the DAG run succeeds."""
+
+    def __init__(self, *, check_task_id: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.check_task_id = check_task_id
 
     def execute(self, context: Any) -> None:
         states = {ti.task_id: ti.state for ti in context["dag_run"].get_task_instances()
                   if ti.task_id != self.task_id}
+        if self.check_task_id and states.get(self.check_task_id) == "skipped":
+            raise AirflowSkipException(f"{self.check_task_id} found nothing to run (its log "
+                                       "names the last successful run): nothing to track")
         failed = sorted(task for task, state in states.items() if state == "failed")
         self.run_command(self.command + [arg for task in failed for arg in ("--failed-node", task)])
         not_run = sorted(task for task, state in states.items() if state == "upstream_failed")
@@ -97,7 +118,14 @@ def build_dag(spec: dict) -> DAG:
     for t in spec["tasks"]:
         for upstream in t["upstream"]:
             tasks[upstream] >> tasks[t["task_id"]]
+    check = spec.get("check")  # absent from descriptions written before the check existed
+    if check:
+        check_task = PipelineCommandOperator(task_id=check["task_id"], command=check["command"],
+                                             skip_exit_codes=[check["skip_exit_code"]], **common)
+        # Before the stages that have no upstream stage, so before every stage.
+        check_task >> [tasks[t["task_id"]] for t in spec["tasks"] if not t["upstream"]]
     track = TrackRunOperator(task_id=spec["track"]["task_id"], command=spec["track"]["command"],
+                             check_task_id=check["task_id"] if check else None,
                              trigger_rule=TriggerRule.ALL_DONE, **common)
     list(tasks.values()) >> track
     return dag

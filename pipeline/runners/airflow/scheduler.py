@@ -3,9 +3,10 @@
 Airflow 2 lives in its own venv (.venv-airflow, from requirements/airflow-lock.txt): it pins
 SQLAlchemy < 2 and Flask 2.x, while MLflow here runs on SQLAlchemy 2 and Flask 3. The Airflow venv
 cannot import TFX, so the DAG (dag.py) is built from a JSON description that
-this module writes from the compiled pipeline: one task per TFX stage with its upstream stages and
-the command that runs it here (runners/single_node.py), a last task that logs the run to MLflow,
-and the schedule from the settings.
+this module writes from the compiled pipeline: a first task that checks whether anything changed
+since the last successful run (when nothing did, every other task is skipped), one task per TFX
+stage with its upstream stages and the command that runs it here (runners/single_node.py), a
+last task that logs the run to MLflow, and the schedule from the settings.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ DAG_FOLDER = Path(__file__).resolve().parent / "dags"
 AIRFLOW_VENV = REPO_ROOT / ".venv-airflow"  # made by `make airflow-venv`
 SPEC_FOLDER = "csv2model"  # under the Airflow home: one JSON file per DAG (per dataset)
 TRACK_TASK = "track_mlflow"
+CHECK_TASK = single_node.CHECK_TASK  # "check_inputs", the first task
 RUN_ID_TEMPLATE = "{{ run_id }}"  # Airflow fills in the run id when the task starts
 ADMIN = "admin"
 PASSWORD_FILE = "admin_password.txt"
@@ -66,8 +68,9 @@ def dag_spec(settings: Settings) -> dict:
     flags = settings_args(settings)
     return {
         "dag_id": ir.pipeline_info.id,
-        "description": f"csv2model on {settings.dataset}: one task per TFX stage, then "
-                       f"{TRACK_TASK} logs the run to MLflow",
+        "description": f"csv2model on {settings.dataset}: {CHECK_TASK} skips the run when its "
+                       f"inputs are those of the last successful run, else one task per TFX "
+                       f"stage, then {TRACK_TASK} logs the run to MLflow",
         "dataset": settings.dataset,
         "schedule": airflow_schedule(settings),
         "start_date": settings.schedule_start,
@@ -76,6 +79,10 @@ def dag_spec(settings: Settings) -> dict:
         "retry_delay_s": settings.retry_delay_s,
         "cwd": str(REPO_ROOT),
         "no_retry_exit_codes": list(single_node.NO_RETRY_EXIT_CODES),
+        # Runs before every stage; its skip exit code skips them all (and the tracking).
+        "check": {"task_id": CHECK_TASK,
+                  "command": command + ["check-inputs", "--run-id", RUN_ID_TEMPLATE] + flags,
+                  "skip_exit_code": single_node.EXIT_UP_TO_DATE},
         "tasks": [
             {"task_id": node, "upstream": upstream,
              "command": command + ["run-node", "--node", node, "--run-id", RUN_ID_TEMPLATE]
@@ -183,7 +190,8 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     schedule = spec["schedule"] or "none (trigger runs by hand)"
     out.write(
-        f"Airflow for DAG {spec['dag_id']} ({len(spec['tasks'])} stages + {TRACK_TASK}), "
+        f"Airflow for DAG {spec['dag_id']} ({CHECK_TASK} + {len(spec['tasks'])} stages + "
+        f"{TRACK_TASK}), "
         f"schedule {schedule} (UTC), catch-up {'on' if spec['catchup'] else 'off'}\n"
         f"  UI:     {url}\n"
         f"  login:  {ADMIN} / {password}   (kept in {home / PASSWORD_FILE})\n"
