@@ -1,17 +1,23 @@
 """The bench's own pieces, in seconds: the scaled-data generator, the pandas baselines, the
-measured pipeline run (one stage of the real CLI) and the table. The training and serving
-baselines are smoke-run on the end-to-end test's pipeline run (tests/e2e/test_pipeline_e2e.py).
+measured pipeline run (one stage of the real CLI), the tables, and the speed targets' inputs (the
+reference pipeline's penguins CSV, the breast-cancer dataset, the contract-breaking taxi CSV).
+The training and serving baselines are smoke-run on the end-to-end test's pipeline run
+(tests/e2e/test_pipeline_e2e.py).
 
-The benchmark itself (`make bench`) runs pipelines for many minutes; nothing here times anything."""
+The benchmark itself (`make bench`) runs pipelines for many minutes, and TFX's reference
+pipeline for two; nothing here times anything or runs either."""
 from __future__ import annotations
+
+import csv
 
 import pandas as pd
 import pytest
 
 from conftest import DATA, write_csv_sample
-from pipeline.bench import baselines, benchmark
+from pipeline.bench import baselines, benchmark, breast_cancer, reference_penguin, targets
 from pipeline.bench import report as bench_report
 from pipeline.bench.scaled_csv import write_scaled_csv
+from pipeline.config.dataset_spec import load_spec
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
 
@@ -60,8 +66,9 @@ def test_markdown_table_names_every_figure():
         "serving": {"http_1_rows": {"p50_ms": 5.0, "p99_ms": 9.0, "rps": 150.0}},
     }
     table = bench_report.markdown(report)
+    assert "Speed targets" not in table  # a scaling-only report has no targets section
     for text in ("2 cores, 24 GiB", "| 15,002 | Transform | 4.0 | 3,750 | 1,200 MB | 4.0 |",
-                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |", "cached re-run takes 9.0 s",
+                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |", "every stage cached) takes 9.0 s",
                  "| http 1 rows | 5.0 | 9.0 | 150.0 |"):
         assert text in table, text
 
@@ -100,3 +107,204 @@ def test_cost_split_separates_start_up_from_per_row_time():
     assert split["Trainer"] == pytest.approx((1.0, 40.0))
     assert "Pusher" not in split  # too short at every size to say anything
     assert bench_report.cost_split({"sizes": {"10000": size(10_000, 12.0, 5.0)}}) == {}
+
+
+# ---- the speed targets' inputs and table ----------------------------------------------------
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_penguins_become_the_reference_pipelines_csv(tmp_path):
+    source = DATA / "penguins" / "data.csv"
+    target = tmp_path / "labelled" / "penguins.csv"
+    counts = reference_penguin.to_reference_csv(source, target)
+    ours, theirs = _read(source), _read(target)
+    with open(target) as f:
+        assert f.readline().strip() == ",".join(reference_penguin.REFERENCE_COLUMNS)
+    measured = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+    complete = [r for r in ours if all(r[c] for c in ("species", *measured))]
+    assert counts == {"rows": len(complete), "dropped": len(ours) - len(complete), "classes": 3}
+    assert len(theirs) == len(complete) == 342  # the two penguins measured not at all
+    assert all(all(v != "" for v in row.values()) for row in theirs)
+    classes = {"Adelie": "0", "Chinstrap": "1", "Gentoo": "2"}  # sorted names -> 0/1/2
+    for mine, converted in zip(complete, theirs):
+        assert converted == {"species": classes[mine["species"]],
+                             "culmen_length_mm": mine["bill_length_mm"],
+                             "culmen_depth_mm": mine["bill_depth_mm"],
+                             "flipper_length_mm": mine["flipper_length_mm"],
+                             "body_mass_g": mine["body_mass_g"]}
+
+
+def test_reference_conversion_drops_gaps_and_orders_classes_by_name(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("island,species,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,"
+                      "sex\n"
+                      "Dream,Gentoo,1,2,3,4,male\n"
+                      "Dream,Adelie,5,6,7,8,\n"         # a gap elsewhere is kept
+                      "Dream,Chinstrap,9,,11,12,male\n"  # a gap in a kept column is dropped
+                      "Biscoe,Chinstrap,13,14,15,16,female\n")
+    counts = reference_penguin.to_reference_csv(source, tmp_path / "out.csv")
+    assert counts == {"rows": 3, "dropped": 1, "classes": 3}
+    assert (tmp_path / "out.csv").read_text() == (
+        "species,culmen_length_mm,culmen_depth_mm,flipper_length_mm,body_mass_g\n"
+        "2,1,2,3,4\n0,5,6,7,8\n1,13,14,15,16\n")
+
+
+def test_reference_run_names_the_examples_files_and_fetches_nothing(tmp_path):
+    folder = reference_penguin.example_dir()
+    assert (folder / "penguin_pipeline_local.py").is_file()
+    assert (folder / "penguin_utils_keras.py").is_file()
+    assert reference_penguin.beam_args(2) == ["--direct_running_mode=multi_processing",
+                                              "--direct_num_workers=2"]
+    env = reference_penguin.run_environment(tmp_path, base={"PATH": "/bin"})
+    assert env["PIP_NO_INDEX"] == "1" and env["TMPDIR"] == str(tmp_path.resolve() / "tmp")
+    assert (tmp_path / "tmp").is_dir()
+
+
+def test_breast_cancer_dataset_has_a_spec_the_pipeline_accepts(tmp_path):
+    from pipeline.inputs.csv_preflight import check_csv
+
+    spec_path = breast_cancer.write_dataset(tmp_path)
+    assert spec_path == tmp_path / "breast_cancer" / "spec.yaml"
+    spec = load_spec(spec_path)  # checks the CSV is there too
+    settings = Settings(dataset="breast_cancer", data_root=tmp_path)
+    assert settings.load_spec() == spec
+    assert spec.task == "binary" and spec.label == "diagnosis" and spec.classes == ("0", "1")
+    assert len(spec.features) == 32 and len(spec.model_features) == 30
+    assert all(f.is_numeric for f in spec.features)
+    assert spec.feature("id").role == "ignore"
+    assert "mean_concave_points" in spec.column_names  # sklearn: "mean concave points"
+    assert all(" " not in name for name in spec.column_names)
+    frame = pd.read_csv(spec.csv_path)
+    assert list(frame.columns) == list(spec.column_names)
+    assert len(frame) == 569 and frame.notna().all().all()
+    assert set(frame["diagnosis"]) == {0, 1} and frame["id"].is_unique
+    check_csv(spec)  # what the CLI refuses before TFX starts: nothing
+
+
+def test_contract_breaking_csv_breaks_the_chosen_critical_expectation(tmp_path):
+    from components.contract import example_frames, expectations, suite_validation
+
+    spec = Settings().load_spec()
+    expectation = targets.contract_expectation(expectations.suite_path(spec))
+    assert (expectation["column"], expectation["min_value"]) == ("fare", 0)
+    target = tmp_path / "data.csv"
+    variant = targets.write_contract_breaking_csv(spec.csv_path, target, expectation)
+    source, broken = (pd.read_csv(p, dtype=str, keep_default_na=False) for p in
+                      (spec.csv_path, target))
+    # Only that column changed, on every 10th row that has a value.
+    assert (source.drop(columns="fare") == broken.drop(columns="fare")).all().all()
+    changed = source["fare"] != broken["fare"]
+    assert changed.sum() == variant["changed"] > 0
+    assert (source.loc[changed, "fare"] != "").all()
+    # Out of the expectation's bounds on more rows than its `mostly` allows.
+    fares = pd.to_numeric(broken["fare"].replace("", None)).dropna()
+    outside = ~fares.between(expectation["min_value"], expectation["max_value"])
+    assert outside.mean() == pytest.approx(variant["share_out_of_range"])
+    assert outside.mean() > 1 - expectation["mostly"] + 0.05
+    # The real validator agrees: that expectation, and only it, fails.
+    suite = expectations.load_suite(expectations.suite_path(spec), spec)
+    outcome = suite_validation.validate(
+        suite, (("all", frame) for frame in example_frames.csv_frames(target, spec)))
+    failed = [(r.check.type, r.check.column, r.check.severity)
+              for r in outcome.results if not r.success]
+    assert failed == [(targets.CONTRACT_EXPECTATION, "fare", "critical")]
+
+
+def test_evaluator_figures_come_from_the_evaluator_line_only():
+    stdout = ("  Trainer                     ran        19.1s  val accuracy 0.898 (epoch 2 of 5)\n"
+              "  Evaluator                   ran        17.4s  AUC 0.948, accuracy 0.898, "
+              "blessed yes\n")
+    assert targets.evaluator_figures(stdout) == {"auc": 0.948, "accuracy": 0.898,
+                                                 "blessed": True}
+    assert targets.evaluator_figures(
+        "  Evaluator    ran    6.0s  accuracy 1.000, blessed no\n") == {
+        "accuracy": 1.0, "blessed": False}
+    assert targets.evaluator_figures("error: data contract broken\n") == {}
+
+
+def _fake_targets(**changes):
+    def run(wall, **more):
+        return {"wall_s": wall, "returncode": 0, "stages": {}, "states": {}, "error": "",
+                "done_in_s": wall - 1, "peak_rss_mb": 1000.0, "beam": "DirectRunner in_memory",
+                **more}
+
+    t = {
+        "cores": 2,
+        "taxi_first": run(55.0, auc=0.9462, blessed=True,
+                          stages={"Transform": 20.0, "Trainer": 15.0}),
+        "taxi_rerun": run(1.8, up_to_date=True),
+        "taxi_force": run(21.0, states={"CsvExampleGen": "cached", "Transform": "cached",
+                                        "BaselineModelResolver": "resolved"}),
+        "contract": run(30.5, returncode=1, refused=True,
+                        error="error: data contract broken: fare: ...",
+                        variant={"column": "fare", "rows": 15002, "changed": 1501,
+                                 "share_out_of_range": 0.1, "allowed": 0.01,
+                                 "expectation": "expect_column_values_to_be_between(fare, 0, "
+                                                "771, mostly=0.99)"}),
+        "penguins_first": run(38.0, accuracy=1.0, blessed=True, stages={"Transform": 9.0}),
+        "reference": {"wall_s": 120.0, "returncode": 0, "accuracy": 0.99, "blessed": True,
+                      "stages": {"Transform": 42.9}, "command": "-m ref run", "csv": {"rows": 342}},
+        "breast_cancer": run(50.0, schema_draft_s=12.0, suite_draft_s=5.0, auc=0.998,
+                             blessed=True, columns=32, rows=569,
+                             stages={"Transform": 21.5}),
+    }
+    t.update(changes)
+    return t
+
+
+def test_targets_table_says_pass_or_fail_per_row():
+    verdicts = {row[0]: (row[3], row[4]) for row in targets.rows(_fake_targets())}
+    assert verdicts == {
+        "1": ("55.0 s", "pass"),
+        "2": ("38.0 s", "pass"),
+        "3": ("1.8 s (Up to date, no TFX)", "pass"),
+        "3b": ("21.0 s (2 cached, 1 resolved)", ""),
+        "4": ('30.5 s, exit 1, "data contract broken"', "**FAIL**"),  # over 25 s
+        "5": ("21.5 s", "**FAIL**"),  # over 20 s
+        "5b": ("50.0 s (drafts: schema 12.0 s, suite 5.0 s)", ""),
+        "6a": ("0.9462, yes", "pass"),  # within 0.003 of 0.948
+        "6b": ("1.0000, yes", "pass"),
+        "7": ("0.32 (38.0 s / 120.0 s)", "pass"),
+    }
+    table = targets.markdown(_fake_targets())
+    assert "| 1 | taxi first run, whole process | <= 60 s | 55.0 s | pass |" in table
+    assert "| 5 | breast cancer (32 numeric columns, 569 rows): Transform | <= 20 s | 21.5 s " \
+           "| **FAIL** |" in table
+    assert "| Transform | 20.0 | 9.0 | 42.9 | 21.5 |" in table  # stages side by side
+    assert "1,501 of 15,002 rows with a negative fare, 10.0% out of range" in table
+
+
+def test_targets_table_fails_what_misses_and_names_what_did_not_run():
+    slow_rerun = _fake_targets(taxi_rerun={"wall_s": 19.0, "returncode": 0, "up_to_date": False},
+                               contract={"wall_s": 20.0, "returncode": 2, "refused": False,
+                                         "error": "error: something else"})
+    t = slow_rerun | {"taxi_first": {"wall_s": 80.0, "returncode": 0, "auc": 0.9440,
+                                     "blessed": True},
+                      "penguins_first": {"wall_s": 35.0, "returncode": 0, "accuracy": 0.985,
+                                         "blessed": True}}
+    del t["reference"]
+    t["breast_cancer"] = {"error": "RuntimeError: command failed"}
+    verdicts = {row[0]: (row[3], row[4]) for row in targets.rows(t)}
+    assert verdicts["1"] == ("80.0 s", "**FAIL**")
+    assert verdicts["3"] == ("19.0 s (went through TFX)", "**FAIL**")
+    assert verdicts["4"] == ("20.0 s, exit 2, other message", "**FAIL**")
+    assert verdicts["5"] == ("RuntimeError: command failed", "not measured")
+    assert verdicts["6a"] == ("0.9440, yes", "**FAIL**")  # 0.004 below 0.948
+    assert verdicts["6b"] == ("0.9850, yes", "**FAIL**")
+    assert verdicts["7"] == ("not run", "not measured")
+    # An error's message stays on its table row.
+    t["breast_cancer"] = {"error": "RuntimeError: command failed (python -m pipeline schema):\n"
+                                   "error: a | b\n" + "x" * 500}
+    row = next(line for line in targets.markdown(t).splitlines() if line.startswith("| 5 |"))
+    assert "a \\| b" in row and row.endswith("| not measured |") and len(row) < 400
+
+
+def test_report_puts_the_targets_table_first():
+    report = {"machine": {"cores": "2", "memory_gib": "24", "cpu": "x86_64", "python": "3.10"},
+              "targets": _fake_targets()}
+    table = bench_report.markdown(report)
+    assert table.index("## Speed targets") < table.index("| 1 | taxi first run")
+    assert "## Scaling" not in table  # --sections targets

@@ -1,0 +1,104 @@
+"""Timing a command the way a user lives it: the whole process, from start to exit, measured
+around a subprocess, with the peak resident memory of it and its children (Beam workers)."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_STAGE_LINE = re.compile(r"^\s+(\S+)\s+(ran|cached|resolved|FAILED)\s+([\d.]+)s")
+_DONE_LINE = re.compile(r"^Done in ([\d.]+)s")
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+@dataclasses.dataclass
+class PipelineRun:
+    wall_seconds: float  # the whole process: start to exit, imports and MLflow logging included
+    peak_rss_mb: float  # the whole run: the pipeline process and its Beam worker processes
+    stages: dict[str, float]  # stage -> seconds
+    stage_peak_rss_mb: dict[str, float]  # stage -> peak RSS while it ran
+    states: dict[str, str]
+    stdout: str
+    returncode: int = 0
+    done_in_seconds: float | None = None  # what the CLI's own "Done in Ns" line said
+
+
+def measure(command: list[str], check: bool = True, env: dict[str, str] | None = None,
+            log: Path | None = None) -> PipelineRun:
+    """Run `command`, sampling the RSS of it and its children every 0.2 s.
+
+    Stage lines of the pipeline's summary ("  Transform   ran   12.3s ...") are parsed as they
+    come: the peak between two such lines is the stage's peak (the first stage's window also
+    holds the start-up imports). stderr goes with stdout. check: raise RuntimeError on a
+    non-zero exit. log: also write the output there."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    lock = threading.Lock()
+    peak = {"run": 0, "stage": 0, "last": 0}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            rss = _tree_rss(proc.pid)
+            with lock:
+                peak["run"] = max(peak["run"], rss)
+                peak["stage"] = max(peak["stage"], rss)
+                peak["last"] = rss
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stages, stage_peaks, states, lines = {}, {}, {}, []
+    done_in = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        match = _STAGE_LINE.match(line)
+        if match:
+            with lock:
+                stage_peaks[match[1]] = peak["stage"] / 2**20
+                # A stage shorter than one sample still holds at least what is resident now.
+                peak["stage"] = peak["last"]
+            stages[match[1]] = float(match[3])
+            states[match[1]] = match[2]
+        elif match := _DONE_LINE.match(line):
+            done_in = float(match[1])
+    proc.wait()
+    wall = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    stdout = "".join(lines)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(command)}\n{stdout}\nexit {proc.returncode} after "
+                       f"{wall:.1f}s\n")
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"command failed ({' '.join(command)}):\n{stdout[-3000:]}")
+    return PipelineRun(wall, peak["run"] / 2**20, stages, stage_peaks, states, stdout,
+                       proc.returncode, done_in)
+
+
+def pipeline_command(*args: str) -> list[str]:
+    """`python -m pipeline <args>` with this interpreter."""
+    return [sys.executable, "-m", "pipeline", *args]

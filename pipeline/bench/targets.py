@@ -1,0 +1,454 @@
+"""The speed targets, measured first by `make bench`: whole-process wall time of what a user runs,
+each against its target, with model quality beside it and TFX's own reference pipeline on the
+same penguins data as the yardstick, all in one invocation on one machine.
+
+| # | what | target |
+|---|---|---|
+| 1 | taxi, first run (fresh output root) | <= 60 s |
+| 2 | penguins, first run | <= 40 s |
+| 3 | taxi re-run with nothing changed ("Up to date", no TFX) | <= 5 s; `--force` re-run reported |
+| 4 | a taxi CSV breaking a critical expectation, refused with exit 1 | <= 25 s |
+| 5 | breast cancer (32 numeric columns, 569 rows), drafted and run: Transform | <= 20 s |
+| 6 | taxi eval AUC 0.948 +- 0.003 and blessed; penguins accuracy 1.0 and blessed | |
+| 7 | penguins first run, ours / TFX's reference pipeline | <= 0.5 |
+
+Each run is `python -m pipeline ...` in a subprocess, timed from start to exit by the bench
+(pipeline/bench/process.py); its output goes to <root>/logs/. A step that fails is recorded
+with its error and the others still run.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from pipeline.bench import breast_cancer, reference_penguin
+from pipeline.bench.process import PipelineRun, measure, pipeline_command
+from pipeline.config.settings import Settings
+
+TAXI_FIRST_S = 60.0
+PENGUINS_FIRST_S = 40.0
+UP_TO_DATE_S = 5.0
+CONTRACT_S = 25.0
+BREAST_CANCER_TRANSFORM_S = 20.0
+TAXI_AUC, TAXI_AUC_TOLERANCE = 0.948, 0.003
+PENGUINS_ACCURACY = 1.0
+REFERENCE_RATIO = 0.5
+
+# The critical expectation the contract-breaking CSV breaks (data/taxi/expectations.json):
+# expect_column_values_to_be_between(fare, 0, 771, mostly=0.99). Every 10th fare made negative
+# puts 10% of the values out of range where the suite allows 1%.
+CONTRACT_COLUMN = "fare"
+CONTRACT_EXPECTATION = "expect_column_values_to_be_between"
+CONTRACT_EVERY = 10
+CONTRACT_MESSAGE = "data contract broken"
+
+
+# ---- inputs --------------------------------------------------------------------------------
+
+def contract_expectation(suite_file: Path, column: str = CONTRACT_COLUMN,
+                         type_: str = CONTRACT_EXPECTATION) -> dict:
+    """The suite's critical `type_` expectation on `column`: its kwargs, with mostly (1.0 when
+    unset)."""
+    suite = json.loads(Path(suite_file).read_text())
+    for expectation in suite["expectations"]:
+        kwargs = expectation.get("kwargs", {})
+        if (expectation.get("type") == type_ and kwargs.get("column") == column
+                and expectation.get("meta", {}).get("severity") == "critical"):
+            return {"type": type_, **kwargs, "mostly": kwargs.get("mostly", 1.0)}
+    raise ValueError(f"{suite_file}: no critical {type_} on column {column!r}")
+
+
+def _number(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _below(cell: str, low: float) -> str:
+    """A value under `low`: the cell negated when that is enough (a fare of 12.45 becomes
+    -12.45), else `low` minus one minus its size."""
+    size = abs(float(cell))
+    if -size < low:
+        return "-" + cell.strip().lstrip("+-")
+    return _number(low - 1 - size)
+
+
+def write_contract_breaking_csv(source: Path, target: Path, expectation: dict,
+                                every: int = CONTRACT_EVERY) -> dict:
+    """`source` with every `every`-th non-empty value of the expectation's column put below its
+    min_value; every other cell as written. Returns what changed and the share out of range
+    next to the share the suite allows."""
+    column, low = expectation["column"], float(expectation["min_value"])
+    with Path(source).open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    index = header.index(column)
+    filled = [row for row in rows if row[index].strip()]
+    changed = 0
+    for i, row in enumerate(filled):
+        if i % every == 0:
+            row[index] = _below(row[index], low)
+            changed += 1
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
+    return {"column": column, "rows": len(rows), "changed": changed,
+            "share_out_of_range": changed / len(filled), "allowed": 1 - expectation["mostly"],
+            "expectation": f"{expectation['type']}({column}, {expectation['min_value']}, "
+                           f"{expectation['max_value']}, mostly={expectation['mostly']})"}
+
+
+# ---- what a run said ---------------------------------------------------------------------------
+
+_EVALUATOR_LINE = re.compile(r"^\s+Evaluator\s+\S+\s+[\d.]+s\s+(.*)$")
+
+
+def evaluator_figures(stdout: str) -> dict:
+    """AUC, accuracy and blessed from the Evaluator's summary line, e.g.
+    `  Evaluator   ran   17.4s  AUC 0.948, accuracy 0.898, blessed yes`."""
+    figures: dict = {}
+    for line in stdout.splitlines():
+        match = _EVALUATOR_LINE.match(line)
+        if not match:
+            continue
+        for item in match[1].split(", "):
+            name, _, value = item.strip().rpartition(" ")
+            if name in ("AUC", "accuracy"):
+                figures[name.lower()] = float(value)
+            elif name == "blessed":
+                figures["blessed"] = value == "yes"
+    return figures
+
+
+def _run_entry(run: PipelineRun) -> dict:
+    error = next((line for line in run.stdout.splitlines() if line.startswith("error: ")), "")
+    beam = next((line.split("Beam: ", 1)[1] for line in run.stdout.splitlines()
+                 if line.strip().startswith("Beam: ")), "")
+    return {"wall_s": run.wall_seconds, "done_in_s": run.done_in_seconds,
+            "returncode": run.returncode, "stages": run.stages, "states": run.states,
+            "peak_rss_mb": run.peak_rss_mb, "beam": beam, "error": error,
+            "up_to_date": run.returncode == 0 and "Up to date" in run.stdout,
+            **evaluator_figures(run.stdout)}
+
+
+def model_quality(settings: Settings) -> dict:
+    """The newest Evaluator execution's overall AUC / accuracy and blessing, read from ML
+    Metadata and TFMA as the run's summary does (full precision, unlike the summary line)."""
+    from pipeline.config.stage_names import EVALUATOR
+    from pipeline.console.summary_figures import overall_metrics
+    from pipeline.mlmd import queries
+
+    with queries.open_store_context(settings.metadata_path) as store:
+        node = queries.node_execution(store, settings.full_pipeline_name, EVALUATOR)
+    if node is None:
+        return {}
+    metrics = overall_metrics(node.outputs["evaluation"][0].uri)
+    blessing = node.outputs["blessing"][0].custom_properties.get("blessed")
+    quality = {"blessed": bool(blessing and blessing.int_value)}
+    if "auc" in metrics:
+        quality["auc"] = metrics["auc"]
+    if "sparse_categorical_accuracy" in metrics:
+        quality["accuracy"] = metrics["sparse_categorical_accuracy"]
+    return quality
+
+
+# ---- the runs ----------------------------------------------------------------------------------
+
+def run_targets(root: Path, say: Callable[[str], None], results: dict | None = None,
+                cores: int | None = None) -> dict:
+    """Every target's measurements, into `results` (filled as they come, so that `say` can
+    save them) for the report to render (see `rows`)."""
+    cores = cores or os.cpu_count() or 1
+    root = Path(root).resolve()
+    shutil.rmtree(root, ignore_errors=True)  # first runs: nothing cached from an earlier bench
+    logs = root / "logs"
+    results = {} if results is None else results
+    results["cores"] = cores
+    # One output root, fresh, for the first runs: each dataset gets its own folder in it.
+    taxi = Settings(dataset="taxi", output_root=root / "runs")
+    penguins = taxi.replace(dataset="penguins")
+    bc_data = root / "data"
+    bc = taxi.replace(dataset=breast_cancer.NAME, data_root=bc_data)
+    reference_root = root / "reference"
+
+    def step(key: str, text: str, fn: Callable[[], dict]) -> None:
+        say(text)
+        try:
+            results[key] = fn()
+        except Exception as e:  # noqa: BLE001 - one failed target must not lose the others
+            results[key] = {"error": f"{type(e).__name__}: {e}"[-2000:]}
+            say(f"{key} failed: {type(e).__name__}: {str(e)[-500:]}")
+            traceback.print_exc()
+
+    def run(settings: Settings, log: str, *extra: str) -> dict:
+        command = pipeline_command("run", "--dataset", settings.dataset, "--output-root",
+                                   str(settings.output_root), *extra)
+        if settings.data_root != Settings().data_root:
+            command += ["--data-root", str(settings.data_root)]
+        return _run_entry(measure(command, check=False, log=logs / f"{log}.log"))
+
+    def contract() -> dict:
+        spec = taxi.load_spec()
+        from components.contract.expectations import suite_path
+
+        expectation = contract_expectation(suite_path(spec))
+        csv_path = root / "contract_data" / "data.csv"
+        variant = write_contract_breaking_csv(spec.csv_path, csv_path, expectation)
+        entry = run(taxi.replace(output_root=root / "contract"), "contract", "--csv",
+                    str(csv_path))
+        return entry | {"variant": variant, "refused": entry["error"].startswith(
+            f"error: {CONTRACT_MESSAGE}")}
+
+    def reference() -> dict:
+        converted = reference_penguin.to_reference_csv(
+            penguins.load_spec().csv_path, reference_penguin.Paths(reference_root).csv)
+        command = [sys.executable, "-m", "pipeline.bench.reference_penguin", "run", "--root",
+                   str(reference_root), "--workers", str(cores)]
+        ran = measure(command, check=False, env=reference_penguin.run_environment(reference_root),
+                      log=logs / "reference.log")
+        # TFX's packages of itself and of the module file (tens of MB), left in its TMPDIR.
+        shutil.rmtree(reference_penguin.Paths(reference_root).tmp, ignore_errors=True)
+        return {"wall_s": ran.wall_seconds, "returncode": ran.returncode, "csv": converted,
+                "peak_rss_mb": ran.peak_rss_mb, "command": " ".join(command[1:])}
+
+    def breast_cancer_run() -> dict:
+        from components.contract.expectations import SUITE_FILE
+
+        breast_cancer.write_dataset(bc_data)
+        spec = bc.load_spec()
+        drafts = bc.replace(output_root=root / "drafts")
+        args = ["--dataset", bc.dataset, "--data-root", str(bc_data), "--output-root",
+                str(drafts.output_root)]
+        schema = measure(pipeline_command("schema", *args), log=logs / "bc_schema.log")
+        suite = measure(pipeline_command("expectations", *args), log=logs / "bc_suite.log")
+        spec.schema_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(drafts.output_dir / "schema_draft" / "schema.pbtxt", spec.schema_path)
+        shutil.copyfile(drafts.output_dir / "expectations_draft" / SUITE_FILE,
+                        spec.directory / SUITE_FILE)
+        entry = run(bc, "breast_cancer")
+        return entry | {"schema_draft_s": schema.wall_seconds,
+                        "suite_draft_s": suite.wall_seconds,
+                        "columns": len(spec.features), "rows": _data_rows(spec.csv_path)}
+
+    step("taxi_first", "targets: taxi, first run", lambda: run(taxi, "taxi_first"))
+    step("taxi_rerun", "targets: taxi, re-run with nothing changed",
+         lambda: run(taxi, "taxi_rerun"))
+    step("taxi_force", "targets: taxi, --force re-run", lambda: run(taxi, "taxi_force", "--force"))
+    step("contract", "targets: a taxi CSV breaking the data contract", contract)
+    step("penguins_first", "targets: penguins, first run", lambda: run(penguins, "penguins_first"))
+    step("reference", "targets: TFX's reference penguin pipeline, same data", reference)
+    step("breast_cancer", "targets: breast cancer, schema and suite drafted, first run",
+         breast_cancer_run)
+
+    say("targets: model quality from ML Metadata / TFMA")
+    for key, settings in (("taxi_first", taxi), ("penguins_first", penguins),
+                          ("breast_cancer", bc)):
+        if "wall_s" in results.get(key, {}):
+            try:
+                results[key].update(model_quality(settings))
+            except Exception as e:  # noqa: BLE001 - the summary line's figures stay
+                results[key]["quality_error"] = f"{type(e).__name__}: {e}"
+    if results.get("reference", {}).get("returncode") == 0:
+        try:
+            results["reference"].update(reference_penguin.summarize(reference_root))
+        except Exception as e:  # noqa: BLE001
+            results["reference"]["quality_error"] = f"{type(e).__name__}: {e}"
+    return results
+
+
+def _data_rows(path: Path) -> int:
+    with Path(path).open() as f:
+        return sum(1 for _ in f) - 1
+
+
+# ---- the table ---------------------------------------------------------------------------------
+
+PASS, FAIL, NOT_MEASURED, INFO = "pass", "**FAIL**", "not measured", ""
+
+
+def _seconds(entry: dict | None) -> float | None:
+    """The wall time of a run that succeeded; None when it did not run or failed."""
+    if not entry or entry.get("returncode") != 0:
+        return None
+    return entry.get("wall_s")
+
+
+def _within(value: float | None, limit: float) -> str:
+    if value is None:
+        return NOT_MEASURED
+    return PASS if value <= limit else FAIL
+
+
+def _why(entry: dict | None) -> str:
+    if not entry:
+        return "not run"
+    return entry.get("error") or (f"exit {entry['returncode']}" if entry.get("returncode")
+                                  else "")
+
+
+def rows(t: dict) -> list[tuple[str, str, str, str, str]]:
+    """(#, target, goal, measured, result) per row; result is pass, FAIL, not measured or ''
+    (reported, no target)."""
+    out = []
+
+    def timed(number: str, name: str, key: str, limit: float) -> None:
+        entry = t.get(key)
+        value = _seconds(entry)
+        measured = f"{value:.1f} s" if value is not None else _why(entry)
+        out.append((number, name, f"<= {limit:g} s", measured, _within(value, limit)))
+
+    timed("1", "taxi first run, whole process", "taxi_first", TAXI_FIRST_S)
+    timed("2", "penguins first run, whole process", "penguins_first", PENGUINS_FIRST_S)
+
+    rerun = t.get("taxi_rerun") or {}
+    value = _seconds(rerun)
+    if value is None:
+        out.append(("3", "taxi re-run, nothing changed", f"<= {UP_TO_DATE_S:g} s",
+                    _why(rerun), NOT_MEASURED))
+    else:
+        how = "Up to date, no TFX" if rerun.get("up_to_date") else "went through TFX"
+        result = PASS if value <= UP_TO_DATE_S and rerun.get("up_to_date") else FAIL
+        out.append(("3", "taxi re-run, nothing changed", f"<= {UP_TO_DATE_S:g} s",
+                    f"{value:.1f} s ({how})", result))
+    force = t.get("taxi_force") or {}
+    value = _seconds(force)
+    if value is None:
+        out.append(("3b", "taxi `--force` re-run (through TFX)", "reported", _why(force), INFO))
+    else:
+        states = list(force.get("states", {}).values())
+        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+        out.append(("3b", "taxi `--force` re-run (through TFX)", "reported",
+                    f"{value:.1f} s ({counts or 'no stage lines'})", INFO))
+
+    contract = t.get("contract") or {}
+    if "wall_s" not in contract:
+        out.append(("4", "contract-breaking taxi CSV refused", f"<= {CONTRACT_S:g} s, exit 1",
+                    _why(contract), NOT_MEASURED))
+    else:
+        ok = contract.get("returncode") == 1 and contract.get("refused")
+        said = "\"data contract broken\"" if contract.get("refused") else "other message"
+        out.append(("4", "contract-breaking taxi CSV refused", f"<= {CONTRACT_S:g} s, exit 1",
+                    f"{contract['wall_s']:.1f} s, exit {contract.get('returncode')}, {said}",
+                    PASS if ok and contract["wall_s"] <= CONTRACT_S else FAIL))
+
+    bc = t.get("breast_cancer") or {}
+    transform = bc.get("stages", {}).get("Transform") if bc.get("returncode") == 0 else None
+    out.append(("5", "breast cancer (32 numeric columns, 569 rows): Transform",
+                f"<= {BREAST_CANCER_TRANSFORM_S:g} s",
+                f"{transform:.1f} s" if transform is not None else _why(bc),
+                _within(transform, BREAST_CANCER_TRANSFORM_S)))
+    value = _seconds(bc)
+    out.append(("5b", "breast cancer first run, whole process", "reported",
+                f"{value:.1f} s (drafts: schema {bc.get('schema_draft_s', 0):.1f} s, suite "
+                f"{bc.get('suite_draft_s', 0):.1f} s)" if value is not None else _why(bc), INFO))
+
+    taxi = t.get("taxi_first") or {}
+    auc = taxi.get("auc")
+    if auc is None or _seconds(taxi) is None:
+        out.append(("6a", "taxi eval AUC, blessed", f"{TAXI_AUC} +- {TAXI_AUC_TOLERANCE}, yes",
+                    _why(taxi) or "no AUC", NOT_MEASURED))
+    else:
+        ok = abs(auc - TAXI_AUC) <= TAXI_AUC_TOLERANCE + 1e-12 and taxi.get("blessed")
+        out.append(("6a", "taxi eval AUC, blessed", f"{TAXI_AUC} +- {TAXI_AUC_TOLERANCE}, yes",
+                    f"{auc:.4f}, {'yes' if taxi.get('blessed') else 'no'}", PASS if ok else FAIL))
+    peng = t.get("penguins_first") or {}
+    accuracy = peng.get("accuracy")
+    if accuracy is None or _seconds(peng) is None:
+        out.append(("6b", "penguins eval accuracy, blessed", f"{PENGUINS_ACCURACY:.1f}, yes",
+                    _why(peng) or "no accuracy", NOT_MEASURED))
+    else:
+        ok = accuracy >= PENGUINS_ACCURACY - 1e-9 and peng.get("blessed")
+        out.append(("6b", "penguins eval accuracy, blessed", f"{PENGUINS_ACCURACY:.1f}, yes",
+                    f"{accuracy:.4f}, {'yes' if peng.get('blessed') else 'no'}",
+                    PASS if ok else FAIL))
+
+    ref = t.get("reference") or {}
+    ours, theirs = _seconds(peng), _seconds(ref)
+    if ours is None or theirs is None:
+        out.append(("7", "penguins first run, ours / TFX reference", f"<= {REFERENCE_RATIO:g}",
+                    _why(ref) if theirs is None else _why(peng), NOT_MEASURED))
+    else:
+        ratio = ours / theirs
+        out.append(("7", "penguins first run, ours / TFX reference", f"<= {REFERENCE_RATIO:g}",
+                    f"{ratio:.2f} ({ours:.1f} s / {theirs:.1f} s)",
+                    PASS if ratio <= REFERENCE_RATIO else FAIL))
+    return out
+
+
+def _stage_table(t: dict) -> list[str]:
+    """Stage seconds of each first run side by side (ours as the summary prints them, the
+    reference's from its ML Metadata)."""
+    runs = [(name, t.get(key) or {}) for name, key in (
+        ("taxi", "taxi_first"), ("penguins", "penguins_first"),
+        ("TFX reference (penguins)", "reference"), ("breast cancer", "breast_cancer"))]
+    runs = [(n, e) for n, e in runs if e.get("stages")]
+    if not runs:
+        return []
+    stages: list[str] = []
+    for _, entry in runs:
+        stages += [s for s in entry["stages"] if s not in stages]
+    lines = ["", "| stage | " + " | ".join(n for n, _ in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for stage in stages:
+        cells = [entry["stages"].get(stage) for _, entry in runs]
+        if all(c is None or c < 0.05 for c in cells):
+            continue
+        lines.append(f"| {stage} | " + " | ".join("" if c is None else f"{c:.1f}"
+                                                  for c in cells) + " |")
+    lines.append("| **whole process** | " + " | ".join(
+        f"{e['wall_s']:.1f}" if e.get("wall_s") is not None else "" for _, e in runs) + " |")
+    return lines
+
+
+def _cell(text: str, limit: int = 200) -> str:
+    """One Markdown table cell: an error's message on one line, pipes escaped, cut short."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def markdown(t: dict) -> str:
+    """The speed-targets table, then the first runs' stages and the details behind each row."""
+    lines = ["## Speed targets", "",
+             f"Whole-process wall time of each command, measured around the subprocess in this "
+             f"invocation ({t.get('cores', '?')} cores); ratios against baselines run in the "
+             f"same invocation.", "",
+             "| # | target | goal | measured | result |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(t)]
+    lines += _stage_table(t)
+    notes = []
+    for key, name in (("taxi_first", "taxi"), ("penguins_first", "penguins"),
+                      ("breast_cancer", "breast cancer")):
+        entry = t.get(key) or {}
+        if entry.get("beam"):
+            notes.append(f"- {name}: Beam {entry['beam']}; the CLI's own \"Done in\" said "
+                         f"{entry.get('done_in_s')} s; peak RSS {entry.get('peak_rss_mb', 0):,.0f}"
+                         f" MB.")
+    contract = t.get("contract") or {}
+    if contract.get("variant"):
+        v = contract["variant"]
+        notes.append(f"- contract CSV: {v['changed']:,} of {v['rows']:,} rows with a negative "
+                     f"{v['column']}, {v['share_out_of_range']:.1%} out of range where "
+                     f"{v['expectation']} allows {v['allowed']:.1%}; it said: "
+                     f"`{contract.get('error', '')}`")
+    ref = t.get("reference") or {}
+    if ref.get("wall_s") is not None:
+        acc = ref.get("accuracy")
+        rows_used = ref.get("csv", {}).get("rows")
+        notes.append(f"- TFX reference: `{ref.get('command', '')}` ({rows_used} rows), eval "
+                     f"accuracy {'?' if acc is None else f'{acc:.4f}'}, blessed "
+                     f"{'yes' if ref.get('blessed') else 'no'}, peak RSS "
+                     f"{ref.get('peak_rss_mb', 0):,.0f} MB.")
+    bc = t.get("breast_cancer") or {}
+    if bc.get("auc") is not None:
+        notes.append(f"- breast cancer: {bc.get('columns')} columns, {bc.get('rows')} rows, eval "
+                     f"AUC {bc['auc']:.4f}, blessed {'yes' if bc.get('blessed') else 'no'}.")
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
