@@ -68,7 +68,8 @@ def test_markdown_table_names_every_figure():
     table = bench_report.markdown(report)
     assert "Speed targets" not in table  # a scaling-only report has no targets section
     for text in ("2 cores, 24 GiB", "| 15,002 | Transform | 4.0 | 3,750 | 1,200 MB | 4.0 |",
-                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |", "every stage cached) takes 9.0 s",
+                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |",
+                 "every stage cached) takes 9.0 s",
                  "| http 1 rows | 5.0 | 9.0 | 150.0 |"):
         assert text in table, text
 
