@@ -3,8 +3,9 @@ side with plain baselines, all measured in this one invocation, on this machine.
 
 Speed targets (pipeline/bench/targets.py): whole-process wall time of first runs (taxi,
 penguins), a re-run with nothing changed and a `--force` one, a CSV that breaks the data contract,
-a new 32-column dataset drafted and run (breast cancer), model quality, and our penguins first run
-against TFX's own reference penguin pipeline on the same data (pipeline/bench/reference_penguin.py).
+a new 32-column dataset drafted and run (breast cancer), model quality, our penguins first run
+against TFX's own reference penguin pipeline on the same data (pipeline/bench/reference_penguin.py),
+and a whole Airflow DAG run of the taxi pipeline with nothing changed (`airflow dags test`).
 
 Scaling, per multiple of the taxi sample (BENCH_SIZES, default 1):
   1. per stage and size: wall seconds, rows/s, peak resident memory of the whole run (the

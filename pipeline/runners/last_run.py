@@ -80,7 +80,7 @@ class LastRun:
     finished: float  # epoch seconds
     mlflow_run_id: str = ""
     model: str = ""  # "<registered name> version <n>"
-    champion: bool = False  # that version became (or stayed) champion
+    champion: bool = False  # that version held the `champion` alias when the run ended
     blessed: bool = False
     pushed_to: str = ""  # serving folder of a pushed model
 

@@ -36,12 +36,23 @@ def record_success(settings: Settings, inputs: dict[str, str], tracked,
         if pusher is None:
             pusher = queries.node_execution(store, name, PUSHER)
     model = tracked.model if tracked else None
+    # `model.champion` says whether this run promoted it; a cached re-run of the champion's
+    # inputs promotes nothing, so ask the registry where the alias points now.
+    champion = bool(model and model.champion) or (model is not None
+                                                   and _is_champion(settings, model))
     return last_run.record(settings, last_run.LastRun(
         fingerprint=inputs, tfx_run_id=tfx_run, finished=time.time(),
         mlflow_run_id=tracked.run_id if tracked else "",
         model=f"{model.name} version {model.version}" if model else "",
-        champion=bool(model and model.champion), blessed=bool(model and model.blessed),
+        champion=champion, blessed=bool(model and model.blessed),
         pushed_to=pushed_destination(pusher) if pusher else ""))
+
+
+def _is_champion(settings: Settings, model) -> bool:
+    from pipeline.tracking import pipeline_runs, registry
+
+    with pipeline_runs.active_store(settings) as client:
+        return registry.champion_version(client, model.name) == str(model.version)
 
 
 def missing_stages(settings: Settings, tfx_run: str) -> list[str]:

@@ -100,36 +100,77 @@ def roc_and_pr(curves: Mapping[str, Iterable[Mapping]], roc_path: Path,
     return [_save(roc, roc_path), _save(pr, pr_path)]
 
 
+def _bin_index(mean_prediction: float, bins: int) -> int:
+    """The equal-width bin of [0, 1] that a mean prediction falls in. A mean below 0 (TFMA's
+    underflow bucket) joins the lowest bin and one of 1 or more (its overflow bucket, where a
+    prediction of exactly 1.0 lands) the highest, so no example is dropped."""
+    return min(bins - 1, max(0, int(mean_prediction * bins)))
+
+
 def calibration_points(buckets: Iterable[Mapping],
                        bins: int = 10) -> list[tuple[float, float, float]]:
     """(mean prediction, observed positive rate, examples) per equal-width prediction bin.
 
-    TFMA writes a thousand narrow buckets; regrouping them into a few bins gives each point
-    enough examples to mean something."""
+    TFMA's CalibrationPlot writes 1,000 buckets of width 0.001 over [0, 1) (rebinned from its
+    10,000-bucket histogram) between an underflow bucket [-inf, 0) and an overflow bucket
+    [1, +inf); regrouping them into a few bins gives each point enough examples to mean
+    something. A bucket joins a bin by its own mean prediction, never by its thresholds (the
+    underflow bucket's lower one is -inf, and thresholds of 0 are left out of the JSON), so a
+    point sits at the mean prediction of the examples it holds: rows scored 0.002 make a point
+    at 0.002, not at 0. Empty buckets and bins make no point, and the points' counts add up to
+    every example TFMA counted."""
     sums = [[0.0, 0.0, 0.0] for _ in range(bins)]
     for b in buckets:
         n = _number(b.get("numWeightedExamples"))
         if not n:
             continue
         predicted = _number(b.get("totalWeightedRefinedPrediction"))
-        index = min(bins - 1, max(0, int(predicted / n * bins)))
+        index = _bin_index(predicted / n, bins)
         sums[index][0] += predicted
         sums[index][1] += _number(b.get("totalWeightedLabel"))
         sums[index][2] += n
     return [(p / n, label / n, n) for p, label, n in sums if n]
 
 
-def calibration(curves: Mapping[str, Iterable[Mapping]], path: Path) -> Path:
-    figure = _figure()
-    ax = figure.subplots()
+def _point_note(mean_prediction: float, rate: float, n: float) -> str:
+    """A point's example count, and its coordinates when it lies too near the frame to read."""
+    if min(mean_prediction, 1 - mean_prediction, rate, 1 - rate) < 0.03:
+        return f"{n:g} at ({mean_prediction:.2g}, {rate:.2g})"
+    return f"{n:g}"
+
+
+def calibration(curves: Mapping[str, Iterable[Mapping]], path: Path, bins: int = 10) -> Path:
+    """Reliability diagram over a log-scale count of the examples in each bin.
+
+    Predictions often crowd near 0 (64% of the taxi eval rows score below 0.01): that
+    bin's point lies next to the origin, and only its count tells it apart from a line drawn
+    from (0, 0). Points are not clipped at the frame, so a point on the edge shows whole."""
+    figure = _figure(6, 6.5)
+    ax, counts_ax = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    edges = [i / bins for i in range(bins + 1)]
+    fewest = 1.0  # the count axis starts below one example: it always spans a decade or more
     for label, buckets in curves.items():
-        points = calibration_points(buckets)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        points = calibration_points(buckets, bins)
+        total = sum(n for _, _, n in points)
+        line, = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                        clip_on=False, zorder=3, label=f"{label} ({total:g} examples)")
+        counts = [0.0] * bins
+        for mean_prediction, rate, n in points:
+            counts[_bin_index(mean_prediction, bins)] += n
+            if len(curves) == 1:  # one label per point stays readable; several would overlap
+                ax.annotate(_point_note(mean_prediction, rate, n), (mean_prediction, rate),
+                            xytext=(6, 5 if rate < 0.05 else -12), textcoords="offset points",
+                            fontsize=7, color=line.get_color())
+        counts_ax.stairs(counts, edges, color=line.get_color(), linewidth=1.5)
+        fewest = min([fewest] + [n for _, _, n in points])
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
-    ax.set(xlabel="mean predicted probability", ylabel="observed frequency",
-           title="Calibration", xlim=(0, 1), ylim=(0, 1))
-    ax.grid(alpha=0.3)
-    ax.legend()
+    ax.set(ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1),
+           title=f"Calibration ({bins} equal-width bins of predicted probability)")
+    ax.legend(loc="upper left")
+    counts_ax.set(xlabel="mean predicted probability", ylabel="examples per bin", yscale="log")
+    counts_ax.set_ylim(bottom=fewest * 0.7)
+    for a in (ax, counts_ax):
+        a.grid(alpha=0.3)
     return _save(figure, path)
 
 

@@ -9,6 +9,7 @@ pipeline for two; nothing here times anything or runs either."""
 from __future__ import annotations
 
 import csv
+import sqlite3
 
 import pandas as pd
 import pytest
@@ -251,6 +252,7 @@ def _fake_targets(**changes):
         "breast_cancer": run(50.0, schema_draft_s=12.0, suite_draft_s=5.0, auc=0.998,
                              blessed=True, columns=32, rows=569,
                              stages={"Transform": 21.5}),
+        "airflow_noop": _airflow_entry(12.3),
     }
     t.update(changes)
     return t
@@ -269,6 +271,7 @@ def test_targets_table_says_pass_or_fail_per_row():
         "6a": ("0.9462, yes", "pass"),  # within 0.003 of 0.948
         "6b": ("1.0000, yes", "pass"),
         "7": ("0.32 (38.0 s / 120.0 s)", "pass"),
+        "8": ("12.3 s (4 skipped; check_inputs: up to date)", "pass"),
     }
     table = targets.markdown(_fake_targets())
     assert "| 1 | taxi first run, whole process | <= 60 s | 55.0 s | pass |" in table
@@ -309,3 +312,131 @@ def test_report_puts_the_targets_table_first():
     table = bench_report.markdown(report)
     assert table.index("## Speed targets") < table.index("| 1 | taxi first run")
     assert "## Scaling" not in table  # --sections targets
+
+
+# ---- row 8: a scheduled Airflow run with nothing changed ---------------------------------------
+
+UP_TO_DATE = ("Up to date: the CSV, spec, schema, suite, code and settings are those of run r-1 "
+              "of 2025-06-01 03:00. Nothing to run (--force runs the stages anyway).")
+
+
+def _airflow_entry(wall, **changes):
+    entry = {"wall_s": wall, "returncode": 0, "peak_rss_mb": 150.0, "dag_id": "csv2model-taxi",
+             "logical_date": "2025-06-02", "command": "airflow dags test csv2model-taxi 2025-06-02",
+             "spec_s": 7.0, "migrate_s": 2.5, "check_task": "check_inputs",
+             "check_said": UP_TO_DATE, "run_id": "manual__2025-06-02T00:00:00+00:00",
+             "run_state": "success",
+             "tasks": {"check_inputs": "skipped", "CsvExampleGen": "skipped",
+                       "Trainer": "skipped", "track_mlflow": "skipped"}}
+    return entry | changes
+
+
+def _row8(entry):
+    [row] = [r for r in targets.rows(_fake_targets(airflow_noop=entry)) if r[0] == "8"]
+    assert row[2] == "<= 60 s, every task skipped"
+    return row[3], row[4]
+
+
+def test_airflow_row_fails_what_ran_what_is_slow_and_names_what_did_not_run():
+    assert _row8(_airflow_entry(61.0)) == (
+        "61.0 s (4 skipped; check_inputs: up to date)", "**FAIL**")
+    # The check found a change: the stages ran.
+    ran = _airflow_entry(240.0, check_said="Running the stages: code changed since run r-1 of x.",
+                         tasks={"check_inputs": "success", "CsvExampleGen": "success",
+                                "Trainer": "success", "track_mlflow": "success"})
+    assert _row8(ran) == ("240.0 s (4 success; check_inputs success: Running the stages: code "
+                          "changed since run r-1 of x.)", "**FAIL**")
+    # Skipped, but the tracking ran anyway; or a stage was not skipped.
+    tracked = _airflow_entry(9.0)
+    tracked["tasks"] = tracked["tasks"] | {"track_mlflow": "success"}
+    assert _row8(tracked) == ("9.0 s (3 skipped, 1 success; check_inputs skipped: "
+                              + UP_TO_DATE + ")", "**FAIL**")
+    # Skipped without saying it was up to date (another reason to skip is not this target).
+    assert _row8(_airflow_entry(9.0, check_said=""))[1] == "**FAIL**"
+    # The DAG run failed; nothing found in Airflow's DB.
+    failed = _airflow_entry(9.0, returncode=1, run_state="failed")
+    assert _row8(failed) == ("9.0 s (4 skipped; check_inputs: up to date), exit 1", "**FAIL**")
+    empty = {k: v for k, v in _airflow_entry(9.0).items() if k not in ("tasks", "run_state")}
+    assert _row8(empty) == ("9.0 s (no DAG run in Airflow's DB)", "**FAIL**")
+    # Not measured: no Airflow venv, a set-up step failed, or not run at all.
+    assert _row8({"missing": "no Airflow in .venv-airflow/ (make airflow-venv)"}) == (
+        "no Airflow in .venv-airflow/ (make airflow-venv)", "not measured")
+    assert _row8({"error": "RuntimeError: command failed (airflow db migrate)"}) == (
+        "RuntimeError: command failed (airflow db migrate)", "not measured")
+    assert _row8(None) == ("not run", "not measured")
+
+
+def test_airflow_note_names_the_one_off_set_up_apart_from_the_figure():
+    table = targets.markdown(_fake_targets())
+    assert ("| 8 | scheduled Airflow run, nothing changed: whole DAG (`airflow dags test`) | "
+            "<= 60 s, every task skipped | 12.3 s (4 skipped; check_inputs: up to date) | pass |"
+            in table)
+    [note] = [line for line in table.splitlines() if line.startswith("- Airflow: ")]
+    assert "`airflow dags test csv2model-taxi 2025-06-02`" in note
+    assert "(`python -m pipeline airflow-spec`) 7.0 s, `airflow db migrate`" in note
+    assert "2.5 s" in note and "Up to date: the CSV" in note
+    assert "- Airflow: " not in targets.markdown(_fake_targets(airflow_noop={"missing": "x"}))
+
+
+def test_check_inputs_line_is_read_from_the_dags_test_output():
+    output = (
+        "[2025-06-02T00:00:01.0+0000] {subprocess.py:88} INFO - Running command: ['python', '-m', "
+        "'pipeline', 'check-inputs', '--run-id', 'manual__2025-06-02T00:00:00+00:00']\n"
+        f"[2025-06-02 00:00:01,2] {{subprocess.py:106}} INFO - {UP_TO_DATE}\n"
+        "[2025-06-02T00:00:01.3+0000] {subprocess.py:110} INFO - Command exited with return "
+        "code 99\n"
+        "[2025-06-02T00:00:04.0+0000] {taskinstance.py:310} INFO - check_inputs found nothing to "
+        "run (its log names the last successful run): nothing to track\n")
+    assert targets.check_said(output) == UP_TO_DATE
+    said = targets.check_said(
+        "x {subprocess.py:106} INFO - Running the stages: csv changed since run r-1 of y.\n")
+    assert said == "Running the stages: csv changed since run r-1 of y."
+    said = targets.check_said("INFO - Running the stages; the inputs could not be fingerprinted "
+                              "(e), so ...")
+    assert said.startswith("Running the stages; the inputs")
+    assert targets.check_said("no check here\n") == ""
+
+
+def test_task_states_come_from_the_newest_run_in_airflows_db(tmp_path):
+    db = tmp_path / "airflow.db"
+    with sqlite3.connect(db) as con:  # the columns read, as Airflow 2 names them
+        con.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, "
+                    "state TEXT)")
+        con.execute("CREATE TABLE task_instance (task_id TEXT, dag_id TEXT, run_id TEXT, "
+                    "state TEXT)")
+        con.executemany("INSERT INTO dag_run (dag_id, run_id, state) VALUES (?, ?, ?)",
+                        [("csv2model-taxi", "old", "failed"), ("csv2model-taxi", "new", "success"),
+                         ("csv2model-penguins", "other", "running")])
+        con.executemany("INSERT INTO task_instance VALUES (?, ?, ?, ?)", [
+            ("check_inputs", "csv2model-taxi", "old", "success"),
+            ("check_inputs", "csv2model-taxi", "new", "skipped"),
+            ("Trainer", "csv2model-taxi", "new", None),
+            ("Trainer", "csv2model-penguins", "other", "running")])
+    con.close()
+    assert targets.airflow_run_states(db, "csv2model-taxi") == {
+        "run_id": "new", "run_state": "success",
+        "tasks": {"Trainer": "none", "check_inputs": "skipped"}}
+    assert targets.airflow_run_states(db, "csv2model-breast_cancer") == {}
+    with pytest.raises(sqlite3.Error):  # no DB: the entry says so instead of the states
+        targets.airflow_run_states(tmp_path / "missing.db", "csv2model-taxi")
+
+
+def test_without_the_airflow_venv_the_row_says_so_and_nothing_runs(tmp_path):
+    settings = Settings(dataset="taxi", output_root=tmp_path / "runs")
+    entry = targets.airflow_noop_run(settings, tmp_path / "logs", venv=tmp_path / ".venv-airflow")
+    assert entry == {"missing": "no Airflow in .venv-airflow/ (make airflow-venv)"}
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "runs").exists()
+    assert _row8(entry) == ("no Airflow in .venv-airflow/ (make airflow-venv)", "not measured")
+
+
+def test_without_a_recorded_taxi_run_the_dag_is_not_run(tmp_path):
+    """A failed first run records nothing: the DAG would run every stage, for minutes."""
+    venv = tmp_path / ".venv-airflow"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "airflow").write_text("#!/bin/sh\nexit 1\n")
+    settings = Settings(dataset="taxi", output_root=tmp_path / "runs")
+    entry = targets.airflow_noop_run(settings, tmp_path / "logs", venv=venv)
+    assert entry == {"error": "no successful taxi run recorded (last_success.json): nothing to "
+                              "be up to date with"}
+    assert not (tmp_path / "logs").exists()
+    assert _row8(entry) == (entry["error"], "not measured")
