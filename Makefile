@@ -11,8 +11,8 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 KFP_STAMP := $(VENV)/.kfp-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv pipeline schema expectations mlflow-ui serve predict test test-fast clean \
-	clean-outputs
+.PHONY: help venv pipeline schema expectations mlflow-ui serve predict test test-fast browser \
+	clean clean-outputs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,7 +69,19 @@ serve: $(STAMP)  ## serve DATASET's `champion` model over HTTP on 127.0.0.1 (Ctr
 predict: $(STAMP)  ## send a few rows of DATASET to the model `make serve` serves, print the answer
 	@$(PY) -m pipeline.tracking.mlflow_cli predict --dataset $(DATASET) $(ARGS)
 
-test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, run every test, end-to-end pipelines included
+# The MLflow UI browser test (tests/tracking/test_mlflow_ui_browser.py) drives Debian's Chromium:
+# installed here when missing, if this is root with apt-get; otherwise that test fails and says how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium (Debian's package) for the MLflow UI browser test..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	      >/dev/null; } || echo "apt-get could not install chromium: the browser test will fail"; \
+	  else \
+	    echo "Chromium is missing (installing it needs root and apt-get): the browser test will fail"; \
+	  fi; }
+
+test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) browser  ## check the layers, run every test, end-to-end pipelines included
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -81,7 +93,7 @@ test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tes
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.
 BENCH_SIZES ?= 1
 BENCH_SECTIONS ?= targets,scaling
-bench: $(STAMP)  ## speed targets vs TFX's reference pipeline, then scaling vs plain baselines (BENCH_SIZES=1[,10[,100]]; ~10 min)
+bench: $(STAMP) $(AIRFLOW_STAMP)  ## speed targets vs TFX's reference pipeline, then scaling vs plain baselines (BENCH_SIZES=1[,10[,100]]; ~10 min)
 	@BENCH_SIZES=$(BENCH_SIZES) BENCH_SECTIONS=$(BENCH_SECTIONS) $(PY) -m pipeline.bench
 
 data-scale: $(STAMP)  ## write an N-row taxi CSV by resampling with jitter: make data-scale N=150000

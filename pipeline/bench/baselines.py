@@ -3,10 +3,18 @@ same invocation: pandas for StatisticsGen and Transform, Keras `model.fit` on in
 for the Trainer, the SavedModel called in process for `mlflow models serve`."""
 from __future__ import annotations
 
+import http.client
+import itertools
 import json
+import os
+import signal
 import socket
 import subprocess
+import tempfile
+import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +125,11 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
 
 # ---- serving -------------------------------------------------------------------------------
 
+SERVING_CLIENTS = 16  # concurrent clients of the load test, each sending one row at a time
+SERVING_TIME_LIMIT_S = 60.0  # per measurement: a slow server shortens it rather than the bench
+SERVING_START_S = 180.0  # for `mlflow models serve` to load the model in every worker
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,53 +145,204 @@ def _latencies(call, requests: int) -> dict[str, float]:
         call()
         times.append(time.perf_counter() - t)
     total = time.perf_counter() - started
-    return {"p50_ms": float(np.percentile(times, 50) * 1e3),
-            "p99_ms": float(np.percentile(times, 99) * 1e3), "rps": requests / total}
+    return _figures(times, total)
 
 
-def serving(settings: Settings, requests: int = 200) -> dict[str, dict]:
-    import requests as http
-    import tensorflow as tf
+def _figures(times: list[float], seconds: float, errors: int = 0) -> dict[str, float]:
+    return {"p50_ms": float(np.percentile(times, 50) * 1e3) if times else float("nan"),
+            "p99_ms": float(np.percentile(times, 99) * 1e3) if times else float("nan"),
+            "rps": (len(times) - errors) / seconds if seconds else 0.0,
+            "requests": len(times)}
 
+
+Answer = tuple[int, float, bytes]  # HTTP status (0: no answer), seconds, body
+
+
+def post_concurrently(url: str, bodies: list[bytes], clients: int, requests: int,
+                      time_limit_s: float = SERVING_TIME_LIMIT_S,
+                      ) -> tuple[list[Answer | None], float]:
+    """`requests` JSON POSTs to `url` from `clients` threads, each on its own kept-alive
+    HTTP/1.1 connection as that many independent callers would hold; request i sends
+    bodies[i % len(bodies)]. Clients stop sending once time_limit_s has passed.
+
+    Returns the answer to each request (None: not sent in time) and the run's wall seconds."""
+    parsed = urllib.parse.urlsplit(url)
+    answers: list[Answer | None] = [None] * requests
+    start = threading.Barrier(clients + 1)
+    deadline = time.perf_counter() + time_limit_s
+
+    def client(first: int) -> None:
+        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        start.wait()
+        try:
+            for i in range(first, requests, clients):  # client c sends c, c + clients, ...
+                if time.perf_counter() > deadline:
+                    break
+                sent = time.perf_counter()
+                try:
+                    # A bytes body goes out with the headers in one send().
+                    connection.request("POST", parsed.path, body=bodies[i % len(bodies)],
+                                       headers={"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    body = response.read()
+                    answers[i] = (response.status, time.perf_counter() - sent, body)
+                except (OSError, http.client.HTTPException):
+                    answers[i] = (0, time.perf_counter() - sent, b"")
+                    connection.close()  # the next request connects again
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(max(deadline - time.perf_counter(), 0) + 35)  # past the socket timeout
+    return answers, time.perf_counter() - started
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and all its descendants (the uvicorn workers)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def http_load(url: str, bodies: list[bytes], clients: int, requests: int,
+              time_limit_s: float = SERVING_TIME_LIMIT_S,
+              server_pid: int | None = None) -> dict[str, float]:
+    """Requests/s, p50 and p99 latency and errors (any answer but 200) of `requests` POSTs from
+    `clients` concurrent clients, after an untimed round of one request per client. With
+    server_pid, also the server's CPU milliseconds per request (all its processes)."""
+    post_concurrently(url, bodies, clients, clients, time_limit_s)
+    cpu = _cpu_seconds(server_pid) if server_pid else 0.0
+    answers, seconds = post_concurrently(url, bodies, clients, requests, time_limit_s)
+    sent = [a for a in answers if a is not None]
+    errors = sum(status != 200 for status, _, _ in sent)
+    figures = _figures([t for _, t, _ in sent], seconds, errors)
+    figures.update(errors=errors, clients=clients)
+    if server_pid and sent:
+        figures["server_cpu_ms"] = (_cpu_seconds(server_pid) - cpu) / len(sent) * 1e3
+    return figures
+
+
+def serving_bodies(frame: pd.DataFrame, rows: int) -> list[bytes]:
+    """Request bodies of `rows` consecutive rows each, as `make predict` sends them."""
     from pipeline.tracking import mlflow_cli
+
+    return [mlflow_cli.request_body(frame.iloc[i:i + rows]).encode()
+            for i in range(0, len(frame) - rows + 1, rows)]
+
+
+def _wait_until_up(server: subprocess.Popen, url: str, log: Path, workers: int,
+                   timeout: float) -> None:
+    """Until `url` answers and every uvicorn worker has loaded the model (the server's log says
+    so): a worker still loading takes no connections, so the load test's would all go to the
+    others."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200 and \
+                        log.read_bytes().count(b"Application startup complete") >= workers:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"mlflow models serve did not come up with {workers} worker(s) "
+                               f"at {url}:\n{log.read_bytes().decode(errors='replace')[-2000:]}")
+        time.sleep(0.5)
+
+
+def serving(settings: Settings, requests: int = 200,
+            clients: int = SERVING_CLIENTS) -> dict[str, dict]:
+    """`make serve`'s server (same command and workers, a free port on 127.0.0.1) of the
+    registered champion against the model in process, on raw CSV rows with their gaps:
+
+    http_1_rows     one client, `requests` single-row requests one after the other; its
+                    "concurrent": `clients` clients sending 4 x `requests` single-row requests
+                    between them, with the server's CPU time per request
+    http_100_rows   one client, 100 rows a request
+    in_process_N    the SavedModel's serving_raw alone on tensors built beforehand; its
+                    "scoring_path": what the server runs per request besides HTTP, in process
+                    (MLflow's JSON parsing and schema checks, the pyfunc, the JSON answer)
+
+    Bounded: a fixed number of requests, each measurement cut at SERVING_TIME_LIMIT_S, and the
+    server (all its processes) stopped at the end, whatever happened."""
+    import mlflow
+    import tensorflow as tf
+    from mlflow.pyfunc import scoring_server
+
+    from pipeline.tracking import mlflow_cli, pipeline_runs, registry
 
     spec = settings.load_spec()
     settings = settings.replace(serve_port=_free_port())
-    names = [f.name for f in spec.model_features]
-    frame = pd.read_csv(settings.csv or spec.csv_path, nrows=100)[names]
-    server = subprocess.Popen(mlflow_cli.serve_command(settings),
-                              env=mlflow_cli.mlflow_env(settings),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = mlflow_cli.invocations_url(settings)
+    pushed = sorted(p for p in settings.serving_dir.iterdir() if p.is_dir())[-1]
+    signature = tf.saved_model.load(str(pushed)).signatures["serving_raw"]
+    dtypes = signature.structured_input_signature[1]
+    names = [f.name for f in spec.model_features]
+    frame = registry.feature_rows(settings.csv or spec.csv_path, names,
+                                  {n for n in names if dtypes[n].dtype != tf.string}, rows=400)
+    with pipeline_runs.active_store(settings):
+        model = mlflow.pyfunc.load_model(registry.model_uri(settings.registered_model_name))
+    schema = model.metadata.get_input_schema()
+    workers = mlflow_cli.serve_workers(settings)
+    # The server writes its log through its own handle; this process only reads it by name.
+    log = tempfile.NamedTemporaryFile(prefix="mlflow-serve-", suffix=".log")
+    server = subprocess.Popen(mlflow_cli.serve_command(settings),
+                              env=mlflow_cli.serve_env(settings), start_new_session=True,
+                              stdout=log, stderr=subprocess.STDOUT)
     results: dict[str, dict] = {}
     try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                if http.get(url.replace("/invocations", "/ping"), timeout=1).ok:
-                    break
-            except http.ConnectionError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mlflow models serve did not come up: {url}")
-            time.sleep(0.5)
-        pushed = sorted(p for p in settings.serving_dir.iterdir() if p.is_dir())[-1]
-        signature = tf.saved_model.load(str(pushed)).signatures["serving_raw"]
-        dtypes = signature.structured_input_signature[1]
-        session = http.Session()  # one kept-alive connection, as a real client would
+        _wait_until_up(server, url.replace("/invocations", "/ping"), Path(log.name), workers,
+                       SERVING_START_S)
         for rows in (1, 100):
+            bodies = serving_bodies(frame, rows)
+            http = results[f"http_{rows}_rows"] = http_load(url, bodies, 1, requests)
+            if rows == 1:
+                http["concurrent"] = http_load(url, bodies, clients, 4 * requests,
+                                               server_pid=server.pid)
+                http["concurrent"]["workers"] = workers
             part = frame.head(rows)
-            body = {"dataframe_split": json.loads(part.to_json(orient="split", index=False))}
-            results[f"http_{rows}_rows"] = _latencies(
-                lambda: session.post(url, json=body, timeout=30).raise_for_status(), requests)
             tensors = {
                 name: tf.constant(part[name].fillna("").astype(str).tolist())
                 if dtypes[name].dtype == tf.string
                 else tf.constant(part[name].astype("float64").to_numpy())
                 for name in names}
-            results[f"in_process_{rows}_rows"] = _latencies(lambda: signature(**tensors), requests)
+            in_process = results[f"in_process_{rows}_rows"] = _latencies(
+                lambda: signature(**tensors), requests)
+            next_body = itertools.cycle(bodies).__next__
+
+            def score() -> None:
+                answer = scoring_server.invocations(next_body(), "application/json", model,
+                                                    schema)
+                if answer.status != 200:
+                    raise RuntimeError(f"the scoring path refused a request: {answer.response}")
+
+            in_process["scoring_path"] = _latencies(score, requests)
     finally:
-        server.terminate()
-        server.wait(30)
+        _stop(server)
+        log.close()
     return results
 
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop a server started in its own session: mlflow, uvicorn and uvicorn's workers."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()

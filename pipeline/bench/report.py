@@ -85,8 +85,37 @@ def _scaling(report: dict) -> str:
               f"{report.get('cached_rerun_s', nan):.1f} s, a run on a 100-row sample "
               f"{report.get('rows100_run_s', nan):.1f} s.", ""]
     if report.get("serving"):
-        lines += ["| serving | p50 ms | p99 ms | requests/s |", "|---|---:|---:|---:|"]
-        for name, figures in report["serving"].items():
-            lines.append(f"| {name.replace('_', ' ')} | {figures['p50_ms']:.1f} | "
-                         f"{figures['p99_ms']:.1f} | {figures['rps']:.1f} |")
+        lines += _serving(report["serving"])
     return "\n".join(lines) + "\n"
+
+
+def _serving(serving: dict) -> list[str]:
+    """One row per measurement (baselines.serving), its nested ones under it; then how many
+    workers served the concurrent clients and the server's CPU time per request."""
+    lines = ["| serving | p50 ms | p99 ms | requests/s | errors |", "|---|---:|---:|---:|---:|"]
+    notes = []
+
+    def row(name: str, figures: dict) -> None:
+        errors = figures.get("errors")
+        lines.append(f"| {name} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f} | "
+                     f"{figures['rps']:.1f} | {'' if errors is None else errors} |")
+
+    for key, figures in serving.items():
+        name = key.replace("_", " ")
+        row(name, figures)
+        concurrent = figures.get("concurrent")
+        if concurrent:
+            row(f"{name}, {concurrent.get('clients', '?')} clients", concurrent)
+            if "server_cpu_ms" in concurrent:
+                notes.append(f"{name}, {concurrent.get('clients', '?')} clients: "
+                             f"{concurrent.get('workers', '?')} worker process(es), "
+                             f"{concurrent['server_cpu_ms']:.1f} ms of server CPU per request")
+        if figures.get("scoring_path"):
+            row(f"{name}, scoring path", figures["scoring_path"])
+    lines += ["", "http: `make serve`'s server on loopback, one kept-alive connection per client. "
+                  "in process: the SavedModel's serving_raw on ready tensors; scoring path: what "
+                  "the server runs per request besides HTTP (MLflow's parsing and schema "
+                  "checks, the pyfunc, the JSON answer)."]
+    if notes:
+        lines += ["", "; ".join(notes) + "."]
+    return lines

@@ -84,6 +84,9 @@ class Settings:
 
     # MLflow (the store is outputs/<dataset>/mlflow unless MLFLOW_TRACKING_URI says otherwise).
     serve_port: int = _opt(5001, "port on 127.0.0.1 where `make serve` serves the champion model")
+    serve_workers: int = _opt(
+        0, "worker processes of `make serve`'s model server, each with its own copy of the "
+        "model; 0 means one per core")
     mlflow_ui_port: int = _opt(5000, "port on 127.0.0.1 where `make mlflow-ui` serves the UI")
 
     # Beyond one machine (README: "From a laptop to a cluster"). The runner decides where the

@@ -22,6 +22,10 @@ from pipeline.config import settings as settings_lib
 from pipeline.config.settings import Settings
 
 HOST = "127.0.0.1"  # both servers are for this machine only
+# MLflow 3.17's UI opens every experiment in its GenAI view (traces) unless the URL or the
+# browser's last choice of the "GenAI / Model training" switch says otherwise; the experiment's
+# mlflow.experimentKind tag, which earlier MLflow 3 UIs follow, no longer decides it.
+TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def mlflow_env(settings: Settings) -> dict[str, str]:
@@ -46,6 +50,16 @@ def ui_command(settings: Settings) -> list[str]:
             "--host", HOST, "--port", str(settings.mlflow_ui_port), "--workers", "1"]
 
 
+# Put first on the model server's PYTHONPATH: its sitecustomize.py keeps TCP_NODELAY on
+# uvicorn's connections with more than one worker (see that file).
+SERVE_HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve_hook")
+
+
+def serve_workers(settings: Settings) -> int:
+    """Worker processes for `mlflow models serve`: the setting, or one per core."""
+    return settings.serve_workers or os.cpu_count() or 1
+
+
 def serve_command(settings: Settings) -> list[str]:
     from pipeline.tracking import registry
 
@@ -53,11 +67,41 @@ def serve_command(settings: Settings) -> list[str]:
             "--model-uri", registry.model_uri(settings.registered_model_name),
             # Serve from this virtualenv: no environment to build, nothing to download.
             "--env-manager", "local",
-            "--host", HOST, "--port", str(settings.serve_port)]
+            "--host", HOST, "--port", str(settings.serve_port),
+            # uvicorn worker processes, each with the model loaded: one request at a time per
+            # process runs Python, so this is what uses more than one core.
+            "--workers", str(serve_workers(settings))]
+
+
+def serve_env(settings: Settings) -> dict[str, str]:
+    """mlflow_env, with the start-up hook that keeps uvicorn's workers off Nagle's algorithm."""
+    env = mlflow_env(settings)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SERVE_HOOK_DIR, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def ui_url(settings: Settings) -> str:
     return f"http://{HOST}:{settings.mlflow_ui_port}"
+
+
+def experiment_url(settings: Settings, experiment_id: str) -> str:
+    """The experiment's runs in the UI's "Model training" view (the SPA routes after '#')."""
+    return f"{ui_url(settings)}/#/experiments/{experiment_id}?{TRAINING_VIEW}"
+
+
+def model_url(settings: Settings) -> str:
+    return f"{ui_url(settings)}/#/models/{settings.registered_model_name}"
+
+
+def pipeline_experiment(settings: Settings) -> str | None:
+    """The id of the pipeline's experiment in the store, or None before its first run."""
+    from mlflow import MlflowClient
+
+    from pipeline.tracking import pipeline_runs
+
+    experiment = MlflowClient(pipeline_runs.tracking_uri(settings)).get_experiment_by_name(
+        settings.full_pipeline_name)
+    return experiment.experiment_id if experiment is not None else None
 
 
 def invocations_url(settings: Settings) -> str:
@@ -79,6 +123,10 @@ def ui(settings: Settings, out: TextIO = sys.stdout) -> int:
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
     out.write(f"MLflow UI: {ui_url(settings)}  (store {pipeline_runs.tracking_uri(settings)}; "
               "Ctrl-C stops it)\n")
+    experiment = pipeline_experiment(settings)
+    if experiment is not None:
+        out.write(f"  runs of {settings.full_pipeline_name}: {experiment_url(settings, experiment)}"
+                  f"\n  registered model:  {model_url(settings)}\n")
     _exec(ui_command(settings), mlflow_env(settings))
     return 0
 
@@ -100,9 +148,9 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> int:
                   f"(`make pipeline DATASET={settings.dataset}`) until a model is blessed.\n")
         return 1
     out.write(f"Serving {registry.model_uri(settings.registered_model_name)} (version {version})"
-              f" at {invocations_url(settings)}; `make predict DATASET={settings.dataset}` "
-              "sends it a few rows. Ctrl-C stops it.\n")
-    _exec(serve_command(settings), mlflow_env(settings))
+              f" at {invocations_url(settings)} with {serve_workers(settings)} worker(s); "
+              f"`make predict DATASET={settings.dataset}` sends it a few rows. Ctrl-C stops it.\n")
+    _exec(serve_command(settings), serve_env(settings))
     return 0
 
 

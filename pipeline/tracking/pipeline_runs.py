@@ -3,7 +3,9 @@
 Logged after the TFX run, from ML Metadata and the artifacts, not from inside components: the
 components stay free of tracking code, and any orchestrator logs the same way by calling
 log_pipeline_run when a run ends (LocalDagRunner here; an Airflow task later). Failed and
-interrupted runs are logged too, as far as they got, so no MLflow run is left RUNNING.
+interrupted runs are logged too, as far as they got, so no MLflow run is left RUNNING. The data
+is each run's MLflow dataset inputs (one per split), on the pipeline's run and on the runs of the
+stages that read it; the code is the run's source (this checkout, its branch and commit).
 
 The store is a SQLite database and an artifact folder under the dataset's output folder, unless
 the standard MLFLOW_TRACKING_URI variable points elsewhere (a tracking server works unchanged).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -22,12 +25,15 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config import stage_names
+from pipeline.config.dataset_spec import (CATEGORICAL, CATEGORICAL_INT, FLOAT, INT,
+                                          DatasetSpec)
 from pipeline.config.settings import REPO_ROOT, Settings
 from pipeline.mlmd import queries
 
 if TYPE_CHECKING:
     import mlflow
+    from mlflow.entities import DatasetInput
 
     from pipeline.tracking.registry import RegisteredVersion
     from pipeline.tracking.stage_records import StageRecord
@@ -44,8 +50,21 @@ TAG_COMPONENT = "tfx.component"
 TAG_CACHED_FROM = "tfx.cached_from_run"  # MLflow run of the execution whose outputs were reused
 TAG_CACHED_FROM_EXECUTION = "tfx.cached_from_execution_id"
 TAG_ERROR = "error"
-TAG_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own name: the UI shows it
-TAG_PARENT = "mlflow.parentRunId"  # MLflow's own name: it nests child runs under the parent
+# MLflow's own names, which its UI reads. It shows a run's Source (the base name of
+# mlflow.source.name, with the branch and the first 7 digits of the commit beside it) only when
+# mlflow.source.name is set.
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_GIT_BRANCH = "mlflow.source.git.branch"
+TAG_PARENT = "mlflow.parentRunId"  # nests child runs under the parent
+SOURCE_TYPE = "LOCAL"  # mlflow.entities.SourceType.LOCAL: code run from a local checkout
+# An experiment's kind decides where the MLflow 3 UI opens it: with this value on the runs table
+# (the "Model training" view), without the tag on the GenAI overview of traces.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# A dataset input's role in a run (MLflow's name): the split it is.
+TAG_DATA_CONTEXT = "mlflow.data.context"
 ERROR_FILE = "error.txt"
 
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
@@ -98,14 +117,18 @@ def experiment_id(client, settings: Settings, artifact_location: str | None) -> 
 
     name = settings.full_pipeline_name
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":  # deleted in the UI: runs need it back
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location)
-    except MlflowException:  # created meanwhile by a concurrent run
-        return client.get_experiment_by_name(name).experiment_id
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location,
+                                            tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND})
+        except MlflowException:  # created meanwhile by a concurrent run
+            experiment = client.get_experiment_by_name(name)
+    if experiment.lifecycle_stage == "deleted":  # deleted in the UI: runs need it back
+        client.restore_experiment(experiment.experiment_id)
+    # An experiment made before the tag existed, or by hand. A kind someone chose in the UI stays.
+    if not experiment.tags.get(TAG_EXPERIMENT_KIND):
+        client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
+    return experiment.experiment_id
 
 
 # ---- which TFX run is this ---------------------------------------------------------------
@@ -126,17 +149,36 @@ def new_tfx_run_id(settings: Settings, before: list[str]) -> str | None:
 
 # ---- facts about the run -----------------------------------------------------------------
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def git_commit() -> tuple[str, bool] | None:
     """(commit, has uncommitted changes to tracked files), or None outside a git checkout."""
     try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True).stdout.strip()
+        commit = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit, bool(status)
+
+
+def source_tags() -> dict[str, str]:
+    """Where the run's code came from, in the tags MLflow's UI shows as a run's Source: this
+    checkout (the pipeline is the whole repository: its definition and module code), the branch
+    and the commit. git.dirty says whether tracked files differed from the commit."""
+    tags = {TAG_SOURCE_NAME: str(REPO_ROOT), TAG_SOURCE_TYPE: SOURCE_TYPE}
+    commit = git_commit()
+    if commit is not None:
+        tags[TAG_GIT_COMMIT], tags["git.dirty"] = commit[0], str(commit[1]).lower()
+        try:
+            branch = _git("rev-parse", "--abbrev-ref", "HEAD")
+        except (OSError, subprocess.CalledProcessError):
+            branch = ""
+        if branch and branch != "HEAD":  # HEAD: a detached checkout has no branch
+            tags[TAG_GIT_BRANCH] = branch
+    return tags
 
 
 def file_fingerprint(path: Path) -> str:
@@ -170,6 +212,117 @@ def error_text(error: BaseException) -> str:
 
 def _short(text: str) -> str:
     return text if len(text) <= _MAX_TAG else text[:_MAX_TAG - 20] + "\n... (truncated)"
+
+
+# ---- the data as MLflow dataset inputs -----------------------------------------------------
+
+ALL_SPLITS = None
+# The stages that read the data, and which of its splits (ALL_SPLITS: every one): CsvExampleGen
+# reads the CSV and writes the splits, the Evaluator judges the model on the eval split.
+DATA_READERS: dict[str, tuple[str, ...] | None] = {
+    stage_names.EXAMPLE_GEN: ALL_SPLITS, stage_names.EXPECTATIONS_VALIDATOR: ALL_SPLITS,
+    stage_names.STATISTICS_GEN: ALL_SPLITS, stage_names.TRANSFORM: ALL_SPLITS,
+    stage_names.TRAINER: ALL_SPLITS, stage_names.EVALUATOR: ("eval",),
+}
+# The spec's feature types as MLflow column types (categorical_int: integer codes).
+_MLFLOW_TYPES = {FLOAT: "double", INT: "long", CATEGORICAL: "string", CATEGORICAL_INT: "long"}
+_DIGEST_LENGTH = 8  # as long as MLflow's own dataset digests; the UI shows it beside the name
+
+
+def dataset_schema(spec: DatasetSpec) -> str:
+    """Every CSV column with its type, from the spec (the CSV is not read), in the JSON form
+    MLflow's UI shows as a schema table. Not `required`: a CSV field may be empty."""
+    from mlflow.types import ColSpec, Schema
+
+    schema = Schema([ColSpec(_MLFLOW_TYPES[f.type], f.name, required=False)
+                     for f in spec.features])
+    return json.dumps({"mlflow_colspec": schema.to_dict()})
+
+
+def dataset_digest(csv_sha256: str, schema: str, split: str | None = None,
+                   hash_buckets: dict[str, int] | None = None) -> str:
+    """The digest of the data as the pipeline reads it: the CSV's bytes (their SHA-256), the
+    spec's columns and, for a split, which hash buckets of the rows it holds. MLflow files a
+    dataset once per experiment under its name and digest, so whatever changes what a dataset
+    is (and its profile) changes its digest too."""
+    config = {"csv_sha256": csv_sha256, "schema": schema, "split": split,
+              "hash_buckets": hash_buckets or {}}
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[
+        :_DIGEST_LENGTH]
+
+
+def split_hash_buckets(example_gen: queries.NodeExecution | None) -> dict[str, int]:
+    """Split name -> hash buckets out of all, from the CsvExampleGen execution's output config."""
+    if example_gen is None:
+        return {}
+    value = example_gen.execution.custom_properties.get("output_config")
+    try:
+        config = json.loads(value.string_value) if value is not None else {}
+    except ValueError:
+        return {}
+    splits = config.get("split_config", {}).get("splits", [])
+    return {s["name"]: int(s.get("hash_buckets", 0)) for s in splits if "name" in s}
+
+
+def split_row_counts(statistics_gen: queries.NodeExecution | None) -> dict[str, int]:
+    """Split name -> rows, from the StatisticsGen output ({} when the run did not get there)."""
+    from pipeline.console import summary_figures
+
+    if statistics_gen is None or \
+            statistics_gen.execution.last_known_state not in (queries.COMPLETE, queries.CACHED):
+        return {}
+    artifacts = statistics_gen.outputs.get("statistics")
+    if not artifacts:
+        return {}
+    try:
+        return summary_figures.split_row_counts(artifacts[0].uri)
+    except Exception:  # noqa: BLE001 - statistics gone or unreadable: no profile, no splits
+        return {}
+
+
+def dataset_inputs(spec: DatasetSpec, csv_sha256: str, hash_buckets: dict[str, int],
+                   row_counts: dict[str, int]) -> dict[str | None, DatasetInput]:
+    """The run's data as MLflow dataset inputs, by split.
+
+    One input per split (context train / eval) when the splits and their row counts are known;
+    before that (a run that stopped before StatisticsGen) one input for the whole CSV, without a
+    context or a profile, keyed None. Each input: the dataset's name, its digest, the CSV as its
+    source, the spec's columns as its schema, and the split's rows as its profile."""
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    source = LocalArtifactDatasetSource(str(Path(spec.csv_path).resolve()))
+    schema = dataset_schema(spec)
+
+    def dataset(digest: str, profile: dict | None) -> Dataset:
+        return Dataset(name=spec.name, digest=digest, source_type=source._get_source_type(),
+                       source=source.to_json(), schema=schema,
+                       profile=json.dumps(profile) if profile is not None else None)
+
+    if not hash_buckets or set(row_counts) != set(hash_buckets):
+        whole = dataset(dataset_digest(csv_sha256, schema), None)
+        return {None: DatasetInput(whole, [])}
+    total_buckets, total_rows = sum(hash_buckets.values()), sum(row_counts.values())
+    inputs = {}
+    for split, buckets in hash_buckets.items():
+        # Only what the digest determines: MLflow keeps the first profile logged under it.
+        profile = {"num_rows": row_counts[split], "split": split,
+                   "hash_buckets": f"{buckets} of {total_buckets}", "csv_rows": total_rows,
+                   "csv_sha256": csv_sha256}
+        inputs[split] = DatasetInput(
+            dataset(dataset_digest(csv_sha256, schema, split, hash_buckets), profile),
+            [InputTag(TAG_DATA_CONTEXT, split)])
+    return inputs
+
+
+def stage_inputs(node_id: str, inputs: dict[str | None, DatasetInput]) -> list[DatasetInput]:
+    """The inputs of the splits a stage reads (all of them for the whole CSV); [] for a stage
+    that does not read the data."""
+    if node_id not in DATA_READERS:
+        return []
+    splits = DATA_READERS[node_id]
+    return [i for split, i in inputs.items()
+            if splits is ALL_SPLITS or split is None or split in splits]
 
 
 # ---- ML Metadata lookups ------------------------------------------------------------------
@@ -278,7 +431,8 @@ def _find_run(client, experiment: str, execution_id: int, tfx_run: str) -> str |
 
 def _log_stage(client, store, experiment: str, parent: str, node: queries.NodeExecution,
                spec: DatasetSpec, tfx_run: str, error: BaseException | None,
-               workdir: Path) -> tuple[str, StageRecord, float]:
+               workdir: Path, source: dict[str, str],
+               inputs: dict[str | None, DatasetInput]) -> tuple[str, StageRecord, float]:
     from pipeline.tracking import stage_records
 
     execution = node.execution
@@ -287,7 +441,7 @@ def _log_stage(client, store, experiment: str, parent: str, node: queries.NodeEx
     status = run_status(node, error)
     tags = {TAG_PARENT: parent, TAG_PIPELINE_RUN: tfx_run, TAG_NODE: node.node_id,
             TAG_EXECUTION: str(execution.id), TAG_STATE: state_name(node, error),
-            TAG_COMPONENT: execution.type}
+            TAG_COMPONENT: execution.type, **source}
     run = client.create_run(experiment, start_time=started, tags=tags, run_name=node.node_id)
     run_id = run.info.run_id
     record = stage_records.StageRecord()
@@ -314,10 +468,28 @@ def _log_stage(client, store, experiment: str, parent: str, node: queries.NodeEx
             record.files.append((path, ""))
         _log(client, run_id, record.params, record.metrics, record.series, record.tags)
         _log_files(client, run_id, record.files)
+        read = stage_inputs(node.node_id, inputs)
+        if read:
+            client.log_inputs(run_id, datasets=read)
     except Exception as e:  # noqa: BLE001 - one stage's figures must not lose the others
         client.set_tag(run_id, "tracking_error", _short(f"{type(e).__name__}: {e}"))
     client.set_terminated(run_id, status, end_time=ended)
     return run_id, record, (ended - started) / 1000
+
+
+def _log_data(client, run_id: str, spec: DatasetSpec, csv_sha256: str,
+              nodes: list[queries.NodeExecution]) -> dict[str | None, DatasetInput]:
+    """The data's inputs on the pipeline's run (every split); {} if they could not be made."""
+    by_node = {n.node_id: n for n in nodes}
+    try:
+        inputs = dataset_inputs(spec, csv_sha256,
+                                split_hash_buckets(by_node.get(stage_names.EXAMPLE_GEN)),
+                                split_row_counts(by_node.get(stage_names.STATISTICS_GEN)))
+        client.log_inputs(run_id, datasets=list(inputs.values()))
+    except Exception as e:  # noqa: BLE001 - the run's figures matter more than its data inputs
+        client.set_tag(run_id, "tracking_error", _short(f"{type(e).__name__}: {e}"))
+        return {}
+    return inputs
 
 
 def _register(client, parent: str, settings: Settings, spec: DatasetSpec,
@@ -367,26 +539,26 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
         experiment = experiment_id(client, settings, location)
         first_start = min((n.execution.create_time_since_epoch for n in nodes), default=None)
         started = started_ms or first_start or int(time.time() * 1000)
+        csv_sha256 = file_fingerprint(spec.csv_path)
+        source = source_tags()
         tags = {TAG_PIPELINE: settings.full_pipeline_name, TAG_PIPELINE_RUN: tfx_run or "none",
                 "dataset": spec.name, "dataset.spec_fingerprint": spec.fingerprint(),
-                "dataset.csv": str(spec.csv_path),
-                "dataset.data_sha256": file_fingerprint(spec.csv_path)}
-        commit = git_commit()
-        if commit is not None:
-            tags[TAG_GIT_COMMIT], tags["git.dirty"] = commit[0], str(commit[1]).lower()
+                "dataset.csv": str(spec.csv_path), "dataset.data_sha256": csv_sha256, **source}
         parent = client.create_run(experiment, start_time=started, tags=tags,
                                    run_name=tfx_run or f"{settings.full_pipeline_name} (no run)")
         parent_id = parent.info.run_id
         tracked = TrackedRun(parent_id, experiment, tracking_uri(settings), status, {})
         try:
             _log(client, parent_id, params=settings_params(settings))
+            inputs = _log_data(client, parent_id, spec, csv_sha256, nodes)
             files: list[tuple[Path, str]] = []
             if spec.spec_path is not None:
                 files.append((spec.spec_path, "dataset"))
             metrics, series, stage_tags = {}, {}, {}
             for node in nodes:
                 child, record, seconds = _log_stage(client, store, experiment, parent_id, node,
-                                                    spec, tfx_run, error, Path(tmp))
+                                                    spec, tfx_run, error, Path(tmp), source,
+                                                    inputs)
                 tracked.children[node.node_id] = child
                 # The parent carries every stage's figures, for comparing pipeline runs.
                 metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})

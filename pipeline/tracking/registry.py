@@ -21,6 +21,8 @@ MODEL_NAME = "model"  # the logged model's name inside the pipeline's MLflow run
 TAG_MODEL_URI = "tfx.model_uri"  # the Trainer's Model artifact, to register a model only once
 TAG_BLESSED = "blessed"
 INPUT_EXAMPLE_ROWS = 3
+# Rows read to find complete ones for the input example: a large CSV is not read whole for three.
+EXAMPLE_SCAN_ROWS = 1000
 
 
 @dataclasses.dataclass
@@ -104,7 +106,7 @@ def log_and_register(client, run_id: str, name: str, saved_model_dir: str, spec:
             model = serving_pyfunc.RawFeaturesModel(
                 str(data / serving_pyfunc.SAVED_MODEL_DIR), list(spec.classes))
             rows = feature_rows(spec.csv_path, [f.name for f in spec.model_features],
-                                set(model.numeric_features))
+                                set(model.numeric_features), rows=EXAMPLE_SCAN_ROWS)
             # Complete rows: JSON has no NaN, and the example is what the UI shows callers.
             example = (rows.dropna() if rows.notna().all(axis=1).any() else rows)
             example = example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)

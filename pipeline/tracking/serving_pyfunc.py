@@ -26,6 +26,9 @@ CLASS_COLUMN = "class"
 SIGNATURE = "serving_raw"
 SIGNATURE_PROBABILITIES = "probabilities"
 SIGNATURE_CLASS = "class"
+# Set by `mlflow models serve` for the scoring server process (mlflow.pyfunc.scoring_server
+# ._SERVER_MODEL_PATH): this model is loaded to serve requests for the life of the process.
+SCORING_SERVER_ENV = "__pyfunc_model_path__"
 
 
 def probability_column(class_name: str) -> str:
@@ -41,7 +44,14 @@ def _invalid_input(message: str) -> Exception:
 
 
 class RawFeaturesModel:
-    """The pyfunc model: a DataFrame of raw feature columns in, probabilities and class out."""
+    """The pyfunc model: a DataFrame of raw feature columns in, probabilities and class out.
+
+    What does not depend on the rows is worked out once, when the model loads: the signature,
+    its input names and dtypes, the output column names, and the signature's first call (which
+    optimizes its graph: ~0.2 s that would otherwise fall on the first request). A request then
+    costs one pass over the columns the model takes, the signature call and one output DataFrame,
+    with no pandas copies: on single rows, per-call overhead is most of the time, not the model.
+    """
 
     def __init__(self, saved_model_dir: str, classes: list[str]):
         import tensorflow as tf
@@ -52,43 +62,85 @@ class RawFeaturesModel:
         self.string_features = sorted(n for n, s in input_specs.items() if s.dtype == tf.string)
         self.numeric_features = sorted(n for n, s in input_specs.items() if s.dtype != tf.string)
         self.classes = [str(c) for c in classes]
+        self._feature_names = sorted(self.string_features + self.numeric_features)
+        strings = set(self.string_features)
+        self._is_string = {n: n in strings for n in self._feature_names}  # column -> its kind
+        self._probability_columns = [probability_column(c) for c in self.classes]
+        self._class_names = {c.encode(): c for c in self.classes}  # signature's bytes -> str
+        self._warm_up()
 
     @property
     def feature_names(self) -> list[str]:
-        return sorted(self.string_features + self.numeric_features)
+        return list(self._feature_names)
 
-    def _numbers(self, frame: pd.DataFrame, name: str) -> np.ndarray:
+    def _warm_up(self) -> None:
+        """One row of missing values through the signature (best effort: a model that cannot
+        take it still loads, and its first request pays the graph optimization instead)."""
         try:
-            return pd.to_numeric(frame[name], errors="raise").to_numpy(dtype=np.float64)
+            self.predict(pd.DataFrame({n: [None if self._is_string[n] else np.nan]
+                                       for n in self._feature_names}))
+        except Exception:  # noqa: BLE001 - only a speed-up
+            pass
+
+    @staticmethod
+    def _numbers(name: str, column: pd.Series) -> np.ndarray:
+        values = column.to_numpy()
+        if values.dtype == np.float64:  # what MLflow's schema enforcement hands over
+            return values
+        if values.dtype.kind in "iuf":
+            return values.astype(np.float64)
+        try:
+            return pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64,
+                                                                  na_value=np.nan)
         except (ValueError, TypeError) as e:
             raise _invalid_input(f"column '{name}' must hold numbers or null: {e}") from None
 
     @staticmethod
-    def _strings(frame: pd.DataFrame, name: str) -> np.ndarray:
-        column = frame[name].astype(object)
-        return column.where(column.notna(), "").astype(str).to_numpy(dtype=object)
+    def _strings(column: pd.Series) -> list[str]:
+        # Missing (None, NaN, pd.NA) -> "", anything else as str(): one pass, no pandas copies.
+        return [v if type(v) is str else ("" if pd.isna(v) else str(v))
+                for v in column.to_numpy(dtype=object)]
 
-    def predict(self, model_input: Any, params: dict | None = None) -> pd.DataFrame:
+    def _inputs(self, frame: pd.DataFrame) -> dict[str, Any]:
         import tensorflow as tf
 
-        frame = pd.DataFrame(model_input)
-        missing = [n for n in self.feature_names if n not in frame.columns]
-        if missing:
+        is_string = self._is_string
+        columns = {name: column for name, column in frame.items() if name in is_string}
+        if len(columns) < len(is_string):
+            missing = [n for n in self._feature_names if n not in columns]
             raise _invalid_input(f"missing feature column(s): {', '.join(missing)}")
-        features = {n: tf.constant(self._numbers(frame, n), tf.float64)
-                    for n in self.numeric_features}
-        features.update({n: tf.constant(self._strings(frame, n), tf.string)
-                         for n in self.string_features})
-        outputs = self._predict(**features)
-        probabilities = outputs[SIGNATURE_PROBABILITIES].numpy().astype(np.float64)
-        result = pd.DataFrame(probabilities, index=frame.index,
-                              columns=[probability_column(c) for c in self.classes])
-        result[CLASS_COLUMN] = [c.decode() for c in outputs[SIGNATURE_CLASS].numpy()]
-        return result
+        return {name: tf.constant(self._strings(column), tf.string) if is_string[name]
+                else tf.constant(self._numbers(name, column), tf.float64)
+                for name, column in columns.items()}
+
+    def predict(self, model_input: Any, params: dict | None = None) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        outputs = self._predict(**self._inputs(frame))
+        probabilities = outputs[SIGNATURE_PROBABILITIES].numpy()
+        result = {column: probabilities[:, i].astype(np.float64)
+                  for i, column in enumerate(self._probability_columns)}
+        names = self._class_names
+        result[CLASS_COLUMN] = [names.get(c) or c.decode()
+                                for c in outputs[SIGNATURE_CLASS].numpy().tolist()]
+        return pd.DataFrame(result, index=frame.index)
 
 
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> RawFeaturesModel:
     """MLflow's loader entry point; data_path is the model's copy of the logged data folder."""
     if not model_config or CLASSES_KEY not in model_config:
         raise ValueError(f"model_config must name the classes under '{CLASSES_KEY}'")
-    return RawFeaturesModel(os.path.join(data_path, SAVED_MODEL_DIR), model_config[CLASSES_KEY])
+    model = RawFeaturesModel(os.path.join(data_path, SAVED_MODEL_DIR), model_config[CLASSES_KEY])
+    if os.environ.get(SCORING_SERVER_ENV):
+        _freeze_heap()
+    return model
+
+
+def _freeze_heap() -> None:
+    """In a scoring server process: everything loaded so far (TensorFlow, pandas, MLflow, the
+    model: half a million objects) lives as long as the process, so take it out of the garbage
+    collector's view. Otherwise every full collection walks it all, stalling whatever requests
+    are in flight for about 0.3 s (measured on taxi, 2 cores): the server's p99 latency."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -73,6 +73,65 @@ def test_active_store_puts_the_environment_back(tmp_path, monkeypatch):
     assert os.environ[pipeline_runs.TRACKING_URI_ENV] == default
 
 
+def test_experiments_are_of_the_kind_the_ui_opens_on_its_runs(tmp_path):
+    """MLflow 3's UI opens an experiment without `mlflow.experimentKind` on the GenAI overview;
+    the pipeline's own experiment and one it finds without the tag get `custom_model_development`.
+    A kind someone chose in the UI stays."""
+    from mlflow import MlflowClient
+
+    kind = pipeline_runs.TAG_EXPERIMENT_KIND
+    assert (kind, pipeline_runs.EXPERIMENT_KIND) == ("mlflow.experimentKind",
+                                                    "custom_model_development")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    location = (tmp_path / "artifacts").as_uri()
+    created = pipeline_runs.experiment_id(client, Settings(dataset="penguins"), location)
+    assert client.get_experiment(created).tags[kind] == "custom_model_development"
+
+    found = client.create_experiment("csv2model-taxi", artifact_location=location)
+    assert kind not in client.get_experiment(found).tags
+    assert pipeline_runs.experiment_id(client, Settings(dataset="taxi"), location) == found
+    assert client.get_experiment(found).tags[kind] == "custom_model_development"
+
+    client.set_experiment_tag(found, kind, "genai_development")
+    pipeline_runs.experiment_id(client, Settings(dataset="taxi"), location)
+    assert client.get_experiment(found).tags[kind] == "genai_development"
+
+
+def test_source_tags_are_the_fields_the_ui_shows_as_source():
+    tags = pipeline_runs.source_tags()
+    assert tags["mlflow.source.name"] == str(REPO)
+    assert tags["mlflow.source.type"] == "LOCAL"
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert tags["mlflow.source.git.commit"] == commit
+    branch = subprocess.run([*git, "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert tags.get("mlflow.source.git.branch", "HEAD") == branch
+    assert tags["git.dirty"] in ("true", "false")
+
+
+def test_a_run_that_failed_before_tfx_started_has_source_and_the_whole_csv(tmp_path,
+                                                                           monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    spec = settings.load_spec()
+    tracked = pipeline_runs.log_pipeline_run(settings, spec, None, error=RuntimeError("no CSV"))
+    client = MlflowClient(mlflow_runs.store_uri(settings))
+    run = client.get_run(tracked.run_id)
+    assert run.info.status == "FAILED"
+    assert client.get_experiment(tracked.experiment_id).tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+    assert {k: run.data.tags[k] for k in pipeline_runs.source_tags()} == \
+        pipeline_runs.source_tags()
+    [data] = run.inputs.dataset_inputs
+    assert data.tags == [] and data.dataset.profile is None  # the splits were never made
+    assert data.dataset.name == "penguins"
+    assert json.loads(data.dataset.source)["uri"] == str(spec.csv_path.resolve())
+
+
 def test_run_parameters_are_the_settings_without_ports_plus_beam_args():
     params = pipeline_runs.settings_params(Settings(dataset="penguins", epochs=7))
     assert params["dataset"] == "penguins" and params["epochs"] == "7"
@@ -287,6 +346,20 @@ def test_pipeline_run_is_tagged_with_run_commit_spec_and_data(runs, first, tmp_p
 
 
 @pytest.mark.e2e
+def test_experiment_opens_on_runs_and_every_run_has_its_source(runs, first, second, client):
+    parent, children = first
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[pipeline_runs.TAG_EXPERIMENT_KIND] == "custom_model_development"
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    for run in (parent, *children.values(), second[0], *second[1].values()):
+        tags = run.data.tags
+        assert tags["mlflow.source.name"] == str(REPO), run.info.run_name
+        assert tags["mlflow.source.type"] == "LOCAL"
+        assert tags["mlflow.source.git.commit"] == commit
+
+
+@pytest.mark.e2e
 def test_one_finished_child_run_per_component_execution(runs, first):
     _, children = first
     settings = runs.settings
@@ -473,7 +546,7 @@ def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 3
                 if marker in f.read():
                     break
         time.sleep(0.5)
-    time.sleep(2)
+    time.sleep(1)
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=300)
     return process.returncode, output
@@ -486,7 +559,8 @@ def stopped_runs(tmp_path_factory):
     csv_path = _with_unknown_island(root / "input" / "data.csv")
     settings = Settings(dataset="penguins", output_root=root / "out")
     failed = mlflow_runs.run(settings, "--csv", str(csv_path), "--epochs", "2")
-    interrupted = _interrupt_when_running(settings, builder.EXAMPLE_GEN)
+    # Transform: the longest data stage, so that Ctrl-C lands while a stage runs.
+    interrupted = _interrupt_when_running(settings, builder.TRANSFORM)
     return settings, failed, interrupted
 
 
@@ -530,5 +604,7 @@ def test_interrupted_run_is_killed_not_left_running(stopped_runs):
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
     stopped = [c for c in mlflow_runs.child_runs(client, parent).values()
                if c.info.status != "FINISHED"]
-    assert [(c.info.status, c.data.tags[pipeline_runs.TAG_STATE]) for c in stopped] in (
-        [], [("KILLED", "interrupted")])
+    # Ctrl-C landed in Transform: its stage run is KILLED, none is left RUNNING.
+    assert [(c.data.tags[pipeline_runs.TAG_NODE], c.info.status,
+             c.data.tags[pipeline_runs.TAG_STATE]) for c in stopped] == [
+        (builder.TRANSFORM, "KILLED", "interrupted")]
