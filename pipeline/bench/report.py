@@ -2,7 +2,7 @@
 scaling tables, and the start-up/per-row split."""
 from __future__ import annotations
 
-from pipeline.bench import targets as targets_report
+from pipeline.bench import targets_table
 
 
 def _mb(value: float | None) -> str:
@@ -41,7 +41,7 @@ def markdown(report: dict) -> str:
     lines = [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}, Python "
              f"{m['python']}.", ""]
     if report.get("targets"):
-        lines.append(targets_report.markdown(report["targets"]))
+        lines.append(targets_table.markdown(report["targets"]))
     if report.get("sizes"):
         lines.append(_scaling(report))
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, write_csv_sample
-from pipeline.bench import baselines, benchmark, breast_cancer, reference_penguin, targets
+from pipeline.bench import (baselines, benchmark, breast_cancer, reference_penguin, targets,
+                            targets_table)
 from pipeline.bench import report as bench_report
 from pipeline.bench.scaled_csv import write_scaled_csv
 from pipeline.config.dataset_spec import load_spec
@@ -259,7 +260,7 @@ def _fake_targets(**changes):
 
 
 def test_targets_table_says_pass_or_fail_per_row():
-    verdicts = {row[0]: (row[3], row[4]) for row in targets.rows(_fake_targets())}
+    verdicts = {row[0]: (row[3], row[4]) for row in targets_table.rows(_fake_targets())}
     assert verdicts == {
         "1": ("55.0 s", "pass"),
         "2": ("38.0 s", "pass"),
@@ -273,7 +274,7 @@ def test_targets_table_says_pass_or_fail_per_row():
         "7": ("0.32 (38.0 s / 120.0 s)", "pass"),
         "8": ("12.3 s (4 skipped; check_inputs: up to date)", "pass"),
     }
-    table = targets.markdown(_fake_targets())
+    table = targets_table.markdown(_fake_targets())
     assert "| 1 | taxi first run, whole process | <= 60 s | 55.0 s | pass |" in table
     assert "| 5 | breast cancer (32 numeric columns, 569 rows): Transform | <= 20 s | 21.5 s " \
            "| **FAIL** |" in table
@@ -291,7 +292,7 @@ def test_targets_table_fails_what_misses_and_names_what_did_not_run():
                                          "blessed": True}}
     del t["reference"]
     t["breast_cancer"] = {"error": "RuntimeError: command failed"}
-    verdicts = {row[0]: (row[3], row[4]) for row in targets.rows(t)}
+    verdicts = {row[0]: (row[3], row[4]) for row in targets_table.rows(t)}
     assert verdicts["1"] == ("80.0 s", "**FAIL**")
     assert verdicts["3"] == ("19.0 s (went through TFX)", "**FAIL**")
     assert verdicts["4"] == ("20.0 s, exit 2, other message", "**FAIL**")
@@ -302,7 +303,7 @@ def test_targets_table_fails_what_misses_and_names_what_did_not_run():
     # An error's message stays on its table row.
     t["breast_cancer"] = {"error": "RuntimeError: command failed (python -m pipeline schema):\n"
                                    "error: a | b\n" + "x" * 500}
-    row = next(line for line in targets.markdown(t).splitlines() if line.startswith("| 5 |"))
+    row = next(line for line in targets_table.markdown(t).splitlines() if line.startswith("| 5 |"))
     assert "a \\| b" in row and row.endswith("| not measured |") and len(row) < 400
 
 
@@ -332,7 +333,7 @@ def _airflow_entry(wall, **changes):
 
 
 def _row8(entry):
-    [row] = [r for r in targets.rows(_fake_targets(airflow_noop=entry)) if r[0] == "8"]
+    [row] = [r for r in targets_table.rows(_fake_targets(airflow_noop=entry)) if r[0] == "8"]
     assert row[2] == "<= 60 s, every task skipped"
     return row[3], row[4]
 
@@ -367,7 +368,7 @@ def test_airflow_row_fails_what_ran_what_is_slow_and_names_what_did_not_run():
 
 
 def test_airflow_note_names_the_one_off_set_up_apart_from_the_figure():
-    table = targets.markdown(_fake_targets())
+    table = targets_table.markdown(_fake_targets())
     assert ("| 8 | scheduled Airflow run, nothing changed: whole DAG (`airflow dags test`) | "
             "<= 60 s, every task skipped | 12.3 s (4 skipped; check_inputs: up to date) | pass |"
             in table)
@@ -375,7 +376,7 @@ def test_airflow_note_names_the_one_off_set_up_apart_from_the_figure():
     assert "`airflow dags test csv2model-taxi 2025-06-02`" in note
     assert "(`python -m pipeline airflow-spec`) 7.0 s, `airflow db migrate`" in note
     assert "2.5 s" in note and "Up to date: the CSV" in note
-    assert "- Airflow: " not in targets.markdown(_fake_targets(airflow_noop={"missing": "x"}))
+    assert "- Airflow: " not in targets_table.markdown(_fake_targets(airflow_noop={"missing": "x"}))
 
 
 def test_check_inputs_line_is_read_from_the_dags_test_output():
