@@ -15,9 +15,9 @@ import mlflow_runs
 from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
-from pipeline.tracking import pipeline_runs, registry
+from pipeline.tracking import dataset_inputs, pipeline_runs, registry
 
-CONTEXT = pipeline_runs.TAG_DATA_CONTEXT
+CONTEXT = dataset_inputs.TAG_DATA_CONTEXT
 BUCKETS = {"train": 70, "eval": 30}
 # Every stage that reads the data, and the splits it reads.
 READS = {stage_names.EXAMPLE_GEN: {"train", "eval"},
@@ -52,7 +52,7 @@ def _contexts(inputs) -> dict[str, object]:
 # ---- unit ---------------------------------------------------------------------------------
 
 def test_schema_is_every_csv_column_typed_from_the_spec(spec):
-    columns = json.loads(pipeline_runs.dataset_schema(spec))["mlflow_colspec"]
+    columns = json.loads(dataset_inputs.dataset_schema(spec))["mlflow_colspec"]
     assert [c["name"] for c in columns] == list(spec.column_names)
     types = {c["name"]: c["type"] for c in columns}
     assert types["species"] == "string" and types["island"] == "string"
@@ -62,14 +62,14 @@ def test_schema_is_every_csv_column_typed_from_the_spec(spec):
 
 def test_one_input_per_split_with_context_source_schema_and_rows(spec):
     sha = _sha256(spec.csv_path)
-    inputs = pipeline_runs.dataset_inputs(spec, sha, BUCKETS, {"train": 240, "eval": 104})
+    inputs = dataset_inputs.dataset_inputs(spec, sha, BUCKETS, {"train": 240, "eval": 104})
     assert set(inputs) == {"train", "eval"}
-    schema = pipeline_runs.dataset_schema(spec)
+    schema = dataset_inputs.dataset_schema(spec)
     for split, data_input in inputs.items():
         dataset = data_input.dataset
         assert [(t.key, t.value) for t in data_input.tags] == [(CONTEXT, split)]
         assert dataset.name == "penguins"
-        assert dataset.digest == pipeline_runs.dataset_digest(sha, schema, split, BUCKETS)
+        assert dataset.digest == dataset_inputs.dataset_digest(sha, schema, split, BUCKETS)
         assert dataset.source_type == "local"
         assert json.loads(dataset.source) == {"uri": str(spec.csv_path.resolve())}
         assert dataset.schema == schema
@@ -82,7 +82,7 @@ def test_one_input_per_split_with_context_source_schema_and_rows(spec):
 def test_digest_changes_with_what_makes_the_data():
     """MLflow keeps one dataset per name and digest in an experiment, with the first profile and
     schema logged under them: the digest must differ wherever those would."""
-    digest = pipeline_runs.dataset_digest
+    digest = dataset_inputs.dataset_digest
     base = digest("a" * 64, "schema", "train", BUCKETS)
     assert base == digest("a" * 64, "schema", "train", dict(BUCKETS))
     assert len(base) == 8
@@ -97,22 +97,22 @@ def test_digest_changes_with_what_makes_the_data():
 def test_before_the_splits_are_counted_the_whole_csv_is_the_input(spec):
     sha = _sha256(spec.csv_path)
     for buckets, counts in (({}, {}), (BUCKETS, {}), (BUCKETS, {"train": 240})):
-        inputs = pipeline_runs.dataset_inputs(spec, sha, buckets, counts)
+        inputs = dataset_inputs.dataset_inputs(spec, sha, buckets, counts)
         assert list(inputs) == [None]
         whole = inputs[None]
         assert whole.tags == [] and whole.dataset.profile is None
-        assert whole.dataset.digest == pipeline_runs.dataset_digest(
-            sha, pipeline_runs.dataset_schema(spec))
+        assert whole.dataset.digest == dataset_inputs.dataset_digest(
+            sha, dataset_inputs.dataset_schema(spec))
 
 
 def test_each_stage_gets_the_splits_it_reads(spec):
-    inputs = pipeline_runs.dataset_inputs(spec, "a" * 64, BUCKETS, {"train": 2, "eval": 1})
+    inputs = dataset_inputs.dataset_inputs(spec, "a" * 64, BUCKETS, {"train": 2, "eval": 1})
     for node in stage_names.STAGES:
-        got = {t.value for i in pipeline_runs.stage_inputs(node, inputs) for t in i.tags}
+        got = {t.value for i in dataset_inputs.stage_inputs(node, inputs) for t in i.tags}
         assert got == READS.get(node, set()), node
-    whole = pipeline_runs.dataset_inputs(spec, "a" * 64, {}, {})
-    assert pipeline_runs.stage_inputs(stage_names.EVALUATOR, whole) == [whole[None]]
-    assert pipeline_runs.stage_inputs(stage_names.PUSHER, whole) == []
+    whole = dataset_inputs.dataset_inputs(spec, "a" * 64, {}, {})
+    assert dataset_inputs.stage_inputs(stage_names.EVALUATOR, whole) == [whole[None]]
+    assert dataset_inputs.stage_inputs(stage_names.PUSHER, whole) == []
 
 
 def test_split_buckets_come_from_the_example_gen_execution():
@@ -121,14 +121,14 @@ def test_split_buckets_come_from_the_example_gen_execution():
         {"split_config": {"splits": [{"name": "train", "hash_buckets": 80},
                                      {"name": "eval", "hash_buckets": 20}]}})
     node = queries.NodeExecution(stage_names.EXAMPLE_GEN, "ran", execution, {})
-    assert pipeline_runs.split_hash_buckets(node) == {"train": 80, "eval": 20}
-    assert pipeline_runs.split_hash_buckets(None) == {}
+    assert dataset_inputs.split_hash_buckets(node) == {"train": 80, "eval": 20}
+    assert dataset_inputs.split_hash_buckets(None) == {}
     # No statistics yet (a run stopped before StatisticsGen): no row counts.
-    assert pipeline_runs.split_row_counts(None) == {}
+    assert dataset_inputs.split_row_counts(None) == {}
     running = queries.NodeExecution(stage_names.STATISTICS_GEN, "running",
                                     metadata_store_pb2.Execution(
                                         last_known_state=queries.Execution.RUNNING), {})
-    assert pipeline_runs.split_row_counts(running) == {}
+    assert dataset_inputs.split_row_counts(running) == {}
 
 
 # ---- end to end: the shared penguin runs -------------------------------------------------
@@ -159,8 +159,8 @@ def _check_split_inputs(found: dict, runs: mlflow_runs.PenguinRuns, metrics: dic
     for split, data_input in found.items():
         dataset = data_input.dataset
         assert dataset.name == spec.name
-        assert dataset.digest == pipeline_runs.dataset_digest(
-            sha, pipeline_runs.dataset_schema(spec), split, buckets)
+        assert dataset.digest == dataset_inputs.dataset_digest(
+            sha, dataset_inputs.dataset_schema(spec), split, buckets)
         assert json.loads(dataset.source)["uri"] == str(spec.csv_path.resolve())
         columns = json.loads(dataset.schema)["mlflow_colspec"]
         assert [c["name"] for c in columns] == list(spec.column_names)
