@@ -138,3 +138,17 @@ def server(command: list[str], env: dict[str, str], ready_url: str,
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+# Fixtures for the test modules that read these runs; each imports them by name
+# (`from mlflow_runs import client, runs`), and pytest finds them in the module's namespace.
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> PenguinRuns:
+    return penguin_runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    from mlflow import MlflowClient
+
+    return MlflowClient(store_uri(runs.settings))

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import REPO_ROOT, Settings
 
 RECORD_FILE = "last_success.json"
@@ -28,15 +29,6 @@ LOCK_FILE = REPO_ROOT / "requirements" / "lock.txt"
 # Settings that do not change what a run produces: where things are served, and the switches
 # of this check itself. `until` runs are never recorded.
 _NOT_INPUTS = ("serve_port", "serve_workers", "mlflow_ui_port", "airflow_port", "force", "until")
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def code_sha256(root: Path = REPO_ROOT) -> str:

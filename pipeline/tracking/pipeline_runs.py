@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import REPO_ROOT, Settings
 from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs
@@ -177,15 +177,6 @@ def source_tags() -> dict[str, str]:
         if branch and branch != "HEAD":  # HEAD: a detached checkout has no branch
             tags[TAG_GIT_BRANCH] = branch
     return tags
-
-
-def file_fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes: the same data gives the same value wherever it is copied."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def settings_params(settings: Settings) -> dict[str, str]:
@@ -425,7 +416,7 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
         experiment = experiment_id(client, settings, location)
         first_start = min((n.execution.create_time_since_epoch for n in nodes), default=None)
         started = started_ms or first_start or int(time.time() * 1000)
-        csv_sha256 = file_fingerprint(spec.csv_path)
+        csv_sha256 = file_sha256(spec.csv_path)
         source = source_tags()
         tags = {TAG_PIPELINE: settings.full_pipeline_name, TAG_PIPELINE_RUN: tfx_run or "none",
                 "dataset": spec.name, "dataset.spec_fingerprint": spec.fingerprint(),

@@ -12,6 +12,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import mlflow_runs
+from mlflow_runs import client, runs  # noqa: F401 - pytest fixtures
 from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
@@ -132,18 +133,6 @@ def test_split_buckets_come_from_the_example_gen_execution():
 
 
 # ---- end to end: the shared penguin runs -------------------------------------------------
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> mlflow_runs.PenguinRuns:
-    return mlflow_runs.penguin_runs(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def client(runs):
-    from mlflow import MlflowClient
-
-    return MlflowClient(mlflow_runs.store_uri(runs.settings))
-
 
 def _run_inputs(client, run_id: str) -> dict[str, object]:
     return _contexts(client.get_run(run_id).inputs.dataset_inputs)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import mlflow_runs
+from mlflow_runs import client, runs  # noqa: F401 - pytest fixtures
 from pipeline.tracking import mlflow_cli, registry
 
 CHROMIUM = "chromium"
@@ -97,18 +98,6 @@ def rendered_rows(url: str, workdir: Path, ready) -> dict[str, str]:
         if ready(found):
             break
     return found
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> mlflow_runs.PenguinRuns:
-    return mlflow_runs.penguin_runs(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def client(runs):
-    from mlflow import MlflowClient
-
-    return MlflowClient(mlflow_runs.store_uri(runs.settings))
 
 
 @pytest.fixture(scope="module")

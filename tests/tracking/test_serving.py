@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import mlflow_runs
+from mlflow_runs import runs  # noqa: F401 - a pytest fixture
 from components import signatures
 from pipeline.bench import baselines
 from pipeline.config.settings import Settings, from_args
@@ -191,11 +192,6 @@ def test_request_body_is_dataframe_split_with_null_for_missing():
 # ---- a real `mlflow models serve` of the champion ----------------------------------------
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> mlflow_runs.PenguinRuns:
-    return mlflow_runs.penguin_runs(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def served(runs):
     # Two workers whatever the cores: the multi-process path `make serve` takes on most machines.
     settings = runs.settings.replace(serve_port=mlflow_runs.free_port(), serve_workers=2)
@@ -240,6 +236,15 @@ def rows(runs, champion_saved_model) -> pd.DataFrame:
     return registry.feature_rows(spec.csv_path, [f.name for f in spec.model_features], numeric)
 
 
+def _assert_same_answers(served_frame: pd.DataFrame, expected: dict, runs) -> None:
+    """The server's probabilities and classes equal the SavedModel's in process (1e-5)."""
+    classes = list(runs.settings.load_spec().classes)
+    np.testing.assert_allclose(
+        served_frame[[serving_pyfunc.probability_column(c) for c in classes]].to_numpy(),
+        expected[signatures.PROBABILITIES], atol=1e-5)
+    assert list(served_frame["class"]) == [c.decode() for c in expected[signatures.CLASS_NAME]]
+
+
 def _in_process(saved_model, frame: pd.DataFrame) -> dict:
     import tensorflow as tf
 
@@ -263,12 +268,7 @@ def test_served_predictions_equal_the_saved_model_in_process(served, rows, runs,
     status, body = _post(served, payload)
     assert status == 200, body
     served_frame = pd.DataFrame(body["predictions"])
-    expected = _in_process(champion_saved_model, rows)
-    classes = list(runs.settings.load_spec().classes)
-    np.testing.assert_allclose(
-        served_frame[[serving_pyfunc.probability_column(c) for c in classes]].to_numpy(),
-        expected[signatures.PROBABILITIES], atol=1e-5)
-    assert list(served_frame["class"]) == [c.decode() for c in expected[signatures.CLASS_NAME]]
+    _assert_same_answers(served_frame, _in_process(champion_saved_model, rows), runs)
 
 
 @pytest.mark.e2e
@@ -285,12 +285,7 @@ def test_concurrent_single_row_requests_all_get_the_in_process_answer(served, ro
     assert all(a is not None and a[0] == 200 for a in answers), \
         [a[:2] if a else a for a in answers if a is None or a[0] != 200]
     served_frame = pd.DataFrame([json.loads(body)["predictions"][0] for _, _, body in answers])
-    expected = _in_process(champion_saved_model, picked)
-    classes = list(runs.settings.load_spec().classes)
-    np.testing.assert_allclose(
-        served_frame[[serving_pyfunc.probability_column(c) for c in classes]].to_numpy(),
-        expected[signatures.PROBABILITIES], atol=1e-5)
-    assert list(served_frame["class"]) == [c.decode() for c in expected[signatures.CLASS_NAME]]
+    _assert_same_answers(served_frame, _in_process(champion_saved_model, picked), runs)
 
 
 @pytest.mark.e2e

@@ -18,6 +18,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 import mlflow_runs
+from mlflow_runs import client, runs  # noqa: F401 - pytest fixtures
 from conftest import DATA, REPO, pipeline_command
 from pipeline.config.settings import Settings
 from pipeline.definition import builder
@@ -289,18 +290,6 @@ def test_every_chart_is_written_as_png(tmp_path):
 
 
 # ---- end to end: the shared penguin runs -------------------------------------------------
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> mlflow_runs.PenguinRuns:
-    return mlflow_runs.penguin_runs(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def client(runs):
-    from mlflow import MlflowClient
-
-    return MlflowClient(mlflow_runs.store_uri(runs.settings))
-
 
 @pytest.fixture(scope="module")
 def first(runs, client):
