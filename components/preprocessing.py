@@ -22,7 +22,12 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline.config.dataset_spec import DatasetSpec, bucketized_name, transformed_name
+from pipeline.config.dataset_spec import (
+    DatasetSpec,
+    bucketized_name,
+    transformed_name,
+    vocabulary_name,
+)
 
 MISSING_CATEGORY = ""
 # Distinct values a categorical column may have before its rarest ones share the OOV buckets.
@@ -150,7 +155,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
                 outputs[bucketized_name(feature.name)] = buckets(x, imputed, feature.buckets)
         else:
             outputs[transformed_name(feature.name)] = vocab_ids(
-                x, feature.name, feature.oov_buckets
+                x, vocabulary_name(feature.name), feature.oov_buckets
             )
     outputs[spec.transformed_label] = label_ids(inputs[spec.label], spec.classes)
     return outputs

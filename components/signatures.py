@@ -7,8 +7,16 @@
 - serving_raw: one plain tensor per raw feature in, probabilities, class id and class name out.
   Numbers come as float64 with NaN for missing, strings with "" for missing: the same encoding
   a pandas DataFrame has, so a client (or MLflow pyfunc) can send rows as they are.
+
+A signature input must be a valid TensorFlow op name, so a column called `mean radius` or
+`température` is a serving_raw input under its TF name (pipeline/config/dataset_spec.py). The
+export carries the map from column names to input names in assets.extra/ (next to TF Serving's
+warm-up file), and the MLflow pyfunc reads it: MLflow clients send the CSV's column names.
 """
 from __future__ import annotations
+
+import json
+import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -21,6 +29,8 @@ SERVING_RAW = "serving_raw"
 PROBABILITIES = "probabilities"
 CLASS_ID = "class_id"
 CLASS_NAME = "class"
+# assets.extra/<this>: {"signature": SERVING_RAW, "inputs": {column name: signature input name}}
+SERVING_RAW_COLUMNS_FILE = "serving_raw_columns.json"
 
 
 def raw_input_dtype(feature_spec: tf.io.FixedLenFeature | tf.io.VarLenFeature) -> tf.DType:
@@ -75,15 +85,18 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, eval_spec))
 
+    columns = {key: name for name, key in spec.serving_inputs.items()}  # input -> column
+
     @tf.function(
         input_signature=[
-            {name: tf.TensorSpec([None], raw_input_dtype(serving_spec[name]), name=name)
-             for name in feature_names}
+            {key: tf.TensorSpec([None], raw_input_dtype(serving_spec[name]), name=key)
+             for key, name in columns.items()}
         ],
         autograph=False,
     )
     def serve_raw(features):
-        parsed = {k: _raw_to_parsed(v, serving_spec[k]) for k, v in features.items()}
+        parsed = {columns[k]: _raw_to_parsed(v, serving_spec[columns[k]])
+                  for k, v in features.items()}
         return predict(parsed)
 
     return {
@@ -91,3 +104,12 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
         TRANSFORM_FEATURES: transform_features.get_concrete_function(),
         SERVING_RAW: serve_raw.get_concrete_function(),
     }
+
+
+def write_serving_raw_columns(export_dir: str, spec: DatasetSpec) -> None:
+    """Record, inside the export, which serving_raw input each raw feature column goes to."""
+    folder = os.path.join(export_dir, "assets.extra")
+    tf.io.gfile.makedirs(folder)
+    inputs = spec.serving_inputs
+    with tf.io.gfile.GFile(os.path.join(folder, SERVING_RAW_COLUMNS_FILE), "w") as f:
+        json.dump({"signature": SERVING_RAW, "inputs": inputs}, f, indent=1, ensure_ascii=False)

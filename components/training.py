@@ -13,8 +13,13 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from components.model import ModelConfig, ModelInput, build_model
-from components.signatures import make_signatures
-from pipeline.config.dataset_spec import DatasetSpec, bucketized_name, transformed_name
+from components.signatures import make_signatures, write_serving_raw_columns
+from pipeline.config.dataset_spec import (
+    DatasetSpec,
+    bucketized_name,
+    transformed_name,
+    vocabulary_name,
+)
 
 HISTORY_FILE = "history.json"
 TIMING_FILE = "timing.json"
@@ -25,7 +30,8 @@ def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[M
     inputs = []
     for feature in spec.model_features:
         if feature.is_categorical:
-            size = tft_output.vocabulary_size_by_name(feature.name) + feature.oov_buckets
+            vocabulary = vocabulary_name(feature.name)
+            size = tft_output.vocabulary_size_by_name(vocabulary) + feature.oov_buckets
             inputs.append(ModelInput(transformed_name(feature.name), size))
         else:
             inputs.append(ModelInput(transformed_name(feature.name)))
@@ -88,3 +94,4 @@ def run_fn(fn_args: FnArgs) -> None:
 
     tf.saved_model.save(model, fn_args.serving_model_dir,
                         signatures=make_signatures(model, tft_output, spec))
+    write_serving_raw_columns(fn_args.serving_model_dir, spec)

@@ -184,6 +184,22 @@ def _ephemeral_batch_definition():
     return asset.add_batch_definition_whole_dataframe("batch")
 
 
+class _ExactColumnName(str):
+    """A column label GX matches exactly. GX resolves an expectation's column case-insensitively
+    when the frame's labels are of type `str` exactly (great_expectations.expectations.metrics.
+    util, a rule meant for SQL backends), so with columns `Year` and `year` both expectations
+    would check whichever comes first. Labels of a str subclass take its exact-match branch."""
+
+
+def _exact_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    folded = [str(c).casefold() for c in frame.columns]
+    if len(set(folded)) == len(folded):
+        return frame  # no two names differ only in case: nothing GX could confuse
+    frame = frame.copy(deep=False)
+    frame.columns = pd.Index([_ExactColumnName(c) for c in frame.columns], dtype=object)
+    return frame
+
+
 def validate(suite: Suite, batches: Iterable[tuple[str, pd.DataFrame]]) -> Outcome:
     """Validate (split, frame) batches against the suite and judge each expectation on them all.
 
@@ -198,7 +214,7 @@ def validate(suite: Suite, batches: Iterable[tuple[str, pd.DataFrame]]) -> Outco
     rows: dict[str, int] = {}
     for split, frame in batches:
         rows[split] = rows.get(split, 0) + len(frame)
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": _exact_columns(frame)})
         validation = batch.validate(gx_suite, result_format={
             "result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
         for gx_result in validation.results:

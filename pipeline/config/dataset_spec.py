@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -34,12 +36,37 @@ class SpecError(ValueError):
     """A dataset spec that cannot be used; the message names the file and the field."""
 
 
+# Column names as they are become TensorFlow names only when they are plain lower-case
+# identifiers. Anything else a CSV header can hold (spaces, dots, slashes, non-ASCII letters, a
+# leading digit, upper case) gets a TF name: an ASCII slug plus a hash of the original, so it is
+# deterministic, valid as a Keras layer / TF name scope / vocabulary file name, and two names
+# that differ only in case (or slug the same) stay apart, also on case-insensitive file systems.
+_PLAIN_TF_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+def tf_name(name: str) -> str:
+    """The TensorFlow-safe name of a column (see above); the column name itself if plain."""
+    if _PLAIN_TF_NAME.fullmatch(name):
+        return name
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = _SLUG_CHARS.sub("_", ascii_name.lower()).strip("_")[:40]
+    if not slug or not slug[0].isalpha():
+        slug = "c_" + slug if slug else "c"
+    return f"{slug}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def vocabulary_name(name: str) -> str:
+    """The file name of a categorical column's vocabulary in the Transform output."""
+    return tf_name(name)
+
+
 def transformed_name(name: str) -> str:
-    return name + TRANSFORMED_SUFFIX
+    return tf_name(name) + TRANSFORMED_SUFFIX
 
 
 def bucketized_name(name: str) -> str:
-    return name + "_bucket" + TRANSFORMED_SUFFIX
+    return tf_name(name) + "_bucket" + TRANSFORMED_SUFFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +116,13 @@ class DatasetSpec:
     def required_columns(self) -> tuple[str, ...]:
         """Columns the pipeline reads: model features, the label and the slicing feature."""
         return tuple(f.name for f in self.features if f.role != IGNORE or f.name == self.slice_by)
+
+    @property
+    def serving_inputs(self) -> dict[str, str]:
+        """Model feature column -> its serving_raw signature input name: the tf_name, since
+        TensorFlow lower-cases signature input names and replaces what is not a letter or digit
+        (tensorflow/python/framework/tensor.py, sanitize_spec_name)."""
+        return {f.name: tf_name(f.name) for f in self.model_features}
 
     @property
     def num_classes(self) -> int:
@@ -177,6 +211,27 @@ def _parse_feature(path: Path, name: str, raw: Any) -> Feature:
     )
 
 
+def _check_tf_names(path: Path, features: tuple[Feature, ...]) -> None:
+    """Refuse what cannot work: an empty column name, or two columns whose names inside
+    TensorFlow (serving inputs, vocabulary files, transformed features, buckets) would clash."""
+    for f in features:
+        if not f.name:
+            raise _fail(path, "a feature has an empty column name: name the column in the CSV "
+                              "header and the spec")
+    # Two namespaces: tf_names (serving inputs, vocabulary files) and transformed features.
+    # tf_names are lower case, so TensorFlow's case-insensitive name uniquing cannot bite.
+    owners: dict[tuple[str, str], str] = {}  # (namespace, TF-side name) -> its column
+    for f in features:
+        names = [("tf", tf_name(f.name)), ("transformed", transformed_name(f.name))]
+        if f.buckets:
+            names.append(("transformed", bucketized_name(f.name)))
+        for key in names:
+            other = owners.setdefault(key, f.name)
+            if other != f.name:
+                raise _fail(path, f"columns '{other}' and '{f.name}' would both be called "
+                                  f"'{key[1]}' inside TensorFlow; rename one of them")
+
+
 def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     """Read and validate a spec; every mistake raises SpecError naming the file and the field."""
     path = Path(path).resolve()
@@ -202,6 +257,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     if not isinstance(raw["features"], Mapping) or not raw["features"]:
         raise _fail(path, "'features' must be a non-empty mapping of column name to its type")
     features = tuple(_parse_feature(path, str(n), f) for n, f in raw["features"].items())
+    _check_tf_names(path, features)
 
     label = raw["label"]
     names = [f.name for f in features]

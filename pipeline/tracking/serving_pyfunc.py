@@ -12,6 +12,7 @@ expects (see components/signatures.py).
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -26,6 +27,9 @@ CLASS_COLUMN = "class"
 SIGNATURE = "serving_raw"
 SIGNATURE_PROBABILITIES = "probabilities"
 SIGNATURE_CLASS = "class"
+# The export's map from column names to serving_raw input names (components/signatures.py): a
+# column called "mean radius" is the input "mean_radius_<hash>". Exports without it: identity.
+COLUMNS_FILE = os.path.join("assets.extra", "serving_raw_columns.json")
 # Set by `mlflow models serve` for the scoring server process (mlflow.pyfunc.scoring_server
 # ._SERVER_MODEL_PATH): this model is loaded to serve requests for the life of the process.
 SCORING_SERVER_ENV = "__pyfunc_model_path__"
@@ -59,8 +63,11 @@ class RawFeaturesModel:
         self._saved_model = tf.saved_model.load(saved_model_dir)  # keeps the function alive
         self._predict = self._saved_model.signatures[SIGNATURE]
         _, input_specs = self._predict.structured_input_signature
-        self.string_features = sorted(n for n, s in input_specs.items() if s.dtype == tf.string)
-        self.numeric_features = sorted(n for n, s in input_specs.items() if s.dtype != tf.string)
+        columns = _columns(saved_model_dir, list(input_specs))
+        self._input_of = columns  # column name -> signature input name
+        kinds = {c: input_specs[i].dtype == tf.string for c, i in columns.items()}
+        self.string_features = sorted(c for c, is_string in kinds.items() if is_string)
+        self.numeric_features = sorted(c for c, is_string in kinds.items() if not is_string)
         self.classes = [str(c) for c in classes]
         self._feature_names = sorted(self.string_features + self.numeric_features)
         strings = set(self.string_features)
@@ -109,7 +116,8 @@ class RawFeaturesModel:
         if len(columns) < len(is_string):
             missing = [n for n in self._feature_names if n not in columns]
             raise _invalid_input(f"missing feature column(s): {', '.join(missing)}")
-        return {name: tf.constant(self._strings(column), tf.string) if is_string[name]
+        input_of = self._input_of
+        return {input_of[name]: tf.constant(self._strings(column), tf.string) if is_string[name]
                 else tf.constant(self._numbers(name, column), tf.float64)
                 for name, column in columns.items()}
 
@@ -123,6 +131,20 @@ class RawFeaturesModel:
         result[CLASS_COLUMN] = [names.get(c) or c.decode()
                                 for c in outputs[SIGNATURE_CLASS].numpy().tolist()]
         return pd.DataFrame(result, index=frame.index)
+
+
+def _columns(saved_model_dir: str, input_names: list[str]) -> dict[str, str]:
+    """Column name -> serving_raw input name, from the export's map when it has one."""
+    path = os.path.join(saved_model_dir, COLUMNS_FILE)
+    if not os.path.isfile(path):
+        return {name: name for name in input_names}
+    with open(path, encoding="utf-8") as f:
+        columns = json.load(f)["inputs"]
+    unknown = sorted(set(columns.values()) - set(input_names))
+    if unknown or len(columns) != len(input_names):
+        raise ValueError(f"{path} does not match the {SIGNATURE} signature's inputs "
+                         f"{sorted(input_names)}")
+    return dict(columns)
 
 
 def _load_pyfunc(data_path: str, model_config: dict | None = None) -> RawFeaturesModel:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import DATA
-from pipeline.config.dataset_spec import SpecError, load_spec
+from pipeline.config.dataset_spec import SpecError, load_spec, tf_name, transformed_name
 
 GOOD = {
     "name": "toy",
@@ -80,6 +80,12 @@ def test_good_spec_round_trips_through_custom_config(tmp_path):
          "exactly the label 'y' must have role 'label'"),
         (_with(label=None), "missing required key 'label'"),
         (_with(colour="red"), "unknown key(s) ['colour']"),
+        (_with(features={"": {"type": "float"}, "y": {"type": "int", "role": "label"}}),
+         "a feature has an empty column name"),
+        # x's buckets would be the transformed feature x_bucket_xf, which x_bucket also makes.
+        (_with(features={"x": {"type": "float", "buckets": 3}, "x_bucket": {"type": "float"},
+                         "y": {"type": "int", "role": "label"}}),
+         "columns 'x' and 'x_bucket' would both be called 'x_bucket_xf' inside TensorFlow"),
     ],
 )
 def test_malformed_spec_fails_with_a_clear_message(tmp_path, spec, message):
@@ -93,3 +99,36 @@ def test_malformed_spec_fails_with_a_clear_message(tmp_path, spec, message):
 def test_missing_spec_file_is_named(tmp_path):
     with pytest.raises(SpecError, match="file not found"):
         load_spec(tmp_path / "absent.yaml")
+
+
+# What TensorFlow accepts as a Keras layer / name scope and keeps as a signature input name
+# (tensorflow/python/framework/tensor.py sanitize_spec_name lower-cases and replaces the rest).
+TF_NAME = r"[a-z][a-z0-9_]*"
+
+
+@pytest.mark.parametrize("column", [
+    "mean radius", "worst concave points", "a.b", "x-y", "p/q", "température", "温度", "1st",
+    "Size", " padded ", "(%)", "a" * 300,
+])
+def test_any_column_name_gets_a_deterministic_tf_name(column):
+    import re
+
+    name = tf_name(column)
+    assert re.fullmatch(TF_NAME, name) and len(name) <= 64
+    assert tf_name(column) == name  # the same in every process: a hash, not a counter
+    assert re.fullmatch(TF_NAME, transformed_name(column))
+
+
+def test_plain_names_are_kept_and_case_or_punctuation_twins_stay_apart():
+    assert tf_name("trip_miles") == "trip_miles"  # shipped datasets keep their names
+    twins = ["size", "Size", "SIZE", "size ", "size.", "size/"]
+    assert len({tf_name(c) for c in twins}) == len(twins)
+
+
+def test_real_world_header_loads(tmp_path):
+    features = {"Espèce": {"type": "categorical", "role": "label"},
+                "bill length (mm)": {"type": "float", "buckets": 4},
+                "Year": {"type": "categorical_int"}, "year": {"type": "float"}}
+    spec = load_spec(_write(tmp_path, _with(features=features, label="Espèce",
+                                            classes=["a", "b"], slice_by="Year")))
+    assert spec.serving_inputs == {c: tf_name(c) for c in list(features)[1:]}
