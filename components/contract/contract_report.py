@@ -77,7 +77,29 @@ def describe(result: CheckResult) -> str:
     """One line a person can act on, e.g. `fare: expect_column_values_to_be_between(0, 771,
     mostly=0.99): 12.0% of values out of range (the suite allows 1.0%), e.g. -12.5`."""
     check = result.check
-    return f"{check.column or 'table'}: {check.type}{_arguments(check)}: {_observed(result)}"
+    where = f" in split {result.split}" if result.split else ""
+    return (f"{check.column or 'table'}{where}: {check.type}{_arguments(check)}: "
+            f"{_observed(result)}")
+
+
+def label_shares(outcome: Outcome, classes: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """{split: {class: share of the split's labelled rows}}, every spec class listed (0 when
+    absent) and any other value seen after them."""
+    shares = {}
+    for split, counts in outcome.label_counts.items():
+        total = sum(counts.values())
+        seen = {_show(value): n for value, n in counts.items()}
+        names = list(classes) + sorted(set(seen) - set(classes))
+        shares[split] = {c: seen.get(c, 0) / total if total else 0.0 for c in names}
+    return shares
+
+
+def _label_line(label: str, shares: dict[str, dict[str, float]]) -> str:
+    splits = "; ".join(f"{split} " + ", ".join(f"{c} {_percent(100 * share)}"
+                                               for c, share in by_class.items())
+                       for split, by_class in shares.items())
+    return (f"label '{label}' has class shares outside the suite's bounds: {splits} (every "
+            "class must appear in every split, each within its bounds)")
 
 
 def render_data_docs(gx_result) -> str:
@@ -89,9 +111,12 @@ def render_data_docs(gx_result) -> str:
     return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(gx_result))
 
 
-def report(outcome: Outcome, data_docs: str) -> dict:
-    """The JSON summary a gate and a person read: counts and one line per failed expectation."""
+def report(outcome: Outcome, data_docs: str, label: str = "",
+           classes: tuple[str, ...] = ()) -> dict:
+    """The JSON summary a gate and a person read: counts, one line per failed expectation and
+    the label's class shares per split."""
     return {
+        "label": {"column": label, "shares": label_shares(outcome, classes)} if label else None,
         "suite": outcome.suite.name,
         "suite_source": outcome.suite.source,
         "rows": outcome.rows,
@@ -101,7 +126,8 @@ def report(outcome: Outcome, data_docs: str) -> dict:
         "failed": {s: len(outcome.failures(s)) for s in SEVERITIES},
         "failures": [
             {"severity": r.check.severity, "column": r.check.column,
-             "expectation": r.check.type, "message": describe(r)}
+             "expectation": r.check.type, "per_split": r.check.per_split, "split": r.split,
+             "message": describe(r)}
             for r in outcome.results if not r.success
         ],
         "data_docs": data_docs,
@@ -110,7 +136,13 @@ def report(outcome: Outcome, data_docs: str) -> dict:
 
 def contract_error_message(report_dict: dict) -> str | None:
     """The error for a run whose data broke critical expectations; None when none broke."""
-    problems = [f["message"] for f in report_dict["failures"] if f["severity"] == CRITICAL]
+    critical = [f for f in report_dict["failures"] if f["severity"] == CRITICAL]
+    label = report_dict.get("label") or {}
+    # The label's per-split share checks: one line with the shares seen, for all of them.
+    shares = [f for f in critical if f.get("per_split") and f["column"] == label.get("column")]
+    problems = [f["message"] for f in critical if f not in shares]
+    if shares:
+        problems.insert(0, _label_line(label["column"], label["shares"]))
     if not problems:
         return None
     where = f"\n  Data Docs: {report_dict['data_docs']}"

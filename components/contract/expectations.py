@@ -8,9 +8,14 @@ failures are reported and the run goes on.
 
 Data is validated a batch at a time (suite_validation.py), so only expectations whose
 batch results combine exactly are accepted: column map expectations (not null, between, in set,
-type, ...), row counts, and the table's columns. Aggregate statistics (mean, quantiles, distinct
-value sets) do not combine from batch results; a suite using them is refused when it is loaded
-rather than judged wrongly.
+type, ...), row counts, the table's columns, and a column's set of distinct values (the union of
+the batches' sets). Aggregate statistics (mean, quantiles) do not combine from batch results; a
+suite using them is refused when it is loaded rather than judged wrongly.
+
+An expectation with ``meta.per_split: true`` is judged on each split (train, eval) on its own
+and fails if any split fails it: `make expectations` drafts the label's checks that way, since
+a model learns nothing from a class its train split lacks and is not evaluated on one its eval
+split lacks.
 """
 from __future__ import annotations
 
@@ -26,7 +31,11 @@ CRITICAL, WARNING = "critical", "warning"
 SEVERITIES = (CRITICAL, WARNING)
 
 # How batch results of an expectation combine (see components/contract/suite_validation.py).
-MAP, ROW_COUNT, TABLE_SHAPE = "map", "row count", "table shape"
+MAP, ROW_COUNT, TABLE_SHAPE, DISTINCT = "map", "row count", "table shape", "distinct values"
+DISTINCT_TYPES = (
+    "expect_column_distinct_values_to_contain_set", "expect_column_distinct_values_to_be_in_set",
+    "expect_column_distinct_values_to_equal_set",
+)
 ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
 TABLE_SHAPE_TYPES = (
     "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
@@ -51,7 +60,8 @@ class Check:
     type: str
     kwargs: dict
     severity: str
-    kind: str  # MAP, ROW_COUNT or TABLE_SHAPE: how batch results combine
+    kind: str  # MAP, ROW_COUNT, TABLE_SHAPE or DISTINCT: how batch results combine
+    per_split: bool = False  # judged on each split on its own (meta.per_split)
 
     @property
     def id(self) -> str:
@@ -93,6 +103,8 @@ def _kind(type_: str) -> str | None:
         return ROW_COUNT
     if type_ in TABLE_SHAPE_TYPES:
         return TABLE_SHAPE
+    if type_ in DISTINCT_TYPES:
+        return DISTINCT
     return MAP if issubclass(get_expectation_impl(type_), ColumnMapExpectation) else None
 
 
@@ -133,7 +145,10 @@ def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
         if kind is None:
             raise fail(f"{where}: cannot be checked batch by batch (it needs the whole column at "
                        "once); use column value expectations, row counts or the column set")
-        checks.append(Check(index, type_, dict(kwargs), severity, kind))
+        per_split = (entry.get("meta") or {}).get("per_split", False)
+        if not isinstance(per_split, bool):
+            raise fail(f"{where}: meta.per_split must be true or false, got {per_split!r}")
+        checks.append(Check(index, type_, dict(kwargs), severity, kind, per_split))
     suite = Suite(str(raw.get("name") or spec.name), source, tuple(checks), raw)
     try:
         suite.to_gx()

@@ -39,14 +39,15 @@ def validate_examples(examples: standard_artifacts.Examples, suite_json: str, su
     output_dir; return the report (see contract_report.report)."""
     spec = DatasetSpec.from_config(spec_config)
     suite = expectations.parse_suite(json.loads(suite_json), spec, suite_source)
-    outcome = suite_validation.validate(suite, split_batches(examples, spec, batch_rows))
+    outcome = suite_validation.validate(suite, split_batches(examples, spec, batch_rows),
+                                        label=spec.label)
     gx_result = suite_validation.to_gx_result(outcome, data_name=f"Examples {examples.uri}")
     with open(os.path.join(output_dir, VALIDATION_FILE), "w") as f:
         json.dump(gx_result.to_json_dict(), f, indent=2)
     data_docs = os.path.join(output_dir, DATA_DOCS_FILE)
     with open(data_docs, "w") as f:
         f.write(contract_report.render_data_docs(gx_result))
-    report = contract_report.report(outcome, data_docs)
+    report = contract_report.report(outcome, data_docs, label=spec.label, classes=spec.classes)
     with open(os.path.join(output_dir, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
     return report

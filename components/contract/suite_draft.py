@@ -1,7 +1,7 @@
 """Drafting an expectation suite from the data, for a person to review before committing it.
 
 The draft covers the column set, each column's type, its share of empty values, numeric ranges,
-category sets, the row count and the label's class shares, each with a severity. Its bounds sit
+category sets, the row count and the label's class shares in each split, each with a severity. Its bounds sit
 some way from what the data shows (the constants below): a draft should tolerate normal
 variation and catch gross breakage; the person reviewing it tightens or loosens from there.
 """
@@ -170,8 +170,10 @@ def _column_expectations(f: Feature, p: _Profile, rows: int, severity: str) -> l
 
 
 def _label_expectations(spec: DatasetSpec, p: _Profile, rows: int) -> list[dict]:
-    """The label is never empty and holds only the spec's classes (critical); each class keeps
-    at least a floor of its share (warning)."""
+    """All critical. The label is never empty and holds only the spec's classes; in each split
+    (train, eval) every class appears and keeps at least a floor of its observed share, so a
+    class's ceiling is what the other classes' floors leave. A label that collapsed to one
+    class, or a split without a class, stops the run before anything trains on it."""
     classes = _typed_classes(spec)
     numeric = spec.label_feature.is_numeric or spec.label_feature.type == CATEGORICAL_INT
     drafted = [
@@ -181,25 +183,32 @@ def _label_expectations(spec: DatasetSpec, p: _Profile, rows: int) -> list[dict]
                      _share_text(p.nulls / rows, "empty"), column=spec.label),
         _expectation("expect_column_values_to_be_in_set", CRITICAL, column=spec.label,
                      value_set=classes),
+        _per_split(_expectation("expect_column_distinct_values_to_contain_set", CRITICAL,
+                                column=spec.label, value_set=classes)),
     ]
     counts = p.counts or {}
     labelled = sum(counts.values())
     for cls in classes:
         share = counts.get(cls, 0) / labelled if labelled else 0
         if share * LABEL_SHARE_FLOOR >= 0.001:
-            drafted.append(_expectation(
-                "expect_column_values_to_be_in_set", WARNING, _share_text(share, "of labels"),
-                column=spec.label, value_set=[cls], mostly=_floor3(share * LABEL_SHARE_FLOOR)))
+            drafted.append(_per_split(_expectation(
+                "expect_column_values_to_be_in_set", CRITICAL, _share_text(share, "of labels"),
+                column=spec.label, value_set=[cls], mostly=_floor3(share * LABEL_SHARE_FLOOR))))
     return drafted
+
+
+def _per_split(expectation: dict) -> dict:
+    expectation["meta"]["per_split"] = True
+    return expectation
 
 
 def draft_suite(frames: Iterable[pd.DataFrame], spec: DatasetSpec, source: str = "") -> dict:
     """A suite (as a JSON-able dict in GX's format) drafted from the data.
 
     Columns the model reads (features, label, slicing column) get `critical` expectations, the
-    others `warning`. The row count and the label's class shares are `warning`: a smaller or
-    differently mixed drop of data (a sample, a quiet month) is worth a look, not a stop. A
-    label outside the spec's classes is critical.
+    others `warning`. The row count is `warning`: a smaller drop of data (a sample, a quiet
+    month) is worth a look, not a stop. The label's checks are critical, its class shares
+    judged in each split (see _label_expectations).
     """
     rows, profiles = _profiles(frames, spec)
     required = set(spec.required_columns)

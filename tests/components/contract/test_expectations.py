@@ -66,9 +66,15 @@ def test_committed_suite_loads_and_names_only_spec_columns(dataset):
     assert {c.severity for c in suite.checks} == {"critical", "warning"}
     checked = {c.column for c in suite.checks if c.column}
     assert set(spec.required_columns) <= checked <= set(spec.column_names)
-    label_sets = [c.kwargs["value_set"] for c in suite.checks if c.column == spec.label
-                  and c.severity == "critical" and "value_set" in c.kwargs]
-    assert [[str(v) for v in s] for s in label_sets] == [list(spec.classes)]
+    label = [c for c in suite.checks if c.column == spec.label and "value_set" in c.kwargs]
+    assert {c.severity for c in label} == {"critical"}
+    pooled = [[str(v) for v in c.kwargs["value_set"]] for c in label if not c.per_split]
+    assert pooled == [list(spec.classes)]  # only the spec's classes
+    # Guarded in each split: every class present, and each class's share has a floor.
+    per_split = {(c.type, tuple(str(v) for v in c.kwargs["value_set"]))
+                 for c in label if c.per_split}
+    assert per_split == {("expect_column_distinct_values_to_contain_set", spec.classes)} | {
+        ("expect_column_values_to_be_in_set", (cls,)) for cls in spec.classes}
 
 
 @pytest.mark.parametrize("dataset", ["taxi", "penguins"])
@@ -113,11 +119,14 @@ def test_draft_covers_columns_types_nulls_ranges_sets_rows_and_label_shares():
     assert get("column_values_to_be_in_type_list", "fare")["kwargs"]["type_list"] == [
         "float64", "float"]
     assert get("column_values_to_be_in_type_list", "color")["kwargs"]["type_list"] == ["str"]
-    # The label: only the spec's classes (critical), each class keeps half its share (warning).
-    assert get("column_values_to_be_in_set", "y", [0, 1])["meta"]["severity"] == "critical"
+    # The label: only the spec's classes; in each split, every class present and keeping half
+    # its share. All critical.
+    assert get("column_values_to_be_in_set", "y", [0, 1])["meta"] == {"severity": "critical"}
+    present = get("column_distinct_values_to_contain_set", "y", [0, 1])
+    assert present["meta"] == {"severity": "critical", "per_split": True}
     share = (frame["y"] == 1).mean()
     ones = get("column_values_to_be_in_set", "y", [1])
-    assert ones["meta"]["severity"] == "warning"
+    assert ones["meta"]["severity"] == "critical" and ones["meta"]["per_split"] is True
     assert ones["kwargs"]["mostly"] == pytest.approx(share / 2, abs=0.001)
     # Ignored columns get warnings only, and an always-empty one gets no range or set.
     note = [e for e in draft["expectations"] if e["kwargs"].get("column") == "note"]
@@ -138,7 +147,7 @@ def test_write_draft_writes_a_suite_the_loader_accepts(tmp_path):
     suite = expectations.load_suite(tmp_path / "draft" / "expectations.json", spec)
     assert counts == {"critical": sum(c.severity == "critical" for c in suite.checks),
                       "warning": sum(c.severity == "warning" for c in suite.checks)}
-    assert counts["critical"] > 10 and counts["warning"] >= 4
+    assert counts["critical"] > 10 and counts["warning"] == 1  # the row count
 
 
 # ---- loading: every mistake names the file and the expectation ------------------------------
@@ -314,6 +323,61 @@ def test_stop_message_puts_a_single_failure_on_its_first_line_and_lists_several(
     lines = contract_report.contract_error_message(two).splitlines()
     assert lines[0] == "data contract broken: 2 critical expectations failed:"
     assert lines[1].startswith("  fare: ") and lines[2].startswith("  color: ")
+
+
+LABEL_SUITE = (
+    _expectation("expect_column_values_to_be_in_set", column="y", value_set=[0, 1]),
+    {**_expectation("expect_column_distinct_values_to_contain_set", column="y",
+                    value_set=[0, 1]), "meta": {"severity": "critical", "per_split": True}},
+    {**_expectation("expect_column_values_to_be_in_set", column="y", value_set=[1],
+                    mostly=0.15), "meta": {"severity": "critical", "per_split": True}},
+)
+
+
+def _split_outcome(train: list[float], eval_: list[float], batch: int = 4):
+    frames = [("train", pd.DataFrame({"y": train[i:i + batch]}))
+              for i in range(0, len(train), batch)]
+    frames += [("eval", pd.DataFrame({"y": eval_[i:i + batch]}))
+               for i in range(0, len(eval_), batch)]
+    outcome = suite_validation.validate(_suite(*LABEL_SUITE), frames, label="y")
+    return outcome, contract_report.report(outcome, "/d/x.html", label="y", classes=("0", "1"))
+
+
+def test_label_checks_marked_per_split_are_judged_in_each_split():
+    # 30% ones over both splits, but none in eval: the pooled share would pass.
+    outcome, report = _split_outcome([0.0] * 8 + [1.0] * 6, [0.0] * 6)
+    present, share = outcome.results[1], outcome.results[2]
+    assert (present.success, present.split) == (False, "eval")
+    assert present.result["details"]["missing"] == [1]
+    assert (share.success, share.split) == (False, "eval")
+    assert report["label"]["shares"] == {"train": {"0": 8 / 14, "1": 6 / 14},
+                                         "eval": {"0": 1.0, "1": 0.0}}
+    # Both splits mixed: every check passes; presence is the union over the split's batches.
+    outcome, _ = _split_outcome([0.0] * 4 + [1.0] * 4, [0.0] * 4 + [1.0] * 2)
+    assert all(r.success for r in outcome.results)
+
+
+def test_a_collapsed_label_stops_with_one_line_naming_it_and_the_shares_seen():
+    _, report = _split_outcome([0.0] * 12, [0.0] * 5)
+    assert contract_report.contract_error_message(report).splitlines() == [
+        "data contract broken: label 'y' has class shares outside the suite's bounds: "
+        "train 0 100.0%, 1 0.0%; eval 0 100.0%, 1 0.0% (every class must appear in every "
+        "split, each within its bounds)",
+        "  Data Docs: /d/x.html",
+    ]
+    # A value outside the classes keeps its own message beside it.
+    _, report = _split_outcome([0.0] * 12, [0.0] * 4 + [7.0])
+    lines = contract_report.contract_error_message(report).splitlines()
+    assert lines[0] == "data contract broken: 2 critical expectations failed:"
+    assert "eval 0 80.0%, 1 0.0%, 7 20.0%" in lines[1]
+    assert lines[2] == ("  y: expect_column_values_to_be_in_set([0, 1]): 5.9% of values "
+                        "outside the set, e.g. 7")  # pooled: 1 of 17 rows
+
+
+def test_per_split_must_be_a_boolean():
+    entry = {**LABEL_SUITE[1], "meta": {"severity": "critical", "per_split": "yes"}}
+    with pytest.raises(SuiteError, match="meta.per_split must be true or false, got 'yes'"):
+        _suite(entry)
 
 
 def test_failed_warnings_are_reported_but_do_not_stop():
