@@ -1,9 +1,33 @@
-"""The Keras model: by default the classic MLP (Dense 64 relu x2, softmax head, Adam)."""
+"""The Keras model, built from the transformed features and a ModelConfig.
+
+Two architectures (ModelConfig.architecture):
+  tabular  (default) categorical ids with more than `embedding_min_cardinality` values go
+           through a learned embedding instead of a wide one-hot; pairs of quantile-bucketized
+           features may be crossed (every pair, or none); then Dense relu blocks, each with
+           optional batch normalization and dropout; Adam with a cosine-decayed learning rate.
+  classic  the seed's MLP, as it was: every categorical one-hot, Dense 64 relu x2, softmax,
+           Adam at 1e-3; the tabular options do not apply.
+
+Every Keras layer name derives from the transformed feature names (already TF-safe, see
+pipeline/config/dataset_spec.py), never from a CSV column name.
+"""
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+from typing import Any, Mapping
 
 import tf_keras as keras
+
+from pipeline.config.settings import MODEL_SETTINGS
+
+TABULAR, CLASSIC_ARCHITECTURE = "tabular", "classic"
+ARCHITECTURES = (TABULAR, CLASSIC_ARCHITECTURE)
+LR_SCHEDULES = ("constant", "cosine")
+CROSSES = ("none", "bucket_pairs")
+# The seed's MLP, fixed so that `--model-architecture classic` alone gives it back.
+CLASSIC = dict(hidden_units=64, hidden_layers=2, learning_rate=1e-3)
 
 
 def keep_autograph_out_of_keras() -> None:
@@ -23,46 +47,153 @@ def keep_autograph_out_of_keras() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelInput:
-    """One transformed feature: numeric (cardinality 0) or a categorical id below cardinality."""
+    """One transformed feature: numeric (cardinality 0) or a categorical id below cardinality.
+
+    `bucketized` marks quantile-bucket ids of a numeric feature: the ones `crosses` pairs up."""
 
     name: str
     cardinality: int = 0
+    bucketized: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     num_classes: int
+    architecture: str = TABULAR
     hidden_units: int = 64
     hidden_layers: int = 2
     learning_rate: float = 1e-3
+    # tabular only:
+    embedding_min_cardinality: int = 10
+    embedding_dim: int = 0  # 0: sized from the cardinality (embedding_size)
+    crosses: str = "none"
+    cross_embedding_dim: int = 8
+    numeric_embedding_dim: int = 0  # > 0: each numeric input through its own Dense relu layer
+    dropout: float = 0.0
+    batch_norm: bool = False
+    lr_schedule: str = "constant"  # cosine: see schedule_callbacks
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"model architecture must be one of {ARCHITECTURES}, "
+                             f"got {self.architecture!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.crosses not in CROSSES:
+            raise ValueError(f"crosses must be one of {CROSSES}, got {self.crosses!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.architecture == CLASSIC_ARCHITECTURE:
+            for name, value in CLASSIC.items():
+                object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_settings(cls, num_classes: int, values: Mapping[str, Any]) -> "ModelConfig":
+        """From MODEL_SETTINGS values (settings names; unknown names refused)."""
+        unknown = set(values) - set(MODEL_SETTINGS)
+        if unknown:
+            raise ValueError(f"not model settings: {sorted(unknown)}; known: {MODEL_SETTINGS}")
+        fields = {("architecture" if k == "model_architecture" else k): v
+                  for k, v in values.items()}
+        return cls(num_classes=num_classes, **fields)
+
+
+def embedding_size(cardinality: int) -> int:
+    """Embedding width for a vocabulary: grows slowly with its size (the fastai rule of thumb,
+    1.6 * n^0.56), capped at 32 so a large vocabulary does not dominate the concatenation."""
+    return max(2, min(32, round(1.6 * cardinality ** 0.56)))
+
+
+def _categorical(x, spec: ModelInput, config: ModelConfig):
+    embed = (config.architecture == TABULAR
+             and spec.cardinality > config.embedding_min_cardinality)
+    if not embed:
+        return keras.layers.CategoryEncoding(
+            num_tokens=spec.cardinality, output_mode="one_hot", name=f"{spec.name}_onehot")(x)
+    dim = config.embedding_dim or embedding_size(spec.cardinality)
+    x = keras.layers.Embedding(spec.cardinality, dim, name=f"{spec.name}_embedding")(x)
+    return keras.layers.Flatten(name=f"{spec.name}_embedding_flat")(x)
+
+
+def _numeric(x, spec: ModelInput, config: ModelConfig):
+    """A numeric input as it is, or (numeric_embedding_dim > 0) the input next to a small
+    Dense relu layer of its own: a learned piecewise-linear function of that one value, so a
+    threshold in it (a fare above some amount) need not be carved out by the shared layers."""
+    if config.architecture != TABULAR or not config.numeric_embedding_dim:
+        return x
+    hinge = keras.layers.Dense(config.numeric_embedding_dim, activation="relu",
+                               name=f"{spec.name}_numeric_embedding")(x)
+    return keras.layers.concatenate([x, hinge], name=f"{spec.name}_numeric")
+
+
+def _crossed(pairs, config: ModelConfig) -> list:
+    """Each pair of bucket-id inputs as one id (a * |b| + b), embedded: the joint cell of two
+    bucketized features (a location from its latitude and longitude buckets, say), which a
+    Dense layer over the two one-hots can only approximate."""
+    out = []
+    for (xa, a), (xb, b) in pairs:
+        name = f"{a.name}_x_{b.name}"
+        cell = keras.layers.Lambda(
+            lambda t, n=b.cardinality: t[0] * n + t[1], name=f"{name}_id")([xa, xb])
+        embedded = keras.layers.Embedding(
+            a.cardinality * b.cardinality, config.cross_embedding_dim, name=f"{name}_embedding",
+        )(cell)
+        out.append(keras.layers.Flatten(name=f"{name}_flat")(embedded))
+    return out
+
+
+class LearningRateSchedule(keras.callbacks.Callback):
+    """The model's learning-rate schedule, per epoch: with lr_schedule=cosine the rate goes from
+    learning_rate down to 5% of it over `epochs`; otherwise it stays. Per epoch rather than per
+    step, so it needs no row count (the Trainer's datasets do not know theirs), and read from
+    the model it is fitting (build_model leaves its config there), so one callback serves every
+    Tuner trial whatever schedule the trial drew."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        config = getattr(self.model, "model_config", None)
+        if config is None or config.architecture != TABULAR or config.lr_schedule != "cosine":
+            return
+        start, floor = config.learning_rate, 0.05 * config.learning_rate
+        progress = min(epoch / max(self.epochs - 1, 1), 1.0)
+        rate = floor + (start - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        keras.backend.set_value(self.model.optimizer.learning_rate, rate)
 
 
 def build_model(inputs: list[ModelInput], config: ModelConfig) -> keras.Model:
-    """Numeric inputs as they are, categorical ids one-hot, concatenated into the MLP.
+    """Numeric inputs as they are, categorical ids one-hot or embedded, into the MLP.
 
     A binary task is 2 classes with a softmax, so binary and multiclass share one head, one loss
     (sparse categorical cross-entropy) and one serving output layout.
     """
     keep_autograph_out_of_keras()
-    keras_inputs, encoded = [], []
+    tabular = config.architecture == TABULAR
+    keras_inputs, encoded, buckets = [], [], []
     for spec in inputs:
         if spec.cardinality:
             x = keras.layers.Input(shape=(1,), name=spec.name, dtype="int64")
-            keras_inputs.append(x)
-            encoded.append(
-                keras.layers.CategoryEncoding(
-                    num_tokens=spec.cardinality, output_mode="one_hot", name=f"{spec.name}_onehot"
-                )(x)
-            )
+            encoded.append(_categorical(x, spec, config))
+            if spec.bucketized:
+                buckets.append((x, spec))
         else:
             x = keras.layers.Input(shape=(1,), name=spec.name, dtype="float32")
-            keras_inputs.append(x)
-            encoded.append(x)
+            encoded.append(_numeric(x, spec, config))
+        keras_inputs.append(x)
+    if tabular and config.crosses == "bucket_pairs":
+        encoded += _crossed(itertools.combinations(buckets, 2), config)
     x = keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for i in range(config.hidden_layers):
         x = keras.layers.Dense(config.hidden_units, activation="relu", name=f"dense_{i}")(x)
+        if tabular and config.batch_norm:
+            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+        if tabular and config.dropout:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     outputs = keras.layers.Dense(config.num_classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs=keras_inputs, outputs=outputs)
+    model.model_config = config  # for LearningRateSchedule
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),

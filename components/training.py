@@ -12,8 +12,9 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from components.model import ModelConfig, ModelInput, build_model
+from components.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
 from components.signatures import make_signatures, write_serving_raw_columns
+from components.tuning import model_settings
 from pipeline.config.dataset_spec import (
     DatasetSpec,
     bucketized_name,
@@ -37,7 +38,8 @@ def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[M
             inputs.append(ModelInput(transformed_name(feature.name)))
             if feature.buckets:
                 # tft.bucketize yields ids 0..buckets-1; +1 keeps an id for values past the edges.
-                inputs.append(ModelInput(bucketized_name(feature.name), feature.buckets + 1))
+                inputs.append(ModelInput(bucketized_name(feature.name), feature.buckets + 1,
+                                         bucketized=True))
     return inputs
 
 
@@ -65,14 +67,11 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                        train["batch_size"], train["seed"], shuffle=False)
 
-    model = build_model(
-        model_inputs(spec, tft_output),
-        ModelConfig(
-            num_classes=spec.num_classes, hidden_units=train["hidden_units"],
-            hidden_layers=train["hidden_layers"], learning_rate=train["learning_rate"],
-        ),
-    )
+    model_config = ModelConfig.from_settings(
+        spec.num_classes, model_settings(train, fn_args.hyperparameters))
+    model = build_model(model_inputs(spec, tft_output), model_config)
     callbacks = [
+        LearningRateSchedule(train["epochs"]),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=train["early_stopping_patience"],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.config.dataset_spec import DatasetSpec, load_spec
-from pipeline.config.stage_names import STAGES
+from pipeline.config.stage_names import TUNED_STAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BEAM_MODES = ("auto", "in_memory", "multi_processing", "multi_threading")
@@ -21,6 +21,13 @@ BEAM_MODES = ("auto", "in_memory", "multi_processing", "multi_threading")
 # at 1.5M rows (200 MB); the worker processes each pay a TensorFlow import and a model load.
 IN_MEMORY_MAX_BYTES = 64 * 2**20
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+
+
+# The fields below that shape the model (components/model.py): the Trainer's custom_config
+# carries them under these names, and the Tuner's search space may name them.
+MODEL_SETTINGS = ("model_architecture", "hidden_units", "hidden_layers", "learning_rate",
+                  "lr_schedule", "dropout", "batch_norm", "embedding_min_cardinality",
+                  "embedding_dim", "numeric_embedding_dim", "crosses")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -40,22 +47,56 @@ class Settings:
     until: str = _opt(
         "", "run only this stage and the stages it needs, e.g. Transform for the data stages "
         "alone; empty runs them all (local runs only: the schedule runs every stage)",
-        choices=("", *STAGES))
+        choices=("", *TUNED_STAGES))
     force: bool = _opt(
         False, "go through TFX even when every input (CSV, spec, schema, suite, code, settings) is "
         "byte-identical to the last successful run's; TFX's cache still skips unchanged stages")
+    wait: bool = _opt(
+        True, "when another run holds the output folder (one run per folder at a time), wait "
+        "for it; --no-wait exits at once (status 75) naming the run that holds it")
 
     # Data split.
     train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval")
 
-    # Model and training.
-    hidden_units: int = _opt(64, "width of each hidden Dense layer")
-    hidden_layers: int = _opt(2, "number of hidden Dense relu layers")
-    learning_rate: float = _opt(1e-3, "Adam learning rate")
+    # Model (components/model.py) and training. Defaults measured on taxi, penguins and the
+    # breast-cancer table (README, Results).
+    model_architecture: str = _opt(
+        "tabular", "tabular: embeddings, dropout and the options below; classic: the seed's MLP "
+        "(every categorical one-hot, Dense 64 relu x2, softmax, Adam at 1e-3)",
+        choices=("tabular", "classic"))
+    hidden_units: int = _opt(128, "tabular: width of each hidden Dense layer")
+    hidden_layers: int = _opt(2, "tabular: number of hidden Dense relu layers")
+    learning_rate: float = _opt(1e-3, "tabular: Adam learning rate (the start of the schedule)")
+    lr_schedule: str = _opt(
+        "constant", "tabular: learning-rate schedule; cosine decays it over the epochs",
+        choices=("constant", "cosine"))
+    dropout: float = _opt(0.3, "tabular: dropout after each hidden layer (0 for none)")
+    batch_norm: bool = _opt(False, "tabular: batch normalization after each hidden layer")
+    embedding_min_cardinality: int = _opt(
+        10, "tabular: categorical and bucket ids with more values than this are embedded "
+        "instead of one-hot")
+    embedding_dim: int = _opt(0, "tabular: embedding width; 0 sizes it from the vocabulary")
+    numeric_embedding_dim: int = _opt(
+        0, "tabular: >0 gives each numeric input its own Dense relu layer of this width")
+    crosses: str = _opt(
+        "none", "tabular: bucket_pairs crosses every pair of bucketized features, embedded",
+        choices=("none", "bucket_pairs"))
     epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)")
     batch_size: int = _opt(128, "training batch size")
     early_stopping_patience: int = _opt(3, "epochs without eval-loss improvement before stopping")
     seed: int = _opt(42, "seed for weights, shuffling and the TF/NumPy/Python RNGs")
+
+    # Hyperparameter search (components/tuning.py): TFX's Tuner, KerasTuner inside.
+    tune: bool = _opt(False, "search the model's hyperparameters with TFX's Tuner first; the "
+                      "Trainer then trains with the best set")
+    tuner_algorithm: str = _opt("bayesian", "KerasTuner search algorithm",
+                                choices=("bayesian", "hyperband", "random"))
+    tuner_max_trials: int = _opt(8, "trials (models trained) the search may run")
+    tuner_epochs: int = _opt(10, "maximum epochs per trial (early stopping may end sooner)")
+    tuner_search_space: str = _opt(
+        "hidden_units=64,128,256;hidden_layers=1,2,3;dropout=0.0,0.2,0.3,0.4;"
+        "learning_rate=0.0003,0.001,0.003;lr_schedule=constant,cosine",
+        "the search space: NAME=V1,V2,...; for model settings above (each choice a value)")
 
     # Evaluation gates.
     min_auc: float = _opt(0.93, "binary tasks: AUC the model must reach to be blessed")

@@ -12,6 +12,7 @@ ANOMALIES_GATE = "AnomaliesGate"
 EXPECTATIONS_VALIDATOR = "GreatExpectationsValidator"
 EXPECTATIONS_GATE = "ExpectationsGate"
 TRANSFORM = "Transform"
+TUNER = "Tuner"  # only with --tune: searches the model settings before the Trainer
 TRAINER = "Trainer"
 BASELINE_RESOLVER = "BaselineModelResolver"
 EVALUATOR = "Evaluator"
@@ -21,3 +22,10 @@ PUSHER = "Pusher"
 STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN,
           EXAMPLE_VALIDATOR, ANOMALIES_GATE, TRANSFORM, TRAINER, BASELINE_RESOLVER, EVALUATOR,
           PUSHER)
+# With --tune, the Tuner runs between the Transform and the Trainer.
+TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
+
+
+def pipeline_stages(tune: bool) -> tuple[str, ...]:
+    """The node ids a run builds, in run order."""
+    return TUNED_STAGES if tune else STAGES

@@ -125,6 +125,19 @@ def _trainer(node):
             f"(epoch {best + 1} of {len(history['val_loss'])})")
 
 
+def _tuner(node):
+    path = os.path.join(_uri(node, "tuner_results") or "", "tuner_results.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        trials = json.load(f)  # TFX writes the completed trials, best first
+    if not trials:
+        return "no trial completed"
+    best = {k: v for k, v in trials[0].items() if k not in ("trial_id", "score")}
+    chosen = ", ".join(f"{k}={v}" for k, v in best.items())
+    return f"best of {len(trials)} trials: val loss {trials[0]['score']:.4f} ({chosen})"
+
+
 def _evaluator(node):
     metrics = overall_metrics(_uri(node, "evaluation"))
     blessed = _custom(node, "blessing", "blessed")
@@ -161,6 +174,7 @@ _FIGURES = {
     stage_names.EXPECTATIONS_VALIDATOR: _expectations,
     stage_names.EXPECTATIONS_GATE: _gate,
     stage_names.TRANSFORM: _transform,
+    stage_names.TUNER: _tuner,
     stage_names.TRAINER: _trainer,
     stage_names.EVALUATOR: _evaluator,
     stage_names.PUSHER: _pusher,

@@ -9,8 +9,11 @@ from pathlib import Path
 
 # TFX's own modules rather than `from tfx import v1`: the v1 facade also imports the Google Cloud
 # extensions (Vertex AI client and all), ~2.4 s of every process that builds the pipeline.
+from google.protobuf import any_pb2, struct_pb2
 from tfx import components as tfx_components
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
@@ -24,8 +27,9 @@ from components import baseline
 from components.contract import expectations
 from components.contract.data_gate import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
+from components.csv_ingest import executor as csv_ingest
 from pipeline.config.dataset_spec import DatasetSpec
-from pipeline.config.settings import Settings
+from pipeline.config.settings import MODEL_SETTINGS, Settings
 from pipeline.config.stage_names import (
     ANOMALIES_GATE,
     BASELINE_RESOLVER,
@@ -40,11 +44,13 @@ from pipeline.config.stage_names import (
     STATISTICS_GEN,
     TRAINER,
     TRANSFORM,
+    TUNER,
 )
 from pipeline.definition.eval_config import make_eval_config
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.training.run_fn"
+EVALUATOR_MODULE = "components.evaluation"
 
 def code_fingerprint(*modules: str) -> str:
     """Hash of the source of the given modules. Module functions are referenced by dotted path,
@@ -59,7 +65,10 @@ def code_fingerprint(*modules: str) -> str:
 # The modules each stage's code runs, for code_fingerprint.
 TRANSFORM_MODULES = ("components.preprocessing", "pipeline.config.dataset_spec")
 TRAINER_MODULES = TRANSFORM_MODULES + (
-    "components.training", "components.model", "components.signatures")
+    "components.training", "components.model", "components.signatures", "components.tuning")
+EXAMPLE_GEN_MODULES = (
+    "components.csv_ingest.executor", "components.csv_ingest.csv_format",
+    "components.csv_ingest.column_types", "components.csv_ingest.example_encoding")
 EXPECTATIONS_MODULES = (
     "components.contract.gx_validator", "components.contract.example_frames",
     "components.contract.expectations", "components.contract.suite_validation",
@@ -77,11 +86,19 @@ def _content_addressed_copy(source: Path, folder: Path) -> Path:
     return target
 
 
-def _example_gen(spec: DatasetSpec, settings: Settings) -> tfx_components.CsvExampleGen:
+def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
+    """CsvExampleGen's examples and splits from components/csv_ingest's executor (pyarrow and
+    tfx_bsl, memory flat in the rows); the node keeps the id CsvExampleGen."""
     train_buckets = round(settings.train_ratio * 100)
     if not 0 < train_buckets < 100:
         raise ValueError(f"train_ratio must be between 0.01 and 0.99, got {settings.train_ratio}")
-    return tfx_components.CsvExampleGen(
+    # TFX's cache does not look at executor code: its fingerprint re-runs the stage on an edit.
+    fingerprint = any_pb2.Any()
+    fingerprint.Pack(struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(
+        string_value=code_fingerprint(*EXAMPLE_GEN_MODULES))}))
+    return FileBasedExampleGen(
+        custom_executor_spec=executor_spec.BeamExecutorSpec(csv_ingest.Executor),
+        custom_config=example_gen_pb2.CustomConfig(custom_config=fingerprint),
         input_base=str(spec.csv_path.parent),
         # Only the spec's CSV: the folder also holds the spec, the schema and the GX suite.
         input_config=example_gen_pb2.Input(
@@ -146,9 +163,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
         "spec": spec.to_config(),
         "code_fingerprint": code_fingerprint(*TRAINER_MODULES),
         "training": {
-            "hidden_units": settings.hidden_units,
-            "hidden_layers": settings.hidden_layers,
-            "learning_rate": settings.learning_rate,
+            **{name: getattr(settings, name) for name in MODEL_SETTINGS},
             "epochs": settings.epochs,
             "batch_size": settings.batch_size,
             "early_stopping_patience": settings.early_stopping_patience,
@@ -172,11 +187,14 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
     transform.add_upstream_node(anomalies_gate)
     transform.add_upstream_node(expectations_gate)
 
+    tuner = _tuner(settings, spec, transform, schema_importer, trainer_config)
     trainer = tfx_components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_importer.outputs["schema"],
+        # --tune: TFX's hyperparameters channel; run_fn lays the best set over the settings.
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=trainer_config,
@@ -201,6 +219,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=make_eval_config(spec, settings),
+        # TFMA's extractors with each batch pruned to the columns metrics and slices read.
+        module_path=EVALUATOR_MODULE,
     ).with_id(EVALUATOR)
 
     pusher = tfx_components.Pusher(
@@ -214,9 +234,39 @@ def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
 
     return _pipeline(settings, [
         example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
-        expectations_validator, expectations_gate, transform, trainer, baseline_resolver,
-        evaluator, pusher,
+        expectations_validator, expectations_gate, transform, *([tuner] if tuner else []),
+        trainer, baseline_resolver, evaluator, pusher,
     ])
+
+
+def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
+           trainer_config: dict):
+    """--tune: TFX's Tuner over the settings' search space (None without --tune). Its module
+    code and training settings are the Trainer's, so a trial trains what the Trainer would."""
+    if not settings.tune:
+        return None
+    # Imported here: only a tuned pipeline pays for KerasTuner's (Keras 3) import.
+    from components.tuner_component import TUNER_FN, TrialRecordingTuner
+    from components.tuning import parse_search_space
+
+    return TrialRecordingTuner(
+        tuner_fn=TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_importer.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config={
+            **trainer_config,
+            "code_fingerprint": code_fingerprint(*TRAINER_MODULES, "components.tuner_component"),
+            "tuning": {
+                "algorithm": settings.tuner_algorithm,
+                "max_trials": settings.tuner_max_trials,
+                "epochs": settings.tuner_epochs,
+                "search_space": parse_search_space(settings.tuner_search_space),
+            },
+        },
+    ).with_id(TUNER)
 
 
 def _pipeline(settings: Settings, nodes: list, name_suffix: str = "") -> Pipeline:
