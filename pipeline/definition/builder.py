@@ -68,7 +68,8 @@ TRAINER_MODULES = TRANSFORM_MODULES + (
     "components.training", "components.model", "components.signatures", "components.tuning")
 EXAMPLE_GEN_MODULES = (
     "components.csv_ingest.executor", "components.csv_ingest.csv_format",
-    "components.csv_ingest.column_types", "components.csv_ingest.example_encoding")
+    "components.csv_ingest.csv_ranges", "components.csv_ingest.column_types",
+    "components.csv_ingest.example_encoding", "components.csv_ingest.range_writer")
 EXPECTATIONS_MODULES = (
     "components.contract.gx_validator", "components.contract.example_frames",
     "components.contract.expectations", "components.contract.suite_validation",

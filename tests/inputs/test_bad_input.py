@@ -65,8 +65,9 @@ UNREADABLE = {
     "header and blank lines": (HEADER + "\n\n\n", "the file has a header but no data rows"),
     "blank first line": ("\n" + HEADER + "\n" + ROW + "\n",
                          "the first line is empty; expected the header"),
-    "byte order mark": ("\ufeff" + HEADER + "\n" + ROW + "\n",
-                        "the file starts with a byte order mark"),
+    "unnamed column": (HEADER + ",\n" + ROW + ",\n",
+                       "column(s) 20 of the header have no name (a trailing ',' on the header "
+                       "line?)"),
     "duplicated header": (HEADER.replace("tips", "fare") + "\n" + ROW + "\n",
                           "the header names column 'fare' 2 times (columns 2 and 18)"),
     "missing column": (HEADER.replace(",fare", "") + "\n" + ROW.replace(",12.45", "") + "\n",
@@ -87,7 +88,8 @@ UNREADABLE = {
                "not a text CSV file (binary data: a NUL byte at byte 8)"),
     "not UTF-8": (
         (HEADER + "\n" + ROW.replace("Flash Cab", "Caf\xe9") + "\n").encode("latin-1"),
-        "not a text CSV file (invalid UTF-8 byte 0xe9 on line 2); CsvExampleGen reads UTF-8"),
+        "not a text CSV file (invalid UTF-8 byte 0xe9 on line 2, at byte offset "
+        f"{len(HEADER) + 1 + ROW.index('Flash Cab') + 3}); the pipeline reads UTF-8"),
 }
 
 

@@ -1,0 +1,202 @@
+"""How the pipeline opens an input CSV: one reader that every place reading the CSV goes through
+(the preflight, the ExampleGen executor, the expectation and schema drafts, `make predict`, the
+registered model's input example, the bench), so that they all see the same header and rows.
+
+Spreadsheet exports differ from a plain CSV in ways that are read as if they were not there:
+
+- a UTF-8 byte order mark before the header;
+- CRLF (or old Mac CR) line endings: the csv module, pandas and pyarrow all take them;
+- gzip compression, when the file is named `.gz` (`data.csv.gz`);
+- Excel's `sep=,` hint line before the header;
+- spaces around a header name (`fare ,tips`): names are compared and used stripped.
+
+and in ways that are refused with a message naming the file and what it seems to be instead:
+another delimiter (semicolon, tab, pipe), gzip content under a `.csv` name (or a `.gz` name on
+plain text), a ZIP/Excel/other compressed file, UTF-16 or UTF-32 text, binary data. Values are
+UTF-8; the first byte that is not is named by offset and line where a reader meets it.
+
+Only the standard library is imported here (pandas on use), so the preflight stays quick.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import gzip
+import io
+import re
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+DELIMITER = ","
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = codecs.BOM_UTF8
+# Bytes enough for the header of any sane CSV (and the dialect checks on it).
+SNIFF_BYTES = 64 * 1024
+
+# What a file that is not a CSV usually is, by its first bytes.
+_NOT_CSV = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one): export the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an OLE document (an old .xls workbook?): export the sheet as CSV"),
+    (b"BZh", "bzip2-compressed: decompress it, or gzip it and name it .csv.gz"),
+    (b"\xfd7zXZ\x00", "xz-compressed: decompress it, or gzip it and name it .csv.gz"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it, or gzip it and name it .csv.gz"),
+)
+# Longest first: the UTF-32 little-endian mark starts with the UTF-16 one.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+# Delimiters spreadsheets export with, and how a message names them.
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+_SEP_HINT = re.compile(rb"sep=(.)(\r\n|\n|\r)")
+
+
+class CsvFormatError(ValueError):
+    """The file cannot be read as a comma-separated UTF-8 CSV; the message names the file, what
+    it seems to be and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CsvFormat:
+    """What inspect() found: how to get at the header and rows of one CSV file."""
+    path: Path
+    gzip: bool
+    # Bytes (of the decompressed content) before the header line: a BOM, a `sep=,` line.
+    header_offset: int
+    # The header's line number: 2 after a `sep=,` line.
+    header_line: int
+    # The header's column names, spaces around each stripped; () for an empty first line.
+    header: tuple[str, ...]
+
+    def open_binary(self) -> BinaryIO:
+        """The decompressed bytes from the header line on (BOM and hint line skipped)."""
+        stream = gzip.open(self.path, "rb") if self.gzip else self.path.open("rb")
+        if self.header_offset:
+            stream.read(self.header_offset)
+        return stream
+
+    def open_text(self) -> TextIO:
+        """UTF-8 text from the header line on, for csv.reader (newline="" as it wants)."""
+        return io.TextIOWrapper(self.open_binary(), encoding="utf-8", newline="")
+
+
+def is_gzip_name(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def inspect(path: str | Path) -> CsvFormat:
+    """The file's format, or CsvFormatError naming the file and why it is not a CSV we read."""
+    path = Path(path)
+    if not path.exists():
+        raise CsvFormatError(f"{path}: file not found")
+    if not path.is_file():
+        raise CsvFormatError(f"{path}: not a file")
+    with path.open("rb") as f:
+        magic = f.read(8)
+    compressed = magic.startswith(GZIP_MAGIC)
+    if compressed and not is_gzip_name(path):
+        raise CsvFormatError(
+            f"{path}: the file is gzip-compressed but named {path.suffix or 'without .gz'}; "
+            f"name it {path.name}.gz (and the spec's csv: or --csv with it) to read it as is, "
+            "or decompress it")
+    if not compressed and is_gzip_name(path) and magic:
+        raise CsvFormatError(f"{path}: the name ends in .gz but the file is not gzip-compressed;"
+                             f" rename it to {path.name[:-3]}")
+    for start, what in _NOT_CSV:
+        if magic.startswith(start):
+            raise CsvFormatError(f"{path}: not a text CSV file ({what})")
+    try:
+        with (gzip.open(path, "rb") if compressed else path.open("rb")) as f:
+            head = f.read(SNIFF_BYTES)
+    except (OSError, EOFError) as e:  # a truncated or corrupt gzip stream
+        raise CsvFormatError(f"{path}: not a readable gzip file ({e})") from None
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            raise CsvFormatError(
+                f"{path}: the file is {encoding} text (byte order mark {bom.hex(' ').upper()}); "
+                "the pipeline reads UTF-8: save it as CSV UTF-8")
+    offset = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+    if not head[offset:].strip():
+        raise CsvFormatError(f"{path}: the file is empty; expected a header line and data rows")
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise CsvFormatError(f"{path}: not a text CSV file (binary data: a NUL byte at byte "
+                             f"{nul})")
+    hint = _SEP_HINT.match(head, offset)
+    header_line = 1
+    if hint:
+        delimiter = hint.group(1).decode("latin-1")
+        if delimiter != DELIMITER:
+            raise _other_delimiter(path, delimiter, f"its first line is {hint.group(0)!r}")
+        offset, header_line = hint.end(), 2
+    header = _parse_header(path, head, offset, header_line)
+    _check_delimiter(path, head, offset, header)
+    return CsvFormat(path=path, gzip=compressed, header_offset=offset, header_line=header_line,
+                     header=tuple(name.strip() for name in header))
+
+
+def _parse_header(path: Path, head: bytes, offset: int, line: int) -> list[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(head[offset:], final=len(head) < SNIFF_BYTES)
+    except UnicodeDecodeError as e:
+        text = head[offset:offset + e.start].decode("utf-8")
+        if "\n" not in text and "\r" not in text:  # the bad byte is in the header line
+            raise invalid_utf8(path, head[offset + e.start], offset + e.start, line) from None
+    return next(csv.reader(io.StringIO(text, newline="")), [])
+
+
+def _check_delimiter(path: Path, head: bytes, offset: int, header: list[str]) -> None:
+    """A header that splits into more names on another delimiter than on commas is from a file
+    exported with that delimiter: every row would be read as one field."""
+    line = head[offset:].splitlines()[0].decode("utf-8", errors="replace")
+    for delimiter in _OTHER_DELIMITERS:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+        if len(fields) > max(len(header), 1):
+            raise _other_delimiter(
+                path, delimiter, f"its header splits into {len(fields)} names on "
+                f"{delimiter!r} and {len(header)} on ','")
+
+
+def _other_delimiter(path: Path, delimiter: str, evidence: str) -> CsvFormatError:
+    name = _OTHER_DELIMITERS.get(delimiter, repr(delimiter))
+    return CsvFormatError(
+        f"{path}: the file seems to be {name}-delimited ({evidence}); the pipeline reads "
+        "comma-separated values: export it with ',' as the delimiter")
+
+
+def invalid_utf8(path: Path, byte: int, offset: int, line: int) -> CsvFormatError:
+    return CsvFormatError(
+        f"{path}: not a text CSV file (invalid UTF-8 byte 0x{byte:02x} on line {line}, at byte "
+        f"offset {offset}); the pipeline reads UTF-8: save it as CSV UTF-8")
+
+
+def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:
+    """The error naming the first byte that is not UTF-8 (line and offset), or None. Streams
+    the file: for a reader that met the bad byte somewhere ahead of its own position."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = fmt.header_offset, fmt.header_line
+    with fmt.open_binary() as f:
+        while True:
+            block = f.read(1 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as e:
+                # The decoder may hold up to 3 bytes of an unfinished character from the block
+                # before; e.start counts from those.
+                pending = len(e.object) - len(block)
+                at = e.start - pending
+                return invalid_utf8(fmt.path, e.object[e.start], offset + at,
+                                    line + e.object[:e.start].count(b"\n"))
+            if not block:
+                return None
+            offset += len(block)
+            line += block.count(b"\n")
+
+
+def read_frame(path: str | Path, **read_csv_args):
+    """pandas.read_csv on the CSV as inspect() sees it: header names stripped, BOM, hint line
+    and compression handled. Pass dtype, usecols, nrows, chunksize, ... as to read_csv."""
+    import pandas as pd
+
+    fmt = inspect(path)
+    return pd.read_csv(fmt.open_text(), header=0, names=list(fmt.header), **read_csv_args)

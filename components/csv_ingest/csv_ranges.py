@@ -1,0 +1,130 @@
+"""The input CSV as byte ranges read in pyarrow record batches: the streaming first pass that
+types the columns (survey) and the ranges Beam's workers read on their own.
+
+A range starts right after a line end. Cutting there is safe only when no value holds a line
+break (a quoted value may), which the first pass checks; a gzip stream cannot be entered in the
+middle either. Otherwise the file is one range. Imports neither TensorFlow nor TFX: Beam's
+worker processes load this to read their ranges.
+"""
+from __future__ import annotations
+
+import io
+from typing import Iterator, NamedTuple
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from components.csv_ingest import csv_format
+from components.csv_ingest.column_types import ColumnSurvey, ColumnType
+
+# Bytes of CSV per parallel range, and per pyarrow block (a record batch is one block's rows).
+RANGE_BYTES = 32 * 2**20
+BLOCK_BYTES = 2**20
+
+
+class ByteRange(NamedTuple):
+    """Rows of the CSV from byte start to byte end of its decompressed content; skip_header:
+    the range starts at the header line (the whole file in one range)."""
+    start: int
+    end: int | None
+    skip_header: bool
+
+
+class _Window(io.RawIOBase):
+    """A binary stream's bytes up to `end` (None: to its end), for pyarrow to read as a file."""
+
+    def __init__(self, stream, end: int | None, position: int):
+        self._stream, self._left = stream, None if end is None else end - position
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer) if self._left is None else min(len(buffer), self._left)
+        data = self._stream.read(size)
+        buffer[:len(data)] = data
+        if self._left is not None:
+            self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def _open_range(fmt: csv_format.CsvFormat, byte_range: ByteRange):
+    stream = fmt.open_binary()  # at header_offset
+    if byte_range.start > fmt.header_offset:
+        if fmt.gzip:
+            stream.read(byte_range.start - fmt.header_offset)
+        else:
+            stream.seek(byte_range.start)
+    return _Window(stream, byte_range.end, byte_range.start)
+
+
+def read_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange) -> Iterator[pa.RecordBatch]:
+    """The range's rows in record batches of string columns ("" for an empty cell), in header
+    order. Blank lines are skipped and a row with another number of fields fails, as in
+    CsvExampleGen; a byte that is not UTF-8 fails naming its line and offset."""
+    placeholders = [f"column_{i}" for i in range(len(fmt.header))]
+    if byte_range.end is not None and byte_range.end <= byte_range.start:
+        return
+    try:
+        yield from pa_csv.open_csv(
+            _open_range(fmt, byte_range),
+            read_options=pa_csv.ReadOptions(column_names=placeholders, block_size=BLOCK_BYTES,
+                                            skip_rows=1 if byte_range.skip_header else 0),
+            # Ranges cut at line ends exist only when no value holds a line break.
+            parse_options=pa_csv.ParseOptions(delimiter=csv_format.DELIMITER,
+                                              newlines_in_values=byte_range.skip_header,
+                                              ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in placeholders},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as e:
+        if str(e).startswith("Empty CSV file"):  # blank lines only, or a header alone
+            return
+        if "UTF8" in str(e):
+            error = csv_format.first_invalid_utf8(fmt)
+            if error is not None:
+                raise error from None
+        raise ValueError(f"{fmt.path}: {e}") from None
+
+
+class FileSurvey(NamedTuple):
+    types: list[ColumnType]
+    ranges: list[ByteRange]
+
+
+def survey(fmt: csv_format.CsvFormat, range_bytes: int | None = None) -> FileSurvey:
+    """One streaming pass: every column's type as CsvExampleGen infers it, and the byte ranges
+    Beam's workers can read on their own (of about range_bytes, default RANGE_BYTES)."""
+    columns = [ColumnSurvey() for _ in fmt.header]
+    whole = ByteRange(fmt.header_offset, None, skip_header=True)
+    for batch in read_batches(fmt, whole):
+        for column, cells in zip(columns, batch.columns):
+            column.add(cells)
+    types = [column.type for column in columns]
+    if fmt.gzip or any(column.line_breaks for column in columns):
+        return FileSurvey(types, [whole])
+    return FileSurvey(types, _line_ranges(fmt, range_bytes or RANGE_BYTES) or [whole])
+
+
+def _line_ranges(fmt: csv_format.CsvFormat, range_bytes: int) -> list[ByteRange]:
+    """Ranges of about range_bytes that start right after a "\n" (no value holds one); [] when
+    lines end in a lone "\r" (old Mac files: read whole)."""
+    size = fmt.path.stat().st_size
+    with fmt.path.open("rb") as f:
+        f.seek(fmt.header_offset)
+        header = f.readline()
+        if b"\r" in header.rstrip(b"\r\n") or not header.endswith(b"\n"):
+            return []
+        bounds = [f.tell()]
+        while bounds[-1] + range_bytes < size:
+            f.seek(bounds[-1] + range_bytes)
+            f.readline()
+            if f.tell() >= size:
+                break
+            bounds.append(f.tell())
+    bounds.append(size)
+    return [ByteRange(start, end, skip_header=False) for start, end in zip(bounds, bounds[1:])]

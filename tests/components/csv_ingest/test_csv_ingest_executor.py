@@ -1,0 +1,224 @@
+"""The CSV ExampleGen executor (components/csv_ingest) gives CsvExampleGen's examples and splits.
+
+Both executors run for real (Beam DirectRunner) on the same files; their outputs are compared
+example by example after a canonical (deterministic) serialization, split by split: same
+features, same types, same values, same missing values, same split of every row.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+from conftest import DATA, write_csv_sample
+from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor as BaseExecutor
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+from tfx_bsl.coders import csv_decoder
+
+from components.csv_ingest import column_types, csv_format, csv_ranges, range_writer
+from components.csv_ingest import executor as csv_ingest
+
+TAXI_CSV = DATA / "taxi" / "data.csv"
+SPLITS = (("train", 7), ("eval", 3))
+
+
+def run_example_gen(executor_class, csv: Path, out: Path,
+                    beam_args: tuple[str, ...] = ()) -> dict[str, list[bytes]]:
+    """Run an ExampleGen executor on one CSV; each split's examples, canonically serialized
+    and sorted (CsvExampleGen writes them in shuffled order)."""
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out)
+    output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+        for name, buckets in SPLITS]))
+    exec_properties = {
+        "input_base": str(csv.parent),
+        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=csv.name)])),
+        "output_config": proto_utils.proto_to_json(output_config),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+    }
+    context = BaseExecutor.Context(beam_pipeline_args=["--runner=DirectRunner", *beam_args],
+                                   tmp_dir=str(out / ".tmp"))
+    executor_class(context).Do({}, {"examples": [examples]}, exec_properties)
+    result = {}
+    for name, _ in SPLITS:
+        files = sorted(str(p) for p in (out / f"Split-{name}").iterdir())
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
+        result[name] = sorted(tf.train.Example.FromString(r).SerializeToString(
+            deterministic=True) for r in records)
+    return result
+
+
+def _features(serialized: bytes):
+    return tf.train.Example.FromString(serialized).features.feature
+
+
+@pytest.fixture(scope="module")
+def taxi_by_csv_example_gen(tmp_path_factory):
+    return run_example_gen(tfx_csv_executor.Executor, TAXI_CSV,
+                           tmp_path_factory.mktemp("csv_example_gen"))
+
+
+def test_taxi_gives_csv_example_gens_examples_and_splits(taxi_by_csv_example_gen, tmp_path):
+    ours = run_example_gen(csv_ingest.Executor, TAXI_CSV, tmp_path)
+    assert {s: len(v) for s, v in ours.items()} == {
+        s: len(v) for s, v in taxi_by_csv_example_gen.items()}
+    assert ours == taxi_by_csv_example_gen
+    # The comparison covers empty cells and every value type.
+    kinds = {(name, feature.WhichOneof("kind"), len(getattr(feature, feature.WhichOneof("kind"))
+                                                    .value))
+             for example in ours["eval"][:2000] for name, feature in _features(example).items()}
+    assert {kind for _, kind, _ in kinds} == {"int64_list", "float_list", "bytes_list"}
+    assert any(values == 0 for _, _, values in kinds)
+
+
+def test_multi_processing_with_many_ranges_gives_the_same(taxi_by_csv_example_gen, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setattr(csv_ranges, "RANGE_BYTES", 256 * 1024)  # ~8 ranges of the 1.9 MB
+    ours = run_example_gen(csv_ingest.Executor, TAXI_CSV, tmp_path, (
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2"))
+    assert ours == taxi_by_csv_example_gen
+    assert len(list((tmp_path / "Split-train").iterdir())) > 4  # one file per range
+
+
+EDGE_CASES = (
+    'id,spaced_int,big_int,float,text,empty,int_then_float,quoted\n'
+    '1," 12",12345678901234567890,inf,"a, b",,1,"two\nlines"\n'
+    '2,1_000,5,1e5,,,2.5,"x"\n'
+    '\n'
+    '3,,7,.5,ünï,,3,"say ""hi"""\n'
+    '4,-0,-8,-0,plain text,,,""\n'
+)
+
+
+def test_edge_cases_match_csv_example_gen(tmp_path):
+    """Python-only number forms, an integer beyond int64, an all-empty column, quoted commas,
+    quotes and line breaks, a blank line, non-ASCII text."""
+    csv = tmp_path / "in" / "data.csv"
+    csv.parent.mkdir()
+    csv.write_text(EDGE_CASES, encoding="utf-8")
+    theirs = run_example_gen(tfx_csv_executor.Executor, csv, tmp_path / "theirs")
+    ours = run_example_gen(csv_ingest.Executor, csv, tmp_path / "ours")
+    assert ours == theirs
+    examples = [_features(e) for split in ours.values() for e in split]
+    assert len(examples) == 4
+    assert all(e["empty"].WhichOneof("kind") is None for e in examples)  # no value list at all
+    assert {e["big_int"].WhichOneof("kind") for e in examples} == {"bytes_list"}
+
+
+def _dialect_variants(clean: Path, folder: Path) -> dict[str, Path]:
+    text = clean.read_text(encoding="utf-8")
+    header, rest = text.split("\n", 1)
+    spaced = ", ".join(header.split(",")) + " \n" + rest
+    variants = {
+        "bom_crlf.csv": csv_format.UTF8_BOM + text.replace("\n", "\r\n").encode(),
+        "cr_only.csv": text.replace("\n", "\r").encode(),
+        "excel_hint_spaced_header.csv": ("sep=,\n" + spaced + "\n\n").encode(),
+        "data.csv.gz": gzip.compress(text.encode()),
+    }
+    paths = {}
+    for name, content in variants.items():
+        paths[name] = folder / name.split(".")[0] / name
+        paths[name].parent.mkdir(parents=True)
+        paths[name].write_bytes(content)
+    return paths
+
+
+def test_spreadsheet_dialects_give_the_clean_files_examples(tmp_path):
+    clean = write_csv_sample(TAXI_CSV, tmp_path / "clean" / "data.csv", rows=300)
+    expected = run_example_gen(csv_ingest.Executor, clean, tmp_path / "out" / "clean")
+    assert sum(map(len, expected.values())) == 300
+    for name, path in _dialect_variants(clean, tmp_path / "variants").items():
+        assert run_example_gen(csv_ingest.Executor, path, tmp_path / "out" / name) == \
+            expected, name
+
+
+# ---- the pieces, without Beam ----------------------------------------------------------------
+
+def _rows(fmt: csv_format.CsvFormat, ranges) -> list[list[str]]:
+    rows = []
+    for byte_range in ranges:
+        for batch in csv_ranges.read_batches(fmt, byte_range):
+            rows.extend(zip(*(column.to_pylist() for column in batch.columns)))
+    return [list(row) for row in rows]
+
+
+def test_byte_ranges_cut_at_line_ends_and_cover_every_row(tmp_path):
+    csv = write_csv_sample(TAXI_CSV, tmp_path / "data.csv", rows=3000)
+    fmt = csv_format.inspect(csv)
+    found = csv_ranges.survey(fmt, range_bytes=20_000)
+    assert len(found.ranges) > 10
+    assert found.ranges[-1].end == csv.stat().st_size
+    assert all(a.end == b.start for a, b in zip(found.ranges, found.ranges[1:]))
+    content = csv.read_bytes()
+    assert all(content[r.start - 1:r.start] == b"\n" for r in found.ranges)
+    whole = [csv_ranges.ByteRange(fmt.header_offset, None, skip_header=True)]
+    assert _rows(fmt, found.ranges) == _rows(fmt, whole)
+    assert len(_rows(fmt, whole)) == 3000
+
+
+@pytest.mark.parametrize("content", [EDGE_CASES.encode(), gzip.compress(b"a,b\n1,2\n" * 9)])
+def test_a_line_break_in_a_value_or_gzip_reads_the_file_as_one_range(tmp_path, content):
+    csv = tmp_path / ("data.csv.gz" if content[:2] == csv_format.GZIP_MAGIC else "data.csv")
+    csv.write_bytes(content)
+    assert len(csv_ranges.survey(csv_format.inspect(csv), range_bytes=8).ranges) == 1
+
+
+def test_a_bad_row_past_the_preflight_sample_names_the_file(tmp_path):
+    csv = write_csv_sample(TAXI_CSV, tmp_path / "data.csv", rows=50)
+    with csv.open("a") as f:
+        f.write("1,2,3\n")
+    with pytest.raises(ValueError, match=f"^{csv}: CSV parse error: Expected 19 columns, got 3"):
+        csv_ranges.survey(csv_format.inspect(csv))
+    latin = tmp_path / "latin" / "data.csv"
+    latin.parent.mkdir()
+    row = ",12.45,5,19,6,1400269500,,,,,0.0,,,Credit Card,Caf\xe9,0,,0.0,0\n"
+    latin.write_bytes(csv.read_bytes().replace(b"1,2,3\n", b"") + row.encode("latin-1"))
+    offset = latin.read_bytes().index(b"\xe9")
+    with pytest.raises(csv_format.CsvFormatError,
+                       match=f"invalid UTF-8 byte 0xe9 on line 52, at byte offset {offset}"):
+        csv_ranges.survey(csv_format.inspect(latin))
+
+
+CELLS = ["", "0", "-0", "+7", " 12", "12 ", "1_000", "007", "9223372036854775807",
+         "9223372036854775808", "-9223372036854775809", "123456789012345678", "1.5", ".5", "5.",
+         "1e5", "1E-3", "+1.5", "inf", "-Infinity", "nan", "nan(1)", "0x10", "1.5f", "abc",
+         "12\n", "١٢", "1,5"]
+
+
+def test_a_cells_type_is_tfx_bsls(tmp_path):
+    for cell in CELLS:
+        assert column_types.value_type(cell.encode()) == csv_decoder._InferValueType(
+            cell.encode()), cell
+
+
+@pytest.mark.parametrize("start", range(0, len(CELLS), 3))
+def test_a_columns_type_is_the_highest_of_its_cells(start):
+    batches = [CELLS[start:start + 2], CELLS[start + 2:start + 5]]
+    survey = column_types.ColumnSurvey()
+    for batch in batches:
+        survey.add(pa.array(batch, pa.string()))
+    cells = [c for batch in batches for c in batch]
+    assert survey.type == max(column_types.value_type(c.encode()) for c in cells)
+    assert survey.line_breaks == any("\n" in c for c in cells)
+
+
+def test_an_all_empty_column_is_unknown():
+    survey = column_types.ColumnSurvey()
+    survey.add(pa.array(["", ""], pa.string()))
+    assert survey.type == column_types.ColumnType.UNKNOWN
+
+
+def test_split_of_a_record_is_tfxs_partition():
+    from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
+
+    config = example_gen_pb2.SplitConfig()
+    for i in range(200):
+        record = f"record {i}".encode() * (i % 7 + 1)
+        assert range_writer.split_of(record, [7, 10]) == _PartitionFn(record, 2, [7, 10], config)
