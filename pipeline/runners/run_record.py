@@ -58,13 +58,14 @@ def _is_champion(settings: Settings, model) -> bool:
 def missing_stages(settings: Settings, tfx_run: str) -> list[str]:
     """The pipeline's stages with no finished (run or cached) execution in run `tfx_run`: an
     orchestrated run is whole only when this is empty."""
-    from pipeline.config.stage_names import STAGES
+    from pipeline.config.stage_names import pipeline_stages
     from pipeline.mlmd import queries
 
+    stages = pipeline_stages(settings.tune)
     if not Path(settings.metadata_path).exists():
-        return list(STAGES)
+        return list(stages)
     with queries.open_store_context(settings.metadata_path) as store:
         done = {n.node_id for n in queries.run_executions(store, settings.full_pipeline_name,
                                                           tfx_run)
                 if n.state in ("ran", "cached")}
-    return [stage for stage in STAGES if stage not in done]
+    return [stage for stage in stages if stage not in done]

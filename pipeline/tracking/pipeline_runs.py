@@ -353,6 +353,21 @@ def _log_stage(client, store, experiment: str, parent: str, node: queries.NodeEx
     return run_id, record, (ended - started) / 1000
 
 
+def _log_tuner(client, experiment: str, parent: str, stage_run: str,
+               node: queries.NodeExecution, tfx_run: str, source: dict[str, str]) -> None:
+    """--tune: each trial a child run of the Tuner's run (when it ran, not when cached), the
+    chosen set on the pipeline's run."""
+    from pipeline.tracking import tuner_trials
+
+    try:
+        if node.execution.last_known_state == queries.COMPLETE:
+            tuner_trials.log_trials(client, experiment, stage_run,
+                                    {TAG_PIPELINE_RUN: tfx_run, **source}, node)
+        _log(client, parent, params=tuner_trials.tuned_params(node))
+    except Exception as e:  # noqa: BLE001 - the trials must not lose the stages after them
+        client.set_tag(stage_run, "tracking_error", _short(f"{type(e).__name__}: {e}"))
+
+
 def _log_data(client, run_id: str, spec: DatasetSpec, csv_sha256: str,
               nodes: list[queries.NodeExecution]) -> dict[str | None, DatasetInput]:
     """The data's inputs on the pipeline's run (every split); {} if they could not be made."""
@@ -437,6 +452,8 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
                                                     spec, tfx_run, error, Path(tmp), source,
                                                     inputs)
                 tracked.children[node.node_id] = child
+                if node.node_id == stage_names.TUNER:
+                    _log_tuner(client, experiment, parent_id, child, node, tfx_run, source)
                 # The parent carries every stage's figures, for comparing pipeline runs.
                 metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})
                 metrics[f"duration_s/{node.node_id}"] = seconds

@@ -1,0 +1,76 @@
+"""MLflow records of a --tune run: each Tuner trial a child run of the Tuner's stage run, the
+chosen hyperparameters on the pipeline's run.
+
+The Tuner's executor (components/tuner_component.py) writes every trial, with its per-epoch
+metrics, beside TFX's tuner_results.json; TFX writes the chosen set as best_hyperparameters.txt
+(a KerasTuner HyperParameters config). Both are read here from the execution's artifacts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from pipeline.mlmd import queries
+
+TRIALS_FILE = "trials.json"  # components/tuner_component.py writes it
+BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner executor writes it
+TUNED_PREFIX = "tuned."
+TAG_TRIAL = "tuner.trial_id"
+
+
+def _uri(node: queries.NodeExecution, key: str) -> str | None:
+    artifacts = node.outputs.get(key)
+    return artifacts[0].uri if artifacts else None
+
+
+def _read_json(folder: str | None, name: str) -> Any:
+    if not folder or not os.path.exists(os.path.join(folder, name)):
+        return None
+    with open(os.path.join(folder, name)) as f:
+        return json.load(f)
+
+
+def chosen_hyperparameters(node: queries.NodeExecution) -> dict[str, Any]:
+    """The set the Tuner chose (what the Trainer trained with), KerasTuner's own bookkeeping
+    (Hyperband's `tuner/...` entries) left out; {} if there is none."""
+    best = _read_json(_uri(node, "best_hyperparameters"), BEST_FILE) or {}
+    return {k: v for k, v in best.get("values", {}).items() if not k.startswith("tuner/")}
+
+
+def trials(node: queries.NodeExecution) -> list[dict[str, Any]]:
+    return _read_json(_uri(node, "tuner_results"), TRIALS_FILE) or []
+
+
+def log_trials(client, experiment: str, stage_run: str, tags: dict[str, str],
+               node: queries.NodeExecution) -> list[str]:
+    """One child run of `stage_run` per trial: its hyperparameters as params, its per-epoch
+    metrics as series (step = epoch), its score (best val_loss) as `score`. Returns their ids."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    ids = []
+    now = int(time.time() * 1000)
+    for trial in trials(node):
+        run = client.create_run(
+            experiment, run_name=f"trial {trial['trial_id']}",
+            tags={**tags, "mlflow.parentRunId": stage_run, TAG_TRIAL: trial["trial_id"],
+                  "tuner.status": trial["status"]})
+        run_id = run.info.run_id
+        metrics = [Metric(name, float(v), now, step)
+                   for name, values in trial["metrics"].items()
+                   for step, v in enumerate(values, start=1)]
+        if trial["score"] is not None:
+            metrics.append(Metric("score", trial["score"], now, 0))
+        params = [Param(k, str(v)) for k, v in trial["values"].items()]
+        client.log_batch(run_id, metrics=metrics[:1000], params=params,
+                         tags=[RunTag("tuner.objective", "val_loss")])
+        status = "FINISHED" if trial["status"].endswith("COMPLETED") else "FAILED"
+        client.set_terminated(run_id, status)
+        ids.append(run_id)
+    return ids
+
+
+def tuned_params(node: queries.NodeExecution) -> dict[str, str]:
+    """The chosen set as pipeline-run params: `tuned.<setting>`."""
+    return {TUNED_PREFIX + k: str(v) for k, v in chosen_hyperparameters(node).items()}
