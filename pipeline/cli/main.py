@@ -1,7 +1,8 @@
 """Command line: `python -m pipeline <command> [options]` (run, schema, expectations, airflow,
 run-node, compile-kfp, ...); `--help` lists the commands, `<command> --help` every setting.
 Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the spec was
-refused before anything ran."""
+refused before anything ran, 75 (EX_TEMPFAIL) another run holds the output folder and --no-wait
+said not to wait for it."""
 from __future__ import annotations
 
 import argparse
@@ -94,24 +95,44 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.command in orchestration.COMMANDS:
         return orchestration.main(args, settings)
-    if args.command == "run":
-        try:
-            if _report_up_to_date(settings):
-                return 0
-        except SpecError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    from pipeline.inputs.csv_preflight import InputError
+    if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out
+        return _refusing_bad_input(settings, lambda: (_preflight(settings, args.command),
+                                                      _draft_expectations(settings)))
+    from pipeline.runners import run_lock
+
+    run_id = run_lock.new_run_id()
+    try:
+        with run_lock.holding_output_folder(settings, f"`python -m pipeline {args.command}`",
+                                            run_id, wait=settings.wait):
+            return _refusing_bad_input(settings, lambda: _run(settings, args.command, run_id))
+    except run_lock.OutputFolderBusy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BUSY
+
+
+EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL: try again later
+
+
+def _run(settings: settings_lib.Settings, command: str, run_id: str) -> None:
+    """Holding the output folder: the up-to-date check, preflight, then the TFX run."""
     from pipeline.runners import local_dag
 
+    # After the lock: a run that waited for another sees that run's result here.
+    if command == "run" and _report_up_to_date(settings):
+        return
+    _preflight(settings, command)
+    if command == "run":
+        local_dag.run_pipeline(settings, run_id=run_id)
+    else:
+        local_dag.draft_schema(settings, run_id=run_id)
+
+
+def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
+    """Run `work`; turn what it raises into one error line and the exit status."""
+    from pipeline.inputs.csv_preflight import InputError
+
     try:
-        _preflight(settings, args.command)
-        if args.command == "run":
-            local_dag.run_pipeline(settings)
-        elif args.command == "expectations":
-            _draft_expectations(settings)
-        else:
-            local_dag.draft_schema(settings)
+        work()
     except (SpecError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

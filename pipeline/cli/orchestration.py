@@ -54,14 +54,9 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
     from pipeline.runners import single_node
 
     try:
-        if args.command == "check-inputs":
-            if single_node.check_inputs(settings, args.run_id) is not None:
-                return single_node.EXIT_UP_TO_DATE
-        elif args.command == "run-node":
-            single_node.run_node(settings, args.node, args.run_id)
-        elif args.command == "track-run":
-            single_node.track_run(settings, args.run_id, args.failed_node)
-        elif args.command == "airflow-spec":
+        if args.command in ("check-inputs", "run-node", "track-run"):
+            return _run_task(args, settings)
+        if args.command == "airflow-spec":
             from pipeline.runners.airflow import scheduler
 
             print(f"DAG description: {scheduler.write_dag_spec(settings)}")
@@ -87,4 +82,22 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
         if not in_task_log:
             print(f"  full log: {settings.log_path}", file=sys.stderr)
         return single_node.exit_code(e) if args.command in ("check-inputs", "run-node") else 1
+    return 0
+
+
+def _run_task(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
+    """One task of an orchestrated run, holding the output folder while it works: a task of
+    another run, or a local `make pipeline`, waits for it (the task log says for whom)."""
+    from pipeline.runners import run_lock, single_node
+
+    task = f"{args.command} {getattr(args, 'node', '')}".strip()
+    with run_lock.holding_output_folder(settings, f"the orchestrated task `{task}`",
+                                        args.run_id, wait=settings.wait):
+        if args.command == "check-inputs":
+            if single_node.check_inputs(settings, args.run_id) is not None:
+                return single_node.EXIT_UP_TO_DATE
+        elif args.command == "run-node":
+            single_node.run_node(settings, args.node, args.run_id)
+        else:
+            single_node.track_run(settings, args.run_id, args.failed_node)
     return 0

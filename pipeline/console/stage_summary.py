@@ -28,10 +28,11 @@ def stage_line(node_id: str, state: str, seconds: float, figure: str = "") -> st
 
 class StageReporter(logging.Handler):
     def __init__(self, metadata_path: Path, pipeline_name: str, out: TextIO,
-                 live: bool | None = None):
+                 live: bool | None = None, run_id: str | None = None):
         super().__init__(level=logging.INFO)
         self.metadata_path = metadata_path
         self.pipeline_name = pipeline_name
+        self.run_id = run_id  # figures come from this TFX run's executions only
         self.out = out
         self.live = _is_terminal(out) if live is None else live
         self.started: dict[str, float] = {}
@@ -67,7 +68,7 @@ class StageReporter(logging.Handler):
 
     def report(self, node_id: str, seconds: float) -> None:
         with queries.open_store_context(self.metadata_path) as store:
-            node = queries.node_execution(store, self.pipeline_name, node_id)
+            node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
         # Resolvers look artifacts up rather than execute, whatever ML Metadata calls it.
         state = "resolved" if node is None or "Resolver" in node_id else node.state
         text = summary_figures.figure(node) if node else ""

@@ -50,12 +50,18 @@ def output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_
     return by_key
 
 
-def node_execution(store, pipeline_name: str, node_id: str) -> NodeExecution | None:
-    """The newest execution of a node (None for nodes that record none, such as resolvers)."""
+def node_execution(store, pipeline_name: str, node_id: str,
+                   run_id: str | None = None) -> NodeExecution | None:
+    """The newest execution of a node, in run `run_id` if given (None for nodes that record
+    none, such as resolvers, or none in that run)."""
     node_ctx = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
     if node_ctx is None:
         return None
     executions = store.get_executions_by_context(node_ctx.id)
+    if run_id is not None:
+        run_ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+        in_run = {e.id for e in store.get_executions_by_context(run_ctx.id)} if run_ctx else set()
+        executions = [e for e in executions if e.id in in_run]
     if not executions:
         return None
     execution = max(executions, key=lambda e: e.id)

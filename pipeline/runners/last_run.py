@@ -28,7 +28,8 @@ NOT_STAGE_CODE = ("pipeline", "bench")
 LOCK_FILE = REPO_ROOT / "requirements" / "lock.txt"
 # Settings that do not change what a run produces: where things are served, and the switches
 # of this check itself. `until` runs are never recorded.
-_NOT_INPUTS = ("serve_port", "serve_workers", "mlflow_ui_port", "airflow_port", "force", "until")
+_NOT_INPUTS = ("serve_port", "serve_workers", "mlflow_ui_port", "airflow_port", "force", "until",
+               "wait")
 
 
 def code_sha256(root: Path = REPO_ROOT) -> str:

@@ -22,7 +22,7 @@ class RunResult:
     mlflow_run_id: str | None = None
 
 
-def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
+def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> RunResult:
     from pipeline.console.output_capture import captured_output
 
     started = time.monotonic()
@@ -35,12 +35,13 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
 
         pipeline = make_pipeline()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
-                                 terminal if out is sys.stdout else out)
+                                 terminal if out is sys.stdout else out, run_id=run_id)
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
         try:
             with no_tfx_package_for_local_workers(settings):
-                LocalDagRunner().run(pipeline, run_options=_run_options(settings))
+                LocalDagRunner().run_with_ir(_pipeline_ir(pipeline, run_id),
+                                             run_options=_run_options(settings))
         except BaseException:
             reporter.report_failure()
             raise
@@ -49,17 +50,39 @@ def _run(make_pipeline, settings: Settings, out: TextIO) -> RunResult:
     return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
 
 
+def _pipeline_ir(pipeline, run_id: str):
+    """The compiled pipeline with its run id set here rather than by LocalDagRunner (which
+    would use its own start time): the output-folder lock's holder line, the live summary and
+    MLflow tracking then know this run's id before TFX starts, and read only its executions."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+    from tfx.orchestration.portable.tfx_runner import (
+        _make_pipeline_proto,  # what run() does
+    )
+
+    ir = _make_pipeline_proto(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    return ir
+
+
 def _run_options(settings: Settings):
     """A partial run up to `settings.until`: that node and everything upstream of it."""
     if not settings.until:
         return None
     from tfx.orchestration.pipeline import RunOptions
+    from tfx.orchestration.portable.tfx_runner import _run_opts_to_proto
 
-    return RunOptions(to_nodes=[settings.until])
+    return _run_opts_to_proto(RunOptions(to_nodes=[settings.until]))
 
 
-def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
-    """The full pipeline; raises on the first failed stage (after the summary shows it)."""
+def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
+                 run_id: str | None = None) -> RunResult:
+    """The full pipeline; raises on the first failed stage (after the summary shows it).
+    The caller holds the output folder (runners/run_lock.py); run_id: the TFX run id to use."""
+    from pipeline.runners.run_lock import new_run_id
+
+    run_id = run_id or new_run_id()
     spec = settings.load_spec()
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     # The inputs as this run starts (what its stages will read), for the next run's check.
@@ -76,19 +99,16 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout) -> RunResult:
 
         return create_pipeline(settings, spec)
 
-    from pipeline.tracking import pipeline_runs
-
-    earlier_runs = pipeline_runs.tfx_run_ids(settings)
     started_ms = int(time.time() * 1000)
     try:
-        result = _run(make_pipeline, settings, out)
+        result = _run(make_pipeline, settings, out, run_id)
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
-        _track(settings, spec, earlier_runs, started_ms, out, error)
+        _track(settings, spec, run_id, started_ms, out, error)
         raise
-    tracked = _track(settings, spec, earlier_runs, started_ms, out)
+    tracked = _track(settings, spec, run_id, started_ms, out)
     result.mlflow_run_id = tracked.run_id if tracked else None
     if not settings.until:
-        run_record.record_success(settings, inputs, tracked)
+        run_record.record_success(settings, inputs, tracked, tfx_run=run_id)
     out.write(f"Done in {process_seconds():.0f}s. Outputs in {settings.output_dir}/\n"
               f"  serving models: {settings.serving_dir}\n"
               f"  pipeline root:  {settings.pipeline_root}\n"
@@ -106,7 +126,7 @@ def _beam_description(settings: Settings) -> str:
     return f"DirectRunner {mode}"
 
 
-def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, out: TextIO,
+def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
            error: BaseException | None = None):
     """Log the run to MLflow, with MLflow's own output going to the log file like the rest.
 
@@ -118,9 +138,10 @@ def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, o
     tracked = None
     with captured_output(settings.log_path):
         try:
+            # None when the run failed before TFX recorded it (nothing of it in ML Metadata).
+            tfx_run = run_id if run_id in pipeline_runs.tfx_run_ids(settings) else None
             tracked = pipeline_runs.log_pipeline_run(
-                settings, spec, pipeline_runs.new_tfx_run_id(settings, earlier_runs),
-                error=error, started_ms=started_ms)
+                settings, spec, tfx_run, error=error, started_ms=started_ms)
         except Exception:
             if error is None:
                 raise
@@ -131,19 +152,22 @@ def _track(settings: Settings, spec, earlier_runs: list[str], started_ms: int, o
     return tracked
 
 
-def draft_schema(settings: Settings, out: TextIO = sys.stdout) -> Path:
+def draft_schema(settings: Settings, out: TextIO = sys.stdout,
+                 run_id: str | None = None) -> Path:
     """Run CsvExampleGen -> StatisticsGen -> SchemaGen and copy the inferred schema out for review."""
     import shutil
 
     from pipeline.definition import builder
     from pipeline.mlmd import queries
+    from pipeline.runners.run_lock import new_run_id
 
+    run_id = run_id or new_run_id()
     spec = settings.load_spec()
     out.write(f"Drafting a schema for {spec.name} from {spec.csv_path}\n")
-    _run(lambda: builder.create_schema_draft_pipeline(settings, spec), settings, out)
+    _run(lambda: builder.create_schema_draft_pipeline(settings, spec), settings, out, run_id)
     with queries.open_store_context(settings.metadata_path) as store:
         node = queries.node_execution(store, settings.full_pipeline_name + "-schema",
-                                       builder.SCHEMA_GEN)
+                                       builder.SCHEMA_GEN, run_id)
     draft = settings.output_dir / "schema_draft" / "schema.pbtxt"
     draft.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(node.outputs["schema"][0].uri) / "schema.pbtxt", draft)
