@@ -12,6 +12,7 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
+from components import in_memory_input
 from components.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
 from components.signatures import make_signatures, write_serving_raw_columns
 from components.tuning import model_settings
@@ -45,14 +46,22 @@ def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[M
 
 def _dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int,
              seed: int, shuffle: bool) -> tf.data.Dataset:
-    return data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
-            shuffle=shuffle, shuffle_seed=seed,
-        ),
-        tft_output.transformed_metadata.schema,
-    ).prefetch(tf.data.AUTOTUNE)
+    def read(batch: int, shuffled: bool) -> tf.data.Dataset:
+        return data_accessor.tf_dataset_factory(
+            files,
+            tfxio.TensorFlowDatasetOptions(
+                batch_size=batch, label_key=spec.transformed_label, num_epochs=1,
+                shuffle=shuffled, shuffle_seed=seed,
+            ),
+            tft_output.transformed_metadata.schema,
+        )
+
+    # Parsed once into memory when the split fits (components/in_memory_input.py), else
+    # streamed from the TFRecords every epoch.
+    return in_memory_input.dataset(
+        lambda batch: read(batch, shuffled=False),
+        lambda: read(batch_size, shuffle).prefetch(tf.data.AUTOTUNE),
+        batch_size, shuffle, seed)
 
 
 def run_fn(fn_args: FnArgs) -> None:

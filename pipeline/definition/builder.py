@@ -65,7 +65,8 @@ def code_fingerprint(*modules: str) -> str:
 # The modules each stage's code runs, for code_fingerprint.
 TRANSFORM_MODULES = ("components.preprocessing", "pipeline.config.dataset_spec")
 TRAINER_MODULES = TRANSFORM_MODULES + (
-    "components.training", "components.model", "components.signatures", "components.tuning")
+    "components.training", "components.model", "components.signatures", "components.tuning",
+    "components.in_memory_input")
 EXAMPLE_GEN_MODULES = (
     "components.csv_ingest.executor", "components.csv_ingest.csv_format",
     "components.csv_ingest.csv_ranges", "components.csv_ingest.column_types",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
+from components import evaluation
 from components.signatures import PROBABILITIES, SERVING_DEFAULT, TRANSFORM_FEATURES
 from pipeline.config.dataset_spec import BINARY, DatasetSpec
 from pipeline.config.settings import Settings
@@ -43,34 +44,45 @@ _CURVE_PLOTS = ("ConfusionMatrixPlot", "CalibrationPlot")
 _CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
 
 
+# Metrics for the evaluated model only. Against a baseline, TFMA computes every metric of a spec
+# for both models unless the spec names its models; the baseline only needs the gated metric.
+_CANDIDATE_ONLY = [tfma.CANDIDATE_KEY]
+
+
 def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
-    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                                 config='{"name": "sparse_categorical_accuracy"}')
+    # Accuracy off the multi-class confusion matrix the confusion plot computes anyway
+    # (components/evaluation.py): no Keras metric run per example.
+    accuracy = tfma.MetricConfig(class_name=evaluation.ArgmaxAccuracy.__name__,
+                                 module=evaluation.__name__)
     count = tfma.MetricConfig(class_name="ExampleCount")
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
-        accuracy_spec = tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)])
-        binary_spec = tfma.MetricsSpec(
-            metrics=[
-                _gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
-                       settings.min_auc, settings.max_metric_drop),
-                tfma.MetricConfig(class_name="Precision"),
-                tfma.MetricConfig(class_name="Recall"),
-                *_plots(*_CURVE_PLOTS),
-            ],
-            binarize=tfma.BinarizationOptions(class_ids={"values": [1]}),
-        )
-        metrics_specs = [accuracy_spec, binary_spec]
+        binarize = tfma.BinarizationOptions(class_ids={"values": [1]})
+        metrics_specs = [
+            tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)],
+                             model_names=_CANDIDATE_ONLY),
+            tfma.MetricsSpec(
+                metrics=[_gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
+                                settings.min_auc, settings.max_metric_drop)],
+                binarize=binarize),
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="Precision"),
+                         tfma.MetricConfig(class_name="Recall"), *_plots(*_CURVE_PLOTS)],
+                binarize=binarize, model_names=_CANDIDATE_ONLY),
+        ]
     else:
         _gated(accuracy, settings.min_accuracy, settings.max_metric_drop)
         metrics_specs = [
-            tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)]),
+            tfma.MetricsSpec(metrics=[accuracy]),
+            tfma.MetricsSpec(metrics=[count, *_plots(_CONFUSION_PLOT)],
+                             model_names=_CANDIDATE_ONLY),
             tfma.MetricsSpec(
                 metrics=[tfma.MetricConfig(class_name="Precision"),
                          tfma.MetricConfig(class_name="Recall"),
                          *_plots(*_CURVE_PLOTS)],
                 binarize=tfma.BinarizationOptions(
                     class_ids={"values": list(range(spec.num_classes))}),
+                model_names=_CANDIDATE_ONLY,
             ),
         ]
     slicing = [tfma.SlicingSpec()]
