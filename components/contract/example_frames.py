@@ -24,6 +24,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from components.csv_ingest import csv_format
 from pipeline.config.dataset_spec import CATEGORICAL, DatasetSpec, Feature
 
 # Rows per frame: GX validates a whole DataFrame, so this bounds the memory a validation needs.
@@ -75,7 +76,7 @@ def csv_frames(path: str | Path, spec: DatasetSpec,
                batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """The CSV in frames of at most batch_rows rows. Only empty cells are missing, as in
     CsvExampleGen ("NA" is text; pandas would otherwise read it as missing)."""
-    reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+    reader = csv_format.read_frame(path, dtype=str, keep_default_na=False, na_values=[""],
                          chunksize=batch_rows)
     for chunk in reader:
         yield _frame({name: chunk[name] for name in chunk.columns}, spec)

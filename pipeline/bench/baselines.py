@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.csv_ingest import csv_format
 from pipeline.config.settings import Settings
 
 # ---- baselines ---------------------------------------------------------------------------------
@@ -28,7 +29,7 @@ def pandas_statistics(csv_path: Path) -> float:
     """What StatisticsGen computes, single process: counts, missing, mean, std, min, max,
     quantiles for numbers; distinct counts and top values for strings. Returns seconds."""
     started = time.perf_counter()
-    frame = pd.read_csv(csv_path)
+    frame = csv_format.read_frame(csv_path)
     for name in frame.columns:
         column = frame[name]
         column.isna().sum()
@@ -47,8 +48,8 @@ def pandas_transform(csv_path: Path, settings: Settings) -> float:
     vocabularies with OOV, label ids. Returns seconds."""
     spec = settings.load_spec()
     started = time.perf_counter()
-    frame = pd.read_csv(csv_path, dtype={f.name: str for f in spec.features
-                                          if f.is_categorical or f.role == "label"})
+    frame = csv_format.read_frame(csv_path, dtype={
+        f.name: str for f in spec.features if f.is_categorical or f.role == "label"})
     out = {}
     for feature in spec.model_features:
         column = frame[feature.name]

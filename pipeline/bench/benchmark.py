@@ -32,8 +32,7 @@ import time
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
+from components.csv_ingest import csv_format
 from pipeline.bench.baselines import keras_in_memory, pandas_statistics, pandas_transform, serving
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.bench.report import markdown
@@ -41,7 +40,7 @@ from pipeline.config.settings import Settings
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 DATA_STAGES = ("CsvExampleGen", "StatisticsGen", "Transform")
-SECTIONS = ("targets", "scaling")
+SECTIONS = ("targets", "quality", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
 
@@ -89,6 +88,11 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_targets(root / "targets", say, report.setdefault("targets", {}))
         say("targets done")
+    if "quality" in sections:
+        from pipeline.bench.quality import run_quality
+
+        run_quality(root / "quality", say, report.setdefault("quality", {}))
+        say("quality done")
     if "scaling" in sections and sizes:
         _scaling(report, sizes, root, epochs, serving_requests, say)
     return report
@@ -141,7 +145,7 @@ def _scaling(report: dict, sizes: list[int], root: Path, epochs: int, serving_re
             # a drop-off place against 3% overall) and the data contract rightly refuses them.
             # Read as text so the sample keeps each cell as written (pandas would turn an int
             # column with gaps into floats, which the schema rightly refuses).
-            pd.read_csv(spec.csv_path, dtype=str, keep_default_na=False).sample(
+            csv_format.read_frame(spec.csv_path, dtype=str, keep_default_na=False).sample(
                 100, random_state=0).to_csv(small, index=False)
             small_run = run_pipeline(settings.replace(
                 csv=small, output_root=root / "runs" / "rows100", min_auc=0.0))
@@ -155,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default=os.environ.get("BENCH_SECTIONS", ",".join(SECTIONS)),
-                        help="what to measure, comma-separated: targets, scaling (default both; "
-                             "env BENCH_SECTIONS)")
+                        help="what to measure, comma-separated: targets, quality, scaling (default "
+                             "all; env BENCH_SECTIONS)")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1"),
                         help="scaling: multiples of the 15,002-row taxi sample (default 1; "
                              "1,10 adds 150k rows, 100 = 1.5M; env BENCH_SIZES)")
@@ -181,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / "bench.json").write_text(json.dumps(report, indent=2))
     table = markdown(report)
+    if report.get("quality"):
+        from pipeline.bench.quality import table as quality_table
+
+        table += "\n## Model quality (eval split)\n\n" + quality_table(report["quality"])
     (args.root / "bench.md").write_text(table)
     print(table)
     print(f"written: {args.root / 'bench.json'}, {args.root / 'bench.md'} "

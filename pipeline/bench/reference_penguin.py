@@ -28,6 +28,8 @@ import os
 import sys
 from pathlib import Path
 
+from components.csv_ingest import csv_format
+
 REFERENCE_COLUMNS = ("species", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm",
                      "body_mass_g")
 # Our column -> the example's column.
@@ -41,7 +43,7 @@ def to_reference_csv(source: Path, target: Path) -> dict[str, int]:
     """Our penguins CSV as the example's module reads it: bill_* renamed culmen_*, species names
     mapped to 0/1/2 in sorted order, rows with an empty cell among the five columns dropped,
     only those five columns kept. Returns {"rows": written, "dropped": rows left out}."""
-    with Path(source).open(newline="") as f:
+    with csv_format.inspect(source).open_text() as f:
         reader = csv.DictReader(f)
         rows = [{RENAMES.get(k, k): v for k, v in row.items()} for row in reader]
     missing = [c for c in REFERENCE_COLUMNS if rows and c not in rows[0]]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.csv_ingest import csv_format
 from pipeline.config.dataset_spec import DatasetSpec, load_spec
 
 CHUNK_ROWS = 50_000
@@ -58,9 +59,10 @@ def jitter_chunk(source: pd.DataFrame, spec: DatasetSpec, rows: int,
 
 def write_scaled_csv(spec: DatasetSpec, rows: int, target: Path, seed: int = 0,
                      chunk_rows: int = CHUNK_ROWS) -> Path:
-    source = pd.read_csv(spec.csv_path, dtype={f.name: str for f in spec.features
-                                                if f.is_categorical or f.role == "label"},
-                         keep_default_na=False, na_values=[""])
+    source = csv_format.read_frame(
+        spec.csv_path, dtype={f.name: str for f in spec.features
+                              if f.is_categorical or f.role == "label"},
+        keep_default_na=False, na_values=[""])
     rng = np.random.default_rng(seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".partial")

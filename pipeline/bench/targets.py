@@ -37,6 +37,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
+from components.csv_ingest import csv_format
 from pipeline.bench import breast_cancer, reference_penguin
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.config.settings import Settings
@@ -95,7 +96,7 @@ def write_contract_breaking_csv(source: Path, target: Path, expectation: dict,
     min_value; every other cell as written. Returns what changed and the share out of range
     next to the share the suite allows."""
     column, low = expectation["column"], float(expectation["min_value"])
-    with Path(source).open(newline="") as f:
+    with csv_format.inspect(source).open_text() as f:
         header, *rows = list(csv.reader(f))
     index = header.index(column)
     filled = [row for row in rows if row[index].strip()]
@@ -345,5 +346,5 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
 
 
 def _data_rows(path: Path) -> int:
-    with Path(path).open() as f:
+    with csv_format.inspect(path).open_text() as f:
         return sum(1 for _ in f) - 1

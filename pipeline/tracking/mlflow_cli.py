@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from typing import TextIO
 
+from components.csv_ingest import csv_format
 from pipeline.config import settings as settings_lib
 from pipeline.config.settings import Settings
 
@@ -168,14 +169,12 @@ def feature_types(settings: Settings) -> dict[str, str]:
 def sample_rows(settings: Settings, types: dict[str, str], rows: int):
     """`rows` rows from the middle of equal chunks of the CSV (the first rows of a sorted file
     would all be one class), with the label alongside for comparison."""
-    import pandas as pd
-
     from pipeline.tracking import registry
 
     spec = settings.load_spec()
     frame = registry.feature_rows(spec.csv_path, list(types),
                                   {n for n, t in types.items() if t != "string"})
-    labels = pd.read_csv(spec.csv_path, usecols=[spec.label], dtype=str)[spec.label]
+    labels = csv_format.read_frame(spec.csv_path, usecols=[spec.label], dtype=str)[spec.label]
     picked = sorted({int((i + 0.5) * len(frame) / rows) for i in range(min(rows, len(frame)))})
     return frame.iloc[picked].reset_index(drop=True), labels.iloc[picked].reset_index(drop=True)
 

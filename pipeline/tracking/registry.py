@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.csv_ingest import csv_format
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.tracking import serving_pyfunc
 
@@ -44,7 +45,7 @@ def feature_rows(csv_path: Path, names: list[str], numeric: set[str],
     """Raw feature columns from a CSV, typed as the pyfunc's signature says: numbers as float64
     (NaN when missing), the rest as strings (None when missing). Column types come from the
     model, not from pandas' guess: a categorical column of digits is still a string column."""
-    frame = pd.read_csv(csv_path, usecols=names, nrows=rows,
+    frame = csv_format.read_frame(csv_path, usecols=names, nrows=rows,
                         dtype={n: "float64" if n in numeric else "string" for n in names})
     frame = frame[names]
     for name in names:
