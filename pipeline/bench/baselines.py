@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from components.csv_ingest import csv_format
-from pipeline.config.settings import Settings
+from pipeline.config.settings import MODEL_SETTINGS, Settings
 
 # ---- baselines ---------------------------------------------------------------------------------
 
@@ -108,9 +108,8 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
     x_train, y_train = arrays("train")
     x_eval, y_eval = arrays("eval")
     keras.utils.set_random_seed(settings.seed)
-    model = build_model(model_inputs(spec, tft_output), ModelConfig(
-        num_classes=spec.num_classes, hidden_units=settings.hidden_units,
-        hidden_layers=settings.hidden_layers, learning_rate=settings.learning_rate))
+    model = build_model(model_inputs(spec, tft_output), ModelConfig.from_settings(
+        spec.num_classes, {name: getattr(settings, name) for name in MODEL_SETTINGS}))
     started = time.perf_counter()
     model.fit(x_train, y_train, validation_data=(x_eval, y_eval), epochs=timing["epochs"],
               batch_size=settings.batch_size, verbose=0)
