@@ -10,8 +10,8 @@ import json
 
 import mlflow
 import pytest
-
 from mlflow_runs import child_runs, parent_run, run, store_uri
+
 from pipeline.config.settings import Settings
 from pipeline.config.stage_names import TUNER
 from pipeline.mlmd import queries
