@@ -1,0 +1,54 @@
+"""The Trainer's in-memory input (components/in_memory_input.py): every row once per epoch,
+reshuffled each epoch with the seed, and streaming once a split would pass the memory cap."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from components import in_memory_input
+
+
+def _split(rows: int, batch: int = 7) -> tf.data.Dataset:
+    ids = np.arange(rows, dtype=np.int64).reshape(-1, 1)
+    features = {"id": ids, "x": ids.astype(np.float32) / 10}
+    return tf.data.Dataset.from_tensor_slices((features, ids[:, 0] % 2)).batch(batch)
+
+
+def _epoch(dataset: tf.data.Dataset) -> list[int]:
+    rows = []
+    for features, label in dataset:
+        ids = features["id"].numpy()[:, 0]
+        np.testing.assert_array_equal(label.numpy(), ids % 2)  # rows stay whole
+        rows.extend(ids.tolist())
+    return rows
+
+
+def test_every_row_once_per_epoch_reshuffled_between_epochs_and_seeded():
+    def make(seed):
+        return in_memory_input.dataset(lambda batch: _split(50, batch), lambda: None,
+                                       batch_size=8, shuffle=True, seed=seed)
+
+    dataset = make(1)
+    first, second = _epoch(dataset), _epoch(dataset)
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert first != second  # a new order each epoch
+    assert first != list(range(50))
+    assert _epoch(make(1)) == first  # the same seed gives the same order
+    assert [len(f["id"]) for f, _ in dataset] == [8] * 6 + [2]
+
+
+def test_unshuffled_split_keeps_its_order():
+    dataset = in_memory_input.dataset(lambda batch: _split(20, batch), lambda: None,
+                                      batch_size=6, shuffle=False, seed=0)
+    assert _epoch(dataset) == list(range(20))
+
+
+def test_a_split_over_the_cap_is_streamed():
+    streamed = _split(30).map(lambda f, y: (f, y))
+    # 30 rows of two 8- and 4-byte columns and an 8-byte label: 600 bytes.
+    dataset = in_memory_input.dataset(lambda batch: _split(30, batch), lambda: streamed,
+                                      batch_size=8, shuffle=True, seed=0, max_bytes=599)
+    assert dataset is streamed
+    kept = in_memory_input.dataset(lambda batch: _split(30, batch), lambda: streamed,
+                                   batch_size=8, shuffle=True, seed=0, max_bytes=600)
+    assert kept is not streamed and sorted(_epoch(kept)) == list(range(30))
