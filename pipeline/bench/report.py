@@ -9,6 +9,46 @@ def _mb(value: float | None) -> str:
     return f"{value:,.0f} MB" if value else ""
 
 
+def pipeline_run(entry: dict) -> dict:
+    """A size's pipeline run in the Beam mode the default chose (reports before that ran
+    multi_processing under that key)."""
+    return entry.get("run") or entry["multi_processing"]
+
+
+def per_million_rows(report: dict) -> list[str]:
+    """Each stage's seconds per 1M rows at every size (a flat row means linear cost), the Beam
+    mode the default chose and the peak memory at each size."""
+    sizes = sorted(report["sizes"].values(), key=lambda e: e["rows"])
+    if not sizes:
+        return []
+    stages = list(dict.fromkeys(s for e in sizes for s in pipeline_run(e)["stages"]))
+    lines = ["| stage | " + " | ".join(f"s at {e['rows']:,} | s per 1M rows" for e in sizes)
+             + " |", "|---|" + "---:|---:|" * len(sizes)]
+
+    def row(name: str, seconds: list[float | None]) -> str:
+        cells = []
+        for entry, value in zip(sizes, seconds):
+            cells += ["", ""] if value is None else [
+                f"{value:.1f}", f"{value / entry['rows'] * 1e6:.1f}"]
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    for stage in stages:
+        seconds = [pipeline_run(e)["stages"].get(stage) for e in sizes]
+        if all(v is None or v < 0.05 for v in seconds):
+            continue
+        lines.append(row(stage, seconds))
+    lines.append(row("**whole run**", [pipeline_run(e)["wall_seconds"] for e in sizes]))
+    lines.append("| Beam mode (auto) | " + " | ".join(
+        f"{e.get('beam_mode', '?')} | " for e in sizes) + " |")
+    lines.append("| peak RSS | " + " | ".join(
+        f"{_mb(pipeline_run(e)['peak_rss_mb'])} | " for e in sizes) + " |")
+    if len(sizes) > 1:
+        small, large = pipeline_run(sizes[0])["peak_rss_mb"], pipeline_run(sizes[-1])["peak_rss_mb"]
+        lines += ["", f"Peak RSS at {sizes[-1]['rows']:,} rows is {large / small:.2f}x the peak "
+                      f"at {sizes[0]['rows']:,} (the pipeline process and its Beam workers)."]
+    return lines
+
+
 def cost_split(report: dict) -> dict[str, tuple[float, float]]:
     """stage -> (fixed seconds, seconds per 100,000 rows): the line through the stage's time at
     the smallest and the largest size. Fixed is what a stage costs however little data it gets."""
@@ -17,8 +57,8 @@ def cost_split(report: dict) -> dict[str, tuple[float, float]]:
         return {}
     small, large = sizes[0], sizes[-1]
     split = {}
-    for stage, t_large in large["multi_processing"]["stages"].items():
-        t_small = small["multi_processing"]["stages"].get(stage)
+    for stage, t_large in pipeline_run(large)["stages"].items():
+        t_small = pipeline_run(small)["stages"].get(stage)
         if t_small is None or t_large < 0.5:
             continue
         per_row = (t_large - t_small) / (large["rows"] - small["rows"])
@@ -50,37 +90,41 @@ def markdown(report: dict) -> str:
 def _scaling(report: dict) -> str:
     nan = float("nan")
     lines = ["## Scaling", "",
-             f"Multiples of the taxi sample, Beam multi_processing, Trainer: "
-             f"{report.get('epochs', '?')} epochs at every size.", "",
-             "| rows | stage | seconds | rows/s | peak RSS | in_memory s |",
+             f"Multiples of the taxi sample, Beam mode as the default (`--beam-mode auto`) "
+             f"chose it, Trainer: {report.get('epochs', '?')} epochs at every size.", "",
+             *per_million_rows(report), "",
+             "| rows | stage | seconds | rows/s | peak RSS | other mode s |",
              "|---:|---|---:|---:|---:|---:|"]
     for rows, entry in report["sizes"].items():
-        multi, mem = entry["multi_processing"], entry["in_memory"]
-        peaks = multi.get("stage_peak_rss_mb", {})
-        for stage, seconds in multi["stages"].items():
+        run, other = pipeline_run(entry), entry.get("other_mode") or entry.get("in_memory")
+        peaks = run.get("stage_peak_rss_mb", {})
+        for stage, seconds in run["stages"].items():
             if seconds < 0.05:
                 continue
-            in_memory = mem["stages"].get(stage)
+            again = other["stages"].get(stage) if other else None
             lines.append(f"| {int(rows):,} | {stage} | {seconds:.1f} | {int(rows) / seconds:,.0f} "
                          f"| {_mb(peaks.get(stage))} | "
-                         f"{'' if in_memory is None else f'{in_memory:.1f}'} |")
-        lines.append(f"| {int(rows):,} | **whole run** | {multi['wall_seconds']:.1f} | | "
-                     f"{_mb(multi['peak_rss_mb'])} | |")
+                         f"{'' if again is None else f'{again:.1f}'} |")
+        lines.append(f"| {int(rows):,} | **whole run** | {run['wall_seconds']:.1f} | | "
+                     f"{_mb(run['peak_rss_mb'])} | |")
     lines += _cost_split(report)
     lines += ["", "| rows | Trainer ex/s | plain Keras ex/s | Trainer / Keras | "
                   "StatisticsGen / pandas | Transform / pandas |",
               "|---:|---:|---:|---:|---:|---:|"]
     for rows, entry in report["sizes"].items():
         t = entry["training"]
-        stages = entry["multi_processing"]["stages"]
+        stages = pipeline_run(entry)["stages"]
         stats_ratio = entry["pandas_statistics_s"] / stages.get("StatisticsGen", nan)
         transform_ratio = entry["pandas_transform_s"] / stages.get("Transform", nan)
         lines.append(f"| {int(rows):,} | {t['trainer_examples_per_s']:,.0f} | "
                      f"{t['keras_examples_per_s']:,.0f} | {t['ratio']:.2f} | "
                      f"{stats_ratio:.3f} | {transform_ratio:.3f} |")
+    others = ", ".join(f"{(e.get('other_mode') or {}).get('mode', 'in_memory')} at "
+                       f"{int(rows):,}" for rows, e in report["sizes"].items()
+                       if e.get("other_mode") or e.get("in_memory"))
     lines += ["", "Ratios are speeds relative to the baseline: below 1 is slower than it. "
-                  "in_memory s: the data stages re-run with Beam's in_memory mode (one process) "
-                  "instead of multi_processing (one worker process per core).", "",
+                  "other mode s: the data stages re-run with the Beam mode the default did not "
+                  f"choose ({others or 'not measured'}).", "",
               f"Fixed overhead: a `--force` re-run (through TFX, every stage cached) takes "
               f"{report.get('cached_rerun_s', nan):.1f} s, a run on a 100-row sample "
               f"{report.get('rows100_run_s', nan):.1f} s.", ""]

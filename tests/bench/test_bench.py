@@ -60,7 +60,8 @@ def test_markdown_table_names_every_figure():
            "states": {}, "stdout": None}
     report = {
         "machine": {"cores": "2", "memory_gib": "24", "cpu": "x86_64", "python": "3.10"},
-        "sizes": {"15002": {"rows": 15002, "multi_processing": run, "in_memory": run,
+        "sizes": {"15002": {"rows": 15002, "run": run, "beam_mode": "in_memory",
+                            "other_mode": {"mode": "multi_processing", **run},
                             "training": {"trainer_examples_per_s": 1000.0,
                                          "keras_examples_per_s": 2000.0, "ratio": 0.5},
                             "pandas_statistics_s": 1.0, "pandas_transform_s": 1.0}},
@@ -72,8 +73,28 @@ def test_markdown_table_names_every_figure():
     for text in ("2 cores, 24 GiB", "| 15,002 | Transform | 4.0 | 3,750 | 1,200 MB | 4.0 |",
                  "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |",
                  "every stage cached) takes 9.0 s",
-                 "| http 1 rows | 5.0 | 9.0 | 150.0 |"):
+                 "| http 1 rows | 5.0 | 9.0 | 150.0 |", "multi_processing at 15,002",
+                 "| Transform | 4.0 | 266.6 |", "| Beam mode (auto) | in_memory |"):
         assert text in table, text
+
+
+def test_seconds_per_million_rows_beam_mode_and_peak_at_each_size():
+    def size(rows, mode, transform, peak):
+        return {"rows": rows, "beam_mode": mode, "run": {
+            "wall_seconds": 2 * transform, "peak_rss_mb": peak,
+            "stages": {"Transform": transform, "Pusher": 0.01}}}
+
+    report = {"sizes": {"150000": size(150_000, "in_memory", 30.0, 2000.0),
+                        "1500000": size(1_500_000, "multi_processing", 150.0, 2400.0)}}
+    lines = bench_report.per_million_rows(report)
+    assert lines[0] == ("| stage | s at 150,000 | s per 1M rows | s at 1,500,000 | "
+                        "s per 1M rows |")
+    assert "| Transform | 30.0 | 200.0 | 150.0 | 100.0 |" in lines
+    assert "| **whole run** | 60.0 | 400.0 | 300.0 | 200.0 |" in lines
+    assert not any(line.startswith("| Pusher") for line in lines)  # too short at every size
+    assert "| Beam mode (auto) | in_memory |  | multi_processing |  |" in lines
+    assert "| peak RSS | 2,000 MB |  | 2,400 MB |  |" in lines
+    assert lines[-1].startswith("Peak RSS at 1,500,000 rows is 1.20x the peak at 150,000")
 
 
 def test_measured_run_times_each_stage_and_its_memory(tmp_path):
@@ -101,7 +122,7 @@ def test_measured_run_that_fails_says_why(tmp_path):
 
 def test_cost_split_separates_start_up_from_per_row_time():
     def size(rows, transform, trainer):
-        return {"rows": rows, "multi_processing": {"stages": {
+        return {"rows": rows, "run": {"stages": {
             "Transform": transform, "Trainer": trainer, "Pusher": 0.1}}}
 
     report = {"sizes": {"10000": size(10_000, 12.0, 5.0), "110000": size(110_000, 22.0, 45.0)}}
