@@ -126,7 +126,8 @@ def inspect(path: str | Path) -> CsvFormat:
     if hint:
         delimiter = hint.group(1).decode("latin-1")
         if delimiter != DELIMITER:
-            raise _other_delimiter(path, delimiter, f"its first line is {hint.group(0)!r}")
+            raise _other_delimiter(path, delimiter,
+                                   f"its first line is {hint.group(0).decode('latin-1').strip()!r}")
         offset, header_line = hint.end(), 2
     header = _parse_header(path, head, offset, header_line)
     _check_delimiter(path, head, offset, header)

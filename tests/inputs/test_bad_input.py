@@ -13,6 +13,7 @@ each case checks its own line of the error.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import subprocess
 from pathlib import Path
@@ -210,6 +211,11 @@ RAW_CASES = {
     "header only": ((HEADER + "\n").encode(), "the file has a header but no data rows"),
     "binary garbage": (np.random.default_rng(0).bytes(4096),
                        "not a text CSV file (binary data: a NUL byte at byte "),
+    "gzip named .csv": (gzip.compress((HEADER + "\n" + ROW + "\n").encode()),
+                        "the file is gzip-compressed but named .csv; name it data.csv.gz"),
+    "semicolon-delimited": ((HEADER + "\n" + ROW + "\n").replace(",", ";").encode(),
+                            "the file seems to be semicolon-delimited (its header splits into "
+                            "19 names on ';' and 1 on ',')"),
 }
 
 

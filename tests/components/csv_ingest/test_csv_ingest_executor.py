@@ -13,46 +13,15 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 from conftest import DATA, write_csv_sample
+from example_gen_runs import run_example_gen
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
-from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor as BaseExecutor
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
-from tfx.utils import proto_utils
 from tfx_bsl.coders import csv_decoder
 
 from components.csv_ingest import column_types, csv_format, csv_ranges, range_writer
 from components.csv_ingest import executor as csv_ingest
 
 TAXI_CSV = DATA / "taxi" / "data.csv"
-SPLITS = (("train", 7), ("eval", 3))
-
-
-def run_example_gen(executor_class, csv: Path, out: Path,
-                    beam_args: tuple[str, ...] = ()) -> dict[str, list[bytes]]:
-    """Run an ExampleGen executor on one CSV; each split's examples, canonically serialized
-    and sorted (CsvExampleGen writes them in shuffled order)."""
-    examples = standard_artifacts.Examples()
-    examples.uri = str(out)
-    output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-        for name, buckets in SPLITS]))
-    exec_properties = {
-        "input_base": str(csv.parent),
-        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=csv.name)])),
-        "output_config": proto_utils.proto_to_json(output_config),
-        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-    }
-    context = BaseExecutor.Context(beam_pipeline_args=["--runner=DirectRunner", *beam_args],
-                                   tmp_dir=str(out / ".tmp"))
-    executor_class(context).Do({}, {"examples": [examples]}, exec_properties)
-    result = {}
-    for name, _ in SPLITS:
-        files = sorted(str(p) for p in (out / f"Split-{name}").iterdir())
-        records = tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
-        result[name] = sorted(tf.train.Example.FromString(r).SerializeToString(
-            deterministic=True) for r in records)
-    return result
 
 
 def _features(serialized: bytes):
