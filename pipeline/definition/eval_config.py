@@ -1,6 +1,8 @@
 """TFMA EvalConfig built from the dataset spec and the settings' thresholds."""
 from __future__ import annotations
 
+import json
+
 import tensorflow_model_analysis as tfma
 
 from components import evaluation
@@ -34,7 +36,8 @@ def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tf
 
 
 def _plots(*class_names: str) -> list[tfma.MetricConfig]:
-    return [tfma.MetricConfig(class_name=name) for name in class_names]
+    return [tfma.MetricConfig(class_name=name, config=_PLOT_CONFIGS.get(name, ""))
+            for name in class_names]
 
 
 # Plot data for the tracked run (tracking/plots.py draws it): ROC and PR curves come from the
@@ -42,6 +45,9 @@ def _plots(*class_names: str) -> list[tfma.MetricConfig]:
 # matrix needs the non-binarized spec.
 _CURVE_PLOTS = ("ConfusionMatrixPlot", "CalibrationPlot")
 _CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
+# The confusion plot's matrices also give accuracy, precision and recall
+# (components/evaluation.py): they must be computed at the thresholds those read.
+_PLOT_CONFIGS = {_CONFUSION_PLOT: json.dumps({"thresholds": list(evaluation.MATRIX_THRESHOLDS)})}
 
 
 # Metrics for the evaluated model only. Against a baseline, TFMA computes every metric of a spec
@@ -50,10 +56,12 @@ _CANDIDATE_ONLY = [tfma.CANDIDATE_KEY]
 
 
 def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
-    # Accuracy off the multi-class confusion matrix the confusion plot computes anyway
-    # (components/evaluation.py): no Keras metric run per example.
-    accuracy = tfma.MetricConfig(class_name=evaluation.ArgmaxAccuracy.__name__,
-                                 module=evaluation.__name__)
+    # Accuracy, precision and recall off the multi-class confusion matrix the confusion plot
+    # computes anyway (components/evaluation.py): no combiner of their own run per example.
+    accuracy, precision, recall = (
+        tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__)
+        for metric in (evaluation.ArgmaxAccuracy, evaluation.ClassPrecision,
+                       evaluation.ClassRecall))
     count = tfma.MetricConfig(class_name="ExampleCount")
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
@@ -65,10 +73,8 @@ def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
                 metrics=[_gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
                                 settings.min_auc, settings.max_metric_drop)],
                 binarize=binarize),
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name="Precision"),
-                         tfma.MetricConfig(class_name="Recall"), *_plots(*_CURVE_PLOTS)],
-                binarize=binarize, model_names=_CANDIDATE_ONLY),
+            tfma.MetricsSpec(metrics=[precision, recall, *_plots(*_CURVE_PLOTS)],
+                             binarize=binarize, model_names=_CANDIDATE_ONLY),
         ]
     else:
         _gated(accuracy, settings.min_accuracy, settings.max_metric_drop)
@@ -77,9 +83,7 @@ def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
             tfma.MetricsSpec(metrics=[count, *_plots(_CONFUSION_PLOT)],
                              model_names=_CANDIDATE_ONLY),
             tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name="Precision"),
-                         tfma.MetricConfig(class_name="Recall"),
-                         *_plots(*_CURVE_PLOTS)],
+                metrics=[precision, recall, *_plots(*_CURVE_PLOTS)],
                 binarize=tfma.BinarizationOptions(
                     class_ids={"values": list(range(spec.num_classes))}),
                 model_names=_CANDIDATE_ONLY,

@@ -2,6 +2,8 @@
 the pruned batch, accuracy off the confusion matrix, the baseline scored on the gated metric."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
@@ -15,7 +17,8 @@ from pipeline.definition.eval_config import gated_metric, make_eval_config
 
 def _run_computations(computations, inputs):
     """TFMA's combiners then its derived computations, as its evaluator chains them, in
-    process."""
+    process; like TFMA, a computation that several metrics include runs once."""
+    computations = list(dict.fromkeys(computations))
     results = {}
     for c in computations:
         if isinstance(c, metric_types.MetricComputation):
@@ -42,10 +45,34 @@ def test_argmax_accuracy_counts_the_argmax_class_against_the_label():
     expected = float(np.mean(probabilities.argmax(axis=1) == labels))
     assert results[key] == pytest.approx(expected, abs=1e-12)
     # It shares the confusion plot's matrices instead of running a combiner of its own.
-    plot = tfma.metrics.MultiClassConfusionMatrixPlot().computations(
-        eval_config=tfma.EvalConfig())
+    plot = tfma.metrics.MultiClassConfusionMatrixPlot(
+        thresholds=list(evaluation.MATRIX_THRESHOLDS)).computations(eval_config=tfma.EvalConfig())
     combiners = {c for c in computations + plot if isinstance(c, metric_types.MetricComputation)}
     assert len(combiners) == 1
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_precision_and_recall_equal_tfmas_own_at_every_class(classes):
+    rng = np.random.default_rng(classes)
+    # Sharp and flat probability rows, so that some rows have no class above 0.5.
+    probabilities = np.concatenate([rng.dirichlet(np.full(classes, 0.3), size=150),
+                                    rng.dirichlet(np.full(classes, 5.0), size=150)])
+    labels = rng.integers(0, classes, size=300)
+    inputs = [metric_types.StandardMetricInputs(labels=np.array([label]), predictions=p,
+                                                example_weights=np.array([1.0]))
+              for label, p in zip(labels, probabilities)]
+    sub_keys = [metric_types.SubKey(class_id=c) for c in range(classes)]
+    config = tfma.EvalConfig()
+    ours = _run_computations(
+        evaluation.ClassPrecision().computations(sub_keys=sub_keys, eval_config=config)
+        + evaluation.ClassRecall().computations(sub_keys=sub_keys, eval_config=config), inputs)
+    theirs = _run_computations(
+        tfma.metrics.Precision().computations(sub_keys=sub_keys, eval_config=config)
+        + tfma.metrics.Recall().computations(sub_keys=sub_keys, eval_config=config), inputs)
+    for name in (evaluation.PRECISION_NAME, evaluation.RECALL_NAME):
+        for sub_key in sub_keys:
+            key = metric_types.MetricKey(name=name, sub_key=sub_key)
+            assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-12), key
 
 
 def test_prune_batch_keeps_only_the_slicing_columns_labels_and_predictions():
@@ -77,8 +104,14 @@ def test_the_baseline_model_is_scored_on_the_gated_metric_only(dataset):
                          if tfma.CANDIDATE_KEY in s.model_names for m in s.metrics}
     gated_class = {"auc": "AUC", "sparse_categorical_accuracy": "ArgmaxAccuracy"}
     assert baseline_metrics == {gated_class[gated_metric(spec)]}
-    assert {"ExampleCount", "ArgmaxAccuracy", "Precision", "Recall", "ConfusionMatrixPlot",
+    assert {"ExampleCount", "ArgmaxAccuracy", "ClassPrecision", "ClassRecall",
+            "ConfusionMatrixPlot",
             "CalibrationPlot", "MultiClassConfusionMatrixPlot"} <= candidate_metrics
+    # TFMA keeps one of the computations of the shared matrices: the plot's must list the
+    # thresholds accuracy, precision and recall read.
+    plots = [json.loads(m.config) for s in config.metrics_specs for m in s.metrics
+             if m.class_name == "MultiClassConfusionMatrixPlot"]
+    assert plots == [{"thresholds": list(evaluation.MATRIX_THRESHOLDS)}]
     # Without a baseline (a first run) every spec applies to the one model.
     alone = tfma.utils.update_eval_config_with_defaults(config, has_baseline=False,
                                                        rubber_stamp=True)
