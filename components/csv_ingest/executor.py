@@ -19,13 +19,11 @@ memory): 4,300 rows/s and 6.6 GB for 1.5M taxi rows. Here:
    a file; the Trainer shuffles its input.
 
 The header is read as every reader of the CSV reads it (csv_format.py: BOM, CRLF, gzip).
-GetInputSourceToExamplePTransform (the base class's per-record interface) gives the same
-records, for TFX code that calls it; Do does not use it.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import apache_beam as beam
 from absl import logging
@@ -38,38 +36,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.csv_ingest import csv_format
-from components.csv_ingest.column_types import ColumnType
-from components.csv_ingest.csv_ranges import ByteRange, FileSurvey, read_batches, survey
-from components.csv_ingest.example_encoding import ExampleEncoder
+from components.csv_ingest.csv_ranges import FileSurvey, survey
 from components.csv_ingest.range_writer import WriteRangeSplits
-
-
-class _EncodeRange(beam.DoFn):
-    """A byte range's rows as serialized tf.Examples."""
-
-    def __init__(self, fmt: csv_format.CsvFormat, types: list[ColumnType]):
-        self._fmt, self._types = fmt, types
-
-    def setup(self):
-        self._encoder = ExampleEncoder(self._fmt.header, self._types)
-
-    def process(self, byte_range: tuple) -> Iterator[bytes]:
-        for batch in read_batches(self._fmt, ByteRange(*byte_range)):
-            yield from self._encoder.encode(batch)
-
-
-@beam.ptransform_fn
-@beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(bytes)
-def _CsvToSerializedExamples(  # pylint: disable=invalid-name
-        pipeline: beam.Pipeline, exec_properties: dict[str, Any],
-        split_pattern: str) -> beam.pvalue.PCollection:
-    """Serialized tf.Examples of the CSV file (the ExampleGen interface; Do writes directly)."""
-    fmt, found = _survey_input(exec_properties, split_pattern)
-    return (pipeline
-            # Plain tuples: Beam would give a NamedTuple a schema coder.
-            | "ByteRanges" >> beam.Create([tuple(r) for r in found.ranges])
-            | "ToSerializedExamples" >> beam.ParDo(_EncodeRange(fmt, found.types)))
 
 
 def _survey_input(exec_properties: dict[str, Any],
@@ -97,7 +65,9 @@ class Executor(BaseExampleGenExecutor):
     """
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return _CsvToSerializedExamples
+        # The base class's per-record path (a Beam element per row, then Partition and a
+        # Reshuffle) is what this executor avoids; Do below does not call it.
+        raise NotImplementedError("the CSV ExampleGen writes its splits in Do, by byte range")
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
