@@ -150,9 +150,15 @@ def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
             raise fail(f"{where}: meta.per_split must be true or false, got {per_split!r}")
         checks.append(Check(index, type_, dict(kwargs), severity, kind, per_split))
     suite = Suite(str(raw.get("name") or spec.name), source, tuple(checks), raw)
+    from great_expectations import exceptions as gx_exceptions
+    from great_expectations.compatibility.pydantic import ValidationError
+
     try:
         suite.to_gx()
-    except Exception as e:  # GX's pydantic errors name the field that is wrong
+    # Only GX's verdicts on the suite's content (its pydantic errors name the wrong field): any
+    # other error is a bug here, a failed run (exit 1, traceback in the log), not refused input.
+    except (ValidationError, gx_exceptions.InvalidExpectationConfigurationError,
+            gx_exceptions.InvalidExpectationKwargsError) as e:
         raise fail(f"Great Expectations rejects it: {e}") from None
     return suite
 

@@ -33,18 +33,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    """TFX wraps executor errors; show the user the one that says what went wrong."""
-    from components.contract.data_errors import DataValidationError
-
-    seen = error
-    while seen is not None:
-        if isinstance(seen, (DataValidationError, SpecError)):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return error
-
-
 def _preflight(settings: settings_lib.Settings, command: str) -> None:
     """Refuse unusable input in one line before TFX starts (raises SpecError or InputError)."""
     from pipeline.inputs import csv_preflight
@@ -140,7 +128,9 @@ def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every failure becomes one readable message
-        cause = _root_cause(e)
-        print(f"error: {cause}\n  full log: {settings.log_path}", file=sys.stderr)
+        from pipeline.runners.single_node import root_cause
+
+        orchestration.log_traceback(settings, e)
+        print(f"error: {root_cause(e)}\n  full log: {settings.log_path}", file=sys.stderr)
         return 1
     return 0

@@ -80,6 +80,7 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
             traceback.print_exc()  # the Airflow task log keeps the whole trace
         print(f"error: {single_node.root_cause(e)}", file=sys.stderr)
         if not in_task_log:
+            log_traceback(settings, e)
             print(f"  full log: {settings.log_path}", file=sys.stderr)
         return single_node.exit_code(e) if args.command in ("check-inputs", "run-node") else 1
     return 0
@@ -101,3 +102,11 @@ def _run_task(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
         else:
             single_node.track_run(settings, args.run_id, args.failed_node)
     return 0
+
+
+def log_traceback(settings: settings_lib.Settings, error: BaseException) -> None:
+    """The whole trace in the log file the error line names: the terminal gets one line, and a
+    failure outside TFX's executors (tracking after a good run, say) is logged by nobody else."""
+    settings.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(settings.log_path, "a") as log:
+        log.write("".join(traceback.format_exception(type(error), error, error.__traceback__)))

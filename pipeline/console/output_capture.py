@@ -17,23 +17,26 @@ def captured_output(log_path: Path) -> Iterator[TextIO]:
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
-    with open(log_path, "a", buffering=1) as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        from absl import logging as absl_logging
+    from absl import logging as absl_logging
 
-        old_verbosity = absl_logging.get_verbosity()
-        # TFX's progress messages are INFO. Set it through absl's verbosity flag, not the logger:
-        # libraries that parse absl flags mid-run reset the logger level from that flag.
-        absl_logging.set_verbosity(absl_logging.INFO)
-        try:
+    old_verbosity = absl_logging.get_verbosity()
+    try:
+        with open(log_path, "a", buffering=1) as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            # TFX's progress messages are INFO. Set it through absl's verbosity flag, not the
+            # logger: libraries that parse absl flags mid-run reset the logger level from that
+            # flag.
+            absl_logging.set_verbosity(absl_logging.INFO)
             yield terminal
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            absl_logging.set_verbosity(old_verbosity)
-            os.dup2(saved_out, 1)
-            os.dup2(saved_err, 2)
-            os.close(saved_out)
-            os.close(saved_err)
-            terminal.flush()
+    finally:
+        # Whatever happened, the process leaves with its own stdout, stderr and verbosity, and
+        # without the terminal handle (the caller's last write through it is flushed here).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        absl_logging.set_verbosity(old_verbosity)
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        terminal.close()

@@ -2,23 +2,45 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+from typing import Any, Iterator
 
 from pipeline.config import stage_names
 from pipeline.mlmd.queries import NodeExecution
 
 
-def _uri(node: NodeExecution, key: str) -> str | None:
+def output_uri(node: NodeExecution, key: str) -> str | None:
+    """The uri of the stage's first output artifact under `key`."""
     artifacts = node.outputs.get(key)
     return artifacts[0].uri if artifacts else None
 
 
-def _custom(node: NodeExecution, key: str, prop: str):
+def output_property(node: NodeExecution, key: str, prop: str) -> Any:
+    """A custom property of the stage's first output artifact under `key` (None if unset)."""
     artifacts = node.outputs.get(key) or []
     if not artifacts or prop not in artifacts[0].custom_properties:
         return None
     value = artifacts[0].custom_properties[prop]
-    return value.WhichOneof("value") and getattr(value, value.WhichOneof("value"))
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def split_names(node: NodeExecution, key: str) -> list[str]:
+    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
+
+
+def eval_metrics(evaluation) -> Iterator[tuple[tuple, str, str, float]]:
+    """(slice key, sub key, metric name, value) of every finite number in a TFMA EvalResult;
+    a metric undefined for a slice (precision with no positives) is left out."""
+    for slice_key, by_output in evaluation.slicing_metrics:
+        for by_sub_key in by_output.values():
+            for sub_key, values in by_sub_key.items():
+                for metric, value in values.items():
+                    number = value.get("doubleValue") if isinstance(value, dict) else None
+                    if number is not None and math.isfinite(float(number)):
+                        yield slice_key, sub_key, metric, float(number)
 
 
 def split_row_counts(statistics_uri: str) -> dict[str, int]:
@@ -47,16 +69,10 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     """Overall-slice TFMA metrics as {name: value}; binarized ones keep only their name."""
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(evaluation_uri)
     metrics: dict[str, float] = {}
-    for slice_key, by_output in result.slicing_metrics:
-        if slice_key != ():
-            continue
-        for _, by_sub_key in by_output.items():
-            for _, values in by_sub_key.items():
-                for name, value in values.items():
-                    if "doubleValue" in value:
-                        metrics.setdefault(name, value["doubleValue"])
+    for slice_key, _, name, value in eval_metrics(tfma.load_eval_result(evaluation_uri)):
+        if slice_key == ():
+            metrics.setdefault(name, value)
     return metrics
 
 
@@ -65,19 +81,17 @@ def figure(node: NodeExecution) -> str:
     try:
         return _FIGURES.get(node.node_id, lambda n: "")(node)
     except Exception as e:  # a summary must never fail a run that succeeded
-        return f"(no figure: {type(e).__name__})"
-
-
-def _split_names(node, key: str) -> list[str]:
-    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
+        # The line stays short; the log file keeps the trace.
+        logging.getLogger(__name__).exception("summary figure of %s", node.node_id)
+        return f"(no figure: {type(e).__name__}: {e})"[:200]
 
 
 def _example_gen(node):
-    return "splits " + ", ".join(_split_names(node, "examples"))
+    return "splits " + ", ".join(split_names(node, "examples"))
 
 
 def _statistics(node):
-    counts = split_row_counts(_uri(node, "statistics"))
+    counts = split_row_counts(output_uri(node, "statistics"))
     parts = " / ".join(f"{k} {v:,}" for k, v in counts.items())
     return f"{sum(counts.values()):,} rows ({parts})"
 
@@ -85,21 +99,21 @@ def _statistics(node):
 def _schema(node):
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(os.path.join(_uri(node, "schema"), "schema.pbtxt"))
+    schema = tfdv.load_schema_text(os.path.join(output_uri(node, "schema"), "schema.pbtxt"))
     return f"{len(schema.feature)} columns in schema"
 
 
 def _validator(node):
     from components.contract.data_gate import describe_anomalies
 
-    problems = describe_anomalies(_uri(node, "anomalies"), _split_names(node, "anomalies"))
+    problems = describe_anomalies(output_uri(node, "anomalies"), split_names(node, "anomalies"))
     return f"{len(problems)} anomalies"
 
 
 def _expectations(node):
     from components.contract.contract_report import summary_figure
 
-    counts = {p: _custom(node, "report", p) or 0
+    counts = {p: output_property(node, "report", p) or 0
               for p in ("evaluated", "passed", "failed_warning", "failed_critical")}
     return summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
                           counts["failed_critical"])
@@ -112,12 +126,12 @@ def _gate(node):
 def _transform(node):
     import tensorflow_transform as tft
 
-    output = tft.TFTransformOutput(_uri(node, "transform_graph"))
+    output = tft.TFTransformOutput(output_uri(node, "transform_graph"))
     return f"{len(output.transformed_feature_spec())} transformed features"
 
 
 def _trainer(node):
-    history = training_history(_uri(node, "model_run"))
+    history = training_history(output_uri(node, "model_run"))
     if not history.get("val_accuracy"):
         return ""
     best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
@@ -126,7 +140,7 @@ def _trainer(node):
 
 
 def _tuner(node):
-    path = os.path.join(_uri(node, "tuner_results") or "", "tuner_results.json")
+    path = os.path.join(output_uri(node, "tuner_results") or "", "tuner_results.json")
     if not os.path.exists(path):
         return ""
     with open(path) as f:
@@ -139,8 +153,8 @@ def _tuner(node):
 
 
 def _evaluator(node):
-    metrics = overall_metrics(_uri(node, "evaluation"))
-    blessed = _custom(node, "blessing", "blessed")
+    metrics = overall_metrics(output_uri(node, "evaluation"))
+    blessed = output_property(node, "blessing", "blessed")
     parts = [f"{name} {metrics[key]:.3f}" for name, key in
              (("AUC", "auc"), ("accuracy", "sparse_categorical_accuracy")) if key in metrics]
     parts.append(f"blessed {'yes' if blessed else 'no'}")
@@ -149,13 +163,15 @@ def _evaluator(node):
 
 def _resolver(node):
     models = node.outputs.get("model") or []
-    return f"baseline: model {models[0].id}" if models else "no earlier blessed model to compare with"
+    if not models:
+        return "no earlier blessed model to compare with"
+    return f"baseline: model {models[0].id}"
 
 
 def pushed_destination(node: NodeExecution) -> str:
     """Where a Pusher execution pushed the model; '' when it pushed nothing."""
-    if _custom(node, "pushed_model", "pushed"):
-        return _custom(node, "pushed_model", "pushed_destination") or ""
+    if output_property(node, "pushed_model", "pushed"):
+        return output_property(node, "pushed_model", "pushed_destination") or ""
     return ""
 
 

@@ -77,12 +77,13 @@ EXPECTATIONS_MODULES = (
     "components.contract.contract_report", "pipeline.config.dataset_spec")
 
 
-def _content_addressed_copy(source: Path, folder: Path) -> Path:
+def _content_addressed_copy(source: Path, folder: Path, write: bool = True) -> Path:
     """Copy a file under a name derived from its content. ImportSchemaGen caches on the path it
-    is given, so an edited schema must get a new path to be imported again."""
+    is given, so an edited schema must get a new path to be imported again. write=False: only
+    the path (compiling for another machine writes nothing here)."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     target = folder / digest / source.name
-    if not target.exists():
+    if write and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     return target
@@ -129,13 +130,16 @@ def create_schema_draft_pipeline(settings: Settings, spec: DatasetSpec) -> Pipel
     return _pipeline(settings, [example_gen, statistics_gen, schema_gen], name_suffix="-schema")
 
 
-def create_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
+def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool = True
+                    ) -> Pipeline:
+    """The pipeline. write_files=False when only compiling it (Kubeflow): no file is written,
+    not even the content-addressed schema copy a local run imports."""
     example_gen = _example_gen(spec, settings)
     statistics_gen = tfx_components.StatisticsGen(
         examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
     schema_importer = ImportSchemaGen(
         schema_file=str(_content_addressed_copy(spec.schema_path,
-                                                settings.pipeline_root / "_schemas"))
+                                                settings.pipeline_root / "_schemas", write_files))
     ).with_id(SCHEMA_IMPORTER)
     example_validator = tfx_components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_importer.outputs["schema"]

@@ -66,7 +66,8 @@ def compile_pipeline(settings: Settings, output: Path | None = None) -> Path:
     output = Path(output or default_output(settings))
     # Kubeflow v2 turns only TFX's own resolver strategies into ML Metadata queries.
     settings = settings.replace(baseline_strategy="latest_blessed")
-    pipeline = create_pipeline(settings, settings.load_spec())
+    # Compiling writes only the JSON: no schema copy in a pipeline root this machine won't use.
+    pipeline = create_pipeline(settings, settings.load_spec(), write_files=False)
     problems = kfp_problems(pipeline)
     if problems:
         raise NotCompilable("cannot compile for Kubeflow v2:\n  " + "\n  ".join(problems))

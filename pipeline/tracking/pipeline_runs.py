@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import subprocess
 import tempfile
@@ -49,6 +50,7 @@ TAG_COMPONENT = "tfx.component"
 TAG_CACHED_FROM = "tfx.cached_from_run"  # MLflow run of the execution whose outputs were reused
 TAG_CACHED_FROM_EXECUTION = "tfx.cached_from_execution_id"
 TAG_ERROR = "error"
+TAG_TRACKING_ERROR = "tracking_error"  # what of the run could not be recorded (run ends FAILED)
 # MLflow's own names, which its UI reads. It shows a run's Source (the base name of
 # mlflow.source.name, with the branch and the first 7 digits of the commit beside it) only when
 # mlflow.source.name is set.
@@ -119,7 +121,9 @@ def experiment_id(client, settings: Settings, artifact_location: str | None) -> 
         try:
             return client.create_experiment(name, artifact_location=artifact_location,
                                             tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND})
-        except MlflowException:  # created meanwhile by a concurrent run
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile by a concurrent run
+                raise
             experiment = client.get_experiment_by_name(name)
     if experiment.lifecycle_stage == "deleted":  # deleted in the UI: runs need it back
         client.restore_experiment(experiment.experiment_id)
@@ -197,6 +201,13 @@ def settings_params(settings: Settings) -> dict[str, str]:
 
 def error_text(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def _recording_failed(client, run_id: str, what: str, error: Exception) -> None:
+    """Part of a run could not be recorded: the run's tag says what, the log keeps the trace."""
+    logging.getLogger(__name__).error("MLflow: recording %s in run %s failed", what, run_id,
+                                      exc_info=error)
+    client.set_tag(run_id, TAG_TRACKING_ERROR, _short(f"{what}: {type(error).__name__}: {error}"))
 
 
 def _short(text: str) -> str:
@@ -348,7 +359,9 @@ def _log_stage(client, store, experiment: str, parent: str, node: queries.NodeEx
         if read:
             client.log_inputs(run_id, datasets=read)
     except Exception as e:  # noqa: BLE001 - one stage's figures must not lose the others
-        client.set_tag(run_id, "tracking_error", _short(f"{type(e).__name__}: {e}"))
+        _recording_failed(client, run_id, node.node_id, e)
+        record.tags[TAG_TRACKING_ERROR] = "true"  # the pipeline's run ends FAILED too
+        status = FAILED  # an incompletely recorded stage must not look like a whole one
     client.set_terminated(run_id, status, end_time=ended)
     return run_id, record, (ended - started) / 1000
 
@@ -365,12 +378,15 @@ def _log_tuner(client, experiment: str, parent: str, stage_run: str,
                                     {TAG_PIPELINE_RUN: tfx_run, **source}, node)
         _log(client, parent, params=tuner_trials.tuned_params(node))
     except Exception as e:  # noqa: BLE001 - the trials must not lose the stages after them
-        client.set_tag(stage_run, "tracking_error", _short(f"{type(e).__name__}: {e}"))
+        _recording_failed(client, stage_run, "the Tuner's trials", e)
+        client.set_terminated(stage_run, FAILED)
+        return False
+    return True
 
 
 def _log_data(client, run_id: str, spec: DatasetSpec, csv_sha256: str,
-              nodes: list[queries.NodeExecution]) -> dict[str | None, DatasetInput]:
-    """The data's inputs on the pipeline's run (every split); {} if they could not be made."""
+              nodes: list[queries.NodeExecution]) -> dict[str | None, DatasetInput] | None:
+    """The data's inputs on the pipeline's run (every split); None if they could not be made."""
     by_node = {n.node_id: n for n in nodes}
     try:
         inputs = dataset_inputs.dataset_inputs(
@@ -379,8 +395,8 @@ def _log_data(client, run_id: str, spec: DatasetSpec, csv_sha256: str,
             dataset_inputs.split_row_counts(by_node.get(stage_names.STATISTICS_GEN)))
         client.log_inputs(run_id, datasets=list(inputs.values()))
     except Exception as e:  # noqa: BLE001 - the run's figures matter more than its data inputs
-        client.set_tag(run_id, "tracking_error", _short(f"{type(e).__name__}: {e}"))
-        return {}
+        _recording_failed(client, run_id, "the dataset inputs", e)
+        return None
     return inputs
 
 
@@ -443,6 +459,8 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
         try:
             _log(client, parent_id, params=settings_params(settings))
             inputs = _log_data(client, parent_id, spec, csv_sha256, nodes)
+            whole = inputs is not None  # False once any part of the run could not be recorded
+            inputs = inputs or {}
             files: list[tuple[Path, str]] = []
             if spec.spec_path is not None:
                 files.append((spec.spec_path, "dataset"))
@@ -452,8 +470,10 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
                                                     spec, tfx_run, error, Path(tmp), source,
                                                     inputs)
                 tracked.children[node.node_id] = child
+                whole &= TAG_TRACKING_ERROR not in record.tags
                 if node.node_id == stage_names.TUNER:
-                    _log_tuner(client, experiment, parent_id, child, node, tfx_run, source)
+                    whole &= _log_tuner(client, experiment, parent_id, child, node, tfx_run,
+                                        source)
                 # The parent carries every stage's figures, for comparing pipeline runs.
                 metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})
                 metrics[f"duration_s/{node.node_id}"] = seconds
@@ -475,11 +495,13 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
                 tracked.model = _register(client, parent_id, settings, spec,
                                           {n.node_id: n for n in nodes})
         except BaseException as e:
-            client.set_tag(parent_id, "tracking_error", _short(f"{type(e).__name__}: {e}"))
+            client.set_tag(parent_id, TAG_TRACKING_ERROR, _short(f"{type(e).__name__}: {e}"))
             client.set_terminated(parent_id, FAILED if status == FINISHED else status)
             raise
         finally:
             if store is not None:
                 del store
-        client.set_terminated(parent_id, status)
+        if not whole:  # its stages' runs and the log say what is missing and why
+            tracked.status = FAILED
+        client.set_terminated(parent_id, tracked.status)
     return tracked

@@ -76,12 +76,7 @@ def _pip_requirements() -> list[str]:
 
 def find_version(client, name: str, tfx_model_uri: str):
     """The registered version of this TFX model, if an earlier run registered it."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except MlflowException:
-        return None
+    versions = client.search_model_versions(f"name = '{name}'")  # [] before the first one
     matches = [v for v in versions if v.tags.get(TAG_MODEL_URI) == tfx_model_uri]
     return max(matches, key=lambda v: int(v.version)) if matches else None
 
@@ -143,6 +138,14 @@ def champion_version(client, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
+        model = client.get_registered_model(name)
+    except MlflowException as e:
+        if e.error_code != DOES_NOT_EXIST:  # an unreachable or broken store is not "no champion"
+            raise
         return None
+    version = model.aliases.get(CHAMPION)
+    return str(version) if version is not None else None
+
+
+# MlflowException.error_code of a missing registered model, experiment or run.
+DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -62,24 +61,6 @@ def _json(properties: dict[str, Any], key: str) -> Any:
         return json.loads(properties.get(key) or "null")
     except (TypeError, ValueError):
         return None
-
-
-def _uri(node: NodeExecution, key: str) -> str | None:
-    artifacts = node.outputs.get(key)
-    return artifacts[0].uri if artifacts else None
-
-
-def _custom(node: NodeExecution, key: str, prop: str) -> Any:
-    artifacts = node.outputs.get(key) or []
-    if not artifacts or prop not in artifacts[0].custom_properties:
-        return None
-    value = artifacts[0].custom_properties[prop]
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
-
-
-def _split_names(node: NodeExecution, key: str) -> list[str]:
-    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
 
 
 def scalar_params(properties: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +133,7 @@ def _example_gen(node, spec, properties, result, folder):
 
 
 def _statistics(node, spec, properties, result, folder):
-    uri = _uri(node, "statistics")
+    uri = summary_figures.output_uri(node, "statistics")
     counts = summary_figures.split_row_counts(uri)
     for split, count in counts.items():
         result.metrics[f"examples/{split}"] = float(count)
@@ -215,7 +196,7 @@ def _summary_table(stats: dict) -> str:
 
 
 def _schema(node, spec, properties, result, folder):
-    uri = _uri(node, "schema")
+    uri = summary_figures.output_uri(node, "schema")
     if folder is not None and uri:
         result.files.append((Path(uri) / "schema.pbtxt", "schema"))
 
@@ -223,8 +204,8 @@ def _schema(node, spec, properties, result, folder):
 def _validator(node, spec, properties, result, folder):
     from components.contract.data_gate import describe_anomalies
 
-    uri = _uri(node, "anomalies")
-    problems = describe_anomalies(uri, _split_names(node, "anomalies"))
+    uri = summary_figures.output_uri(node, "anomalies")
+    problems = describe_anomalies(uri, summary_figures.split_names(node, "anomalies"))
     result.metrics["anomalies"] = float(len(problems))
     if folder is not None:
         path = folder / "anomalies.txt"
@@ -241,7 +222,7 @@ def _trainer(node, spec, properties, result, folder):
         splits = (_json(properties, key) or {}).get("splits")
         if splits:
             result.params[f"{key}.splits"] = ",".join(splits)
-    history = summary_figures.training_history(_uri(node, "model_run"))
+    history = summary_figures.training_history(summary_figures.output_uri(node, "model_run"))
     for key, values in history.items():
         # Only the per-epoch series: the UI shows its last step as the metric's value.
         name = f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
@@ -318,19 +299,12 @@ def _evaluator(node, spec, properties, result, folder):
                for s in eval_config.get("slicing_specs", [])]
     result.params["slicing"] = "; ".join(slicing)
 
-    uri = _uri(node, "evaluation")
+    uri = summary_figures.output_uri(node, "evaluation")
     # Metrics named *_diff are the change against the baseline model, when there is one.
     evaluation = candidate_result(uri)
-    for slice_key, by_output in evaluation.slicing_metrics:
-        for by_sub_key in by_output.values():
-            for sub_key, values in by_sub_key.items():
-                for metric, value in values.items():
-                    number = value.get("doubleValue") if isinstance(value, dict) else None
-                    if number is None or not math.isfinite(float(number)):
-                        continue  # undefined for this slice (e.g. precision with no positives)
-                    name = eval_metric_name(slice_key, sub_key, metric, spec)
-                    result.metrics[name] = float(number)
-    blessed = _custom(node, "blessing", "blessed")
+    for slice_key, sub_key, metric, value in summary_figures.eval_metrics(evaluation):
+        result.metrics[eval_metric_name(slice_key, sub_key, metric, spec)] = value
+    blessed = summary_figures.output_property(node, "blessing", "blessed")
     result.metrics["blessed"] = 1.0 if blessed else 0.0
     result.tags["blessed"] = "true" if blessed else "false"
     if folder is None:
@@ -354,11 +328,11 @@ def _pusher(node, spec, properties, result, folder):
     destination = (_json(properties, "push_destination") or {}).get("filesystem", {})
     if destination.get("base_directory"):
         result.params["push_destination"] = destination["base_directory"]
-    pushed = _custom(node, "pushed_model", "pushed")
+    pushed = summary_figures.output_property(node, "pushed_model", "pushed")
     result.metrics["pushed"] = 1.0 if pushed else 0.0
     if pushed:
         result.tags["pushed_destination"] = str(
-            _custom(node, "pushed_model", "pushed_destination"))
+            summary_figures.output_property(node, "pushed_model", "pushed_destination"))
 
 
 _STAGES: dict[str, Callable] = {

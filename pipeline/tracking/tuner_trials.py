@@ -12,17 +12,13 @@ import os
 import time
 from typing import Any
 
+from pipeline.console.summary_figures import output_uri as _uri
 from pipeline.mlmd import queries
 
 TRIALS_FILE = "trials.json"  # components/tuner_component.py writes it
 BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner executor writes it
 TUNED_PREFIX = "tuned."
 TAG_TRIAL = "tuner.trial_id"
-
-
-def _uri(node: queries.NodeExecution, key: str) -> str | None:
-    artifacts = node.outputs.get(key)
-    return artifacts[0].uri if artifacts else None
 
 
 def _read_json(folder: str | None, name: str) -> Any:

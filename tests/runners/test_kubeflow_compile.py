@@ -21,8 +21,12 @@ def compiled(tmp_path_factory):
                         beam_runner="DataflowRunner", gcp_project="my-project",
                         gcs_temp="gs://my-bucket/tmp")
     path = kubeflow_spec.compile_pipeline(settings, root / "kfp" / "pipeline.json")
-    pipeline = builder.create_pipeline(settings, settings.load_spec())
-    return settings, pipeline, json.loads(path.read_text())["pipelineSpec"]
+    # Compiling writes the JSON and nothing else (no pipeline root, no schema copy).
+    assert [p.relative_to(root) for p in root.rglob("*") if p.is_file()] == [
+        path.relative_to(root)]
+    pipeline = builder.create_pipeline(settings, settings.load_spec(), write_files=False)
+    assert not any(p.is_file() for p in root.rglob("*") if p != path)
+    return settings, pipeline, json.loads(path.read_text())
 
 
 def _node(task: str, node_ids) -> str:
@@ -31,8 +35,8 @@ def _node(task: str, node_ids) -> str:
 
 
 def test_every_stage_is_a_task_with_its_dependencies(compiled):
-    _, pipeline, spec = compiled
-    tasks = spec["root"]["dag"]["tasks"]
+    _, pipeline, job = compiled
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     nodes = {c.id: c for c in pipeline.components}
     assert {_node(t, nodes) for t in tasks} == set(nodes)
     for name, task in tasks.items():
@@ -47,8 +51,8 @@ def test_every_stage_is_a_task_with_its_dependencies(compiled):
 
 
 def test_stages_run_in_the_project_image_with_the_beam_runner_args(compiled):
-    settings, _, spec = compiled
-    executors = spec["deploymentSpec"]["executors"]
+    settings, _, job = compiled
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {k: v["container"] for k, v in executors.items() if "container" in v}
     assert f"{builder.TRAINER}_executor" in containers
     assert {c["image"] for c in containers.values()} == {IMAGE}
@@ -58,8 +62,25 @@ def test_stages_run_in_the_project_image_with_the_beam_runner_args(compiled):
 
 
 def test_pipeline_name_and_root_come_from_the_settings(compiled):
-    settings, _, spec = compiled
-    assert spec["pipelineInfo"]["name"] == settings.full_pipeline_name
+    settings, _, job = compiled
+    assert job["pipelineSpec"]["pipelineInfo"]["name"] == settings.full_pipeline_name
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == str(settings.pipeline_root)
+
+
+def test_the_baseline_is_the_latest_blessed_model_as_a_metadata_query(compiled):
+    """Whatever --baseline-strategy says locally, Kubeflow gets TFX's latest-blessed strategy,
+    compiled to ML Metadata queries: a blessed ModelBlessing, then its model."""
+    _, _, job = compiled
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    queries = {name: spec["resolver"]["outputArtifactQueries"]
+               for name, spec in executors.items() if "resolver" in spec}
+    prefix = builder.BASELINE_RESOLVER
+    assert queries[f"{prefix}-model-blessing-resolver_executor"]["model_blessing"]["filter"] == (
+        'schema_title="tfx.ModelBlessing" AND state=LIVE AND '
+        "metadata.blessed.number_value=1")
+    assert queries[f"{prefix}-model-resolver_executor"]["model"]["filter"].startswith(
+        'schema_title="tfx.Model" AND state=LIVE AND name=')
+    assert len(queries) == 2
 
 
 class _BadName(types.Artifact):

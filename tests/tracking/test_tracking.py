@@ -20,6 +20,7 @@ from ml_metadata.proto import metadata_store_pb2
 import mlflow_runs
 from mlflow_runs import client, runs  # noqa: F401 - pytest fixtures
 from conftest import DATA, REPO, pipeline_command
+from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.definition import builder
 from pipeline.definition.eval_config import make_eval_config
@@ -96,6 +97,31 @@ def test_experiments_are_of_the_kind_the_ui_opens_on_its_runs(tmp_path):
     client.set_experiment_tag(found, kind, "genai_development")
     pipeline_runs.experiment_id(client, Settings(dataset="taxi"), location)
     assert client.get_experiment(found).tags[kind] == "genai_development"
+
+
+def test_no_champion_only_when_the_registry_says_so(tmp_path, monkeypatch):
+    """None for a model never registered or never promoted; a store that cannot answer is an
+    error, not "no champion"."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking import registry
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert registry.champion_version(client, "never_registered") is None
+    client.create_registered_model("m")
+    assert registry.champion_version(client, "m") is None
+    assert registry.find_version(client, "never_registered", "any/uri") is None
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    unreachable = MlflowClient(f"http://127.0.0.1:{mlflow_runs.free_port()}")
+    with pytest.raises(MlflowException, match="failed"):
+        registry.champion_version(unreachable, "m")
+    experiment = pipeline_runs.experiment_id(client, Settings(dataset="penguins"),
+                                             (tmp_path / "a").as_uri())
+    with pytest.raises(MlflowException, match="127.0.0.1"):
+        pipeline_runs.experiment_id(unreachable, Settings(dataset="penguins"), None)
+    assert experiment == client.get_experiment_by_name(
+        Settings(dataset="penguins").full_pipeline_name).experiment_id
 
 
 def test_source_tags_are_the_fields_the_ui_shows_as_source():
@@ -373,16 +399,24 @@ def test_metrics_are_the_pipelines_figures(runs, first, client):
     assert m["examples/train"] > 0 and m["examples/eval"] > 0
     assert m["examples/train"] + m["examples/eval"] == m["examples/total"] == 344
     assert m["anomalies"] == 0 and m[f"{builder.ANOMALIES_GATE}/anomalies"] == 0
-    expectations = getattr(builder, "EXPECTATIONS_VALIDATOR", None)
-    if expectations:  # the Great Expectations stage, when the pipeline has it
-        assert m[f"{expectations}/failed_critical"] == 0 and m[f"{expectations}/evaluated"] > 0
+    expectations = stage_names.EXPECTATIONS_VALIDATOR
+    assert m[f"{expectations}/failed_critical"] == 0
+    assert m[f"{expectations}/evaluated"] == m[f"{expectations}/passed"] > 0
     assert m["blessed"] == 1 and m["pushed"] == 1
     # TFMA evaluates the eval split, overall and per island.
     assert m["eval/example_count"] == m["examples/eval"]
     assert sum(v for k, v in m.items() if k.startswith("eval/island:")
                and k.endswith("/example_count")) == m["eval/example_count"]
     assert runs.settings.min_accuracy <= m["eval/sparse_categorical_accuracy"] <= 1
-    assert 0 <= m["eval/recall_Gentoo"] <= 1
+    # Per class: the figure TFMA computed for classId 2, under that class's name.
+    with queries.open_store_context(runs.settings.metadata_path) as store:
+        evaluator = next(e for e in queries.run_executions(
+            store, runs.settings.full_pipeline_name, runs.first_tfx_run)
+            if e.node_id == builder.EVALUATOR)
+    evaluation = stage_records.candidate_result(evaluator.outputs["evaluation"][0].uri)
+    overall = next(iter(dict(evaluation.slicing_metrics)[()].values()))
+    assert m["eval/recall_Gentoo"] == overall["classId:2"]["recall"]["doubleValue"]
+    assert m["eval/recall_Adelie"] == overall["classId:0"]["recall"]["doubleValue"]
 
     trainer = children[builder.TRAINER].info.run_id
     epochs = int(m["epochs"])
@@ -416,10 +450,42 @@ def test_stage_artifacts_schema_statistics_and_charts(first, client, tmp_path):
         assert _bytes(client, run[builder.EVALUATOR], f"plots/{name}", tmp_path).startswith(PNG)
     assert "validation_ok: true" in _text(client, run[builder.EVALUATOR],
                                           "evaluation/validation_result.txt", tmp_path)
-    expectations = getattr(builder, "EXPECTATIONS_VALIDATOR", None)
-    if expectations:
-        docs = client.list_artifacts(run[expectations], "data_docs")
-        assert [a.path for a in docs if a.path.endswith(".html")], docs
+    docs = client.list_artifacts(run[stage_names.EXPECTATIONS_VALIDATOR], "data_docs")
+    assert [a.path for a in docs if a.path.endswith(".html")], docs
+
+
+@pytest.mark.e2e
+def test_a_stage_that_could_not_be_recorded_fails_its_run_and_the_pipeline_run(
+        runs, tmp_path, monkeypatch, caplog):
+    """The first run logged again into a fresh store, with the Trainer's record failing: its
+    stage run and the pipeline's run end FAILED (not FINISHED with a tag), the others are whole,
+    and the log keeps the trace."""
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, store)
+    monkeypatch.chdir(tmp_path)  # a store without an artifact root writes under ./mlruns
+    real_record = stage_records.record
+
+    def record(node, spec, folder):
+        if node.node_id == builder.TRAINER:
+            raise OSError("disk full")
+        return real_record(node, spec, folder)
+
+    monkeypatch.setattr(stage_records, "record", record)
+    settings = runs.settings
+    tracked = pipeline_runs.log_pipeline_run(settings, settings.load_spec(), runs.first_tfx_run)
+    client = MlflowClient(store)
+    parent = client.get_run(tracked.run_id)
+    assert tracked.status == parent.info.status == "FAILED"
+    children = mlflow_runs.child_runs(client, parent)
+    assert {n for n, c in children.items() if c.info.status != "FINISHED"} == {builder.TRAINER}
+    trainer = children[builder.TRAINER]
+    assert trainer.info.status == "FAILED"
+    assert trainer.data.tags[pipeline_runs.TAG_TRACKING_ERROR] == "Trainer: OSError: disk full"
+    logged = [r for r in caplog.records if r.exc_info and "disk full" in str(r.exc_info[1])]
+    assert [r.getMessage() for r in logged] == [
+        f"MLflow: recording Trainer in run {trainer.info.run_id} failed"]
 
 
 @pytest.mark.e2e

@@ -200,13 +200,15 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
     out.flush()
     airflow = str(venv / "bin" / "airflow")
     processes = []
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops Airflow as Ctrl-C does
+    # `kill` stops Airflow as Ctrl-C does, until serve returns: then the caller's handler is back.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for name, args in (("scheduler", ["scheduler", "--skip-serve-logs"]),
                            ("webserver", ["webserver"])):
-            log = open(logs / f"{name}.log", "a")  # noqa: SIM115 - the child process keeps it
-            processes.append(subprocess.Popen([airflow, *args], env=env, stdout=log,
-                                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            with open(logs / f"{name}.log", "a") as log:  # the child keeps its own descriptor
+                processes.append(subprocess.Popen([airflow, *args], env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL))
         if _wait_for_port(settings.airflow_port, processes, seconds=180):
             out.write(f"Airflow is ready at {url}. Stop it with Ctrl-C.\n")
             out.flush()
@@ -226,3 +228,4 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        signal.signal(signal.SIGTERM, previous_handler)

@@ -176,6 +176,18 @@ def test_malformed_suite_fails_with_a_clear_message(entry, message):
     assert message in str(error.value)
 
 
+def test_a_bug_while_building_the_gx_suite_is_not_refused_input(monkeypatch):
+    """Only GX's verdict on the suite is a SuiteError (exit 2, no Airflow retry); an error of
+    this code while building it stays what it is, so the run fails (exit 1) and is retried."""
+    def broken(self):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(expectations.Suite, "to_gx", broken)
+    entry = _expectation("expect_column_values_to_not_be_null", column="fare")
+    with pytest.raises(KeyError, match="internal"):
+        expectations.parse_suite({"expectations": [entry]}, TOY, "data/toy/expectations.json")
+
+
 def test_missing_suite_file_says_how_to_make_one(tmp_path):
     with pytest.raises(SuiteError, match="file not found; draft one with `make expectations "
                                          "DATASET=toy`"):

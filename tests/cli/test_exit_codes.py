@@ -1,0 +1,64 @@
+"""What `python -m pipeline` exits with, and where a failure's trace goes: 2 only for refused
+input or spec, 1 for a failed run with the whole traceback in the log file the error line
+names."""
+from __future__ import annotations
+
+import pytest
+
+from components.contract.data_errors import DataValidationError
+from pipeline.cli import main
+from pipeline.config.dataset_spec import SpecError
+from pipeline.config.settings import Settings
+from pipeline.inputs.csv_preflight import InputError
+
+
+def _raise(error: BaseException):
+    def work():
+        raise error
+    return work
+
+
+def _tracking_failed_after_a_good_run():
+    try:
+        raise ConnectionError("store unreachable")
+    except ConnectionError as e:
+        raise RuntimeError("MLflow tracking failed") from e
+
+
+@pytest.mark.parametrize("error, code", [
+    (SpecError("spec data/x/spec.yaml: no label"), 2),
+    (InputError("data.csv: column 'fare' is missing"), 2),
+    (KeyboardInterrupt(), 130),
+])
+def test_refused_input_exits_2_and_ctrl_c_130(tmp_path, capsys, error, code):
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    assert main._refusing_bad_input(settings, _raise(error)) == code
+    assert capsys.readouterr().err.splitlines()[0] in (f"error: {error}", "interrupted")
+
+
+def test_a_failed_run_exits_1_with_its_whole_trace_in_the_named_log(tmp_path, capsys):
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    assert main._refusing_bad_input(settings, _tracking_failed_after_a_good_run) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["error: MLflow tracking failed", f"  full log: {settings.log_path}"]
+    log = settings.log_path.read_text()
+    # Both exceptions of the chain, with the frames that raised them.
+    assert "ConnectionError: store unreachable" in log
+    assert "RuntimeError: MLflow tracking failed" in log
+    assert "in _tracking_failed_after_a_good_run" in log
+
+
+def test_data_that_failed_validation_inside_tfx_is_a_failed_run_named_by_its_cause(tmp_path,
+                                                                                    capsys):
+    """TFX wraps the executor's error: the line shows the data error, the exit is 1 (the run
+    started and failed), not 2."""
+    def work():
+        try:
+            raise DataValidationError("AnomaliesGate: column 'island' has 'Atlantis'")
+        except DataValidationError as e:
+            raise RuntimeError("component AnomaliesGate failed") from e
+
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    assert main._refusing_bad_input(settings, work) == 1
+    assert capsys.readouterr().err.splitlines()[0] == \
+        "error: AnomaliesGate: column 'island' has 'Atlantis'"
