@@ -118,7 +118,7 @@ def _value(v: Any) -> Any:
 
 def _typed_classes(spec: DatasetSpec) -> list:
     """The spec's classes as the label column holds them (numbers for a numeric label)."""
-    if spec.label_feature.is_numeric or spec.label_feature.type == CATEGORICAL_INT:
+    if spec.label_feature.holds_numbers:
         return [_value(float(c)) for c in spec.classes]
     return list(spec.classes)
 
@@ -132,7 +132,7 @@ def _profiles(frames: Iterable[pd.DataFrame], spec: DatasetSpec) -> tuple[int, d
         rows += len(frame)
         for f in spec.features:
             if f.name in frame:
-                profiles[f.name].add(frame[f.name], f.is_numeric or f.type == CATEGORICAL_INT)
+                profiles[f.name].add(frame[f.name], f.holds_numbers)
     if rows == 0:
         raise SuiteError(f"cannot draft an expectation suite for {spec.name}: the data has no rows")
     for f in spec.features:
@@ -145,7 +145,7 @@ def _profiles(frames: Iterable[pd.DataFrame], spec: DatasetSpec) -> tuple[int, d
 
 
 def _column_expectations(f: Feature, p: _Profile, rows: int, severity: str) -> list[dict]:
-    numeric = f.is_numeric or f.type == CATEGORICAL_INT
+    numeric = f.holds_numbers
     drafted = [_expectation("expect_column_values_to_be_in_type_list", severity, column=f.name,
                             type_list=NUMERIC_TYPES if numeric else TEXT_TYPES)]
     null_share = p.nulls / rows
@@ -175,7 +175,7 @@ def _label_expectations(spec: DatasetSpec, p: _Profile, rows: int) -> list[dict]
     class's ceiling is what the other classes' floors leave. A label that collapsed to one
     class, or a split without a class, stops the run before anything trains on it."""
     classes = _typed_classes(spec)
-    numeric = spec.label_feature.is_numeric or spec.label_feature.type == CATEGORICAL_INT
+    numeric = spec.label_feature.holds_numbers
     drafted = [
         _expectation("expect_column_values_to_be_in_type_list", CRITICAL, column=spec.label,
                      type_list=NUMERIC_TYPES if numeric else TEXT_TYPES),

@@ -37,10 +37,10 @@ from components.csv_ingest import csv_format
 from pipeline.bench.baselines import keras_in_memory, pandas_statistics, pandas_transform, serving
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.bench.report import markdown
-from pipeline.config.settings import Settings
+from pipeline.config import stage_names
+from pipeline.config.settings import Settings, settings_args
 
 BASE_ROWS = 15_002  # the shipped taxi sample
-DATA_STAGES = ("CsvExampleGen", "StatisticsGen", "Transform")
 SECTIONS = ("targets", "quality", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
@@ -50,13 +50,7 @@ __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 def run_pipeline(settings: Settings, *extra: str) -> PipelineRun:
     """The real CLI in a subprocess, timed as a whole and per stage, with its memory
     (pipeline/bench/process.py)."""
-    command = pipeline_command(
-        "run", "--dataset", settings.dataset, "--output-root", str(settings.output_root),
-        "--beam-mode", settings.beam_mode, "--epochs", str(settings.epochs),
-        "--min-auc", str(settings.min_auc),
-        *(["--csv", str(settings.csv)] if settings.csv else []),
-        *(["--until", settings.until] if settings.until else []), *extra)
-    return measure(command)
+    return measure(pipeline_command("run", *settings_args(settings), *extra))
 
 
 # ---- the whole benchmark -------------------------------------------------------------------
@@ -137,7 +131,7 @@ def _scaling(report: dict, sizes: list[int], root: Path, epochs: int, serving_re
             other = "multi_processing" if entry["beam_mode"] == "in_memory" else "in_memory"
             say(f"{rows:,} rows: the data stages again with Beam {other}")
             entry["other_mode"] = {"mode": other, **_summary(run_pipeline(settings.replace(
-                beam_mode=other, until="Transform",
+                beam_mode=other, until=stage_names.TRANSFORM,
                 output_root=root / "runs" / f"x{multiple}-{other}")))}
         if multiple == sizes[0]:
             say("fixed overhead: a --force re-run (every stage cached), a 100-row run")

@@ -3,6 +3,7 @@ scaling tables, and the start-up/per-row split."""
 from __future__ import annotations
 
 from pipeline.bench import targets_table
+from pipeline.config import stage_names
 
 
 def _mb(value: float | None) -> str:
@@ -114,8 +115,8 @@ def _scaling(report: dict) -> str:
     for rows, entry in report["sizes"].items():
         t = entry["training"]
         stages = pipeline_run(entry)["stages"]
-        stats_ratio = entry["pandas_statistics_s"] / stages.get("StatisticsGen", nan)
-        transform_ratio = entry["pandas_transform_s"] / stages.get("Transform", nan)
+        stats_ratio = entry["pandas_statistics_s"] / stages.get(stage_names.STATISTICS_GEN, nan)
+        transform_ratio = entry["pandas_transform_s"] / stages.get(stage_names.TRANSFORM, nan)
         lines.append(f"| {int(rows):,} | {t['trainer_examples_per_s']:,.0f} | "
                      f"{t['keras_examples_per_s']:,.0f} | {t['ratio']:.2f} | "
                      f"{stats_ratio:.3f} | {transform_ratio:.3f} |")

@@ -14,6 +14,7 @@ from pipeline.bench.targets import (
     TAXI_FIRST_S,
     UP_TO_DATE_S,
 )
+from pipeline.config import stage_names
 
 # ---- the table ---------------------------------------------------------------------------------
 
@@ -85,7 +86,8 @@ def rows(t: dict) -> list[tuple[str, str, str, str, str]]:
                     PASS if ok and contract["wall_s"] <= CONTRACT_S else FAIL))
 
     bc = t.get("breast_cancer") or {}
-    transform = bc.get("stages", {}).get("Transform") if bc.get("returncode") == 0 else None
+    transform = (bc.get("stages", {}).get(stage_names.TRANSFORM) if bc.get("returncode") == 0
+                 else None)
     out.append(("5", "breast cancer (32 numeric columns, 569 rows): Transform",
                 f"<= {BREAST_CANCER_TRANSFORM_S:g} s",
                 f"{transform:.1f} s" if transform is not None else _why(bc),

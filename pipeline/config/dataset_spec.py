@@ -86,6 +86,11 @@ class Feature:
     def is_categorical(self) -> bool:
         return self.type in (CATEGORICAL, CATEGORICAL_INT)
 
+    @property
+    def holds_numbers(self) -> bool:
+        """Its CSV values are numbers: the numeric types and integer category codes."""
+        return self.is_numeric or self.type == CATEGORICAL_INT
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:

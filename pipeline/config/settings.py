@@ -289,3 +289,21 @@ def from_args(args: argparse.Namespace | Sequence[str] | None = None) -> Setting
     if "beam_args" in overrides:
         overrides["beam_args"] = tuple(overrides["beam_args"])
     return Settings(**overrides)
+
+
+def settings_args(settings: Settings) -> list[str]:
+    """Command-line flags that rebuild `settings` from Settings() (only what differs): how
+    the Airflow tasks and the benchmark hand settings to `python -m pipeline`."""
+    args: list[str] = []
+    for field in dataclasses.fields(Settings):
+        value, default = getattr(settings, field.name), field.default
+        if value == default:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(default, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            args += [f"{flag}={item}" for item in value]
+        else:
+            args += [flag, str(value)]
+    return args

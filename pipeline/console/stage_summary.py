@@ -36,7 +36,6 @@ class StageReporter(logging.Handler):
         self.out = out
         self.live = _is_terminal(out) if live is None else live
         self.started: dict[str, float] = {}
-        self.lines: list[dict] = []
         self.current: str | None = None
         self._lock = threading.Lock()
         self._ticker: threading.Thread | None = None
@@ -61,18 +60,15 @@ class StageReporter(logging.Handler):
         self._stop_ticker()
         if self.current is not None:
             seconds = time.monotonic() - self.started[self.current]
-            self.lines.append({"stage": self.current, "state": "failed", "seconds": seconds,
-                               "figure": ""})
             self.write(stage_line(self.current, "FAILED", seconds))
             self.current = None
 
     def report(self, node_id: str, seconds: float) -> None:
         with queries.open_store_context(self.metadata_path) as store:
             node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
-        # Resolvers look artifacts up rather than execute, whatever ML Metadata calls it.
-        state = "resolved" if node is None or "Resolver" in node_id else node.state
+        state = "resolved" if node is None or summary_figures.is_resolver(node_id, node) \
+            else node.state
         text = summary_figures.figure(node) if node else ""
-        self.lines.append({"stage": node_id, "state": state, "seconds": seconds, "figure": text})
         self.write(stage_line(node_id, state, seconds, text))
 
     def close(self) -> None:

@@ -27,6 +27,12 @@ def output_property(node: NodeExecution, key: str, prop: str) -> Any:
     return getattr(value, kind) if kind else None
 
 
+def is_resolver(node_id: str, node: NodeExecution | None = None) -> bool:
+    """Resolvers look artifacts up rather than execute, whatever ML Metadata calls their state."""
+    return "Resolver" in node_id or (node is not None and
+                                     node.execution.type.endswith(".Resolver"))
+
+
 def split_names(node: NodeExecution, key: str) -> list[str]:
     return json.loads(node.outputs[key][0].properties["split_names"].string_value)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from components.contract.data_errors import DataValidationError
 from components.csv_ingest import csv_format
-from pipeline.config.dataset_spec import CATEGORICAL_INT, DatasetSpec
+from pipeline.config.dataset_spec import DatasetSpec
 
 PREFLIGHT_ROWS = 10_000
 
@@ -63,7 +63,7 @@ def _check_header(path: Path, header: list[str], spec: DatasetSpec) -> None:
 def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,
                 line_offset: int = 0) -> None:
     numeric = [(header.index(f.name), f) for f in spec.features
-               if f.is_numeric or f.type == CATEGORICAL_INT]
+               if f.holds_numbers]
     not_numbers: dict[str, list] = {}
     data_rows = 0
     for row in reader:

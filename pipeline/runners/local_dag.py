@@ -1,7 +1,6 @@
 """Run the pipeline locally with LocalDagRunner: live summary on the terminal, full log in a file."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -14,18 +13,9 @@ from pipeline.console.wall_clock import process_seconds
 from pipeline.runners import last_run, run_record
 
 
-@dataclasses.dataclass
-class RunResult:
-    stages: list[dict]
-    seconds: float
-    log_path: Path
-    mlflow_run_id: str | None = None
-
-
-def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> RunResult:
+def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> None:
     from pipeline.console.output_capture import captured_output
 
-    started = time.monotonic()
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
     with captured_output(settings.log_path) as terminal:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -47,7 +37,6 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> RunResu
             raise
         finally:
             logger.removeHandler(reporter)
-    return RunResult(reporter.lines, time.monotonic() - started, settings.log_path)
 
 
 def _pipeline_ir(pipeline, run_id: str):
@@ -77,7 +66,7 @@ def _run_options(settings: Settings):
 
 
 def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
-                 run_id: str | None = None) -> RunResult:
+                 run_id: str | None = None) -> None:
     """The full pipeline; raises on the first failed stage (after the summary shows it).
     The caller holds the output folder (runners/run_lock.py); run_id: the TFX run id to use."""
     from pipeline.runners.run_lock import new_run_id
@@ -101,19 +90,17 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
 
     started_ms = int(time.time() * 1000)
     try:
-        result = _run(make_pipeline, settings, out, run_id)
+        _run(make_pipeline, settings, out, run_id)
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
         _track(settings, spec, run_id, started_ms, out, error)
         raise
     tracked = _track(settings, spec, run_id, started_ms, out)
-    result.mlflow_run_id = tracked.run_id if tracked else None
     if not settings.until:
         run_record.record_success(settings, inputs, tracked, tfx_run=run_id)
     out.write(f"Done in {process_seconds():.0f}s. Outputs in {settings.output_dir}/\n"
               f"  serving models: {settings.serving_dir}\n"
               f"  pipeline root:  {settings.pipeline_root}\n"
               f"  ML Metadata:    {settings.metadata_path}\n")
-    return result
 
 
 def _beam_description(settings: Settings) -> str:

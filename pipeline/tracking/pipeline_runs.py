@@ -28,6 +28,7 @@ from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import REPO_ROOT, Settings
+from pipeline.console import summary_figures
 from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs
 
@@ -214,10 +215,6 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_TAG else text[:_MAX_TAG - 20] + "\n... (truncated)"
 
 
-def _is_resolver(node: queries.NodeExecution) -> bool:
-    return node.execution.type.endswith(".Resolver") or "Resolver" in node.node_id
-
-
 def _producer(store, node: queries.NodeExecution) -> tuple[int, str] | None:
     """(execution id, TFX run id) of the execution that made a cached execution's outputs."""
     from ml_metadata.proto import metadata_store_pb2
@@ -249,7 +246,7 @@ def run_status(node: queries.NodeExecution, error: BaseException | None) -> str:
 
 
 def state_name(node: queries.NodeExecution, error: BaseException | None) -> str:
-    if _is_resolver(node) and node.state == "ran":
+    if summary_figures.is_resolver(node.node_id, node) and node.state == "ran":
         return "resolved"
     if node.state in ("ran", "cached", "failed"):
         return node.state

@@ -10,7 +10,6 @@ last task that logs the run to MLflow, and the schedule from the settings.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -21,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config.settings import REPO_ROOT, Settings
+from pipeline.config.settings import REPO_ROOT, Settings, settings_args
 from pipeline.runners import single_node
 
 DAG_FOLDER = Path(__file__).resolve().parent / "dags"
@@ -37,23 +36,6 @@ PASSWORD_FILE = "admin_password.txt"
 def airflow_home(settings: Settings) -> Path:
     """Airflow's home (SQLite metadata DB, task logs, DAG descriptions) beside the datasets."""
     return Path(settings.output_root) / "airflow"
-
-
-def settings_args(settings: Settings) -> list[str]:
-    """Command-line flags that rebuild `settings` from Settings() (only what differs)."""
-    args: list[str] = []
-    for field in dataclasses.fields(Settings):
-        value, default = getattr(settings, field.name), field.default
-        if value == default:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(default, bool):
-            args.append(flag if value else "--no-" + flag[2:])
-        elif isinstance(value, tuple):
-            args += [f"{flag}={item}" for item in value]
-        else:
-            args += [flag, str(value)]
-    return args
 
 
 def airflow_schedule(settings: Settings) -> str | None:
