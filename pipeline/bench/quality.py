@@ -90,6 +90,8 @@ def plain_keras(train, test, spec: DatasetSpec, seed: int) -> dict:
         mean, std = reference[numeric].astype("float64").mean(), \
             reference[numeric].astype("float64").std().replace(0, 1).fillna(1)
         x = ((x.fillna(mean) - mean) / std).fillna(0)
+        if not categorical:  # get_dummies of no columns raises
+            return x
         dummies = pd.get_dummies(frame[categorical].astype(str), dtype="float32")
         return pd.concat([x, dummies], axis=1)
 

@@ -9,7 +9,7 @@ same penguins data as the yardstick, all in one invocation on one machine.
 | 3 | taxi re-run with nothing changed ("Up to date", no TFX) | <= 5 s; `--force` re-run reported |
 | 4 | a taxi CSV breaking a critical expectation, refused with exit 1 | <= 25 s |
 | 5 | breast cancer (32 numeric columns, 569 rows), drafted and run: Transform | <= 20 s |
-| 6 | taxi eval AUC 0.948 +- 0.003 and blessed; penguins accuracy 1.0 and blessed | |
+| 6 | taxi eval AUC 0.956 +- 0.003 and blessed; penguins accuracy 1.0 and blessed | |
 | 7 | penguins first run, ours / TFX's reference pipeline | <= 0.5 |
 | 8 | a scheduled Airflow run with nothing changed, whole DAG (every task skipped) | <= 60 s |
 
@@ -48,7 +48,8 @@ PENGUINS_FIRST_S = 40.0
 UP_TO_DATE_S = 5.0
 CONTRACT_S = 25.0
 BREAST_CANCER_TRANSFORM_S = 20.0
-TAXI_AUC, TAXI_AUC_TOLERANCE = 0.948, 0.003
+# The tabular default model at seed 42 (0.9556 measured; the seed MLP was at 0.948).
+TAXI_AUC, TAXI_AUC_TOLERANCE = 0.956, 0.003
 PENGUINS_ACCURACY = 1.0
 REFERENCE_RATIO = 0.5
 AIRFLOW_NOOP_S = 60.0
