@@ -4,8 +4,8 @@ dataset's seeds, mean and spread, baselines, tuned run and the target's verdict.
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import DATA
+
 from pipeline.bench import quality
 from pipeline.config.dataset_spec import load_spec
 
