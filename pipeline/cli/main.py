@@ -86,44 +86,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out
         return _refusing_bad_input(settings, lambda: (_preflight(settings, args.command),
                                                       _draft_expectations(settings)))
-    from pipeline.runners import run_lock
-
-    run_id = run_lock.new_run_id()
-    try:
-        with run_lock.holding_output_folder(settings, f"`python -m pipeline {args.command}`",
-                                            run_id, wait=settings.wait):
-            return _refusing_bad_input(settings, lambda: _run(settings, args.command, run_id))
-    except run_lock.OutputFolderBusy as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BUSY
+    return _refusing_bad_input(settings, lambda: _run(settings, args.command))
 
 
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL: try again later
 
 
-def _run(settings: settings_lib.Settings, command: str, run_id: str) -> None:
-    """Holding the output folder: the up-to-date check, preflight, then the TFX run."""
-    from pipeline.runners import local_dag
+def _run(settings: settings_lib.Settings, command: str) -> None:
+    """The up-to-date check and preflight, then the TFX run holding the output folder."""
+    from pipeline.runners import local_dag, run_lock
 
-    # After the lock: a run that waited for another sees that run's result here.
     if command == "run" and _report_up_to_date(settings):
         return
-    _preflight(settings, command)
-    if command == "run":
-        local_dag.run_pipeline(settings, run_id=run_id)
-    else:
-        local_dag.draft_schema(settings, run_id=run_id)
+    _preflight(settings, command)  # bad input is refused before anything is created
+    run_id = run_lock.new_run_id()
+    with run_lock.holding_output_folder(settings, f"`python -m pipeline {command}`", run_id,
+                                        wait=settings.wait):
+        # A run that waited for another sees that run's result here.
+        if command == "run" and _report_up_to_date(settings):
+            return
+        if command == "run":
+            local_dag.run_pipeline(settings, run_id=run_id)
+        else:
+            local_dag.draft_schema(settings, run_id=run_id)
 
 
 def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
     """Run `work`; turn what it raises into one error line and the exit status."""
     from pipeline.inputs.csv_preflight import InputError
+    from pipeline.runners.run_lock import OutputFolderBusy
 
     try:
         work()
     except (SpecError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OutputFolderBusy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
