@@ -242,7 +242,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
         expectations_validator, expectations_gate, transform, *([tuner] if tuner else []),
         trainer, baseline_resolver, evaluator, pusher,
-    ])
+    ], write_files=write_files)
 
 
 def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
@@ -275,13 +275,27 @@ def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
     ).with_id(TUNER)
 
 
-def _pipeline(settings: Settings, nodes: list, name_suffix: str = "") -> Pipeline:
+def _pipeline(settings: Settings, nodes: list, name_suffix: str = "",
+              write_files: bool = True) -> Pipeline:
     return Pipeline(
         pipeline_name=settings.full_pipeline_name + name_suffix,
         pipeline_root=str(settings.pipeline_root),
         components=nodes,
         enable_cache=True,
-        metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
-            str(settings.metadata_path)),
+        metadata_connection_config=_metadata_config(settings, write_files),
         beam_pipeline_args=settings.beam_pipeline_args(),
     )
+
+
+def _metadata_config(settings: Settings, write_files: bool):
+    """ML Metadata in the dataset's SQLite file. TFX's helper also makes its folder, which a
+    compile-only build (write_files=False) must not."""
+    if write_files:
+        return tfx_metadata.sqlite_metadata_connection_config(str(settings.metadata_path))
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(settings.metadata_path)
+    config.sqlite.connection_mode = \
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return config

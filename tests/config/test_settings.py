@@ -71,3 +71,15 @@ def test_help_lists_every_setting():
     for field in dataclasses.fields(Settings):
         assert "--" + field.name.replace("_", "-") in out
     assert "Adam learning rate" in out
+
+
+def test_the_stage_names_are_what_the_builder_builds(tmp_path):
+    """stage_names.STAGES (what `--until`, the summary and the bench name) in the builder's order;
+    not an e2e test, so `make test-fast` keeps it. The build writes no file."""
+    from pipeline.config.stage_names import STAGES
+    from pipeline.definition import builder
+
+    settings = Settings(output_root=tmp_path)
+    pipeline = builder.create_pipeline(settings, settings.load_spec(), write_files=False)
+    assert [node.id for node in pipeline.components] == list(STAGES)
+    assert list(tmp_path.iterdir()) == []
