@@ -30,6 +30,21 @@ MODEL_SETTINGS = ("model_architecture", "hidden_units", "hidden_layers", "learni
                   "embedding_dim", "numeric_embedding_dim", "crosses")
 
 
+def check_train_ratio(ratio: float) -> float:
+    """The split is by hash buckets of 1%: each split needs at least one."""
+    if not 0 < round(ratio * 100) < 100:
+        raise ValueError(f"train_ratio must be between 0.01 and 0.99, got {ratio}")
+    return ratio
+
+
+def _argument(check, parse, text: str):
+    """A check's ValueError as argparse's usage error (exit 2, the check's own words)."""
+    try:
+        return check(parse(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _opt(default: Any, help: str, **extra: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **extra})
 
@@ -56,7 +71,8 @@ class Settings:
         "for it; --no-wait exits at once (status 75) naming the run that holds it")
 
     # Data split.
-    train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval")
+    train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval",
+                              type=lambda text: _argument(check_train_ratio, float, text))
 
     # Model (components/model.py) and training. Defaults measured on taxi, penguins and the
     # breast-cancer table (README, Results).
@@ -272,7 +288,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, (int, float)):
-            kwargs["type"] = type(default)
+            kwargs["type"] = f.metadata.get("type", type(default))
         elif f.name in ("data_root", "output_root", "csv"):
             kwargs["type"] = Path
         parser.add_argument(_flag(f.name), **kwargs)

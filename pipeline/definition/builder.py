@@ -29,7 +29,7 @@ from components.contract.data_gate import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
 from components.csv_ingest import executor as csv_ingest
 from pipeline.config.dataset_spec import DatasetSpec
-from pipeline.config.settings import MODEL_SETTINGS, Settings
+from pipeline.config.settings import MODEL_SETTINGS, Settings, check_train_ratio
 from pipeline.config.stage_names import (
     ANOMALIES_GATE,
     BASELINE_RESOLVER,
@@ -92,9 +92,7 @@ def _content_addressed_copy(source: Path, folder: Path, write: bool = True) -> P
 def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
     """CsvExampleGen's examples and splits from components/csv_ingest's executor (pyarrow and
     tfx_bsl, memory flat in the rows); the node keeps the id CsvExampleGen."""
-    train_buckets = round(settings.train_ratio * 100)
-    if not 0 < train_buckets < 100:
-        raise ValueError(f"train_ratio must be between 0.01 and 0.99, got {settings.train_ratio}")
+    train_buckets = round(check_train_ratio(settings.train_ratio) * 100)
     # TFX's cache does not look at executor code: its fingerprint re-runs the stage on an edit.
     fingerprint = any_pb2.Any()
     fingerprint.Pack(struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -83,3 +84,31 @@ def test_the_stage_names_are_what_the_builder_builds(tmp_path):
     pipeline = builder.create_pipeline(settings, settings.load_spec(), write_files=False)
     assert [node.id for node in pipeline.components] == list(STAGES)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ratio", ["0", "1.0", "0.004", "abc"])
+def test_a_train_ratio_without_two_splits_is_refused_before_anything_runs(tmp_path, ratio):
+    """Splits are 1% hash buckets: a ratio that leaves a split empty is a usage error (exit 2)
+    naming the flag, and nothing is written."""
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--dataset", "penguins",
+                           "--output-root", str(tmp_path / "out"), "--train-ratio", ratio],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("python -m pipeline run: error: argument --train-ratio: ")
+    if ratio != "abc":
+        assert last.endswith(f"train_ratio must be between 0.01 and 0.99, got {float(ratio)}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_train_ratio_set_in_code_is_checked_when_the_pipeline_is_built(tmp_path):
+    from pipeline.definition import builder
+
+    settings = Settings(dataset="penguins", output_root=tmp_path, train_ratio=0.995)
+    with pytest.raises(ValueError, match="got 0.995"):
+        builder.create_pipeline(settings, settings.load_spec(), write_files=False)
+    ok = Settings(dataset="penguins", output_root=tmp_path, train_ratio=0.8)
+    pipeline = builder.create_pipeline(ok, ok.load_spec(), write_files=False)
+    example_gen = next(c for c in pipeline.components if c.id == builder.EXAMPLE_GEN)
+    splits = json.loads(example_gen.exec_properties["output_config"])["split_config"]["splits"]
+    assert splits == [{"hash_buckets": 80, "name": "train"}, {"hash_buckets": 20, "name": "eval"}]
