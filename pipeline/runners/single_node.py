@@ -245,7 +245,9 @@ def root_cause(error: BaseException) -> BaseException:
     while seen is not None:
         if isinstance(seen, (DataValidationError, SpecError)):
             return seen
-        seen = seen.__cause__ or seen.__context__
+        # An error raised while another was handled is not caused by it (a bug in an `except
+        # SpecError:` block is not refused input), unless raised `from` it: TFX's wrappers are.
+        seen = seen.__cause__
     return error
 
 

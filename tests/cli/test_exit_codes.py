@@ -62,3 +62,24 @@ def test_data_that_failed_validation_inside_tfx_is_a_failed_run_named_by_its_cau
     assert main._refusing_bad_input(settings, work) == 1
     assert capsys.readouterr().err.splitlines()[0] == \
         "error: AnomaliesGate: column 'island' has 'Atlantis'"
+
+
+def test_a_bug_while_handling_a_refused_input_is_a_failure_not_a_refusal(tmp_path, capsys):
+    """An error raised inside an `except SpecError:` block is not caused by the spec: exit 1
+    with its own message, not the spec's."""
+    def work():
+        try:
+            raise SpecError("spec data/x/spec.yaml: no label")
+        except SpecError:
+            raise KeyError("internal")  # noqa: B904 - the point of the test
+
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    assert main._refusing_bad_input(settings, work) == 1
+    assert capsys.readouterr().err.splitlines()[0] == "error: 'internal'"
+
+    from pipeline.runners import single_node
+
+    try:
+        work()
+    except KeyError as e:
+        assert single_node.exit_code(e) == single_node.EXIT_FAILED  # Airflow retries it
