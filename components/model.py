@@ -4,7 +4,9 @@ Two architectures (ModelConfig.architecture):
   tabular  (default) categorical ids with more than `embedding_min_cardinality` values go
            through a learned embedding instead of a wide one-hot; pairs of quantile-bucketized
            features may be crossed (every pair, or none); then Dense relu blocks, each with
-           optional batch normalization and dropout; Adam with a cosine-decayed learning rate.
+           optional batch normalization and dropout; Adam at a constant or cosine-decayed
+           learning rate (LearningRateSchedule). The defaults that ship are the Settings'
+           (pipeline/config/settings.py), chosen by measurement (README, Results).
   classic  the seed's MLP, as it was: every categorical one-hot, Dense 64 relu x2, softmax,
            Adam at 1e-3; the tabular options do not apply.
 
@@ -71,7 +73,7 @@ class ModelConfig:
     numeric_embedding_dim: int = 0  # > 0: each numeric input through its own Dense relu layer
     dropout: float = 0.0
     batch_norm: bool = False
-    lr_schedule: str = "constant"  # cosine: see schedule_callbacks
+    lr_schedule: str = "constant"  # cosine: see LearningRateSchedule
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
