@@ -127,7 +127,8 @@ def _scaling(report: dict) -> str:
                   "other mode s: the data stages re-run with the Beam mode the default did not "
                   f"choose ({others or 'not measured'}).", "",
               f"Fixed overhead: a `--force` re-run (through TFX, every stage cached) takes "
-              f"{report.get('cached_rerun_s', nan):.1f} s, a run on a 100-row sample "
+              f"{report.get('cached_rerun_s', nan):.1f} s, a run on a "
+              f"{report.get('small_rows', 100)}-row sample "
               f"{report.get('rows100_run_s', nan):.1f} s.", ""]
     if report.get("serving"):
         lines += _serving(report["serving"])
