@@ -137,6 +137,19 @@ class GoodRun:
         assert self.result.returncode == 0, self.result.stderr[-3000:]
         self.pushed = _digest(self.settings.serving_dir)
         assert self.pushed, "the good run pushed no model"
+        self.registry = self._registry()
+        assert self.registry[0] == "1", "the good run's model is not champion"
+
+    def _registry(self) -> tuple[str | None, list[str]]:
+        """The `champion` version and every registered version, from the run's MLflow store."""
+        from mlflow import MlflowClient
+
+        from pipeline.tracking import pipeline_runs, registry
+
+        client = MlflowClient(pipeline_runs.tracking_uri(self.settings))
+        name = self.settings.registered_model_name
+        return (registry.champion_version(client, name),
+                sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'")))
 
     def variant(self, name: str, change: Callable[[list[str], list[list[str]]], None]) -> Path:
         """The good sample with `change(header, rows)` applied, in a folder of its own."""
@@ -151,6 +164,7 @@ class GoodRun:
 
     def assert_nothing_lost(self) -> None:
         assert _digest(self.settings.serving_dir) == self.pushed
+        assert self._registry() == self.registry  # no new version, `champion` where it was
 
 
 @pytest.fixture(scope="module")

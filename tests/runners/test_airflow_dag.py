@@ -5,6 +5,7 @@ Airflow runs in its own venv (.venv-airflow, `make airflow-venv`); these tests a
 tests/runners/airflow_probe.py and the `airflow` command, with a temp Airflow home and SQLite DB."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import time
@@ -346,3 +347,30 @@ def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
         assert again_id not in queries.run_ids(store, settings.full_pipeline_name)
     assert mlflow_runs(settings, again_id) == ([], [])
     assert last_run.load(settings) == recorded
+
+
+def test_serving_airflow_leaves_the_callers_sigterm_handler_and_no_open_log(tmp_path):
+    """`serve` turns SIGTERM into Ctrl-C only while it runs. A stand-in `airflow` that exits at
+    once (the real one needs minutes to start) makes serve return "stopped unexpectedly"."""
+    import os
+    import signal
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "airflow").write_text("#!/bin/sh\nexit 0\n")
+    (venv / "bin" / "airflow").chmod(0o755)
+    settings = Settings(dataset="penguins", output_root=tmp_path / "out", airflow_port=1)
+
+    def callers_handler(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, callers_handler)
+    try:
+        open_fds = set(os.listdir("/proc/self/fd"))
+        out = io.StringIO()
+        assert scheduler.serve(settings, venv=venv, out=out) == 1
+        assert "Airflow stopped unexpectedly" in out.getvalue()
+        assert signal.getsignal(signal.SIGTERM) is callers_handler
+        assert set(os.listdir("/proc/self/fd")) == open_fds
+    finally:
+        signal.signal(signal.SIGTERM, previous)
