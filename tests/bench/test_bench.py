@@ -49,8 +49,30 @@ def test_scaled_csv_streams_realistic_rows(tmp_path):
 def test_pandas_baselines_run_on_a_sample(tmp_path):
     settings = Settings()
     sample = write_scaled_csv(settings.load_spec(), 500, tmp_path / "data.csv", seed=2)
-    assert baselines.pandas_statistics(sample) > 0
+    assert baselines.pandas_statistics(sample) > 0  # seconds: only the figure is timed
     assert baselines.pandas_transform(sample, settings) > 0
+
+
+def test_the_pandas_transform_computes_what_the_transform_does(tmp_path):
+    """The baseline the bench compares the Transform with does the same work: z-scores with the
+    mean imputed, vocabulary ids by frequency with one OOV id for missing, label ids."""
+    spec = load_spec(DATA / "penguins" / "spec.yaml")
+    csv_path = tmp_path / "data.csv"
+    csv_path.write_text("species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,"
+                        "body_mass_g,sex,year\n"
+                        "Gentoo,Biscoe,40,18,190,3000,male,2007\n"
+                        "Adelie,Biscoe,50,,200,4000,female,2008\n"
+                        "Adelie,Dream,60,20,210,5000,,2008\n"
+                        "Chinstrap,,,22,220,6000,male,2009\n")
+    out = baselines.pandas_transformed(csv_path, spec)
+    imputed = pd.Series([40.0, 50.0, 60.0, 50.0])  # the missing length becomes the mean, 50
+    assert out["bill_length_mm"].tolist() == pytest.approx(
+        ((imputed - 50) / imputed.std(ddof=0)).tolist())
+    assert out["bill_length_mm"].iloc[3] == 0.0
+    assert out["island"].tolist() == [0, 0, 1, 2]  # Biscoe twice, Dream, missing -> OOV
+    assert out["sex"].tolist() == [0, 1, 2, 0]  # male twice, female, missing -> OOV
+    assert out["species"].tolist() == [spec.classes.index(c)
+                                       for c in ("Gentoo", "Adelie", "Adelie", "Chinstrap")]
 
 
 def test_markdown_table_names_every_figure():
