@@ -30,6 +30,7 @@ from typing import Sequence
 
 from pipeline.config.dataset_spec import DatasetSpec, SpecError
 from pipeline.config.settings import Settings
+from pipeline.config.stage_names import EXAMPLE_GEN
 from pipeline.runners import last_run
 
 # Exit codes of run-node, read by the Airflow operator. Retrying cannot fix a refused input or a
@@ -222,7 +223,7 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
     started = time.monotonic()
     try:
         ir = run_ir(settings, run_id)
-        if _node(ir, node_id).node_info.type.name.endswith(".CsvExampleGen"):
+        if node_id == EXAMPLE_GEN:
             # As `make pipeline` does before it starts: an unreadable CSV is one clear line.
             csv_preflight.check_csv(settings.load_spec())
         with no_tfx_package_for_local_workers(settings):
