@@ -35,7 +35,7 @@ def per_million_rows(report: dict) -> list[str]:
 
     for stage in stages:
         seconds = [pipeline_run(e)["stages"].get(stage) for e in sizes]
-        if all(v is None or v < 0.05 for v in seconds):
+        if all(v is None or v < 0.5 for v in seconds):  # too short to say anything
             continue
         lines.append(row(stage, seconds))
     lines.append(row("**whole run**", [pipeline_run(e)["wall_seconds"] for e in sizes]))
