@@ -58,10 +58,13 @@ _CANDIDATE_ONLY = [tfma.CANDIDATE_KEY]
 def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
     # Accuracy, precision and recall off the multi-class confusion matrix the confusion plot
     # computes anyway (components/evaluation.py): no combiner of their own run per example.
+    # The name in the config too: tracking names the gate's parameters after it.
     accuracy, precision, recall = (
-        tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__)
-        for metric in (evaluation.ArgmaxAccuracy, evaluation.ClassPrecision,
-                       evaluation.ClassRecall))
+        tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__,
+                          config=json.dumps({"name": name}))
+        for metric, name in ((evaluation.ArgmaxAccuracy, evaluation.ACCURACY_NAME),
+                             (evaluation.ClassPrecision, evaluation.PRECISION_NAME),
+                             (evaluation.ClassRecall, evaluation.RECALL_NAME)))
     count = tfma.MetricConfig(class_name="ExampleCount")
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
