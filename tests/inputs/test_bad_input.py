@@ -288,8 +288,12 @@ def contract_run(good_run):
 def test_data_breaking_the_contract_stops_before_transform(good_run, contract_run, case):
     assert contract_run.returncode == 1
     error = contract_run.stderr[contract_run.stderr.index("error: "):].splitlines()
-    assert error[0] == f"error: data contract broken: {len(CONTRACT_CASES)} critical " \
+    # One line per case, and the label's class shares: in the eval split the unknown class
+    # pushes class 1 below its floor, which the label guard reports on a line of its own.
+    assert error[0] == f"error: data contract broken: {len(CONTRACT_CASES) + 1} critical " \
                        "expectations failed:"
+    assert error[1].startswith("  label 'big_tipper' has class shares outside the suite's "
+                               "bounds: train 0 ")
     assert any(line.strip().startswith(CONTRACT_CASES[case][1]) for line in error), error
     good_run.assert_nothing_lost()
 
@@ -309,4 +313,4 @@ def test_contract_stop_leaves_a_data_docs_page_and_runs_nothing_downstream(good_
     assert not {builder.TRANSFORM, builder.TRAINER, builder.EVALUATOR, builder.PUSHER} & set(
         executed)
     summary = contract_run.stdout
-    assert ", 1 warning, 4 critical" in summary
+    assert ", 1 warning, 5 critical" in summary  # the four cases and the label's shares
