@@ -100,7 +100,9 @@ class ArgmaxAccuracy(tfma.metrics.Metric):
     """Accuracy of the argmax class against the label id, named like Keras'
     sparse_categorical_accuracy, off the shared multi-class confusion matrix at threshold 0."""
 
-    def __init__(self, name: str = ACCURACY_NAME):
+    def __init__(self, name: str = ACCURACY_NAME, code_fingerprint: str = ""):
+        # code_fingerprint is not used here: it sits in the eval config (the Evaluator's
+        # properties, which TFX caches on) so that editing this module re-runs the Evaluator.
         super().__init__(tfma.metrics.merge_per_key_computations(_accuracy), name=name)
 
 

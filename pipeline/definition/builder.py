@@ -222,7 +222,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=make_eval_config(spec, settings),
+        eval_config=make_eval_config(spec, settings,
+                                     module_fingerprint=code_fingerprint(EVALUATOR_MODULE)),
         # TFMA's extractors with each batch pruned to the columns metrics and slices read.
         module_path=EVALUATOR_MODULE,
     ).with_id(EVALUATOR)

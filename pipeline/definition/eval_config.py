@@ -55,16 +55,21 @@ _PLOT_CONFIGS = {_CONFUSION_PLOT: json.dumps({"thresholds": list(evaluation.MATR
 _CANDIDATE_ONLY = [tfma.CANDIDATE_KEY]
 
 
-def make_eval_config(spec: DatasetSpec, settings: Settings) -> tfma.EvalConfig:
+def make_eval_config(spec: DatasetSpec, settings: Settings,
+                     module_fingerprint: str = "") -> tfma.EvalConfig:
+    """module_fingerprint: of components/evaluation.py, carried in the accuracy metric's config.
+    TFX loads that module by dotted path and caches the Evaluator on its properties alone."""
     # Accuracy, precision and recall off the multi-class confusion matrix the confusion plot
     # computes anyway (components/evaluation.py): no combiner of their own run per example.
     # The name in the config too: tracking names the gate's parameters after it.
     accuracy, precision, recall = (
         tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__,
-                          config=json.dumps({"name": name}))
-        for metric, name in ((evaluation.ArgmaxAccuracy, evaluation.ACCURACY_NAME),
-                             (evaluation.ClassPrecision, evaluation.PRECISION_NAME),
-                             (evaluation.ClassRecall, evaluation.RECALL_NAME)))
+                          config=json.dumps({"name": name, **extra}))
+        for metric, name, extra in (
+            (evaluation.ArgmaxAccuracy, evaluation.ACCURACY_NAME,
+             {"code_fingerprint": module_fingerprint} if module_fingerprint else {}),
+            (evaluation.ClassPrecision, evaluation.PRECISION_NAME, {}),
+            (evaluation.ClassRecall, evaluation.RECALL_NAME, {})))
     count = tfma.MetricConfig(class_name="ExampleCount")
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
