@@ -37,6 +37,17 @@ def check_train_ratio(ratio: float) -> float:
     return ratio
 
 
+def check_positive(value: int) -> int:
+    """Counts that must be at least 1 (a Dense layer of 0 units aborts TensorFlow itself)."""
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    return _argument(check_positive, int, text)
+
+
 def _argument(check, parse, text: str):
     """A check's ValueError as argparse's usage error (exit 2, the check's own words)."""
     try:
@@ -80,7 +91,8 @@ class Settings:
         "tabular", "tabular: embeddings, dropout and the options below; classic: the seed's MLP "
         "(every categorical one-hot, Dense 64 relu x2, softmax, Adam at 1e-3)",
         choices=("tabular", "classic"))
-    hidden_units: int = _opt(128, "tabular: width of each hidden Dense layer")
+    hidden_units: int = _opt(128, "tabular: width of each hidden Dense layer",
+                      type=_positive)
     hidden_layers: int = _opt(2, "tabular: number of hidden Dense relu layers")
     learning_rate: float = _opt(1e-3, "tabular: Adam learning rate (the start of the schedule)")
     lr_schedule: str = _opt(
@@ -97,8 +109,10 @@ class Settings:
     crosses: str = _opt(
         "none", "tabular: bucket_pairs crosses every pair of bucketized features, embedded",
         choices=("none", "bucket_pairs"))
-    epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)")
-    batch_size: int = _opt(128, "training batch size")
+    epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)",
+                type=_positive)
+    batch_size: int = _opt(128, "training batch size",
+                    type=_positive)
     early_stopping_patience: int = _opt(3, "epochs without eval-loss improvement before stopping")
     seed: int = _opt(42, "seed for weights, shuffling and the TF/NumPy/Python RNGs")
 
@@ -108,7 +122,8 @@ class Settings:
     tuner_algorithm: str = _opt("bayesian", "KerasTuner search algorithm",
                                 choices=("bayesian", "hyperband", "random"))
     tuner_max_trials: int = _opt(8, "trials (models trained) the search may run")
-    tuner_epochs: int = _opt(10, "maximum epochs per trial (early stopping may end sooner)")
+    tuner_epochs: int = _opt(10, "maximum epochs per trial (early stopping may end sooner)",
+                      type=_positive)
     tuner_search_space: str = _opt(
         "hidden_units=64,128,256;hidden_layers=1,2,3;dropout=0.0,0.2,0.3,0.4;"
         "learning_rate=0.0003,0.001,0.003;lr_schedule=constant,cosine",

@@ -112,3 +112,14 @@ def test_a_train_ratio_set_in_code_is_checked_when_the_pipeline_is_built(tmp_pat
     example_gen = next(c for c in pipeline.components if c.id == builder.EXAMPLE_GEN)
     splits = json.loads(example_gen.exec_properties["output_config"])["split_config"]["splits"]
     assert splits == [{"hash_buckets": 80, "name": "train"}, {"hash_buckets": 20, "name": "eval"}]
+
+
+@pytest.mark.parametrize("flag", ["--hidden-units", "--epochs", "--batch-size", "--tuner-epochs"])
+def test_counts_below_one_are_usage_errors(flag, capsys):
+    # A Dense layer of 0 units aborted the Trainer's process (exit 134) instead of a clear error.
+    with pytest.raises(SystemExit) as exit_:
+        from_args([flag, "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"argument {flag}: must be at least 1, got 0")
+    assert getattr(from_args([flag, "3"]), flag[2:].replace("-", "_")) == 3
