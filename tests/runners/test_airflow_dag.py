@@ -299,6 +299,26 @@ def test_refused_input_fails_the_run_at_once_and_is_tracked(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_retryable_failure_is_retried(tmp_path, monkeypatch):
+    """The other side of the refused input above: a failure that may pass next time (here the
+    MLflow server is unreachable when the run is tracked) is retried as configured."""
+    sample = write_csv_sample(DATA / "penguins" / "data.csv", tmp_path / "input" / "data.csv",
+                              344)
+    # Every task inherits this environment; nothing listens on port 9 (discard) here.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    settings = Settings(dataset="penguins", csv=sample, output_root=tmp_path / "outputs",
+                        epochs=6, retries=1, retry_delay_s=1, beam_mode="in_memory")
+    _, run = dags_test(settings)
+    assert run["state"] == "failed", run["log"]
+    assert run["tasks"][builder.PUSHER] == "success"  # every stage ran
+    assert run["tasks"][scheduler.TRACK_TASK] == "failed"
+    assert run["tries"][scheduler.TRACK_TASK] == 2  # tried, then retried once (retries=1)
+    assert last_run.load(settings) is None  # an untracked run is not the last success
+
+
+@pytest.mark.e2e
 def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
     sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 500)
     # As in test_pipeline_e2e: 500 rows reach AUC ~0.93, short of the production bar. Beam
