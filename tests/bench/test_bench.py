@@ -53,6 +53,20 @@ def test_pandas_baselines_run_on_a_sample(tmp_path):
     assert baselines.pandas_transform(sample, settings) > 0
 
 
+def test_the_pandas_statistics_compute_what_statisticsgen_reports(tmp_path):
+    from components.csv_ingest import csv_format
+
+    path = tmp_path / "data.csv"
+    path.write_text("fare,company\n1.5,a\n,b\n0,a\n4.5,\n")
+    stats = baselines.column_statistics(csv_format.read_frame(path))
+    fare, company = stats["fare"], stats["company"]
+    assert (fare["count"], fare["missing"], fare["zeros"]) == (3, 1, 1)
+    assert (fare["mean"], fare["min"], fare["max"]) == (2.0, 0.0, 4.5)
+    assert fare["std"] == pytest.approx(5.25 ** 0.5)  # sample std: (0.25 + 4 + 6.25) / 2
+    assert fare["deciles"][0] == 0.0 and fare["deciles"][5] == 1.5 and fare["deciles"][10] == 4.5
+    assert (company["missing"], company["distinct"], company["top"]) == (1, 2, {"a": 2, "b": 1})
+
+
 def test_the_pandas_transform_computes_what_the_transform_does(tmp_path):
     """The baseline the bench compares the Transform with does the same work: z-scores with the
     mean imputed, vocabulary ids by frequency with one OOV id for missing, label ids."""
