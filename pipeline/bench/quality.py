@@ -175,7 +175,7 @@ def dataset_quality(settings: Settings, run: Callable[..., dict]) -> dict:
 
 def run_quality(root: Path, say: Callable[[str], None], results: dict | None = None) -> dict:
     """Every dataset's quality figures into `results` (filled as they come)."""
-    from pipeline.bench.targets import _run_entry
+    from pipeline.bench.targets import run_entry
 
     root = Path(root).resolve()
     shutil.rmtree(root, ignore_errors=True)
@@ -185,11 +185,7 @@ def run_quality(root: Path, say: Callable[[str], None], results: dict | None = N
     bc_data = root / "data"
 
     def run(settings: Settings, log: str, *extra: str) -> dict:
-        command = pipeline_command("run", "--dataset", settings.dataset, "--output-root",
-                                   str(settings.output_root), *extra)
-        if settings.data_root != Settings().data_root:
-            command += ["--data-root", str(settings.data_root)]
-        return _run_entry(measure(command, check=False, log=logs / f"{log}.log"))
+        return run_entry(settings, logs / f"{log}.log", *extra)
 
     def breast_cancer_settings() -> Settings:
         """The table written and its schema and suite drafted, as `make bench`'s targets do."""

@@ -138,6 +138,16 @@ def evaluator_figures(stdout: str) -> dict:
     return figures
 
 
+def run_entry(settings: Settings, log: Path, *extra: str) -> dict:
+    """`python -m pipeline run` on settings' dataset and output root (and data root, if not the
+    default), measured as a whole process; its _run_entry."""
+    command = pipeline_command("run", "--dataset", settings.dataset, "--output-root",
+                               str(settings.output_root), *extra)
+    if settings.data_root != Settings().data_root:
+        command += ["--data-root", str(settings.data_root)]
+    return _run_entry(measure(command, check=False, log=log))
+
+
 def _run_entry(run: PipelineRun) -> dict:
     error = next((line for line in run.stdout.splitlines() if line.startswith("error: ")), "")
     beam = next((line.split("Beam: ", 1)[1] for line in run.stdout.splitlines()
@@ -268,11 +278,7 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
             traceback.print_exc()
 
     def run(settings: Settings, log: str, *extra: str) -> dict:
-        command = pipeline_command("run", "--dataset", settings.dataset, "--output-root",
-                                   str(settings.output_root), *extra)
-        if settings.data_root != Settings().data_root:
-            command += ["--data-root", str(settings.data_root)]
-        return _run_entry(measure(command, check=False, log=logs / f"{log}.log"))
+        return run_entry(settings, logs / f"{log}.log", *extra)
 
     def contract() -> dict:
         spec = taxi.load_spec()
