@@ -35,6 +35,14 @@ def test_every_row_once_per_epoch_reshuffled_between_epochs_and_seeded():
     assert first != list(range(50))
     assert _epoch(make(1)) == first  # the same seed gives the same order
     assert [len(f["id"]) for f, _ in dataset] == [8] * 6 + [2]
+    assert int(dataset.cardinality()) == 7  # Keras knows an epoch's length up front
+
+
+def test_a_split_that_fills_whole_batches_has_no_empty_last_batch():
+    dataset = in_memory_input.dataset(lambda batch: _split(24, batch), lambda: None,
+                                      batch_size=8, shuffle=True, seed=3)
+    assert [len(f["id"]) for f, _ in dataset] == [8, 8, 8]
+    assert sorted(_epoch(dataset)) == list(range(24))
 
 
 def test_unshuffled_split_keeps_its_order():
