@@ -40,7 +40,7 @@ from typing import Callable
 from components.csv_ingest import csv_format
 from pipeline.bench import breast_cancer, reference_penguin
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, settings_args
 from pipeline.runners import last_run
 
 TAXI_FIRST_S = 60.0
@@ -139,13 +139,10 @@ def evaluator_figures(stdout: str) -> dict:
 
 
 def run_entry(settings: Settings, log: Path, *extra: str) -> dict:
-    """`python -m pipeline run` on settings' dataset and output root (and data root, if not the
-    default), measured as a whole process; its _run_entry."""
-    command = pipeline_command("run", "--dataset", settings.dataset, "--output-root",
-                               str(settings.output_root), *extra)
-    if settings.data_root != Settings().data_root:
-        command += ["--data-root", str(settings.data_root)]
-    return _run_entry(measure(command, check=False, log=log))
+    """`python -m pipeline run` with `settings` (as flags, what differs from the defaults),
+    measured as a whole process; its _run_entry."""
+    return _run_entry(measure(pipeline_command("run", *settings_args(settings), *extra),
+                              check=False, log=log))
 
 
 def _run_entry(run: PipelineRun) -> dict:
@@ -228,7 +225,7 @@ def airflow_noop_run(settings: Settings, logs: Path, venv: Path | None = None,
     # This home's own SQLite DB, whatever the caller's environment names.
     env = scheduler.airflow_env(settings, home, venv) | {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}"}
-    spec = measure(pipeline_command("airflow-spec", *scheduler.settings_args(settings)),
+    spec = measure(pipeline_command("airflow-spec", *settings_args(settings)),
                    log=logs / "airflow_spec.log")
     migrate = measure([str(airflow), "db", "migrate"], env=env, log=logs / "airflow_migrate.log")
     dag_id = settings.full_pipeline_name

@@ -91,8 +91,7 @@ class Settings:
         "tabular", "tabular: embeddings, dropout and the options below; classic: the seed's MLP "
         "(every categorical one-hot, Dense 64 relu x2, softmax, Adam at 1e-3)",
         choices=("tabular", "classic"))
-    hidden_units: int = _opt(128, "tabular: width of each hidden Dense layer",
-                      type=_positive)
+    hidden_units: int = _opt(128, "tabular: width of each hidden Dense layer", type=_positive)
     hidden_layers: int = _opt(2, "tabular: number of hidden Dense relu layers")
     learning_rate: float = _opt(1e-3, "tabular: Adam learning rate (the start of the schedule)")
     lr_schedule: str = _opt(
@@ -110,9 +109,8 @@ class Settings:
         "none", "tabular: bucket_pairs crosses every pair of bucketized features, embedded",
         choices=("none", "bucket_pairs"))
     epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)",
-                type=_positive)
-    batch_size: int = _opt(128, "training batch size",
-                    type=_positive)
+                       type=_positive)
+    batch_size: int = _opt(128, "training batch size", type=_positive)
     early_stopping_patience: int = _opt(3, "epochs without eval-loss improvement before stopping")
     seed: int = _opt(42, "seed for weights, shuffling and the TF/NumPy/Python RNGs")
 
@@ -123,7 +121,7 @@ class Settings:
                                 choices=("bayesian", "hyperband", "random"))
     tuner_max_trials: int = _opt(8, "trials (models trained) the search may run")
     tuner_epochs: int = _opt(10, "maximum epochs per trial (early stopping may end sooner)",
-                      type=_positive)
+                             type=_positive)
     tuner_search_space: str = _opt(
         "hidden_units=64,128,256;hidden_layers=1,2,3;dropout=0.0,0.2,0.3,0.4;"
         "learning_rate=0.0003,0.001,0.003;lr_schedule=constant,cosine",

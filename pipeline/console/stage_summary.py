@@ -66,8 +66,7 @@ class StageReporter(logging.Handler):
     def report(self, node_id: str, seconds: float) -> None:
         with queries.open_store_context(self.metadata_path) as store:
             node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
-        state = "resolved" if node is None or summary_figures.is_resolver(node_id, node) \
-            else node.state
+        state = "resolved" if node is None or node.is_resolver else node.state
         text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, state, seconds, text))
 

@@ -5,36 +5,10 @@ import json
 import logging
 import math
 import os
-from typing import Any, Iterator
+from typing import Iterator
 
 from pipeline.config import stage_names
 from pipeline.mlmd.queries import NodeExecution
-
-
-def output_uri(node: NodeExecution, key: str) -> str | None:
-    """The uri of the stage's first output artifact under `key`."""
-    artifacts = node.outputs.get(key)
-    return artifacts[0].uri if artifacts else None
-
-
-def output_property(node: NodeExecution, key: str, prop: str) -> Any:
-    """A custom property of the stage's first output artifact under `key` (None if unset)."""
-    artifacts = node.outputs.get(key) or []
-    if not artifacts or prop not in artifacts[0].custom_properties:
-        return None
-    value = artifacts[0].custom_properties[prop]
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
-
-
-def is_resolver(node_id: str, node: NodeExecution | None = None) -> bool:
-    """Resolvers look artifacts up rather than execute, whatever ML Metadata calls their state."""
-    return "Resolver" in node_id or (node is not None and
-                                     node.execution.type.endswith(".Resolver"))
-
-
-def split_names(node: NodeExecution, key: str) -> list[str]:
-    return json.loads(node.outputs[key][0].properties["split_names"].string_value)
 
 
 def eval_metrics(evaluation) -> Iterator[tuple[tuple, str, str, float]]:
@@ -93,11 +67,11 @@ def figure(node: NodeExecution) -> str:
 
 
 def _example_gen(node):
-    return "splits " + ", ".join(split_names(node, "examples"))
+    return "splits " + ", ".join(node.split_names("examples"))
 
 
 def _statistics(node):
-    counts = split_row_counts(output_uri(node, "statistics"))
+    counts = split_row_counts(node.output_uri("statistics"))
     parts = " / ".join(f"{k} {v:,}" for k, v in counts.items())
     return f"{sum(counts.values()):,} rows ({parts})"
 
@@ -105,21 +79,21 @@ def _statistics(node):
 def _schema(node):
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(os.path.join(output_uri(node, "schema"), "schema.pbtxt"))
+    schema = tfdv.load_schema_text(os.path.join(node.output_uri("schema"), "schema.pbtxt"))
     return f"{len(schema.feature)} columns in schema"
 
 
 def _validator(node):
     from components.contract.data_gate import describe_anomalies
 
-    problems = describe_anomalies(output_uri(node, "anomalies"), split_names(node, "anomalies"))
+    problems = describe_anomalies(node.output_uri("anomalies"), node.split_names("anomalies"))
     return f"{len(problems)} anomalies"
 
 
 def _expectations(node):
     from components.contract.contract_report import summary_figure
 
-    counts = {p: output_property(node, "report", p) or 0
+    counts = {p: node.output_property("report", p) or 0
               for p in ("evaluated", "passed", "failed_warning", "failed_critical")}
     return summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
                           counts["failed_critical"])
@@ -132,12 +106,12 @@ def _gate(node):
 def _transform(node):
     import tensorflow_transform as tft
 
-    output = tft.TFTransformOutput(output_uri(node, "transform_graph"))
+    output = tft.TFTransformOutput(node.output_uri("transform_graph"))
     return f"{len(output.transformed_feature_spec())} transformed features"
 
 
 def _trainer(node):
-    history = training_history(output_uri(node, "model_run"))
+    history = training_history(node.output_uri("model_run"))
     if not history.get("val_accuracy"):
         return ""
     best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
@@ -146,7 +120,7 @@ def _trainer(node):
 
 
 def _tuner(node):
-    path = os.path.join(output_uri(node, "tuner_results") or "", "tuner_results.json")
+    path = os.path.join(node.output_uri("tuner_results") or "", "tuner_results.json")
     if not os.path.exists(path):
         return ""
     with open(path) as f:
@@ -159,8 +133,8 @@ def _tuner(node):
 
 
 def _evaluator(node):
-    metrics = overall_metrics(output_uri(node, "evaluation"))
-    blessed = output_property(node, "blessing", "blessed")
+    metrics = overall_metrics(node.output_uri("evaluation"))
+    blessed = node.output_property("blessing", "blessed")
     parts = [f"{name} {metrics[key]:.3f}" for name, key in
              (("AUC", "auc"), ("accuracy", "sparse_categorical_accuracy")) if key in metrics]
     parts.append(f"blessed {'yes' if blessed else 'no'}")
@@ -176,8 +150,8 @@ def _resolver(node):
 
 def pushed_destination(node: NodeExecution) -> str:
     """Where a Pusher execution pushed the model; '' when it pushed nothing."""
-    if output_property(node, "pushed_model", "pushed"):
-        return output_property(node, "pushed_model", "pushed_destination") or ""
+    if node.output_property("pushed_model", "pushed"):
+        return node.output_property("pushed_model", "pushed_destination") or ""
     return ""
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -37,6 +38,30 @@ class NodeExecution:
     state: str
     execution: Execution
     outputs: dict[str, list[metadata_store_pb2.Artifact]]
+
+    def output_uri(self, key: str) -> str | None:
+        """The uri of the stage's first output artifact under `key`."""
+        artifacts = self.outputs.get(key)
+        return artifacts[0].uri if artifacts else None
+
+    def output_property(self, key: str, prop: str) -> Any:
+        """A custom property of the stage's first output artifact under `key` (None if unset)."""
+        artifacts = self.outputs.get(key) or []
+        if not artifacts or prop not in artifacts[0].custom_properties:
+            return None
+        value = artifacts[0].custom_properties[prop]
+        kind = value.WhichOneof("value")
+        return getattr(value, kind) if kind else None
+
+    def split_names(self, key: str) -> list[str]:
+        """The split names of the stage's first output artifact under `key`."""
+        return json.loads(self.outputs[key][0].properties["split_names"].string_value)
+
+    @property
+    def is_resolver(self) -> bool:
+        """Resolvers look artifacts up rather than execute, whatever ML Metadata calls their
+        state."""
+        return "Resolver" in self.node_id or self.execution.type.endswith(".Resolver")
 
 
 def output_artifacts(store, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:

@@ -28,7 +28,6 @@ from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import REPO_ROOT, Settings
-from pipeline.console import summary_figures
 from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs
 
@@ -246,7 +245,7 @@ def run_status(node: queries.NodeExecution, error: BaseException | None) -> str:
 
 
 def state_name(node: queries.NodeExecution, error: BaseException | None) -> str:
-    if summary_figures.is_resolver(node.node_id, node) and node.state == "ran":
+    if node.is_resolver and node.state == "ran":
         return "resolved"
     if node.state in ("ran", "cached", "failed"):
         return node.state

@@ -21,6 +21,8 @@ CHAMPION = "champion"
 MODEL_NAME = "model"  # the logged model's name inside the pipeline's MLflow run
 TAG_MODEL_URI = "tfx.model_uri"  # the Trainer's Model artifact, to register a model only once
 TAG_BLESSED = "blessed"
+# MlflowException.error_code of a missing registered model, experiment or run.
+DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
 INPUT_EXAMPLE_ROWS = 3
 # Rows read to find complete ones for the input example: a large CSV is not read whole for three.
 EXAMPLE_SCAN_ROWS = 1000
@@ -146,6 +148,3 @@ def champion_version(client, name: str) -> str | None:
     version = model.aliases.get(CHAMPION)
     return str(version) if version is not None else None
 
-
-# MlflowException.error_code of a missing registered model, experiment or run.
-DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"

@@ -133,7 +133,7 @@ def _example_gen(node, spec, properties, result, folder):
 
 
 def _statistics(node, spec, properties, result, folder):
-    uri = summary_figures.output_uri(node, "statistics")
+    uri = node.output_uri("statistics")
     counts = summary_figures.split_row_counts(uri)
     for split, count in counts.items():
         result.metrics[f"examples/{split}"] = float(count)
@@ -196,7 +196,7 @@ def _summary_table(stats: dict) -> str:
 
 
 def _schema(node, spec, properties, result, folder):
-    uri = summary_figures.output_uri(node, "schema")
+    uri = node.output_uri("schema")
     if folder is not None and uri:
         result.files.append((Path(uri) / "schema.pbtxt", "schema"))
 
@@ -204,8 +204,8 @@ def _schema(node, spec, properties, result, folder):
 def _validator(node, spec, properties, result, folder):
     from components.contract.data_gate import describe_anomalies
 
-    uri = summary_figures.output_uri(node, "anomalies")
-    problems = describe_anomalies(uri, summary_figures.split_names(node, "anomalies"))
+    uri = node.output_uri("anomalies")
+    problems = describe_anomalies(uri, node.split_names("anomalies"))
     result.metrics["anomalies"] = float(len(problems))
     if folder is not None:
         path = folder / "anomalies.txt"
@@ -222,7 +222,7 @@ def _trainer(node, spec, properties, result, folder):
         splits = (_json(properties, key) or {}).get("splits")
         if splits:
             result.params[f"{key}.splits"] = ",".join(splits)
-    history = summary_figures.training_history(summary_figures.output_uri(node, "model_run"))
+    history = summary_figures.training_history(node.output_uri("model_run"))
     for key, values in history.items():
         # Only the per-epoch series: the UI shows its last step as the metric's value.
         name = f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
@@ -299,12 +299,12 @@ def _evaluator(node, spec, properties, result, folder):
                for s in eval_config.get("slicing_specs", [])]
     result.params["slicing"] = "; ".join(slicing)
 
-    uri = summary_figures.output_uri(node, "evaluation")
+    uri = node.output_uri("evaluation")
     # Metrics named *_diff are the change against the baseline model, when there is one.
     evaluation = candidate_result(uri)
     for slice_key, sub_key, metric, value in summary_figures.eval_metrics(evaluation):
         result.metrics[eval_metric_name(slice_key, sub_key, metric, spec)] = value
-    blessed = summary_figures.output_property(node, "blessing", "blessed")
+    blessed = node.output_property("blessing", "blessed")
     result.metrics["blessed"] = 1.0 if blessed else 0.0
     result.tags["blessed"] = "true" if blessed else "false"
     if folder is None:
@@ -328,11 +328,11 @@ def _pusher(node, spec, properties, result, folder):
     destination = (_json(properties, "push_destination") or {}).get("filesystem", {})
     if destination.get("base_directory"):
         result.params["push_destination"] = destination["base_directory"]
-    pushed = summary_figures.output_property(node, "pushed_model", "pushed")
+    pushed = node.output_property("pushed_model", "pushed")
     result.metrics["pushed"] = 1.0 if pushed else 0.0
     if pushed:
         result.tags["pushed_destination"] = str(
-            summary_figures.output_property(node, "pushed_model", "pushed_destination"))
+            node.output_property("pushed_model", "pushed_destination"))
 
 
 _STAGES: dict[str, Callable] = {

@@ -12,7 +12,6 @@ import os
 import time
 from typing import Any
 
-from pipeline.console.summary_figures import output_uri as _uri
 from pipeline.mlmd import queries
 
 TRIALS_FILE = "trials.json"  # components/tuner_component.py writes it
@@ -31,12 +30,12 @@ def _read_json(folder: str | None, name: str) -> Any:
 def chosen_hyperparameters(node: queries.NodeExecution) -> dict[str, Any]:
     """The set the Tuner chose (what the Trainer trained with), KerasTuner's own bookkeeping
     (Hyperband's `tuner/...` entries) left out; {} if there is none."""
-    best = _read_json(_uri(node, "best_hyperparameters"), BEST_FILE) or {}
+    best = _read_json(node.output_uri("best_hyperparameters"), BEST_FILE) or {}
     return {k: v for k, v in best.get("values", {}).items() if not k.startswith("tuner/")}
 
 
 def trials(node: queries.NodeExecution) -> list[dict[str, Any]]:
-    return _read_json(_uri(node, "tuner_results"), TRIALS_FILE) or []
+    return _read_json(node.output_uri("tuner_results"), TRIALS_FILE) or []
 
 
 def log_trials(client, experiment: str, stage_run: str, tags: dict[str, str],

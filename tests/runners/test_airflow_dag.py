@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, pipeline_command, write_csv_sample
-from pipeline.config.settings import Settings, from_args
+from pipeline.config.settings import Settings, from_args, settings_args
 from pipeline.definition import builder
 from pipeline.mlmd import queries
 from pipeline.runners import last_run, single_node
@@ -115,8 +115,8 @@ def test_task_commands_rebuild_the_same_settings(tmp_path):
     settings = Settings(dataset="penguins", csv=tmp_path / "x.csv", output_root=tmp_path,
                         epochs=3, learning_rate=0.01, catchup=True, schedule="0 * * * *",
                         beam_args=("--a=1", "--b=2"), beam_runner="FlinkRunner")
-    assert from_args(scheduler.settings_args(settings)) == settings
-    assert from_args(scheduler.settings_args(Settings())) == Settings()
+    assert from_args(settings_args(settings)) == settings
+    assert from_args(settings_args(Settings())) == Settings()
 
 
 def test_exit_codes_tell_airflow_what_not_to_retry():
@@ -165,7 +165,7 @@ def check_inputs(settings: Settings, run_id: str) -> tuple[int, str, list[str]]:
     """The DAG's first task as Airflow runs it: (exit code, its last line, the heavy packages it
     imported, from `python -X importtime`)."""
     command = pipeline_command("check-inputs", "--run-id", run_id,
-                               *scheduler.settings_args(settings))
+                               *settings_args(settings))
     done = subprocess.run([command[0], "-X", "importtime", *command[1:]], capture_output=True,
                           text=True, timeout=120)
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
