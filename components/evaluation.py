@@ -1,31 +1,31 @@
 """Evaluator module code (the Evaluator's module_path): TFMA with less per-example work.
 
-TFMA predicts in batches, then splits every batch into one Python dict per example (its
-UnbatchExtractor) and feeds each example to every metric's combiner, once per slice it falls in.
-Measured on 45k taxi eval rows, that per-example Python is nearly all of the Evaluator's time:
+TFMA predicts in batches, then splits every batch into one Python dict per example and feeds
+each example to every metric's combiner, once per slice it falls in. Profiled, that per-example
+Python was nearly all of the Evaluator's time, so:
 
-- splitting carried every raw column (19) and every transformed one (21) into each example's
-  dict, when the metrics read the label, the prediction and the slicing column only:
-  `custom_extractors` drops the other columns from the batch before TFMA splits it;
-- accuracy through a Keras metric wrapper (`SparseCategoricalAccuracy`) ran a Keras metric
-  per example and AutoGraph-converted its update function at start-up (~6 s), and precision and
-  recall ran a binary confusion-matrix combiner of their own per class: `ArgmaxAccuracy`,
-  `ClassPrecision` and `ClassRecall` read the same numbers off the multi-class confusion matrix
-  the confusion-matrix plot computes anyway, at thresholds 0 (the argmax class) and 0.5.
-  Exact, not approximated: probabilities sum to 1, so at most one class scores above 0.5, and
-  "class c scores above 0.5" is "the top class is c and it scores above 0.5", which is what
-  that matrix counts at 0.5. Every combiner of the shared matrices must list the same
-  thresholds (MATRIX_THRESHOLDS): TFMA keeps one of two computations with the same key.
+- `custom_extractors` splits a batch by slice instead of by example
+  (components/slice_groups.py), and every metric of the eval config is one of the classes
+  below, whose combiners take those groups of rows as arrays
+  (components/row_batch_metrics.py). The metrics are TFMA's own (same keys, same derived
+  results and plots); only the combiners' per-row work moved into numpy. TFMA matches a
+  metric config to its registered classes by class name before it looks at the module, hence
+  the `Batched` names.
+- Accuracy, precision and recall are read off the multi-class confusion matrix the
+  confusion-matrix plot computes anyway, at thresholds 0 (the argmax class) and 0.5, instead of
+  a Keras metric per example and a binary confusion-matrix combiner per class. Exact, not
+  approximated: probabilities sum to 1, so at most one class scores above 0.5, and "class c
+  scores above 0.5" is "the top class is c and it scores above 0.5", which is what that matrix
+  counts at 0.5. Every combiner of the shared matrices must list the same thresholds
+  (MATRIX_THRESHOLDS): TFMA keeps one of two computations with the same key.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
-
-import apache_beam as beam
 import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis import constants
-from tensorflow_model_analysis.extractors import unbatch_extractor
+from tensorflow_model_analysis.extractors import slice_key_extractor, unbatch_extractor
 from tensorflow_model_analysis.metrics import metric_types, multi_class_confusion_matrix_metrics
+
+from components import eval_model, row_batch_metrics, slice_groups
 
 ACCURACY_NAME = "sparse_categorical_accuracy"
 PRECISION_NAME = "precision"
@@ -34,9 +34,9 @@ RECALL_NAME = "recall"
 # confusion plot, the class above 0.5 for precision and recall (TFMA's default threshold).
 MATRIX_THRESHOLDS = (0.0, 0.5)
 _ARGMAX, _HALF = MATRIX_THRESHOLDS
-PRUNE_STAGE_NAME = "KeepOnlyWhatMetricsAndSlicesRead"
-# Extract keys that hold per-column dicts: only the slicing columns are kept in them.
-_COLUMN_KEYS = (constants.FEATURES_KEY, constants.TRANSFORMED_FEATURES_KEY)
+# TFMA's last two default extractors, which slice_groups.GroupRowsBySlice replaces.
+_PER_EXAMPLE_STAGES = [unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME,
+                       slice_key_extractor.SLICE_KEY_EXTRACTOR_STAGE_NAME]
 
 
 def slicing_columns(eval_config: tfma.EvalConfig) -> set[str]:
@@ -52,36 +52,56 @@ def slicing_columns(eval_config: tfma.EvalConfig) -> set[str]:
     return columns
 
 
-def prune_batch(extracts: dict[str, Any], keep_columns: Iterable[str]) -> dict[str, Any]:
-    """A batched extract without the columns no metric or slice reads, and without the raw
-    serialized examples: labels, predictions and example weights are already extracted."""
-    keep = set(keep_columns)
-    pruned = {k: v for k, v in extracts.items() if k != constants.INPUT_KEY}
-    for key in _COLUMN_KEYS:
-        columns = pruned.get(key)
-        if isinstance(columns, dict):
-            # A multi-model evaluation keys transformed features by model name first.
-            pruned[key] = {name: ({c: v for c, v in value.items() if c in keep}
-                                  if isinstance(value, dict) else value)
-                           for name, value in columns.items()
-                           if name in keep or isinstance(value, dict)}
-    return pruned
-
-
 def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig,
                       tensor_adapter_config) -> list:
-    """TFX's Evaluator calls this (module_path): TFMA's default extractors with the batch pruned
-    right before it is split into examples."""
+    """TFX's Evaluator calls this (module_path): TFMA's default extractors, ending in groups of
+    rows per slice instead of one extract per example. TFMA's defaults are kept as they are
+    where they end otherwise (SQL slicing specs); the metrics below take single examples too."""
     extractors = tfma.default_extractors(
         eval_shared_model=eval_shared_model, eval_config=eval_config,
         tensor_adapter_config=tensor_adapter_config)
-    names = [e.stage_name for e in extractors]
-    unbatch = names.index(unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME)
-    keep = slicing_columns(eval_config)
-    extractors.insert(unbatch, tfma.extractors.Extractor(
-        stage_name=PRUNE_STAGE_NAME,
-        ptransform=beam.Map(prune_batch, keep_columns=sorted(keep))))
-    return extractors
+    if [e.stage_name for e in extractors[-2:]] != _PER_EXAMPLE_STAGES:
+        return extractors
+    return extractors[:-2] + [slice_groups.GroupRowsBySlice(
+        eval_config, slicing_columns(eval_config))]
+
+
+def custom_eval_shared_model(eval_saved_model_path: str, model_name: str,
+                             eval_config: tfma.EvalConfig, **kwargs):
+    """TFX's Evaluator calls this (module_path) for each model: TFMA's default shared model,
+    whose signatures take the batch positionally as TFMA passes it (components/eval_model.py)."""
+    return eval_model.with_positional_signatures(tfma.default_eval_shared_model(
+        eval_saved_model_path=eval_saved_model_path, model_name=model_name,
+        eval_config=eval_config, **kwargs))
+
+
+class _OnRowBatches:
+    """A TFMA metric whose combiners take groups of rows (row_batch_metrics.on_rows)."""
+
+    def computations(self, *args, **kwargs):
+        return row_batch_metrics.on_rows(super().computations(*args, **kwargs),
+                                         kwargs.get("eval_config"))
+
+
+class BatchedExampleCount(_OnRowBatches, tfma.metrics.ExampleCount):
+    """TFMA's ExampleCount."""
+
+
+class BatchedAUC(_OnRowBatches, tfma.metrics.AUC):
+    """TFMA's AUC."""
+
+
+class BatchedConfusionMatrixPlot(_OnRowBatches, tfma.metrics.ConfusionMatrixPlot):
+    """TFMA's ConfusionMatrixPlot."""
+
+
+class BatchedCalibrationPlot(_OnRowBatches, tfma.metrics.CalibrationPlot):
+    """TFMA's CalibrationPlot."""
+
+
+class BatchedMultiClassConfusionMatrixPlot(_OnRowBatches,
+                                           tfma.metrics.MultiClassConfusionMatrixPlot):
+    """TFMA's MultiClassConfusionMatrixPlot."""
 
 
 def _matrices(eval_config, model_name: str, output_name: str, example_weighted: bool):
@@ -96,7 +116,7 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-class ArgmaxAccuracy(tfma.metrics.Metric):
+class ArgmaxAccuracy(_OnRowBatches, tfma.metrics.Metric):
     """Accuracy of the argmax class against the label id, named like Keras'
     sparse_categorical_accuracy, off the shared multi-class confusion matrix at threshold 0."""
 
@@ -122,7 +142,7 @@ def _accuracy(name: str = ACCURACY_NAME, eval_config=None, model_name: str = "",
     return computations
 
 
-class ClassPrecision(tfma.metrics.Metric):
+class ClassPrecision(_OnRowBatches, tfma.metrics.Metric):
     """TFMA's binarized Precision at 0.5 (same name and sub keys, one per binarized class), off
     the shared multi-class confusion matrix at 0.5."""
 
@@ -130,7 +150,7 @@ class ClassPrecision(tfma.metrics.Metric):
         super().__init__(tfma.metrics.merge_per_key_computations(_precision), name=name)
 
 
-class ClassRecall(tfma.metrics.Metric):
+class ClassRecall(_OnRowBatches, tfma.metrics.Metric):
     """TFMA's binarized Recall at 0.5, off the shared multi-class confusion matrix at 0.5."""
 
     def __init__(self, name: str = RECALL_NAME):

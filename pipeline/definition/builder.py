@@ -71,6 +71,8 @@ EXAMPLE_GEN_MODULES = (
     "components.csv_ingest.executor", "components.csv_ingest.csv_format",
     "components.csv_ingest.csv_ranges", "components.csv_ingest.column_types",
     "components.csv_ingest.example_encoding", "components.csv_ingest.range_writer")
+EVALUATOR_MODULES = (EVALUATOR_MODULE, "components.row_batch_metrics", "components.slice_groups",
+                     "components.eval_model")
 EXPECTATIONS_MODULES = (
     "components.contract.gx_validator", "components.contract.example_frames",
     "components.contract.expectations", "components.contract.suite_validation",
@@ -223,7 +225,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=make_eval_config(spec, settings,
-                                     module_fingerprint=code_fingerprint(EVALUATOR_MODULE)),
+                                     module_fingerprint=code_fingerprint(*EVALUATOR_MODULES)),
         # TFMA's extractors with each batch pruned to the columns metrics and slices read.
         module_path=EVALUATOR_MODULE,
     ).with_id(EVALUATOR)

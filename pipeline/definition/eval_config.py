@@ -35,16 +35,21 @@ def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tf
     return metric
 
 
-def _plots(*class_names: str) -> list[tfma.MetricConfig]:
-    return [tfma.MetricConfig(class_name=name, config=_PLOT_CONFIGS.get(name, ""))
-            for name in class_names]
+def _ours(metric: type, config: str = "") -> tfma.MetricConfig:
+    """A metric of components/evaluation.py: TFMA's, with combiners that take groups of rows."""
+    return tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__,
+                             config=config)
+
+
+def _plots(*metrics: type) -> list[tfma.MetricConfig]:
+    return [_ours(metric, _PLOT_CONFIGS.get(metric, "")) for metric in metrics]
 
 
 # Plot data for the tracked run (tracking/plots.py draws it): ROC and PR curves come from the
 # confusion matrices at thresholds, one-vs-rest per binarized class; the class-by-class confusion
 # matrix needs the non-binarized spec.
-_CURVE_PLOTS = ("ConfusionMatrixPlot", "CalibrationPlot")
-_CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
+_CURVE_PLOTS = (evaluation.BatchedConfusionMatrixPlot, evaluation.BatchedCalibrationPlot)
+_CONFUSION_PLOT = evaluation.BatchedMultiClassConfusionMatrixPlot
 # The confusion plot's matrices also give accuracy, precision and recall
 # (components/evaluation.py): they must be computed at the thresholds those read.
 _PLOT_CONFIGS = {_CONFUSION_PLOT: json.dumps({"thresholds": list(evaluation.MATRIX_THRESHOLDS)})}
@@ -57,20 +62,19 @@ _CANDIDATE_ONLY = [tfma.CANDIDATE_KEY]
 
 def make_eval_config(spec: DatasetSpec, settings: Settings,
                      module_fingerprint: str = "") -> tfma.EvalConfig:
-    """module_fingerprint: of components/evaluation.py, carried in the accuracy metric's config.
-    TFX loads that module by dotted path and caches the Evaluator on its properties alone."""
+    """module_fingerprint: of the Evaluator's modules, carried in the accuracy metric's config.
+    TFX loads them by dotted path and caches the Evaluator on its properties alone."""
     # Accuracy, precision and recall off the multi-class confusion matrix the confusion plot
     # computes anyway (components/evaluation.py): no combiner of their own run per example.
     # The name in the config too: tracking names the gate's parameters after it.
     accuracy, precision, recall = (
-        tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__,
-                          config=json.dumps({"name": name, **extra}))
+        _ours(metric, json.dumps({"name": name, **extra}))
         for metric, name, extra in (
             (evaluation.ArgmaxAccuracy, evaluation.ACCURACY_NAME,
              {"code_fingerprint": module_fingerprint} if module_fingerprint else {}),
             (evaluation.ClassPrecision, evaluation.PRECISION_NAME, {}),
             (evaluation.ClassRecall, evaluation.RECALL_NAME, {})))
-    count = tfma.MetricConfig(class_name="ExampleCount")
+    count = _ours(evaluation.BatchedExampleCount)
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
         binarize = tfma.BinarizationOptions(class_ids={"values": [1]})
@@ -78,7 +82,7 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
             tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)],
                              model_names=_CANDIDATE_ONLY),
             tfma.MetricsSpec(
-                metrics=[_gated(tfma.MetricConfig(class_name="AUC", config='{"name": "auc"}'),
+                metrics=[_gated(_ours(evaluation.BatchedAUC, '{"name": "auc"}'),
                                 settings.min_auc, settings.max_metric_drop)],
                 binarize=binarize),
             tfma.MetricsSpec(metrics=[precision, recall, *_plots(*_CURVE_PLOTS)],

@@ -3,14 +3,17 @@ the pruned batch, accuracy off the confusion matrix, the baseline scored on the 
 from __future__ import annotations
 
 import json
+import pickle
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
 from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.metrics import metric_types
 
-from components import evaluation
+from components import evaluation, row_batch_metrics, slice_groups
 from pipeline.config.settings import Settings
 from pipeline.definition.eval_config import gated_metric, make_eval_config
 
@@ -45,7 +48,7 @@ def test_argmax_accuracy_counts_the_argmax_class_against_the_label():
     expected = float(np.mean(probabilities.argmax(axis=1) == labels))
     assert results[key] == pytest.approx(expected, abs=1e-12)
     # It shares the confusion plot's matrices instead of running a combiner of its own.
-    plot = tfma.metrics.MultiClassConfusionMatrixPlot(
+    plot = evaluation.BatchedMultiClassConfusionMatrixPlot(
         thresholds=list(evaluation.MATRIX_THRESHOLDS)).computations(eval_config=tfma.EvalConfig())
     combiners = {c for c in computations + plot if isinstance(c, metric_types.MetricComputation)}
     assert len(combiners) == 1
@@ -75,20 +78,152 @@ def test_precision_and_recall_equal_tfmas_own_at_every_class(classes):
             assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-12), key
 
 
-def test_prune_batch_keeps_only_the_slicing_columns_labels_and_predictions():
-    batch = {
-        constants.FEATURES_KEY: {"payment_type": np.array([b"Cash"]), "fare": np.array([3.0])},
-        constants.TRANSFORMED_FEATURES_KEY: {"fare_xf": np.array([0.1])},
-        constants.LABELS_KEY: np.array([1]),
-        constants.PREDICTIONS_KEY: np.array([[0.2, 0.8]]),
-        constants.INPUT_KEY: np.array([b"serialized"]),
-    }
-    pruned = evaluation.prune_batch(batch, ["payment_type"])
-    assert set(pruned[constants.FEATURES_KEY]) == {"payment_type"}
-    assert pruned[constants.TRANSFORMED_FEATURES_KEY] == {}
-    assert constants.INPUT_KEY not in pruned
-    assert pruned[constants.LABELS_KEY] is batch[constants.LABELS_KEY]
-    assert set(batch[constants.FEATURES_KEY]) == {"payment_type", "fare"}  # input untouched
+def _batches(rng, classes: int, models: list[str], batches: int = 3, size: int = 97):
+    """Batched extracts as TFMA's extractors leave them before the per-example split: a
+    slicing column with a rare value, a label column, each model's probabilities."""
+    out = []
+    for _ in range(batches):
+        labels = rng.integers(0, classes, size=(size, 1))
+        sharp = rng.dirichlet(np.full(classes, 0.3), size=size)
+        # The serving signature's outputs: the class name first, then the probabilities.
+        probabilities = {name: {"class_name": np.full(size, b"a"), "probabilities": np.where(
+            rng.random((size, 1)) < 0.5, sharp, rng.dirichlet(np.full(classes, 5.0), size=size))}
+            for name in models}
+        # Edges: ties, certainties and values on bucket and threshold boundaries.
+        edges = np.zeros((5, classes))
+        edges[0, :2] = 0.5  # a tie at the threshold
+        edges[1, 1] = edges[2, 0] = 1.0
+        edges[3, :] = 1.0 / classes
+        edges[4, :2] = 0.75, 0.25
+        for name in models:
+            probabilities[name]["probabilities"][:5] = edges
+        # Object arrays of bytes, as TFMA decodes string columns.
+        slices = rng.choice([b"Cash", b"Credit Card", b"No Charge"], p=[0.5, 0.48, 0.02],
+                            size=(size, 1)).astype(object)
+        out.append({
+            constants.FEATURES_KEY: {"payment_type": slices, "fare": rng.random((size, 1))},
+            constants.LABELS_KEY: labels if len(models) == 1 else {m: labels for m in models},
+            constants.PREDICTIONS_KEY: (probabilities[models[0]] if len(models) == 1
+                                        else probabilities),
+            constants.EXAMPLE_WEIGHTS_KEY: None,
+        })
+    return out
+
+
+def _append(item, path: str) -> None:
+    with open(path, "ab") as f:
+        pickle.dump(item, f)
+
+
+def _evaluate(batches, eval_config, tail, folder) -> dict:
+    """Metrics and plots per slice from TFMA's own evaluator, run by Beam, after `tail`."""
+    kinds = (constants.METRICS_KEY, constants.PLOTS_KEY)
+    with beam.Pipeline() as pipeline:
+        extracts = pipeline | beam.Create(batches, reshuffle=False)
+        for extractor in tail:
+            extracts = extracts | extractor.stage_name >> extractor.ptransform
+        evaluator = tfma.evaluators.MetricsPlotsAndValidationsEvaluator(eval_config)
+        evaluation = extracts | evaluator.stage_name >> evaluator.ptransform
+        for kind in kinds:
+            _ = evaluation[kind] | f"Keep{kind}" >> beam.Map(_append, str(folder / kind))
+    found = {}
+    for kind in kinds:
+        with open(folder / kind, "rb") as f:
+            while f.peek(1):
+                slice_key, values = pickle.load(f)
+                found.setdefault(kind, {})[slice_key] = values
+    return found
+
+
+def _leaves(value, path=()) -> dict:
+    """Every number of a metric or plot (a proto, a list or a number) by its path, so that they
+    compare with a tolerance: the sums run in another order."""
+    if hasattr(value, "DESCRIPTOR"):
+        value = json_format.MessageToDict(value)
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, (list, tuple)) else None)
+    if items is None:
+        return {path: value}
+    return {k: v for key, item in items for k, v in _leaves(item, path + (key,)).items()}
+
+
+@pytest.mark.parametrize("classes,models", [(2, ["candidate", "baseline"]), (3, [""])])
+def test_rows_grouped_by_slice_give_tfmas_per_example_metrics_and_plots(
+        classes, models, monkeypatch, tmp_path):
+    """Every metric and plot of the eval config, per slice, as TFMA computes them example by
+    example, for a binary task against a baseline and a three-class task on its own."""
+    settings = Settings(dataset="taxi" if classes == 2 else "penguins")
+    spec = settings.load_spec()
+    config = make_eval_config(spec, settings)
+    del config.slicing_specs[1:]
+    config.slicing_specs.append(tfma.SlicingSpec(feature_keys=["payment_type"]))
+    config.model_specs[0].prediction_key = "probabilities"
+    config.model_specs[0].label_key = ""
+    if len(models) == 2:
+        baseline = config.model_specs.add()
+        baseline.CopyFrom(config.model_specs[0])
+        config.model_specs[0].name, baseline.name, baseline.is_baseline = models + [True]
+    config = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=len(models) == 2, rubber_stamp=len(models) == 1)
+    batches = _batches(np.random.default_rng(classes), classes, models)
+
+    (tmp_path / "ours").mkdir(), (tmp_path / "theirs").mkdir()
+    ours = _evaluate(batches, config, [slice_groups.GroupRowsBySlice(config, {"payment_type"})],
+                     tmp_path / "ours")
+    # TFMA's own path: its combiners, one example at a time, after its per-example split.
+    monkeypatch.setattr(row_batch_metrics, "on_rows", lambda computations, _: computations)
+    theirs = _evaluate(batches, config, [
+        tfma.extractors.UnbatchExtractor(),
+        tfma.extractors.SliceKeyExtractor(eval_config=config, materialize=False)],
+        tmp_path / "theirs")
+
+    assert ours.keys() == theirs.keys() == {constants.METRICS_KEY, constants.PLOTS_KEY}
+    for kind in ours:
+        assert ours[kind].keys() == theirs[kind].keys()
+        assert len(ours[kind]) == 4  # overall and three payment types
+        for slice_key, values in theirs[kind].items():
+            assert values.keys() == ours[kind][slice_key].keys()
+            assert values, slice_key
+            for key, value in values.items():
+                mine, expected = _leaves(ours[kind][slice_key][key]), _leaves(value)
+                assert mine.keys() == expected.keys(), (slice_key, key)
+                assert mine == pytest.approx(expected, rel=1e-9, abs=1e-12, nan_ok=True), (
+                    slice_key, key)
+
+
+def test_group_rows_keeps_each_rows_values_and_drops_the_columns_no_metric_reads():
+    batch = _batches(np.random.default_rng(0), 2, [""], batches=1, size=40)[0]
+    config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(),
+                                            tfma.SlicingSpec(feature_keys=["payment_type"])])
+    groups = slice_groups.group_rows(batch, slice_groups.slice_specs(config), config,
+                                     {"payment_type"})
+    payment = batch[constants.FEATURES_KEY]["payment_type"][:, 0]
+    assert len(groups) == len(set(payment.tolist()))
+    seen = 0
+    for group in groups:
+        assert set(group) == {constants.LABELS_KEY, constants.PREDICTIONS_KEY,
+                              constants.EXAMPLE_WEIGHTS_KEY, constants.SLICE_KEY_TYPES_KEY}
+        keys = set(group[constants.SLICE_KEY_TYPES_KEY])
+        value = next(v for k in keys for c, v in k if c == "payment_type")
+        rows = np.flatnonzero(payment == value.encode())
+        assert keys == {(), (("payment_type", value),)}
+        np.testing.assert_array_equal(group[constants.LABELS_KEY],
+                                      batch[constants.LABELS_KEY][rows])
+        for output in ("class_name", "probabilities"):
+            np.testing.assert_array_equal(group[constants.PREDICTIONS_KEY][output],
+                                          batch[constants.PREDICTIONS_KEY][output][rows])
+        seen += len(rows)
+    assert seen == 40
+
+
+def test_the_evaluator_extractors_end_in_row_groups_not_examples():
+    config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(feature_keys=["payment_type"])])
+    extractors = evaluation.custom_extractors(None, config, None)
+    stages = [e.stage_name for e in extractors]
+    assert isinstance(extractors[-1].ptransform, beam.ParDo)  # ours, not TFMA's
+    assert stages[-1] == slice_groups.GROUP_STAGE_NAME
+    assert "ExtractUnbatchedInputs" not in stages
+    assert stages.count(slice_groups.GROUP_STAGE_NAME) == 1
 
 
 @pytest.mark.parametrize("dataset", ["taxi", "penguins"])
@@ -102,15 +237,15 @@ def test_the_baseline_model_is_scored_on_the_gated_metric_only(dataset):
                         if tfma.BASELINE_KEY in s.model_names for m in s.metrics}
     candidate_metrics = {m.class_name for s in with_baseline.metrics_specs
                          if tfma.CANDIDATE_KEY in s.model_names for m in s.metrics}
-    gated_class = {"auc": "AUC", "sparse_categorical_accuracy": "ArgmaxAccuracy"}
+    gated_class = {"auc": "BatchedAUC", "sparse_categorical_accuracy": "ArgmaxAccuracy"}
     assert baseline_metrics == {gated_class[gated_metric(spec)]}
-    assert {"ExampleCount", "ArgmaxAccuracy", "ClassPrecision", "ClassRecall",
-            "ConfusionMatrixPlot",
-            "CalibrationPlot", "MultiClassConfusionMatrixPlot"} <= candidate_metrics
+    assert {"BatchedExampleCount", "ArgmaxAccuracy", "ClassPrecision", "ClassRecall",
+            "BatchedConfusionMatrixPlot", "BatchedCalibrationPlot",
+            "BatchedMultiClassConfusionMatrixPlot"} <= candidate_metrics
     # TFMA keeps one of the computations of the shared matrices: the plot's must list the
     # thresholds accuracy, precision and recall read.
     plots = [json.loads(m.config) for s in config.metrics_specs for m in s.metrics
-             if m.class_name == "MultiClassConfusionMatrixPlot"]
+             if m.class_name == "BatchedMultiClassConfusionMatrixPlot"]
     assert plots == [{"thresholds": list(evaluation.MATRIX_THRESHOLDS)}]
     # Without a baseline (a first run) every spec applies to the one model.
     alone = tfma.utils.update_eval_config_with_defaults(config, has_baseline=False,
