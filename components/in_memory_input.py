@@ -82,7 +82,14 @@ def batches_from_memory(features: dict[str, np.ndarray], label: np.ndarray, batc
     # at each epoch's end and cannot size its progress line: state it.
     batches = epoch_seeds.map(permutation).flat_map(index_batches).apply(
         tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # tf.data's default graph rewrites serialize the dataset's graph, and with it the split's
+    # tensors that `gather` captures, and keep the rebuilt copy: one more copy of the split
+    # from the first epoch on (+170 MB at 1.05M taxi rows, measured). The map is parallel and
+    # prefetched here already; autotuning stays on.
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE).with_options(options)
 
 
 def dataset(read_once: Callable[[int], tf.data.Dataset], stream: Callable[[], tf.data.Dataset],

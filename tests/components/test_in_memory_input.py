@@ -60,3 +60,13 @@ def test_a_split_over_the_cap_is_streamed():
     kept = in_memory_input.dataset(lambda batch: _split(30, batch), lambda: streamed,
                                    batch_size=8, shuffle=True, seed=0, max_bytes=600)
     assert kept is not streamed and sorted(_epoch(kept)) == list(range(30))
+
+
+def test_the_in_memory_batches_skip_tf_datas_graph_rewrites():
+    # The rewrites serialize the graph with the split's captured tensors and keep the rebuilt
+    # copy: one more copy of the split in memory for the whole fit.
+    features = {"x": np.arange(10, dtype=np.float32)}
+    ds = in_memory_input.batches_from_memory(features, np.arange(10), batch_size=4,
+                                             shuffle=True, seed=1)
+    assert ds.options().experimental_optimization.apply_default_optimizations is False
+    assert sum(len(label) for _, label in ds) == 10
