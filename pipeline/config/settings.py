@@ -16,10 +16,15 @@ from pipeline.config.stage_names import TUNED_STAGES
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BEAM_MODES = ("auto", "in_memory", "multi_processing", "multi_threading")
 # `--beam-mode auto` runs Beam in this process (in_memory) up to this much CSV, and one worker
-# process per core above it. Measured on 2 cores (README, Benchmarks): in_memory wins every data
-# stage at 15k and 150k taxi rows (2 and 20 MB) with a third of the memory, multi_processing wins
-# at 1.5M rows (200 MB); the worker processes each pay a TensorFlow import and a model load.
+# process per core above it when there are more than IN_MEMORY_MAX_CORES cores. Measured on 2
+# cores (README, Benchmarks): in_memory wins every data stage at 15k and 150k taxi rows (2 and
+# 20 MB) with a third of the memory; at 1.5M rows (200 MB) multi_processing's two workers ran
+# the whole pipeline in 293 s against 347-364 s, at twice the peak memory (3.5 GB against 1.8
+# GB, which in_memory holds near its 1.5 GB at 150k): the worker processes each pay a TensorFlow
+# import and a model load and hold their own share of what the stage reads. On 2 cores the
+# default keeps memory flat in the rows; --beam-mode multi_processing buys the ~17% back.
 IN_MEMORY_MAX_BYTES = 64 * 2**20
+IN_MEMORY_MAX_CORES = 2
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 
 
@@ -144,7 +149,8 @@ class Settings:
     # Beam.
     beam_mode: str = _opt(
         "auto", "Beam DirectRunner running mode; auto: in_memory for a CSV up to "
-        f"{IN_MEMORY_MAX_BYTES // 2**20} MB or on one core, else multi_processing",
+        f"{IN_MEMORY_MAX_BYTES // 2**20} MB or on up to {IN_MEMORY_MAX_CORES} cores, else "
+        "multi_processing",
         choices=BEAM_MODES)
     beam_workers: int = _opt(0, "Beam DirectRunner workers; 0 means one per core")
     beam_args: tuple[str, ...] = _opt(
@@ -278,8 +284,8 @@ class Settings:
 
 
 def choose_beam_mode(input_bytes: int, cores: int) -> str:
-    """`--beam-mode auto`: in_memory for small inputs or a single core, else multi_processing."""
-    if cores <= 1 or input_bytes <= IN_MEMORY_MAX_BYTES:
+    """`--beam-mode auto`: in_memory for small inputs or few cores, else multi_processing."""
+    if cores <= IN_MEMORY_MAX_CORES or input_bytes <= IN_MEMORY_MAX_BYTES:
         return "in_memory"
     return "multi_processing"
 
