@@ -15,6 +15,11 @@ _DONE_LINE = re.compile(r"^Done in ([\d.]+)s")
 
 
 def _tree_rss(pid: int) -> int:
+    """Resident memory of the process and its children, each counted once: the sum of their
+    proportional set sizes (a page shared by k processes counts 1/k in each), RSS where the
+    kernel does not give PSS. Summed RSS counted a forked child (one caught between fork and
+    exec, as the tracking step starts its subprocesses) with every page it shares with its
+    parent: a 1.5M run's peak read 3,852 MB, exactly twice the 1,926 MB the process held."""
     import psutil
 
     try:
@@ -25,9 +30,11 @@ def _tree_rss(pid: int) -> int:
     total = 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
+            total += getattr(proc.memory_full_info(), "pss", 0) or proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
             pass
+        except psutil.AccessDenied:
+            total += proc.memory_info().rss
     return total
 
 
