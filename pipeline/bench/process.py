@@ -14,27 +14,33 @@ _STAGE_LINE = re.compile(r"^\s+(\S+)\s+(ran|cached|resolved|FAILED)\s+([\d.]+)s"
 _DONE_LINE = re.compile(r"^Done in ([\d.]+)s")
 
 
+# A child younger than this is left out of the tree's memory: one caught between fork and exec
+# (as the tracking step starts its subprocesses) maps every page of its parent, and summed RSS
+# counted them twice (a 1.5M run's peak read 3,852 MB, exactly twice the 1,926 MB the pipeline
+# process held). Beam's workers live for whole stages. Reading PSS instead walks each process's
+# page tables under its memory lock at every sample: the Trainer ran 40% slower under it.
+# psutil's create_time counts from the boot time in whole seconds: an age reads up to 1 s high.
+_CHILD_MIN_AGE_S = 1.5
+
+
 def _tree_rss(pid: int) -> int:
-    """Resident memory of the process and its children, each counted once: the sum of their
-    proportional set sizes (a page shared by k processes counts 1/k in each), RSS where the
-    kernel does not give PSS. Summed RSS counted a forked child (one caught between fork and
-    exec, as the tracking step starts its subprocesses) with every page it shares with its
-    parent: a 1.5M run's peak read 3,852 MB, exactly twice the 1,926 MB the process held."""
+    """Resident memory of the process and its children older than _CHILD_MIN_AGE_S."""
     import psutil
 
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        children = root.children(recursive=True)
     except psutil.NoSuchProcess:
         return 0
+    now = time.time()
     total = 0
-    for proc in procs:
+    for proc in [root, *children]:
         try:
-            total += getattr(proc.memory_full_info(), "pss", 0) or proc.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.ZombieProcess):
-            pass
-        except psutil.AccessDenied:
+            if proc is not root and now - proc.create_time() < _CHILD_MIN_AGE_S:
+                continue
             total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
     return total
 
 

@@ -503,19 +503,20 @@ def test_without_a_recorded_taxi_run_the_dag_is_not_run(tmp_path):
 def test_a_forked_child_is_not_counted_twice_in_the_tree_memory():
     import subprocess
     import sys
-    import time
 
     from pipeline.bench.process import _tree_rss
 
-    # 300 MB written by the parent, then a fork that only sleeps: the pages are shared.
-    code = ("import os, time\nblock = bytearray(300 << 20)\n"
+    # 300 MB written by the parent, then a fork, measured right after it (as the sampler can
+    # catch a child before its exec): the child maps every page of its parent.
+    code = ("import os, sys, time\nblock = bytearray(300 << 20)\n"
             "block[::4096] = b'x' * len(block[::4096])\n"
-            "if os.fork() == 0:\n    time.sleep(4)\n    os._exit(0)\ntime.sleep(4)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+            "if os.fork() == 0:\n    time.sleep(5)\n    os._exit(0)\n"
+            "print('forked', flush=True)\ntime.sleep(5)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(2)
+        assert proc.stdout.readline().strip() == "forked"
         total = _tree_rss(proc.pid) / 2**20
     finally:
         proc.kill()
         proc.wait()
-    assert 300 <= total < 450  # summed RSS would read ~600 MB
+    assert 300 <= total < 450  # counting the child would read ~600 MB
