@@ -81,13 +81,21 @@ browser:
 	    echo "Chromium is missing (installing it needs root and apt-get): the browser test will fail"; \
 	  fi; }
 
+# Tests run with a temp folder of their own, removed afterwards: what the processes they start
+# leave in TMPDIR (TensorFlow's autograph sources, Beam's temp folders) must not pile up in /tmp
+# run after run. PYTEST_TMPDIR=/some/folder keeps it, e.g. to look at a failing test's files.
+PYTEST_TMPDIR ?=
+RUN_TESTS = if [ -n "$(PYTEST_TMPDIR)" ]; then tmp="$(PYTEST_TMPDIR)"; mkdir -p "$$tmp"; \
+	else tmp=$$(mktemp -d -t csv2model-tests.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; fi; \
+	TMPDIR="$$tmp" $(PY) -m pytest
+
 test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) browser  ## check the layers, run every test, end-to-end pipelines included
 	@$(VENV)/bin/lint-imports --no-cache
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(RUN_TESTS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tests only (no pipeline runs)
 	@$(VENV)/bin/lint-imports --no-cache
-	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	@$(RUN_TESTS) -m "not e2e" $(PYTEST_ARGS)
 
 # Multiples of the 15,002-row taxi sample for the scaling section; 10 adds 150k rows, 100 (1.5M
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.

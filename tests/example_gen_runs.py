@@ -10,6 +10,9 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+from pipeline.config.settings import Settings
+from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
+
 # The pipeline's split at the default --train-ratio 0.7.
 SPLITS = (("train", 70), ("eval", 30))
 
@@ -40,5 +43,7 @@ def run_example_gen(executor_class, csv: Path, out: Path, beam_args: tuple[str, 
     }
     context = BaseBeamExecutor.Context(
         beam_pipeline_args=["--runner=DirectRunner", *beam_args], tmp_dir=str(out / ".tmp"))
-    executor_class(context).Do({}, {"examples": [examples]}, exec_properties)
+    # As the pipeline's runners do: else TFX leaves a 50 MB copy of itself in /tmp per call.
+    with no_tfx_package_for_local_workers(Settings(output_root=out)):
+        executor_class(context).Do({}, {"examples": [examples]}, exec_properties)
     return {name: read_examples(out / f"Split-{name}") for name, _ in splits}
