@@ -39,19 +39,6 @@ _PER_EXAMPLE_STAGES = [unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME,
                        slice_key_extractor.SLICE_KEY_EXTRACTOR_STAGE_NAME]
 
 
-def slicing_columns(eval_config: tfma.EvalConfig) -> set[str]:
-    """Every column a slicing spec of the config reads."""
-    columns: set[str] = set()
-    for spec in eval_config.slicing_specs:
-        columns.update(spec.feature_keys)
-        columns.update(spec.feature_values)
-    for cross in eval_config.cross_slicing_specs:
-        for spec in [cross.baseline_spec, *cross.slicing_specs]:
-            columns.update(spec.feature_keys)
-            columns.update(spec.feature_values)
-    return columns
-
-
 def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig,
                       tensor_adapter_config) -> list:
     """TFX's Evaluator calls this (module_path): TFMA's default extractors, ending in groups of
@@ -62,8 +49,7 @@ def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig,
         tensor_adapter_config=tensor_adapter_config)
     if [e.stage_name for e in extractors[-2:]] != _PER_EXAMPLE_STAGES:
         return extractors
-    return extractors[:-2] + [slice_groups.GroupRowsBySlice(
-        eval_config, slicing_columns(eval_config))]
+    return extractors[:-2] + [slice_groups.GroupRowsBySlice(eval_config)]
 
 
 def custom_eval_shared_model(eval_saved_model_path: str, model_name: str,

@@ -36,7 +36,7 @@ def _lookup(value: Any, key: str, required: bool) -> Any:
     return value
 
 
-def _prediction_key(eval_config, model_name: str) -> tuple[str, str]:
+def _model_keys(eval_config, model_name: str) -> tuple[str, str]:
     """The spec's prediction and label keys for model_name, as TFMA matches them."""
     for spec in (eval_config.model_specs if eval_config else []):
         if (spec.name if len(eval_config.model_specs) > 1 else "") == model_name:
@@ -44,17 +44,23 @@ def _prediction_key(eval_config, model_name: str) -> tuple[str, str]:
     return "", ""
 
 
-def rows(element: metric_types.StandardMetricInputs, eval_config, model_name: str,
-         output_name: str, example_weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels [n, k], class probabilities [n, classes], weights [n]) of a group of rows, with
-    TFMA's lookups of model name, output name, prediction key and label key."""
-    prediction_key, label_key = _prediction_key(eval_config, model_name)
+def _model_values(element: metric_types.StandardMetricInputs, eval_config, model_name: str,
+                  output_name: str) -> tuple[Any, Any, Any]:
+    """The (prediction, label, example weight) of one model's output, with TFMA's lookups of
+    model name, output name, prediction key and label key; label and weight may be None."""
+    prediction_key, label_key = _model_keys(eval_config, model_name)
     prediction, label = element.prediction, _lookup(element.label, label_key, False)
     weight = element.example_weight
     for key in (model_name, output_name):
         prediction = _lookup(prediction, key, True)
         label, weight = _lookup(label, key, False), _lookup(weight, key, False)
-    prediction = _lookup(prediction, prediction_key, True)
+    return _lookup(prediction, prediction_key, True), label, weight
+
+
+def rows(element: metric_types.StandardMetricInputs, eval_config, model_name: str,
+         output_name: str, example_weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels [n, k], class probabilities [n, classes], weights [n]) of a group of rows."""
+    prediction, label, weight = _model_values(element, eval_config, model_name, output_name)
     if isinstance(prediction, Mapping) or isinstance(label, Mapping):
         raise ValueError("the row-batch metrics need one prediction and one label per model "
                          f"(ModelSpec.prediction_key, label_key): got {prediction!r}")
@@ -97,12 +103,8 @@ class ExampleCountOnRows(example_count._ExampleCountCombiner):  # noqa: SLF001
     _eval_config = None
 
     def add_input(self, accumulator: float, element) -> float:
-        prediction, weight = element.prediction, element.example_weight
-        for key in (self._model_name, self._output_name):
-            prediction = _lookup(prediction, key, True)
-            weight = _lookup(weight, key, False)
-        prediction = _lookup(prediction, _prediction_key(self._eval_config, self._model_name)[0],
-                             True)
+        prediction, _, weight = _model_values(element, self._eval_config, self._model_name,
+                                              self._output_name)
         n = len(probabilities(prediction))
         return accumulator + float(weights(weight, n, self._example_weighted).sum())
 

@@ -12,7 +12,7 @@ arrays. With the overall slice alone, a batch is one group.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -73,8 +73,8 @@ def row_count(batch: dict) -> int:
     return tfma.utils.util.batch_size({k: batch.get(k) for k in _ROW_KEYS if k in batch})
 
 
-def group_rows(batch: dict, slice_specs: list, eval_config: tfma.EvalConfig,
-               slicing_columns: set[str]) -> list[dict]:
+def group_rows(batch: dict, slice_specs: list, slicing_columns: set[str],
+               slice_keys_fn: slice_key_extractor.ExtractSliceKeysFn) -> list[dict]:
     """One extract per group of rows sharing their slicing columns' values: the group's labels,
     predictions and example weights, and the slice keys TFMA computes for any of its rows."""
     n = row_count(batch)
@@ -94,7 +94,6 @@ def group_rows(batch: dict, slice_specs: list, eval_config: tfma.EvalConfig,
     else:
         groups[()] = list(range(n))
         firsts.append({})
-    slice_keys_fn = slice_key_extractor.ExtractSliceKeysFn(eval_config, materialize=False)
     extracts = []
     for first, rows in zip(firsts, groups.values()):
         keys = slice_keys_fn.process(first, slice_specs)[0][constants.SLICE_KEY_TYPES_KEY]
@@ -106,21 +105,50 @@ def group_rows(batch: dict, slice_specs: list, eval_config: tfma.EvalConfig,
     return extracts
 
 
+def _slicing_protos(eval_config: tfma.EvalConfig) -> list[tfma.SlicingSpec]:
+    """Every slicing spec of the config, those of its cross slices included."""
+    protos = list(eval_config.slicing_specs)
+    for cross in eval_config.cross_slicing_specs:
+        protos += [cross.baseline_spec, *cross.slicing_specs]
+    return protos
+
+
 def slice_specs(eval_config: tfma.EvalConfig) -> list:
     """The slices TFMA's SliceKeyExtractor computes for this config (cross slices included)."""
-    specs = [slicer_lib.SingleSliceSpec(spec=spec) for spec in eval_config.slicing_specs]
-    for cross in eval_config.cross_slicing_specs:
-        for spec in [cross.baseline_spec, *cross.slicing_specs]:
-            single = slicer_lib.SingleSliceSpec(spec=spec)
-            if single not in specs:
-                specs.append(single)
+    specs: list = []
+    for spec in _slicing_protos(eval_config):
+        single = slicer_lib.SingleSliceSpec(spec=spec)
+        if single not in specs:
+            specs.append(single)
     return specs or [slicer_lib.SingleSliceSpec()]
 
 
-def GroupRowsBySlice(eval_config: tfma.EvalConfig,  # noqa: N802 (TFMA's extractor style)
-                     slicing_columns: Iterable[str]) -> tfma.extractors.Extractor:
-    return tfma.extractors.Extractor(
-        stage_name=GROUP_STAGE_NAME,
-        ptransform=beam.FlatMap(group_rows, slice_specs=slice_specs(eval_config),
-                                eval_config=eval_config,
-                                slicing_columns=set(slicing_columns)))
+def slicing_columns(eval_config: tfma.EvalConfig) -> set[str]:
+    """Every column a slicing spec of the config reads."""
+    columns: set[str] = set()
+    for spec in _slicing_protos(eval_config):
+        columns.update(spec.feature_keys)
+        columns.update(spec.feature_values)
+    return columns
+
+
+class _GroupRowsFn(beam.DoFn):
+    def __init__(self, eval_config: tfma.EvalConfig):
+        self._eval_config = eval_config
+        self._slice_specs = slice_specs(eval_config)
+        self._slicing_columns = slicing_columns(eval_config)
+        self._slice_keys_fn = None
+
+    def setup(self):
+        # TFMA's slice-key function, built once per worker.
+        self._slice_keys_fn = slice_key_extractor.ExtractSliceKeysFn(self._eval_config,
+                                                                     materialize=False)
+
+    def process(self, batch: dict) -> list[dict]:
+        return group_rows(batch, self._slice_specs, self._slicing_columns, self._slice_keys_fn)
+
+
+def GroupRowsBySlice(eval_config: tfma.EvalConfig) -> tfma.extractors.Extractor:  # noqa: N802
+    """TFMA's extractor style: the stage that ends the Evaluator's extractors."""
+    return tfma.extractors.Extractor(stage_name=GROUP_STAGE_NAME,
+                                     ptransform=beam.ParDo(_GroupRowsFn(eval_config)))

@@ -1,5 +1,5 @@
 """The Evaluator's module code (components/evaluation.py) and what the eval config asks of TFMA:
-the pruned batch, accuracy off the confusion matrix, the baseline scored on the gated metric."""
+rows grouped by slice, accuracy off the confusion matrix, the baseline scored on the gated metric."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,9 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tensorflow_model_analysis import constants
+from tensorflow_model_analysis.extractors import slice_key_extractor
 from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.slicer import slicer_lib
 
 from components import evaluation, row_batch_metrics, slice_groups
 from pipeline.config.settings import Settings
@@ -168,7 +170,7 @@ def test_rows_grouped_by_slice_give_tfmas_per_example_metrics_and_plots(
     batches = _batches(np.random.default_rng(classes), classes, models)
 
     (tmp_path / "ours").mkdir(), (tmp_path / "theirs").mkdir()
-    ours = _evaluate(batches, config, [slice_groups.GroupRowsBySlice(config, {"payment_type"})],
+    ours = _evaluate(batches, config, [slice_groups.GroupRowsBySlice(config)],
                      tmp_path / "ours")
     # TFMA's own path: its combiners, one example at a time, after its per-example split.
     monkeypatch.setattr(row_batch_metrics, "on_rows", lambda computations, _: computations)
@@ -195,8 +197,9 @@ def test_group_rows_keeps_each_rows_values_and_drops_the_columns_no_metric_reads
     batch = _batches(np.random.default_rng(0), 2, [""], batches=1, size=40)[0]
     config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(),
                                             tfma.SlicingSpec(feature_keys=["payment_type"])])
-    groups = slice_groups.group_rows(batch, slice_groups.slice_specs(config), config,
-                                     {"payment_type"})
+    groups = slice_groups.group_rows(
+        batch, slice_groups.slice_specs(config), {"payment_type"},
+        slice_key_extractor.ExtractSliceKeysFn(config, materialize=False))
     payment = batch[constants.FEATURES_KEY]["payment_type"][:, 0]
     assert len(groups) == len(set(payment.tolist()))
     seen = 0
@@ -216,6 +219,19 @@ def test_group_rows_keeps_each_rows_values_and_drops_the_columns_no_metric_reads
     assert seen == 40
 
 
+def test_slices_and_their_columns_include_cross_slices_once():
+    by_payment = tfma.SlicingSpec(feature_keys=["payment_type"])
+    config = tfma.EvalConfig(
+        slicing_specs=[tfma.SlicingSpec(), by_payment],
+        cross_slicing_specs=[tfma.CrossSlicingSpec(
+            baseline_spec=by_payment,
+            slicing_specs=[tfma.SlicingSpec(feature_values={"company": "Flash Cab"})])])
+    assert slice_groups.slicing_columns(config) == {"payment_type", "company"}
+    specs = slice_groups.slice_specs(config)
+    assert len(specs) == 3 and len(set(specs)) == 3
+    assert slice_groups.slice_specs(tfma.EvalConfig()) == [slicer_lib.SingleSliceSpec()]
+
+
 def test_the_evaluator_extractors_end_in_row_groups_not_examples():
     config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(feature_keys=["payment_type"])])
     extractors = evaluation.custom_extractors(None, config, None)
@@ -231,7 +247,7 @@ def test_the_baseline_model_is_scored_on_the_gated_metric_only(dataset):
     settings = Settings(dataset=dataset)
     spec = settings.load_spec()
     config = make_eval_config(spec, settings)
-    assert evaluation.slicing_columns(config) == ({spec.slice_by} if spec.slice_by else set())
+    assert slice_groups.slicing_columns(config) == ({spec.slice_by} if spec.slice_by else set())
     with_baseline = tfma.utils.update_eval_config_with_defaults(config, has_baseline=True)
     baseline_metrics = {m.class_name for s in with_baseline.metrics_specs
                         if tfma.BASELINE_KEY in s.model_names for m in s.metrics}
