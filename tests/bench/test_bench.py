@@ -99,7 +99,8 @@ def test_markdown_table_names_every_figure():
         "sizes": {"15002": {"rows": 15002, "run": run, "beam_mode": "in_memory",
                             "other_mode": {"mode": "multi_processing", **run},
                             "training": {"trainer_examples_per_s": 1000.0,
-                                         "keras_examples_per_s": 2000.0, "ratio": 0.5},
+                                         "keras_examples_per_s": 2000.0, "ratio": 0.5,
+                                         "input_ratio": 1.25},
                             "pandas_statistics_s": 1.0, "pandas_transform_s": 1.0}},
         "cached_rerun_s": 9.0, "rows100_run_s": 60.0,
         "serving": {"http_1_rows": {"p50_ms": 5.0, "p99_ms": 9.0, "rps": 150.0}},
@@ -107,7 +108,7 @@ def test_markdown_table_names_every_figure():
     table = bench_report.markdown(report)
     assert "Speed targets" not in table  # a scaling-only report has no targets section
     for text in ("2 cores, 24 GiB", "| 15,002 | Transform | 4.0 | 3,750 | 1,200 MB | 4.0 |",
-                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 |",
+                 "| **whole run** | 10.0 | | 900 MB |", "| 0.50 | 1.25 |",
                  "every stage cached) takes 9.0 s",
                  "| http 1 rows | 5.0 | 9.0 | 150.0 |", "multi_processing at 15,002",
                  "| Transform | 4.0 | 266.6 |", "| Beam mode (auto) | in_memory |"):

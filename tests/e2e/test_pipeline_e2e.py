@@ -142,11 +142,10 @@ def test_raw_signature_matches_serving_default(runs):
 
 def test_bench_baselines_measure_this_run(runs):
     """`make bench`'s training and serving figures, smoke-run on this small run (seconds)."""
-    from pipeline.bench import baselines
-
     import json
 
     from components.training import TIMING_FILE
+    from pipeline.bench import baselines
     from pipeline.console import summary_figures
 
     settings, _, _ = runs
@@ -163,6 +162,12 @@ def test_bench_baselines_measure_this_run(runs):
     assert training["trainer_examples_per_s"] == pytest.approx(
         train_rows * timing["epochs"] / timing["fit_seconds"])
     assert training["keras_examples_per_s"] > 0
+    # Interleaved: arrays, the Trainer's input path, input path, arrays; the best of each.
+    assert len(training["keras_seconds"]) == len(training["input_path_seconds"]) == 2
+    assert training["input_ratio"] == pytest.approx(
+        min(training["keras_seconds"]) / min(training["input_path_seconds"]))
+    assert training["ratio"] == pytest.approx(
+        training["trainer_examples_per_s"] / training["keras_examples_per_s"])
     served = baselines.serving(settings, requests=5)
     assert set(served) == {f"{way}_{n}_rows" for way in ("http", "in_process") for n in (1, 100)}
     for figures in served.values():
