@@ -126,11 +126,12 @@ def _scaling(report: dict) -> str:
                        f"{int(rows):,}" for rows, e in report["sizes"].items()
                        if e.get("other_mode") or e.get("in_memory"))
     lines += ["", "Ratios are speeds relative to the baseline: below 1 is slower than it. "
-                  "Trainer / Keras: the Trainer's fit in the pipeline against the best of two "
+                  "Trainer / Keras: the Trainer's fit in the pipeline against the best of the "
                   "plain-Keras fits on arrays run after it; interleaved: the Trainer's input "
                   "path (components/training.dataset) fed to the same model in the bench's "
-                  "process, alternating with those fits (arrays, input, input, arrays; the "
-                  "best of each), so both see the machine at the same minutes. "
+                  "process, alternating with those fits (arrays, input, input, arrays, thrice "
+                  "for fits of up to 1M examples; the best of each), so both see the machine "
+                  "at the same minutes. "
                   "other mode s: the data stages re-run with the Beam mode the default did not "
                   f"choose ({others or 'not measured'}).", "",
               f"Fixed overhead: a `--force` re-run (through TFX, every stage cached) takes "
