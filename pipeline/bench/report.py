@@ -126,7 +126,7 @@ def _scaling(report: dict) -> str:
                        f"{int(rows):,}" for rows, e in report["sizes"].items()
                        if e.get("other_mode") or e.get("in_memory"))
     lines += ["", "Ratios are speeds relative to the baseline: below 1 is slower than it. "
-                  "Trainer / Keras: the Trainer's fit in the pipeline against the best of the "
+                  "Trainer / Keras: the Trainer's fit in the pipeline against the median of the "
                   "plain-Keras fits on arrays run after it; interleaved: the Trainer's input "
                   "path (components/training.dataset) fed to the same model in the bench's "
                   "process, alternating with those fits (arrays, input, input, arrays, thrice "

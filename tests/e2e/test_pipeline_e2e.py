@@ -167,6 +167,9 @@ def test_bench_baselines_measure_this_run(runs):
     assert len(training["keras_seconds"]) == len(training["input_path_seconds"]) == 6
     assert training["input_ratio"] == pytest.approx(
         min(training["keras_seconds"]) / min(training["input_path_seconds"]))
+    # The Trainer's single fit against the median plain fit.
+    assert training["keras_examples_per_s"] == pytest.approx(
+        train_rows * timing["epochs"] / float(np.median(training["keras_seconds"])))
     assert training["ratio"] == pytest.approx(
         training["trainer_examples_per_s"] / training["keras_examples_per_s"])
     served = baselines.serving(settings, requests=5)
