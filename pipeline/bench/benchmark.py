@@ -11,8 +11,8 @@ Scaling, per multiple of the taxi sample (BENCH_SIZES, default 1):
   1. per stage and size: wall seconds, seconds per 1M rows, rows/s, peak resident memory of the
      whole run (the pipeline process and its Beam workers), in the Beam mode `auto` chose;
   2. training: Trainer examples/s against plain Keras `model.fit` on the same transformed
-     features held in memory as arrays (the best of two fits), and the Trainer's input path fed
-     to the same model in this process, interleaved with those fits;
+     features held in memory as arrays (the median of its fits), and the Trainer's input path
+     fed to the same model in this process, interleaved with those fits (best against best);
   3. StatisticsGen and Transform against single-process pandas doing the same work;
   4. the data stages again in the Beam mode `auto` did not choose (--no-other-mode skips it);
   5. fixed overhead: a `--force` re-run (every stage cached) and a run on a 500-row sample;
