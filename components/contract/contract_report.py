@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.contract.expectations import CRITICAL, ROW_COUNT, SEVERITIES, TABLE_SHAPE, Check
+from components.contract.suite_loading import CRITICAL, ROW_COUNT, SEVERITIES, TABLE_SHAPE, Check
 from components.contract.suite_validation import CheckResult, Outcome
 
 

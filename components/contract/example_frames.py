@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.dataset_spec import CATEGORICAL, DatasetSpec, Feature
 
 # Rows per frame: GX validates a whole DataFrame, so this bounds the memory a validation needs.

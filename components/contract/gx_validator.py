@@ -15,8 +15,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
-from components.contract import contract_report, example_frames, expectations, suite_validation
-from components.contract.data_gate import REPORT_FILE, DataValidationReport
+from components.contract import contract_report, example_frames, suite_loading, suite_validation
+from components.contract.gates import REPORT_FILE, DataValidationReport
 from pipeline.config.dataset_spec import DatasetSpec
 
 VALIDATION_FILE = "validation_result.json"
@@ -38,7 +38,7 @@ def validate_examples(examples: standard_artifacts.Examples, suite_json: str, su
     """Validate every split; write the GX result JSON, the Data Docs page and the report into
     output_dir; return the report (see contract_report.report)."""
     spec = DatasetSpec.from_config(spec_config)
-    suite = expectations.parse_suite(json.loads(suite_json), spec, suite_source)
+    suite = suite_loading.parse_suite(json.loads(suite_json), spec, suite_source)
     outcome = suite_validation.validate(suite, split_batches(examples, spec, batch_rows),
                                         label=spec.label)
     gx_result = suite_validation.to_gx_result(outcome, data_name=f"Examples {examples.uri}")
@@ -71,6 +71,6 @@ def GreatExpectationsValidator(  # noqa: N802 - TFX component classes are CamelC
     report.set_float_custom_property("success_percent", result["success_percent"])
     report.set_int_custom_property("evaluated", result["evaluated"])
     report.set_int_custom_property("passed", result["passed"])
-    report.set_int_custom_property("failed_critical", result["failed"][expectations.CRITICAL])
-    report.set_int_custom_property("failed_warning", result["failed"][expectations.WARNING])
+    report.set_int_custom_property("failed_critical", result["failed"][suite_loading.CRITICAL])
+    report.set_int_custom_property("failed_warning", result["failed"][suite_loading.WARNING])
     report.set_string_custom_property("data_docs", result["data_docs"])

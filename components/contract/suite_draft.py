@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from components.contract import example_frames
-from components.contract.expectations import (
+from components.contract.suite_loading import (
     CRITICAL,
     SEVERITIES,
     SUITE_FILE,

@@ -2,7 +2,7 @@
 
 GX validates a whole DataFrame, so to keep memory bounded on a large split each batch is
 validated on its own and the results are combined per expectation. That is exact for the kinds
-of expectation components/contract/expectations.py accepts:
+of expectation components/contract/suite_loading.py accepts:
 
 - column map expectations (not null, between, in set, in type list, ...): element, missing and
   unexpected counts add up, and ``mostly`` is judged on the totals;
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from components.contract.expectations import DISTINCT, ROW_COUNT, TABLE_SHAPE, Check, Suite
+from components.contract.suite_loading import DISTINCT, ROW_COUNT, TABLE_SHAPE, Check, Suite
 
 EXAMPLES = 20  # unexpected values kept per expectation, for the report and the error
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.settings import MODEL_SETTINGS, Settings
 
 # ---- baselines ---------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
     arrays, for as many epochs as the Trainer ran, and compare with the Trainer's own fit time.
 
     The Trainer's fit ran minutes earlier, inside the pipeline; on a shared machine the speed
-    can move by 2x between minutes. So the Trainer's input path (components/training.dataset,
+    can move by 2x between minutes. So the Trainer's input path (components/train/trainer_module.dataset,
     the same function run_fn feeds fit) is also timed here, interleaved with the arrays: arrays,
     input path, input path, arrays (three times over for short fits), the best of each kept
     (`input_ratio`)."""
@@ -104,8 +104,8 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.utils import io_utils
 
-    from components import training
-    from components.model import ModelConfig, build_model
+    from components.train import trainer_module
+    from components.train.model import ModelConfig, build_model
     from pipeline.definition import builder
     from pipeline.mlmd import queries
 
@@ -114,7 +114,7 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
         transform = queries.node_execution(store, settings.full_pipeline_name, builder.TRANSFORM)
         trainer = queries.node_execution(store, settings.full_pipeline_name, builder.TRAINER)
     tft_output = tft.TFTransformOutput(transform.outputs["transform_graph"][0].uri)
-    timing = json.loads(Path(trainer.outputs["model_run"][0].uri, training.TIMING_FILE)
+    timing = json.loads(Path(trainer.outputs["model_run"][0].uri, trainer_module.TIMING_FILE)
                         .read_text())
     examples = standard_artifacts.Examples()
     examples.set_mlmd_artifact(transform.outputs["transformed_examples"][0])
@@ -142,14 +142,14 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
     accessor = DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None, data_view_decode_fn=None)
-    input_path = {split: training.dataset(files(split), accessor, tft_output, spec,
+    input_path = {split: trainer_module.dataset(files(split), accessor, tft_output, spec,
                                           settings.batch_size, settings.seed,
                                           shuffle=split == "train")
                   for split in ("train", "eval")}
 
     def fit(source: str) -> float:
         keras.utils.set_random_seed(settings.seed)
-        model = build_model(training.model_inputs(spec, tft_output), ModelConfig.from_settings(
+        model = build_model(trainer_module.model_inputs(spec, tft_output), ModelConfig.from_settings(
             spec.num_classes, {name: getattr(settings, name) for name in MODEL_SETTINGS}))
         started = time.perf_counter()
         if source == "arrays":

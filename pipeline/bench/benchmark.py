@@ -34,7 +34,7 @@ import time
 import warnings
 from pathlib import Path
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.bench.baselines import keras_in_memory, pandas_statistics, pandas_transform, serving
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.bench.report import markdown

@@ -189,7 +189,7 @@ def run_quality(root: Path, say: Callable[[str], None], results: dict | None = N
 
     def breast_cancer_settings() -> Settings:
         """The table written and its schema and suite drafted, as `make bench`'s targets do."""
-        from components.contract.expectations import SUITE_FILE
+        from components.contract.suite_loading import SUITE_FILE
 
         breast_cancer.write_dataset(bc_data)
         settings = taxi.replace(dataset=breast_cancer.NAME, data_root=bc_data)

@@ -28,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 
 REFERENCE_COLUMNS = ("species", "culmen_length_mm", "culmen_depth_mm", "flipper_length_mm",
                      "body_mass_g")

@@ -128,7 +128,7 @@ def _scaling(report: dict) -> str:
     lines += ["", "Ratios are speeds relative to the baseline: below 1 is slower than it. "
                   "Trainer / Keras: the Trainer's fit in the pipeline against the median of the "
                   "plain-Keras fits on arrays run after it; interleaved: the Trainer's input "
-                  "path (components/training.dataset) fed to the same model in the bench's "
+                  "path (components/train/trainer_module.dataset) fed to the same model in the bench's "
                   "process, alternating with those fits (arrays, input, input, arrays, thrice "
                   "for fits of up to 1M examples; the best of each), so both see the machine "
                   "at the same minutes. "

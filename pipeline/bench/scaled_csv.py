@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.dataset_spec import DatasetSpec, load_spec
 
 CHUNK_ROWS = 50_000

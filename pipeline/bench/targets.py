@@ -37,7 +37,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Callable
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.bench import breast_cancer, reference_penguin
 from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.config.settings import Settings, settings_args
@@ -282,7 +282,7 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
 
     def contract() -> dict:
         spec = taxi.load_spec()
-        from components.contract.expectations import suite_path
+        from components.contract.suite_loading import suite_path
 
         expectation = contract_expectation(suite_path(spec))
         csv_path = root / "contract_data" / "data.csv"
@@ -305,7 +305,7 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
                 "peak_rss_mb": ran.peak_rss_mb, "command": " ".join(command[1:])}
 
     def breast_cancer_run() -> dict:
-        from components.contract.expectations import SUITE_FILE
+        from components.contract.suite_loading import SUITE_FILE
 
         breast_cancer.write_dataset(bc_data)
         spec = bc.load_spec()

@@ -40,21 +40,21 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
     spec = settings.load_spec()
     csv_preflight.check_csv(spec)
     if command == "run":
-        from components.contract import expectations
+        from components.contract import suite_loading
 
-        expectations.load_suite(expectations.suite_path(spec), spec)
+        suite_loading.load_suite(suite_loading.suite_path(spec), spec)
 
 
 def _draft_expectations(settings: settings_lib.Settings) -> None:
     """Draft a suite from the CSV into the outputs folder (no TFX run needed), for review."""
-    from components.contract import expectations, suite_draft
+    from components.contract import suite_draft, suite_loading
 
     spec = settings.load_spec()
     print(f"Drafting an expectation suite for {spec.name} from {spec.csv_path}")
-    draft = settings.output_dir / "expectations_draft" / expectations.SUITE_FILE
+    draft = settings.output_dir / "expectations_draft" / suite_loading.SUITE_FILE
     counts = suite_draft.write_draft(spec, draft)
     print(f"Draft suite: {draft} ({', '.join(f'{n} {s}' for s, n in counts.items())})\n"
-          f"Review it, then copy it to {expectations.suite_path(spec)}")
+          f"Review it, then copy it to {suite_loading.suite_path(spec)}")
 
 
 def _report_up_to_date(settings: settings_lib.Settings) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import yaml
 
-# Feature types the preprocessing understands; see components/preprocessing.py for what each does.
+# Feature types the preprocessing understands; see components/transform/preprocessing.py for what each does.
 FLOAT = "float"  # numeric, z-scored, missing values imputed with the mean
 INT = "int"  # integer numeric, treated like float
 CATEGORICAL = "categorical"  # string, vocabulary with OOV buckets

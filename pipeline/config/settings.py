@@ -28,7 +28,7 @@ IN_MEMORY_MAX_CORES = 2
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 
 
-# The fields below that shape the model (components/model.py): the Trainer's custom_config
+# The fields below that shape the model (components/train/model.py): the Trainer's custom_config
 # carries them under these names, and the Tuner's search space may name them.
 MODEL_SETTINGS = ("model_architecture", "hidden_units", "hidden_layers", "learning_rate",
                   "lr_schedule", "dropout", "batch_norm", "embedding_min_cardinality",
@@ -90,7 +90,7 @@ class Settings:
     train_ratio: float = _opt(0.7, "share of rows hashed into the train split; the rest is eval",
                               type=lambda text: _argument(check_train_ratio, float, text))
 
-    # Model (components/model.py) and training. Defaults measured on taxi, penguins and the
+    # Model (components/train/model.py) and training. Defaults measured on taxi, penguins and the
     # breast-cancer table (README, Results).
     model_architecture: str = _opt(
         "tabular", "tabular: embeddings, dropout and the options below; classic: the seed's MLP "
@@ -119,7 +119,7 @@ class Settings:
     early_stopping_patience: int = _opt(3, "epochs without eval-loss improvement before stopping")
     seed: int = _opt(42, "seed for weights, shuffling and the TF/NumPy/Python RNGs")
 
-    # Hyperparameter search (components/tuning.py): TFX's Tuner, KerasTuner inside.
+    # Hyperparameter search (components/train/hyperparameters.py): TFX's Tuner, KerasTuner inside.
     tune: bool = _opt(False, "search the model's hyperparameters with TFX's Tuner first; the "
                       "Trainer then trains with the best set")
     tuner_algorithm: str = _opt("bayesian", "KerasTuner search algorithm",

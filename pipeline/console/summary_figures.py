@@ -36,7 +36,7 @@ def split_row_counts(statistics_uri: str) -> dict[str, int]:
 
 
 def training_history(model_run_uri: str) -> dict[str, list[float]]:
-    from components.training import HISTORY_FILE
+    from components.train.trainer_module import HISTORY_FILE
 
     path = os.path.join(model_run_uri, HISTORY_FILE)
     if not os.path.exists(path):
@@ -84,7 +84,7 @@ def _schema(node):
 
 
 def _validator(node):
-    from components.contract.data_gate import describe_anomalies
+    from components.contract.gates import describe_anomalies
 
     problems = describe_anomalies(node.output_uri("anomalies"), node.split_names("anomalies"))
     return f"{len(problems)} anomalies"

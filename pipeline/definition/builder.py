@@ -23,11 +23,11 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from components import baseline
-from components.contract import expectations
-from components.contract.data_gate import AnomaliesGate, ExpectationsGate
+from components.evaluate import baseline_strategy
+from components.contract import suite_loading
+from components.contract.gates import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
-from components.csv_ingest import executor as csv_ingest
+from components.ingest import executor as ingest_executor
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.settings import MODEL_SETTINGS, Settings, check_train_ratio
 from pipeline.config.stage_names import (
@@ -48,9 +48,9 @@ from pipeline.config.stage_names import (
 )
 from pipeline.definition.eval_config import make_eval_config
 
-PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
-RUN_FN = "components.training.run_fn"
-EVALUATOR_MODULE = "components.evaluation"
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
+RUN_FN = "components.train.trainer_module.run_fn"
+EVALUATOR_MODULE = "components.evaluate.evaluator_module"
 
 def code_fingerprint(*modules: str) -> str:
     """Hash of the source of the given modules. Module functions are referenced by dotted path,
@@ -63,19 +63,19 @@ def code_fingerprint(*modules: str) -> str:
 
 
 # The modules each stage's code runs, for code_fingerprint.
-TRANSFORM_MODULES = ("components.preprocessing", "pipeline.config.dataset_spec")
+TRANSFORM_MODULES = ("components.transform.preprocessing", "pipeline.config.dataset_spec")
 TRAINER_MODULES = TRANSFORM_MODULES + (
-    "components.training", "components.model", "components.signatures", "components.tuning",
-    "components.in_memory_input")
+    "components.train.trainer_module", "components.train.model", "components.train.export_signatures", "components.train.hyperparameters",
+    "components.train.in_memory_input")
 EXAMPLE_GEN_MODULES = (
-    "components.csv_ingest.executor", "components.csv_ingest.csv_format",
-    "components.csv_ingest.csv_ranges", "components.csv_ingest.column_types",
-    "components.csv_ingest.example_encoding", "components.csv_ingest.range_writer")
-EVALUATOR_MODULES = (EVALUATOR_MODULE, "components.row_batch_metrics", "components.slice_groups",
-                     "components.eval_model")
+    "components.ingest.executor", "components.ingest.csv_format",
+    "components.ingest.csv_ranges", "components.ingest.column_types",
+    "components.ingest.example_encoding", "components.ingest.range_writer")
+EVALUATOR_MODULES = (EVALUATOR_MODULE, "components.evaluate.row_batch_combiners", "components.evaluate.slice_groups",
+                     "components.evaluate.positional_signatures")
 EXPECTATIONS_MODULES = (
     "components.contract.gx_validator", "components.contract.example_frames",
-    "components.contract.expectations", "components.contract.suite_validation",
+    "components.contract.suite_loading", "components.contract.suite_validation",
     "components.contract.contract_report", "pipeline.config.dataset_spec")
 
 
@@ -92,7 +92,7 @@ def _content_addressed_copy(source: Path, folder: Path, write: bool = True) -> P
 
 
 def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
-    """CsvExampleGen's examples and splits from components/csv_ingest's executor (pyarrow and
+    """CsvExampleGen's examples and splits from components/ingest's executor (pyarrow and
     tfx_bsl, memory flat in the rows); the node keeps the id CsvExampleGen."""
     train_buckets = round(check_train_ratio(settings.train_ratio) * 100)
     # TFX's cache does not look at executor code: its fingerprint re-runs the stage on an edit.
@@ -100,7 +100,7 @@ def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
     fingerprint.Pack(struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(
         string_value=code_fingerprint(*EXAMPLE_GEN_MODULES))}))
     return FileBasedExampleGen(
-        custom_executor_spec=executor_spec.BeamExecutorSpec(csv_ingest.Executor),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(ingest_executor.Executor),
         custom_config=example_gen_pb2.CustomConfig(custom_config=fingerprint),
         input_base=str(spec.csv_path.parent),
         # Only the spec's CSV: the folder also holds the spec, the schema and the GX suite.
@@ -146,8 +146,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     ).with_id(EXAMPLE_VALIDATOR)
     anomalies_gate = AnomaliesGate(
         anomalies=example_validator.outputs["anomalies"]).with_id(ANOMALIES_GATE)
-    suite_path = expectations.suite_path(spec)
-    expectations.load_suite(suite_path, spec)  # a broken suite fails here, before any work
+    suite_path = suite_loading.suite_path(spec)
+    suite_loading.load_suite(suite_path, spec)  # a broken suite fails here, before any work
     expectations_validator = GreatExpectationsValidator(
         examples=example_gen.outputs["examples"],
         suite=suite_path.read_text(),
@@ -206,12 +206,12 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         custom_config=trainer_config,
     ).with_id(TRAINER)
 
-    # The default strategy leaves the candidate out (see components/baseline.py); Kubeflow v2
+    # The default strategy leaves the candidate out (see components/evaluate/baseline_strategy.py); Kubeflow v2
     # only runs TFX's own strategies, so its runner asks for LatestBlessedModelStrategy.
     if settings.baseline_strategy == "latest_blessed":
         strategy, extra_inputs = LatestBlessedModelStrategy, {}
     else:
-        strategy = baseline.LatestBlessedOtherModelStrategy
+        strategy = baseline_strategy.LatestBlessedOtherModelStrategy
         extra_inputs = {"candidate": trainer.outputs["model"]}
     baseline_resolver = Resolver(
         strategy_class=strategy,
@@ -253,8 +253,8 @@ def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
     if not settings.tune:
         return None
     # Imported here: only a tuned pipeline pays for KerasTuner's (Keras 3) import.
-    from components.tuner_component import TUNER_FN, TrialRecordingTuner
-    from components.tuning import parse_search_space
+    from components.train.tuner_search import TUNER_FN, TrialRecordingTuner
+    from components.train.hyperparameters import parse_search_space
 
     return TrialRecordingTuner(
         tuner_fn=TUNER_FN,
@@ -265,7 +265,7 @@ def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={
             **trainer_config,
-            "code_fingerprint": code_fingerprint(*TRAINER_MODULES, "components.tuner_component"),
+            "code_fingerprint": code_fingerprint(*TRAINER_MODULES, "components.train.tuner_search"),
             "tuning": {
                 "algorithm": settings.tuner_algorithm,
                 "max_trials": settings.tuner_max_trials,

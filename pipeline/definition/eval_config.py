@@ -5,8 +5,8 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components import evaluation
-from components.signatures import PROBABILITIES, SERVING_DEFAULT, TRANSFORM_FEATURES
+from components.evaluate import evaluator_module
+from components.train.export_signatures import PROBABILITIES, SERVING_DEFAULT, TRANSFORM_FEATURES
 from pipeline.config.dataset_spec import BINARY, DatasetSpec
 from pipeline.config.settings import Settings
 
@@ -36,8 +36,8 @@ def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tf
 
 
 def _ours(metric: type, config: str = "") -> tfma.MetricConfig:
-    """A metric of components/evaluation.py: TFMA's, with combiners that take groups of rows."""
-    return tfma.MetricConfig(class_name=metric.__name__, module=evaluation.__name__,
+    """A metric of components/evaluate/evaluator_module.py: TFMA's, with combiners that take groups of rows."""
+    return tfma.MetricConfig(class_name=metric.__name__, module=evaluator_module.__name__,
                              config=config)
 
 
@@ -48,11 +48,11 @@ def _plots(*metrics: type) -> list[tfma.MetricConfig]:
 # Plot data for the tracked run (tracking/plots.py draws it): ROC and PR curves come from the
 # confusion matrices at thresholds, one-vs-rest per binarized class; the class-by-class confusion
 # matrix needs the non-binarized spec.
-_CURVE_PLOTS = (evaluation.BatchedConfusionMatrixPlot, evaluation.BatchedCalibrationPlot)
-_CONFUSION_PLOT = evaluation.BatchedMultiClassConfusionMatrixPlot
+_CURVE_PLOTS = (evaluator_module.BatchedConfusionMatrixPlot, evaluator_module.BatchedCalibrationPlot)
+_CONFUSION_PLOT = evaluator_module.BatchedMultiClassConfusionMatrixPlot
 # The confusion plot's matrices also give accuracy, precision and recall
-# (components/evaluation.py): they must be computed at the thresholds those read.
-_PLOT_CONFIGS = {_CONFUSION_PLOT: json.dumps({"thresholds": list(evaluation.MATRIX_THRESHOLDS)})}
+# (components/evaluate/evaluator_module.py): they must be computed at the thresholds those read.
+_PLOT_CONFIGS = {_CONFUSION_PLOT: json.dumps({"thresholds": list(evaluator_module.MATRIX_THRESHOLDS)})}
 
 
 # Metrics for the evaluated model only. Against a baseline, TFMA computes every metric of a spec
@@ -65,16 +65,16 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
     """module_fingerprint: of the Evaluator's modules, carried in the accuracy metric's config.
     TFX loads them by dotted path and caches the Evaluator on its properties alone."""
     # Accuracy, precision and recall off the multi-class confusion matrix the confusion plot
-    # computes anyway (components/evaluation.py): no combiner of their own run per example.
+    # computes anyway (components/evaluate/evaluator_module.py): no combiner of their own run per example.
     # The name in the config too: tracking names the gate's parameters after it.
     accuracy, precision, recall = (
         _ours(metric, json.dumps({"name": name, **extra}))
         for metric, name, extra in (
-            (evaluation.ArgmaxAccuracy, evaluation.ACCURACY_NAME,
+            (evaluator_module.ArgmaxAccuracy, evaluator_module.ACCURACY_NAME,
              {"code_fingerprint": module_fingerprint} if module_fingerprint else {}),
-            (evaluation.ClassPrecision, evaluation.PRECISION_NAME, {}),
-            (evaluation.ClassRecall, evaluation.RECALL_NAME, {})))
-    count = _ours(evaluation.BatchedExampleCount)
+            (evaluator_module.ClassPrecision, evaluator_module.PRECISION_NAME, {}),
+            (evaluator_module.ClassRecall, evaluator_module.RECALL_NAME, {})))
+    count = _ours(evaluator_module.BatchedExampleCount)
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
         binarize = tfma.BinarizationOptions(class_ids={"values": [1]})
@@ -82,7 +82,7 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
             tfma.MetricsSpec(metrics=[count, accuracy, *_plots(_CONFUSION_PLOT)],
                              model_names=_CANDIDATE_ONLY),
             tfma.MetricsSpec(
-                metrics=[_gated(_ours(evaluation.BatchedAUC, '{"name": "auc"}'),
+                metrics=[_gated(_ours(evaluator_module.BatchedAUC, '{"name": "auc"}'),
                                 settings.min_auc, settings.max_metric_drop)],
                 binarize=binarize),
             tfma.MetricsSpec(metrics=[precision, recall, *_plots(*_CURVE_PLOTS)],

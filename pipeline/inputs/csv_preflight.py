@@ -1,7 +1,7 @@
 """Preflight of the input CSV: what the ExampleGen cannot read is reported in one line before TFX
 starts, not as a Beam stack trace minutes later.
 
-The file is opened as every reader of it opens it (components/csv_ingest/csv_format.py: BOM,
+The file is opened as every reader of it opens it (components/ingest/csv_format.py: BOM,
 line endings, gzip, another delimiter, binary or UTF-16 content). The ExampleGen takes the first
 line as the header, skips blank lines and fails on a row whose field count differs from the
 header's. This check reads the header and the first PREFLIGHT_ROWS data rows the same way, and
@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 from components.contract.data_errors import DataValidationError
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.dataset_spec import DatasetSpec
 
 PREFLIGHT_ROWS = 10_000

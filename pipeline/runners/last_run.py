@@ -51,7 +51,7 @@ def settings_values(settings: Settings) -> dict[str, str]:
 
 def fingerprint(settings: Settings, spec: DatasetSpec) -> dict[str, str]:
     """What the run's result depends on, each part hashed (so a mismatch can say which)."""
-    from components.contract.expectations import suite_path
+    from components.contract.suite_loading import suite_path
 
     parts = {
         "csv": file_sha256(spec.csv_path),

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from typing import TextIO
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config import settings as settings_lib
 from pipeline.config.settings import Settings
 

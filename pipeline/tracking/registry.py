@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.tracking import serving_pyfunc
 

@@ -8,7 +8,7 @@ PythonModel because MLflow is phasing out unpickling models by default.
 
 Rows in, one row out per row in: a probability column per class and the predicted class name.
 Missing values may be sent as null: numbers become NaN and strings "", the encoding serving_raw
-expects (see components/signatures.py).
+expects (see components/train/export_signatures.py).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ SAVED_MODEL_DIR = "saved_model"
 CLASSES_KEY = "classes"  # model_config key: class names in class-id order
 PROBABILITY_PREFIX = "probability_"
 CLASS_COLUMN = "class"
-# The signature's names, repeated from components/signatures.py (tests check they agree).
+# The signature's names, repeated from components/train/export_signatures.py (tests check they agree).
 SIGNATURE = "serving_raw"
 SIGNATURE_PROBABILITIES = "probabilities"
 SIGNATURE_CLASS = "class"
-# The export's map from column names to serving_raw input names (components/signatures.py): a
+# The export's map from column names to serving_raw input names (components/train/export_signatures.py): a
 # column called "mean radius" is the input "mean_radius_<hash>". Exports without it: identity.
 COLUMNS_FILE = os.path.join("assets.extra", "serving_raw_columns.json")
 # Set by `mlflow models serve` for the scoring server process (mlflow.pyfunc.scoring_server

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from components.contract.data_gate import DataValidationReport
+from components.contract.gates import DataValidationReport
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import BINARY, DatasetSpec
 from pipeline.console import summary_figures
@@ -202,7 +202,7 @@ def _schema(node, spec, properties, result, folder):
 
 
 def _validator(node, spec, properties, result, folder):
-    from components.contract.data_gate import describe_anomalies
+    from components.contract.gates import describe_anomalies
 
     uri = node.output_uri("anomalies")
     problems = describe_anomalies(uri, node.split_names("anomalies"))

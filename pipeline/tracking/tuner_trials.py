@@ -1,7 +1,7 @@
 """MLflow records of a --tune run: each Tuner trial a child run of the Tuner's stage run, the
 chosen hyperparameters on the pipeline's run.
 
-The Tuner's executor (components/tuner_component.py) writes every trial, with its per-epoch
+The Tuner's executor (components/train/tuner_search.py) writes every trial, with its per-epoch
 metrics, beside TFX's tuner_results.json; TFX writes the chosen set as best_hyperparameters.txt
 (a KerasTuner HyperParameters config). Both are read here from the execution's artifacts.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.mlmd import queries
 
-TRIALS_FILE = "trials.json"  # components/tuner_component.py writes it
+TRIALS_FILE = "trials.json"  # components/train/tuner_search.py writes it
 BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner executor writes it
 TUNED_PREFIX = "tuned."
 TAG_TRIAL = "tuner.trial_id"

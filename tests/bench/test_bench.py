@@ -54,7 +54,7 @@ def test_pandas_baselines_run_on_a_sample(tmp_path):
 
 
 def test_the_pandas_statistics_compute_what_statisticsgen_reports(tmp_path):
-    from components.csv_ingest import csv_format
+    from components.ingest import csv_format
 
     path = tmp_path / "data.csv"
     path.write_text("fare,company\n1.5,a\n,b\n0,a\n4.5,\n")
@@ -246,10 +246,10 @@ def test_breast_cancer_dataset_has_a_spec_the_pipeline_accepts(tmp_path):
 
 
 def test_contract_breaking_csv_breaks_the_chosen_critical_expectation(tmp_path):
-    from components.contract import example_frames, expectations, suite_validation
+    from components.contract import example_frames, suite_loading, suite_validation
 
     spec = Settings().load_spec()
-    expectation = targets.contract_expectation(expectations.suite_path(spec))
+    expectation = targets.contract_expectation(suite_loading.suite_path(spec))
     assert (expectation["column"], expectation["min_value"]) == ("fare", 0)
     target = tmp_path / "data.csv"
     variant = targets.write_contract_breaking_csv(spec.csv_path, target, expectation)
@@ -266,7 +266,7 @@ def test_contract_breaking_csv_breaks_the_chosen_critical_expectation(tmp_path):
     assert outside.mean() == pytest.approx(variant["share_out_of_range"])
     assert outside.mean() > 1 - expectation["mostly"] + 0.05
     # The real validator agrees: that expectation, and only it, fails.
-    suite = expectations.load_suite(expectations.suite_path(spec), spec)
+    suite = suite_loading.load_suite(suite_loading.suite_path(spec), spec)
     outcome = suite_validation.validate(
         suite, (("all", frame) for frame in example_frames.csv_frames(target, spec)))
     failed = [(r.check.type, r.check.column, r.check.severity)

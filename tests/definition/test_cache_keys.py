@@ -58,7 +58,7 @@ def test_an_edited_module_changes_the_fingerprint_its_stages_cache_on(tmp_path, 
         assert config["code_fingerprint"] == builder.code_fingerprint(*modules), node
     assert nodes[builder.EXPECTATIONS_VALIDATOR].exec_properties["code_fingerprint"] == \
         builder.code_fingerprint(*builder.EXPECTATIONS_MODULES)
-    # The Evaluator loads components/evaluation.py (and what it imports) by module_path: their
+    # The Evaluator loads components/evaluate/evaluator_module.py (and what it imports) by module_path: their
     # fingerprint rides in the eval config, the Evaluator's only property that can carry it.
     metrics = [m for spec in json.loads(nodes[builder.EVALUATOR].exec_properties["eval_config"])[
         "metrics_specs"] for m in spec["metrics"]]
@@ -66,8 +66,8 @@ def test_an_edited_module_changes_the_fingerprint_its_stages_cache_on(tmp_path, 
                builder.EVALUATOR_MODULE and m["class_name"] == "ArgmaxAccuracy"]
     assert configs and {c["code_fingerprint"] for c in configs} == {
         builder.code_fingerprint(*builder.EVALUATOR_MODULES)}
-    assert {"components.row_batch_metrics", "components.slice_groups",
-            "components.eval_model"} <= set(builder.EVALUATOR_MODULES)
+    assert {"components.evaluate.row_batch_combiners", "components.evaluate.slice_groups",
+            "components.evaluate.positional_signatures"} <= set(builder.EVALUATOR_MODULES)
 
 
 def test_a_changed_spec_changes_what_transform_and_trainer_cache_on(tmp_path):

@@ -144,7 +144,7 @@ def test_bench_baselines_measure_this_run(runs):
     """`make bench`'s training and serving figures, smoke-run on this small run (seconds)."""
     import json
 
-    from components.training import TIMING_FILE
+    from components.train.trainer_module import TIMING_FILE
     from pipeline.bench import baselines
     from pipeline.console import summary_figures
 

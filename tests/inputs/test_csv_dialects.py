@@ -14,7 +14,7 @@ import pytest
 from conftest import DATA, pipeline_command
 
 from components.contract import example_frames
-from components.csv_ingest import csv_format
+from components.ingest import csv_format
 from pipeline.config.dataset_spec import load_spec
 from pipeline.inputs.csv_preflight import InputError, check_csv
 from pipeline.tracking import registry
@@ -144,7 +144,7 @@ def test_bom_crlf_and_gzip_copies_run_through_transform_with_the_clean_examples(
     # The clean file's examples, from the same executor, as the reference.
     from example_gen_runs import read_examples, run_example_gen
 
-    from components.csv_ingest.executor import Executor
+    from components.ingest.executor import Executor
 
     expected = run_example_gen(Executor, clean, tmp_path / "clean_examples")
     for name, root in runs.items():

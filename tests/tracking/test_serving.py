@@ -16,7 +16,7 @@ import pytest
 
 import mlflow_runs
 from mlflow_runs import runs  # noqa: F401 - a pytest fixture
-from components import signatures
+from components.train import export_signatures
 from pipeline.bench import baselines
 from pipeline.config.settings import Settings, from_args
 from pipeline.tracking import mlflow_cli, pipeline_runs, registry, serving_pyfunc
@@ -24,9 +24,9 @@ from pipeline.tracking import mlflow_cli, pipeline_runs, registry, serving_pyfun
 
 def test_pyfunc_names_match_the_exported_signature():
     # serving_pyfunc.py may not import the repository's code (it travels inside the model).
-    assert serving_pyfunc.SIGNATURE == signatures.SERVING_RAW
-    assert serving_pyfunc.SIGNATURE_PROBABILITIES == signatures.PROBABILITIES
-    assert serving_pyfunc.SIGNATURE_CLASS == signatures.CLASS_NAME
+    assert serving_pyfunc.SIGNATURE == export_signatures.SERVING_RAW
+    assert serving_pyfunc.SIGNATURE_PROBABILITIES == export_signatures.PROBABILITIES
+    assert serving_pyfunc.SIGNATURE_CLASS == export_signatures.CLASS_NAME
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def toy_model(tmp_path_factory) -> serving_pyfunc.RawFeaturesModel:
     toy = Toy()
     path = tmp_path_factory.mktemp("toy") / "saved_model"
     tf.saved_model.save(toy, str(path),
-                        signatures={signatures.SERVING_RAW: toy.serve.get_concrete_function()})
+                        signatures={export_signatures.SERVING_RAW: toy.serve.get_concrete_function()})
     return serving_pyfunc.RawFeaturesModel(str(path), ["low", "high"])
 
 
@@ -230,7 +230,7 @@ def rows(runs, champion_saved_model) -> pd.DataFrame:
     """Every row of the dataset's features, missing values included."""
     import tensorflow as tf
 
-    _, specs = champion_saved_model.signatures[signatures.SERVING_RAW].structured_input_signature
+    _, specs = champion_saved_model.signatures[export_signatures.SERVING_RAW].structured_input_signature
     numeric = {n for n, s in specs.items() if s.dtype != tf.string}
     spec = runs.settings.load_spec()
     return registry.feature_rows(spec.csv_path, [f.name for f in spec.model_features], numeric)
@@ -241,14 +241,14 @@ def _assert_same_answers(served_frame: pd.DataFrame, expected: dict, runs) -> No
     classes = list(runs.settings.load_spec().classes)
     np.testing.assert_allclose(
         served_frame[[serving_pyfunc.probability_column(c) for c in classes]].to_numpy(),
-        expected[signatures.PROBABILITIES], atol=1e-5)
-    assert list(served_frame["class"]) == [c.decode() for c in expected[signatures.CLASS_NAME]]
+        expected[export_signatures.PROBABILITIES], atol=1e-5)
+    assert list(served_frame["class"]) == [c.decode() for c in expected[export_signatures.CLASS_NAME]]
 
 
 def _in_process(saved_model, frame: pd.DataFrame) -> dict:
     import tensorflow as tf
 
-    fn = saved_model.signatures[signatures.SERVING_RAW]
+    fn = saved_model.signatures[export_signatures.SERVING_RAW]
     _, specs = fn.structured_input_signature
     inputs = {}
     for name, spec in specs.items():

@@ -197,11 +197,11 @@ def test_error_summary_names_the_exception_even_without_a_message():
 
 def test_only_short_plain_execution_properties_become_parameters():
     params = stage_records.scalar_params({
-        "run_fn": "components.training.run_fn", "disable_statistics": 1,
+        "run_fn": "components.train.trainer_module.run_fn", "disable_statistics": 1,
         "custom_config": '{"training": {"epochs": 3}}', "exclude_splits": "[]",
         "example_splits": "null", "suite": "x" * 600, "__internal": "y",
     })
-    assert params == {"run_fn": "components.training.run_fn", "disable_statistics": 1}
+    assert params == {"run_fn": "components.train.trainer_module.run_fn", "disable_statistics": 1}
 
 
 @pytest.mark.parametrize("dataset, gated, bound", [

@@ -18,7 +18,7 @@ from components.contract import (
     suite_draft,
     suite_validation,
 )
-from components.contract.expectations import SuiteError
+from components.contract.suite_loading import SuiteError
 from conftest import DATA, pipeline_command
 from pipeline.config.dataset_spec import DatasetSpec, Feature, load_spec
 
@@ -443,7 +443,7 @@ def test_validator_writes_result_json_data_docs_and_report(tmp_path):
 def test_component_consumes_examples_and_outputs_a_report():
     from tfx.types import channel_utils, standard_artifacts
 
-    from components.contract.data_gate import DataValidationReport, ExpectationsGate
+    from components.contract.gates import DataValidationReport, ExpectationsGate
     from components.contract.gx_validator import GreatExpectationsValidator
 
     validator = GreatExpectationsValidator(

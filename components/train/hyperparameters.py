@@ -4,7 +4,7 @@ The search space is `--tuner-search-space` (NAME=V1,V2,...; each NAME a model se
 pipeline/config/settings.py), the trial budget `--tuner-max-trials` and `--tuner-epochs`. The
 Tuner's best hyperparameters reach the Trainer through TFX's hyperparameters channel;
 `model_settings` lays them over the settings there. The Tuner component, its tuner_fn and the
-executor that records every trial for MLflow are in components/tuner_component.py: this module
+executor that records every trial for MLflow are in components/train/tuner_search.py: this module
 stays light (no KerasTuner, no Keras 3), since the Trainer and the builder import it.
 """
 from __future__ import annotations

@@ -35,9 +35,9 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.csv_ingest import csv_format
-from components.csv_ingest.csv_ranges import FileSurvey, survey
-from components.csv_ingest.range_writer import WriteRangeSplits
+from components.ingest import csv_format
+from components.ingest.csv_ranges import FileSurvey, survey
+from components.ingest.range_writer import WriteRangeSplits
 
 
 def _survey_input(exec_properties: dict[str, Any],

@@ -12,10 +12,10 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from components import in_memory_input
-from components.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
-from components.signatures import make_signatures, write_serving_raw_columns
-from components.tuning import model_settings
+from components.train import in_memory_input
+from components.train.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
+from components.train.export_signatures import make_signatures, write_serving_raw_columns
+from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import (
     DatasetSpec,
     bucketized_name,
@@ -58,7 +58,7 @@ def dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int
             tft_output.transformed_metadata.schema,
         )
 
-    # Parsed once into memory when the split fits (components/in_memory_input.py), else
+    # Parsed once into memory when the split fits (components/train/in_memory_input.py), else
     # streamed from the TFRecords every epoch.
     return in_memory_input.dataset(
         lambda batch: read(batch, shuffled=False),

@@ -44,7 +44,7 @@ def _transform(spec: DatasetSpec, feature_types: dict, train: list, test: list):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from components.preprocessing import preprocessing_fn
+    from components.transform.preprocessing import preprocessing_fn
 
     dtypes = {"float": tf.float32, "int": tf.int64, "string": tf.string}
     feature_spec = {name: tf.io.VarLenFeature(dtypes[kind]) for name, kind in feature_types.items()}

@@ -1,4 +1,4 @@
-"""The CSV ExampleGen executor (components/csv_ingest) gives CsvExampleGen's examples and splits.
+"""The CSV ExampleGen executor (components/ingest) gives CsvExampleGen's examples and splits.
 
 Both executors run for real (Beam DirectRunner) on the same files; their outputs are compared
 example by example after a canonical (deterministic) serialization, split by split: same
@@ -18,8 +18,8 @@ from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_execu
 from tfx.proto import example_gen_pb2
 from tfx_bsl.coders import csv_decoder
 
-from components.csv_ingest import column_types, csv_format, csv_ranges, range_writer
-from components.csv_ingest import executor as csv_ingest
+from components.ingest import column_types, csv_format, csv_ranges, range_writer
+from components.ingest import executor as ingest_executor
 
 TAXI_CSV = DATA / "taxi" / "data.csv"
 
@@ -35,7 +35,7 @@ def taxi_by_csv_example_gen(tmp_path_factory):
 
 
 def test_taxi_gives_csv_example_gens_examples_and_splits(taxi_by_csv_example_gen, tmp_path):
-    ours = run_example_gen(csv_ingest.Executor, TAXI_CSV, tmp_path)
+    ours = run_example_gen(ingest_executor.Executor, TAXI_CSV, tmp_path)
     assert {s: len(v) for s, v in ours.items()} == {
         s: len(v) for s, v in taxi_by_csv_example_gen.items()}
     assert ours == taxi_by_csv_example_gen
@@ -50,7 +50,7 @@ def test_taxi_gives_csv_example_gens_examples_and_splits(taxi_by_csv_example_gen
 def test_multi_processing_with_many_ranges_gives_the_same(taxi_by_csv_example_gen, tmp_path,
                                                            monkeypatch):
     monkeypatch.setattr(csv_ranges, "RANGE_BYTES", 256 * 1024)  # ~8 ranges of the 1.9 MB
-    ours = run_example_gen(csv_ingest.Executor, TAXI_CSV, tmp_path, (
+    ours = run_example_gen(ingest_executor.Executor, TAXI_CSV, tmp_path, (
         "--direct_running_mode=multi_processing", "--direct_num_workers=2"))
     assert ours == taxi_by_csv_example_gen
     assert len(list((tmp_path / "Split-train").iterdir())) > 4  # one file per range
@@ -73,7 +73,7 @@ def test_edge_cases_match_csv_example_gen(tmp_path):
     csv.parent.mkdir()
     csv.write_text(EDGE_CASES, encoding="utf-8")
     theirs = run_example_gen(tfx_csv_executor.Executor, csv, tmp_path / "theirs")
-    ours = run_example_gen(csv_ingest.Executor, csv, tmp_path / "ours")
+    ours = run_example_gen(ingest_executor.Executor, csv, tmp_path / "ours")
     assert ours == theirs
     examples = [_features(e) for split in ours.values() for e in split]
     assert len(examples) == 4
@@ -101,10 +101,10 @@ def _dialect_variants(clean: Path, folder: Path) -> dict[str, Path]:
 
 def test_spreadsheet_dialects_give_the_clean_files_examples(tmp_path):
     clean = write_csv_sample(TAXI_CSV, tmp_path / "clean" / "data.csv", rows=300)
-    expected = run_example_gen(csv_ingest.Executor, clean, tmp_path / "out" / "clean")
+    expected = run_example_gen(ingest_executor.Executor, clean, tmp_path / "out" / "clean")
     assert sum(map(len, expected.values())) == 300
     for name, path in _dialect_variants(clean, tmp_path / "variants").items():
-        assert run_example_gen(csv_ingest.Executor, path, tmp_path / "out" / name) == \
+        assert run_example_gen(ingest_executor.Executor, path, tmp_path / "out" / name) == \
             expected, name
 
 

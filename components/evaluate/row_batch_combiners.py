@@ -6,7 +6,7 @@ labels, class selection) on that one example. Profiled at 1.5M taxi rows, that w
 Evaluator's worker time. The eval config only uses three combiners (example count, the
 multi-class confusion matrices, the calibration histogram that AUC and the curve plots share);
 here each keeps TFMA's state, keys, accumulator and output and takes a whole group of rows per
-call (components/slice_groups.py builds the groups), with numpy doing the per-row work.
+call (components/evaluate/slice_groups.py builds the groups), with numpy doing the per-row work.
 
 A combiner here still accepts TFMA's per-example inputs (1-D predictions are one row), so the
 same metrics run unchanged under TFMA's default extractors.

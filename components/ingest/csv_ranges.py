@@ -14,8 +14,8 @@ from typing import Iterator, NamedTuple
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from components.csv_ingest import csv_format
-from components.csv_ingest.column_types import ColumnSurvey, ColumnType
+from components.ingest import csv_format
+from components.ingest.column_types import ColumnSurvey, ColumnType
 
 # Bytes of CSV per parallel range, and per pyarrow block (a record batch is one block's rows).
 RANGE_BYTES = 32 * 2**20

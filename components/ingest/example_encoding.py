@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tfx_bsl.coders import example_coder
 
-from components.csv_ingest.column_types import ColumnType
+from components.ingest.column_types import ColumnType
 
 _VALUE_TYPES = {ColumnType.INT: pa.int64(), ColumnType.FLOAT: pa.float32(),
                 ColumnType.STRING: pa.large_binary(), ColumnType.UNKNOWN: pa.large_binary()}

@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components.csv_ingest import csv_format
-from components.csv_ingest.column_types import ColumnType
-from components.csv_ingest.csv_ranges import ByteRange, read_batches
-from components.csv_ingest.example_encoding import ExampleEncoder
+from components.ingest import csv_format
+from components.ingest.column_types import ColumnType
+from components.ingest.csv_ranges import ByteRange, read_batches
+from components.ingest.example_encoding import ExampleEncoder
 
 # TFX's file name for ExampleGen output (tfx.components.example_gen.write_split).
 FILE_PREFIX = "data_tfrecord"

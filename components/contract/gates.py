@@ -17,7 +17,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 
-from components.contract import contract_report, expectations
+from components.contract import contract_report, suite_loading
 from components.contract.data_errors import DataValidationError
 
 REPORT_FILE = "report.json"
@@ -70,7 +70,7 @@ def ExpectationsGate(  # noqa: N802 - TFX component classes are CamelCase
     with open(os.path.join(validation.uri, REPORT_FILE)) as f:
         report = json.load(f)
     for failure in report["failures"]:
-        if failure["severity"] == expectations.WARNING:
+        if failure["severity"] == suite_loading.WARNING:
             logging.warning("data contract warning: %s", failure["message"])
     message = contract_report.contract_error_message(report)
     if message:

@@ -6,7 +6,7 @@ TFMA's default extractors end by splitting every batch into one extract per exam
 metric combiner on it. Here a batch is split instead into one extract per distinct combination
 of the slicing columns' values: rows with the same values fall in the same slices, so TFMA's
 own slice-key function runs once per combination, on one of its rows, and the combiners
-(components/row_batch_metrics.py) get the labels, predictions and weights of all its rows as
+(components/evaluate/row_batch_combiners.py) get the labels, predictions and weights of all its rows as
 arrays. With the overall slice alone, a batch is one group.
 """
 from __future__ import annotations

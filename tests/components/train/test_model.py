@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from components.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
-from components.tuning import model_settings, parse_search_space
+from components.train.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
+from components.train.hyperparameters import model_settings, parse_search_space
 from pipeline.config.settings import MODEL_SETTINGS, Settings
 
 INPUTS = [ModelInput("a_xf"), ModelInput("b_xf"), ModelInput("c_xf", cardinality=5)]
@@ -187,7 +187,7 @@ def test_fit_and_save_do_not_autograph_convert_keras_itself(tmp_path):
         "import os\nos.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
         "import numpy as np\n"
         "from tensorflow.python.autograph.impl import api\n"
-        "from components.model import ModelConfig, ModelInput, build_model\n"
+        "from components.train.model import ModelConfig, ModelInput, build_model\n"
         "model = build_model([ModelInput('a'), ModelInput('c', 4)], ModelConfig(num_classes=2))\n"
         "x = {'a': np.zeros((8, 1), 'float32'), 'c': np.zeros((8, 1), 'int64')}\n"
         "model.fit(x, np.zeros(8), validation_data=(x, np.zeros(8)), verbose=0)\n"

@@ -1,4 +1,4 @@
-"""The Evaluator's module code (components/evaluation.py) and what the eval config asks of TFMA:
+"""The Evaluator's module code (components/evaluate/evaluator_module.py) and what the eval config asks of TFMA:
 rows grouped by slice, accuracy off the confusion matrix, the baseline scored on the gated metric."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tensorflow_model_analysis.extractors import slice_key_extractor
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.slicer import slicer_lib
 
-from components import evaluation, row_batch_metrics, slice_groups
+from components.evaluate import evaluator_module, row_batch_combiners, slice_groups
 from pipeline.config.settings import Settings
 from pipeline.definition.eval_config import gated_metric, make_eval_config
 
@@ -44,14 +44,14 @@ def test_argmax_accuracy_counts_the_argmax_class_against_the_label():
     inputs = [metric_types.StandardMetricInputs(labels=np.array([label]), predictions=p,
                                                 example_weights=np.array([1.0]))
               for label, p in zip(labels, probabilities)]
-    computations = evaluation.ArgmaxAccuracy().computations(eval_config=tfma.EvalConfig())
+    computations = evaluator_module.ArgmaxAccuracy().computations(eval_config=tfma.EvalConfig())
     results = _run_computations(computations, inputs)
-    key = metric_types.MetricKey(name=evaluation.ACCURACY_NAME)
+    key = metric_types.MetricKey(name=evaluator_module.ACCURACY_NAME)
     expected = float(np.mean(probabilities.argmax(axis=1) == labels))
     assert results[key] == pytest.approx(expected, abs=1e-12)
     # It shares the confusion plot's matrices instead of running a combiner of its own.
-    plot = evaluation.BatchedMultiClassConfusionMatrixPlot(
-        thresholds=list(evaluation.MATRIX_THRESHOLDS)).computations(eval_config=tfma.EvalConfig())
+    plot = evaluator_module.BatchedMultiClassConfusionMatrixPlot(
+        thresholds=list(evaluator_module.MATRIX_THRESHOLDS)).computations(eval_config=tfma.EvalConfig())
     combiners = {c for c in computations + plot if isinstance(c, metric_types.MetricComputation)}
     assert len(combiners) == 1
 
@@ -69,12 +69,12 @@ def test_precision_and_recall_equal_tfmas_own_at_every_class(classes):
     sub_keys = [metric_types.SubKey(class_id=c) for c in range(classes)]
     config = tfma.EvalConfig()
     ours = _run_computations(
-        evaluation.ClassPrecision().computations(sub_keys=sub_keys, eval_config=config)
-        + evaluation.ClassRecall().computations(sub_keys=sub_keys, eval_config=config), inputs)
+        evaluator_module.ClassPrecision().computations(sub_keys=sub_keys, eval_config=config)
+        + evaluator_module.ClassRecall().computations(sub_keys=sub_keys, eval_config=config), inputs)
     theirs = _run_computations(
         tfma.metrics.Precision().computations(sub_keys=sub_keys, eval_config=config)
         + tfma.metrics.Recall().computations(sub_keys=sub_keys, eval_config=config), inputs)
-    for name in (evaluation.PRECISION_NAME, evaluation.RECALL_NAME):
+    for name in (evaluator_module.PRECISION_NAME, evaluator_module.RECALL_NAME):
         for sub_key in sub_keys:
             key = metric_types.MetricKey(name=name, sub_key=sub_key)
             assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-12), key
@@ -234,7 +234,7 @@ def test_slices_and_their_columns_include_cross_slices_once():
 
 def test_the_evaluator_extractors_end_in_row_groups_not_examples():
     config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(feature_keys=["payment_type"])])
-    extractors = evaluation.custom_extractors(None, config, None)
+    extractors = evaluator_module.custom_extractors(None, config, None)
     stages = [e.stage_name for e in extractors]
     assert isinstance(extractors[-1].ptransform, beam.ParDo)  # ours, not TFMA's
     assert stages[-1] == slice_groups.GROUP_STAGE_NAME
@@ -262,7 +262,7 @@ def test_the_baseline_model_is_scored_on_the_gated_metric_only(dataset):
     # thresholds accuracy, precision and recall read.
     plots = [json.loads(m.config) for s in config.metrics_specs for m in s.metrics
              if m.class_name == "BatchedMultiClassConfusionMatrixPlot"]
-    assert plots == [{"thresholds": list(evaluation.MATRIX_THRESHOLDS)}]
+    assert plots == [{"thresholds": list(evaluator_module.MATRIX_THRESHOLDS)}]
     # Without a baseline (a first run) every spec applies to the one model.
     alone = tfma.utils.update_eval_config_with_defaults(config, has_baseline=False,
                                                        rubber_stamp=True)

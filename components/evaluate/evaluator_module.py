@@ -5,9 +5,9 @@ each example to every metric's combiner, once per slice it falls in. Profiled, t
 Python was nearly all of the Evaluator's time, so:
 
 - `custom_extractors` splits a batch by slice instead of by example
-  (components/slice_groups.py), and every metric of the eval config is one of the classes
+  (components/evaluate/slice_groups.py), and every metric of the eval config is one of the classes
   below, whose combiners take those groups of rows as arrays
-  (components/row_batch_metrics.py). The metrics are TFMA's own (same keys, same derived
+  (components/evaluate/row_batch_combiners.py). The metrics are TFMA's own (same keys, same derived
   results and plots); only the combiners' per-row work moved into numpy. TFMA matches a
   metric config to its registered classes by class name before it looks at the module, hence
   the `Batched` names.
@@ -25,7 +25,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.extractors import slice_key_extractor, unbatch_extractor
 from tensorflow_model_analysis.metrics import metric_types, multi_class_confusion_matrix_metrics
 
-from components import eval_model, row_batch_metrics, slice_groups
+from components.evaluate import positional_signatures, row_batch_combiners, slice_groups
 
 ACCURACY_NAME = "sparse_categorical_accuracy"
 PRECISION_NAME = "precision"
@@ -55,17 +55,17 @@ def custom_extractors(eval_shared_model, eval_config: tfma.EvalConfig,
 def custom_eval_shared_model(eval_saved_model_path: str, model_name: str,
                              eval_config: tfma.EvalConfig, **kwargs):
     """TFX's Evaluator calls this (module_path) for each model: TFMA's default shared model,
-    whose signatures take the batch positionally as TFMA passes it (components/eval_model.py)."""
-    return eval_model.with_positional_signatures(tfma.default_eval_shared_model(
+    whose signatures take the batch positionally as TFMA passes it (components/evaluate/positional_signatures.py)."""
+    return positional_signatures.with_positional_signatures(tfma.default_eval_shared_model(
         eval_saved_model_path=eval_saved_model_path, model_name=model_name,
         eval_config=eval_config, **kwargs))
 
 
 class _OnRowBatches:
-    """A TFMA metric whose combiners take groups of rows (row_batch_metrics.on_rows)."""
+    """A TFMA metric whose combiners take groups of rows (row_batch_combiners.on_rows)."""
 
     def computations(self, *args, **kwargs):
-        return row_batch_metrics.on_rows(super().computations(*args, **kwargs),
+        return row_batch_combiners.on_rows(super().computations(*args, **kwargs),
                                          kwargs.get("eval_config"))
 
 

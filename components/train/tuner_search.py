@@ -21,13 +21,13 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from components.model import LearningRateSchedule, ModelConfig, build_model
-from components.training import model_inputs
-from components.tuning import model_settings
+from components.train.model import LearningRateSchedule, ModelConfig, build_model
+from components.train.trainer_module import model_inputs
+from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import DatasetSpec
 
 TRIALS_FILE = "trials.json"
-TUNER_FN = "components.tuner_component.tuner_fn"
+TUNER_FN = "components.train.tuner_search.tuner_fn"
 
 
 class TfKerasTrials:

@@ -1,4 +1,4 @@
-"""The Evaluator's model wrapper (components/eval_model.py): TFMA's positional call reaches a
+"""The Evaluator's model wrapper (components/evaluate/positional_signatures.py): TFMA's positional call reaches a
 loaded SavedModel signature by its input's name, with the same outputs."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from apache_beam.internal import pickler
 
-from components import eval_model, evaluation
+from components.evaluate import evaluator_module, positional_signatures
 
 
 class _Lengths(tf.Module):
@@ -20,7 +20,7 @@ def test_a_loaded_signature_takes_the_batch_positionally_under_its_input_name(tm
     module = _Lengths()
     tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.serve})
     loaded = tf.saved_model.load(str(tmp_path))
-    model = eval_model.PositionalSignatures(loaded)
+    model = positional_signatures.PositionalSignatures(loaded)
     batch = tf.constant([b"a", b"abc", b""])
 
     signature = model.signatures["serving_default"]
@@ -42,7 +42,7 @@ def test_a_positional_call_is_passed_on_by_keyword():
             calls.append(kwargs)
             return kwargs
 
-    signature = eval_model.OneInputSignature(KeywordsOnly())
+    signature = positional_signatures.OneInputSignature(KeywordsOnly())
     assert signature("batch") == {"examples": "batch"}
     assert calls == [{"examples": "batch"}]
 
@@ -51,10 +51,10 @@ def test_the_evaluators_shared_model_loads_through_the_wrapper_and_pickles(tmp_p
     module = _Lengths()
     tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.serve})
     config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(signature_name="serving_default")])
-    shared = evaluation.custom_eval_shared_model(str(tmp_path), "", config)
+    shared = evaluator_module.custom_eval_shared_model(str(tmp_path), "", config)
     # Beam ships the loader to its workers, pickled as Beam pickles.
     loader = pickler.loads(pickler.dumps(shared.model_loader.construct_fn))
     model = loader()
-    assert isinstance(model, eval_model.PositionalSignatures)
+    assert isinstance(model, positional_signatures.PositionalSignatures)
     np.testing.assert_array_equal(
         model.signatures["serving_default"](tf.constant([b"ab"]))["length"], [2])

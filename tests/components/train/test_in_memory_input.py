@@ -1,11 +1,11 @@
-"""The Trainer's in-memory input (components/in_memory_input.py): every row once per epoch,
+"""The Trainer's in-memory input (components/train/in_memory_input.py): every row once per epoch,
 reshuffled each epoch with the seed, and streaming once a split would pass the memory cap."""
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-from components import in_memory_input
+from components.train import in_memory_input
 
 
 def _split(rows: int, batch: int = 7) -> tf.data.Dataset:
