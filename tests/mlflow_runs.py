@@ -27,7 +27,7 @@ import pytest
 
 from conftest import pipeline_command
 from pipeline.config.settings import Settings
-from pipeline.tracking import pipeline_runs
+from pipeline.tracking import lineage, mlflow_store, run_logging
 
 FIRST_EPOCHS = 6  # 5 already pass the 0.9 accuracy gate; one spare
 WORSE_ARGS = ("--epochs", "1", "--hidden-units", "1", "--max-metric-drop", "0")
@@ -46,7 +46,7 @@ _cache: dict[str, PenguinRuns | str] = {}
 def clean_env() -> dict[str, str]:
     """This environment without MLFLOW_TRACKING_URI, so runs log to their temp folder's store."""
     env = dict(os.environ)
-    env.pop(pipeline_runs.TRACKING_URI_ENV, None)
+    env.pop(mlflow_store.TRACKING_URI_ENV, None)
     return env
 
 
@@ -68,7 +68,7 @@ def _make(root: Path) -> PenguinRuns:
     for args in (("--epochs", str(FIRST_EPOCHS)), WORSE_ARGS):
         done = run(settings, *args)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    first, second = pipeline_runs.tfx_run_ids(settings)[-2:]
+    first, second = lineage.tfx_run_ids(settings)[-2:]
     return PenguinRuns(settings, first, second)
 
 
@@ -88,9 +88,9 @@ def parent_run(client, settings: Settings, tfx_run: str):
     experiment = client.get_experiment_by_name(settings.full_pipeline_name)
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.`{pipeline_runs.TAG_PIPELINE_RUN}` = '{tfx_run}' and "
-                      f"tags.`{pipeline_runs.TAG_PIPELINE}` = '{settings.full_pipeline_name}'")
-    parents = [r for r in runs if pipeline_runs.TAG_PARENT not in r.data.tags]
+        filter_string=f"tags.`{run_logging.TAG_PIPELINE_RUN}` = '{tfx_run}' and "
+                      f"tags.`{run_logging.TAG_PIPELINE}` = '{settings.full_pipeline_name}'")
+    parents = [r for r in runs if run_logging.TAG_PARENT not in r.data.tags]
     assert len(parents) == 1, [r.info.run_name for r in runs]
     return parents[0]
 
@@ -99,8 +99,8 @@ def child_runs(client, parent) -> dict[str, object]:
     """Node id -> child run."""
     runs = client.search_runs(
         [parent.info.experiment_id],
-        filter_string=f"tags.`{pipeline_runs.TAG_PARENT}` = '{parent.info.run_id}'")
-    return {r.data.tags[pipeline_runs.TAG_NODE]: r for r in runs}
+        filter_string=f"tags.`{run_logging.TAG_PARENT}` = '{parent.info.run_id}'")
+    return {r.data.tags[run_logging.TAG_NODE]: r for r in runs}
 
 
 def free_port() -> int:

@@ -340,7 +340,7 @@ def serving(settings: Settings, requests: int = 200,
     import tensorflow as tf
     from mlflow.pyfunc import scoring_server
 
-    from pipeline.tracking import mlflow_cli, pipeline_runs, registry
+    from pipeline.tracking import mlflow_cli, mlflow_store, registry
 
     spec = settings.load_spec()
     settings = settings.replace(serve_port=_free_port())
@@ -351,7 +351,7 @@ def serving(settings: Settings, requests: int = 200,
     names = [f.name for f in spec.model_features]
     frame = registry.feature_rows(settings.csv or spec.csv_path, names,
                                   {n for n in names if dtypes[n].dtype != tf.string}, rows=400)
-    with pipeline_runs.active_store(settings):
+    with mlflow_store.active_store(settings):
         model = mlflow.pyfunc.load_model(registry.model_uri(settings.registered_model_name))
     schema = model.metadata.get_input_schema()
     workers = mlflow_cli.serve_workers(settings)

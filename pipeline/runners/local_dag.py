@@ -120,13 +120,13 @@ def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
     After a failed run, a tracking failure is only logged: the pipeline's error is the one to
     report. After a successful run it propagates: an untracked run is a failed `make pipeline`."""
     from pipeline.console.output_capture import captured_output
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import lineage, pipeline_runs
 
     tracked = None
     with captured_output(settings.log_path):
         try:
             # None when the run failed before TFX recorded it (nothing of it in ML Metadata).
-            tfx_run = run_id if run_id in pipeline_runs.tfx_run_ids(settings) else None
+            tfx_run = run_id if run_id in lineage.tfx_run_ids(settings) else None
             tracked = pipeline_runs.log_pipeline_run(
                 settings, spec, tfx_run, error=error, started_ms=started_ms)
         except Exception:

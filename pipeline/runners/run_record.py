@@ -49,9 +49,9 @@ def record_success(settings: Settings, inputs: dict[str, str], tracked,
 
 
 def _is_champion(settings: Settings, model) -> bool:
-    from pipeline.tracking import pipeline_runs, registry
+    from pipeline.tracking import mlflow_store, registry
 
-    with pipeline_runs.active_store(settings) as client:
+    with mlflow_store.active_store(settings) as client:
         return registry.champion_version(client, model.name) == str(model.version)
 
 

@@ -271,7 +271,7 @@ def track_run(settings: Settings, run_id: str, failed_nodes: Sequence[str] = (),
 
     failed_nodes: the stages the orchestrator saw fail; their errors (left by run_node) become
     the run's error, so a failed run is logged FAILED with the reason."""
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import lineage, pipeline_runs
 
     spec = settings.load_spec()
     error = None
@@ -283,7 +283,7 @@ def track_run(settings: Settings, run_id: str, failed_nodes: Sequence[str] = (),
                                           else "failed (see the orchestrator's task log)"))
         error = StagesFailed("\n".join(reasons))
     # None when no stage got as far as ML Metadata: the MLflow run then says "(no run)".
-    tfx_run = run_id if run_id in pipeline_runs.tfx_run_ids(settings) else None
+    tfx_run = run_id if run_id in lineage.tfx_run_ids(settings) else None
     tracked = pipeline_runs.log_pipeline_run(settings, spec, tfx_run, error=error)
     out.write(tracked.summary())
     if error is None and tfx_run is not None:

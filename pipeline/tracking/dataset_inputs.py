@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import CATEGORICAL, CATEGORICAL_INT, FLOAT, INT, DatasetSpec
 from pipeline.mlmd import queries
+from pipeline.tracking import run_logging
 
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
@@ -129,3 +130,21 @@ def stage_inputs(node_id: str, inputs: dict[str | None, DatasetInput]) -> list[D
 
 
 # ---- ML Metadata lookups ------------------------------------------------------------------
+
+
+def log_dataset_inputs(client, run_id: str, spec: DatasetSpec, csv_sha256: str,
+                       nodes: list[queries.NodeExecution]
+                       ) -> dict[str | None, DatasetInput] | None:
+    """The data's inputs on the pipeline's run (every split); None if they could not be made
+    (the run's tracking_error tag says why)."""
+    by_node = {n.node_id: n for n in nodes}
+    try:
+        inputs = dataset_inputs(
+            spec, csv_sha256,
+            split_hash_buckets(by_node.get(stage_names.EXAMPLE_GEN)),
+            split_row_counts(by_node.get(stage_names.STATISTICS_GEN)))
+        client.log_inputs(run_id, datasets=list(inputs.values()))
+    except Exception as e:  # noqa: BLE001 - the run's figures matter more than its data inputs
+        run_logging.recording_failed(client, run_id, "the dataset inputs", e)
+        return None
+    return inputs

@@ -33,21 +33,21 @@ def mlflow_env(settings: Settings) -> dict[str, str]:
     """The environment for an mlflow subprocess: this run's store, this virtualenv's scripts
     first on PATH (mlflow starts `uvicorn` by name, and the venv need not be activated), and
     TensorFlow's C++ chatter off."""
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import mlflow_store
 
-    env = dict(os.environ, **{pipeline_runs.TRACKING_URI_ENV: pipeline_runs.tracking_uri(settings)})
+    env = dict(os.environ, **{mlflow_store.TRACKING_URI_ENV: mlflow_store.tracking_uri(settings)})
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 
 
 def ui_command(settings: Settings) -> list[str]:
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import mlflow_store
 
     return [sys.executable, "-m", "mlflow", "ui",
-            "--backend-store-uri", pipeline_runs.tracking_uri(settings),
+            "--backend-store-uri", mlflow_store.tracking_uri(settings),
             # For experiments created from the UI; the pipeline's own set their location.
-            "--default-artifact-root", pipeline_runs.artifact_root(settings),
+            "--default-artifact-root", mlflow_store.artifact_root(settings),
             "--host", HOST, "--port", str(settings.mlflow_ui_port), "--workers", "1"]
 
 
@@ -98,9 +98,9 @@ def pipeline_experiment(settings: Settings) -> str | None:
     """The id of the pipeline's experiment in the store, or None before its first run."""
     from mlflow import MlflowClient
 
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import mlflow_store
 
-    experiment = MlflowClient(pipeline_runs.tracking_uri(settings)).get_experiment_by_name(
+    experiment = MlflowClient(mlflow_store.tracking_uri(settings)).get_experiment_by_name(
         settings.full_pipeline_name)
     return experiment.experiment_id if experiment is not None else None
 
@@ -115,14 +115,14 @@ def _exec(command: list[str], env: dict[str, str]) -> None:
 
 
 def ui(settings: Settings, out: TextIO = sys.stdout) -> int:
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import mlflow_store
 
-    if not pipeline_runs.uses_local_store(settings):
+    if not mlflow_store.uses_local_store(settings):
         out.write(f"MLFLOW_TRACKING_URI is set: the UI is the one of "
-                  f"{pipeline_runs.tracking_uri(settings)}\n")
+                  f"{mlflow_store.tracking_uri(settings)}\n")
         return 0
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    out.write(f"MLflow UI: {ui_url(settings)}  (store {pipeline_runs.tracking_uri(settings)}; "
+    out.write(f"MLflow UI: {ui_url(settings)}  (store {mlflow_store.tracking_uri(settings)}; "
               "Ctrl-C stops it)\n")
     experiment = pipeline_experiment(settings)
     if experiment is not None:
@@ -134,9 +134,9 @@ def ui(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 def champion(settings: Settings) -> str | None:
     """The version `champion` points at, or None when no model has been blessed yet."""
-    from pipeline.tracking import pipeline_runs, registry
+    from pipeline.tracking import mlflow_store, registry
 
-    with pipeline_runs.active_store(settings) as client:
+    with mlflow_store.active_store(settings) as client:
         return registry.champion_version(client, settings.registered_model_name)
 
 
@@ -159,9 +159,9 @@ def feature_types(settings: Settings) -> dict[str, str]:
     """Column name -> MLflow type ('double', 'string') from the champion's input signature."""
     import mlflow
 
-    from pipeline.tracking import pipeline_runs, registry
+    from pipeline.tracking import mlflow_store, registry
 
-    with pipeline_runs.active_store(settings):
+    with mlflow_store.active_store(settings):
         info = mlflow.models.get_model_info(registry.model_uri(settings.registered_model_name))
     return {c.name: c.type.name for c in info.signature.inputs.inputs}
 

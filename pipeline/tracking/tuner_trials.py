@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from pipeline.mlmd import queries
+from pipeline.tracking import run_logging
 
 TRIALS_FILE = "trials.json"  # components/train/tuner_search.py writes it
 BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner executor writes it
@@ -69,3 +70,20 @@ def log_trials(client, experiment: str, stage_run: str, tags: dict[str, str],
 def tuned_params(node: queries.NodeExecution) -> dict[str, str]:
     """The chosen set as pipeline-run params: `tuned.<setting>`."""
     return {TUNED_PREFIX + k: str(v) for k, v in chosen_hyperparameters(node).items()}
+
+
+def log_tuner(client, experiment: str, parent: str, stage_run: str,
+              node: queries.NodeExecution, tfx_run: str, source: dict[str, str]) -> bool:
+    """--tune: each trial a child run of the Tuner's run (when it ran, not when cached), the
+    chosen set on the pipeline's run. False when they could not be recorded: the Tuner's run
+    then ends FAILED with a tracking_error tag, and the stages after it are still logged."""
+    try:
+        if node.execution.last_known_state == queries.COMPLETE:
+            log_trials(client, experiment, stage_run,
+                       {run_logging.TAG_PIPELINE_RUN: tfx_run, **source}, node)
+        run_logging.log(client, parent, params=tuned_params(node))
+    except Exception as e:  # noqa: BLE001 - the trials must not lose the stages after them
+        run_logging.recording_failed(client, stage_run, "the Tuner's trials", e)
+        client.set_terminated(stage_run, run_logging.FAILED)
+        return False
+    return True

@@ -21,7 +21,7 @@ import mlflow_runs
 from conftest import DATA, pipeline_command
 from pipeline.config.dataset_spec import tf_name
 from pipeline.config.settings import Settings
-from pipeline.tracking import mlflow_cli, pipeline_runs, registry, serving_pyfunc
+from pipeline.tracking import mlflow_cli, mlflow_store, registry, serving_pyfunc
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +116,7 @@ def test_mlflow_model_signature_has_the_csvs_column_names(settings, champion, mo
     from mlflow.models import get_model_info
 
     _, version = champion
-    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, mlflow_runs.store_uri(settings))
+    monkeypatch.setenv(mlflow_store.TRACKING_URI_ENV, mlflow_runs.store_uri(settings))
     info = get_model_info(f"models:/{version.name}/{version.version}")
     assert sorted(c.name for c in info.signature.inputs.inputs) == sorted(FEATURES)
 
@@ -124,7 +124,7 @@ def test_mlflow_model_signature_has_the_csvs_column_names(settings, champion, mo
 def test_served_model_answers_requests_with_the_original_column_names(settings):
     settings = settings.replace(serve_port=mlflow_runs.free_port(), serve_workers=1)
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+        patch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
         env = mlflow_cli.serve_env(settings)
         ping = f"http://127.0.0.1:{settings.serve_port}/ping"
         with mlflow_runs.server(mlflow_cli.serve_command(settings), env, ping):

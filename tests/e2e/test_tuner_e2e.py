@@ -15,7 +15,7 @@ from mlflow_runs import child_runs, parent_run, run, store_uri
 from pipeline.config.settings import Settings
 from pipeline.config.stage_names import TUNER
 from pipeline.mlmd import queries
-from pipeline.tracking import pipeline_runs, tuner_trials
+from pipeline.tracking import lineage, run_logging, tuner_trials
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +59,12 @@ def test_the_tuner_is_a_stage_and_the_trainer_uses_its_choice(tuned):
 def test_each_trial_is_an_mlflow_child_run_and_the_choice_is_on_the_pipeline_run(tuned):
     settings, _ = tuned
     client = mlflow.MlflowClient(store_uri(settings))
-    tfx_run = pipeline_runs.tfx_run_ids(settings)[-1]
+    tfx_run = lineage.tfx_run_ids(settings)[-1]
     parent = parent_run(client, settings, tfx_run)
     stage = child_runs(client, parent)[TUNER]
     trials = client.search_runs(
         [parent.info.experiment_id],
-        filter_string=f"tags.`{pipeline_runs.TAG_PARENT}` = '{stage.info.run_id}'")
+        filter_string=f"tags.`{run_logging.TAG_PARENT}` = '{stage.info.run_id}'")
     assert sorted(int(t.data.params["hidden_units"]) for t in trials) == sorted(WIDTHS)
     for trial in trials:
         history = client.get_metric_history(trial.info.run_id, "val_loss")

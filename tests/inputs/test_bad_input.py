@@ -144,9 +144,9 @@ class GoodRun:
         """The `champion` version and every registered version, from the run's MLflow store."""
         from mlflow import MlflowClient
 
-        from pipeline.tracking import pipeline_runs, registry
+        from pipeline.tracking import mlflow_store, registry
 
-        client = MlflowClient(pipeline_runs.tracking_uri(self.settings))
+        client = MlflowClient(mlflow_store.tracking_uri(self.settings))
         name = self.settings.registered_model_name
         return (registry.champion_version(client, name),
                 sorted(str(v.version) for v in client.search_model_versions(f"name = '{name}'")))

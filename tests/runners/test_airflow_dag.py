@@ -259,13 +259,13 @@ def mlflow_runs(settings: Settings, run_id: str) -> tuple[list, list]:
     """(parent runs, stage runs) that MLflow has for one pipeline run."""
     import mlflow
 
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import mlflow_store, run_logging
 
-    client = mlflow.MlflowClient(pipeline_runs.tracking_uri(settings))
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri(settings))
     experiment = client.get_experiment_by_name(settings.full_pipeline_name)
     runs = client.search_runs([experiment.experiment_id],
-                              filter_string=f"tags.`{pipeline_runs.TAG_PIPELINE_RUN}` = '{run_id}'")
-    parents = [r for r in runs if pipeline_runs.TAG_PARENT not in r.data.tags]
+                              filter_string=f"tags.`{run_logging.TAG_PIPELINE_RUN}` = '{run_id}'")
+    parents = [r for r in runs if run_logging.TAG_PARENT not in r.data.tags]
     return parents, [r for r in runs if r not in parents]
 
 
@@ -273,7 +273,7 @@ def mlflow_runs(settings: Settings, run_id: str) -> tuple[list, list]:
 def test_refused_input_fails_the_run_at_once_and_is_tracked(tmp_path):
     """A refused input is not retried, the stages after it do not run, and MLflow still gets
     the run, FAILED, with the reason."""
-    from pipeline.tracking import pipeline_runs
+    from pipeline.tracking import run_logging
 
     sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "input" / "data.csv", 50)
     lines = sample.read_text().splitlines()
@@ -294,8 +294,8 @@ def test_refused_input_fails_the_run_at_once_and_is_tracked(tmp_path):
     # ImportSchemaGen does not need the CSV: it ran, and is tracked as a stage of the run.
     assert run["tasks"][builder.SCHEMA_IMPORTER] == "success"
     assert [r.data.tags["tfx.node_id"] for r in stages] == [builder.SCHEMA_IMPORTER]
-    assert "CsvExampleGen: InputError" in parent.data.tags[pipeline_runs.TAG_ERROR]
-    assert "fare" in parent.data.tags[pipeline_runs.TAG_ERROR]
+    assert "CsvExampleGen: InputError" in parent.data.tags[run_logging.TAG_ERROR]
+    assert "fare" in parent.data.tags[run_logging.TAG_ERROR]
 
 
 @pytest.mark.e2e

@@ -16,7 +16,7 @@ from mlflow_runs import client, runs  # noqa: F401 - pytest fixtures
 from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
-from pipeline.tracking import dataset_inputs, pipeline_runs, registry
+from pipeline.tracking import dataset_inputs, registry, run_logging
 
 CONTEXT = dataset_inputs.TAG_DATA_CONTEXT
 BUCKETS = {"train": 70, "eval": 30}
@@ -186,7 +186,7 @@ def test_the_registered_models_source_run_has_the_data(runs, client):
     name = runs.settings.registered_model_name
     for version in client.search_model_versions(f"name = '{name}'"):
         source_run = client.get_run(version.run_id)
-        assert pipeline_runs.TAG_PARENT not in source_run.data.tags  # the pipeline's run
+        assert run_logging.TAG_PARENT not in source_run.data.tags  # the pipeline's run
         _check_split_inputs(_run_inputs(client, version.run_id), runs, source_run.data.metrics)
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
     assert set(_run_inputs(client, champion.run_id)) == {"train", "eval"}

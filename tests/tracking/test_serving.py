@@ -19,7 +19,7 @@ from mlflow_runs import runs  # noqa: F401 - a pytest fixture
 from components.train import export_signatures
 from pipeline.bench import baselines
 from pipeline.config.settings import Settings, from_args
-from pipeline.tracking import mlflow_cli, pipeline_runs, registry, serving_pyfunc
+from pipeline.tracking import mlflow_cli, mlflow_store, registry, serving_pyfunc
 
 
 def test_pyfunc_names_match_the_exported_signature():
@@ -200,7 +200,7 @@ def served(runs):
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--workers") + 1] == "2"
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+        patch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
         env = mlflow_cli.serve_env(settings)
     ping = f"http://127.0.0.1:{settings.serve_port}/ping"
     with mlflow_runs.server(command, env, ping):
@@ -315,7 +315,7 @@ def test_malformed_requests_get_400_with_the_reason_and_serving_goes_on(served, 
 
 @pytest.mark.e2e
 def test_predict_command_prints_the_served_answer(served, monkeypatch):
-    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
     out = io.StringIO()
     assert mlflow_cli.predict(served, rows=3, out=out) == 0
     lines = out.getvalue().splitlines()

@@ -26,7 +26,16 @@ from pipeline.config.settings import Settings
 from pipeline.definition import builder
 from pipeline.definition.eval_config import make_eval_config
 from pipeline.mlmd import queries
-from pipeline.tracking import pipeline_runs, plots, stage_records
+from pipeline.tracking import (
+    git_source,
+    lineage,
+    mlflow_store,
+    pipeline_runs,
+    plots,
+    run_logging,
+    stage_records,
+    stage_runs,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -44,36 +53,36 @@ def test_importing_the_mlflow_modules_touches_no_store():
 
 
 def test_store_defaults_to_the_dataset_output_folder(tmp_path, monkeypatch):
-    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
     settings = Settings(dataset="penguins", output_root=tmp_path)
     folder = tmp_path.resolve() / "penguins" / "mlflow"
-    assert pipeline_runs.tracking_uri(settings) == f"sqlite:///{folder / 'mlflow.db'}"
-    assert pipeline_runs.artifact_root(settings) == (folder / "artifacts").as_uri()
-    assert pipeline_runs.uses_local_store(settings)
+    assert mlflow_store.tracking_uri(settings) == f"sqlite:///{folder / 'mlflow.db'}"
+    assert mlflow_store.artifact_root(settings) == (folder / "artifacts").as_uri()
+    assert mlflow_store.uses_local_store(settings)
 
 
 def test_tracking_uri_variable_points_the_store_elsewhere(tmp_path, monkeypatch):
-    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, "http://pipeline_runs.example:5000")
+    monkeypatch.setenv(mlflow_store.TRACKING_URI_ENV, "http://pipeline_runs.example:5000")
     settings = Settings(dataset="penguins", output_root=tmp_path)
-    assert pipeline_runs.tracking_uri(settings) == "http://pipeline_runs.example:5000"
-    assert not pipeline_runs.uses_local_store(settings)
+    assert mlflow_store.tracking_uri(settings) == "http://pipeline_runs.example:5000"
+    assert not mlflow_store.uses_local_store(settings)
 
 
 def test_active_store_puts_the_environment_back(tmp_path, monkeypatch):
     import mlflow
 
     settings = Settings(dataset="penguins", output_root=tmp_path)
-    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
-    default = pipeline_runs.tracking_uri(settings)
-    with pipeline_runs.active_store(settings):
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
+    default = mlflow_store.tracking_uri(settings)
+    with mlflow_store.active_store(settings):
         assert mlflow.get_tracking_uri() == default
-    assert pipeline_runs.TRACKING_URI_ENV not in os.environ
+    assert mlflow_store.TRACKING_URI_ENV not in os.environ
     assert mlflow.get_tracking_uri() != default
 
-    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, default)  # same store: one SQLite set-up
-    with pipeline_runs.active_store(settings):
+    monkeypatch.setenv(mlflow_store.TRACKING_URI_ENV, default)  # same store: one SQLite set-up
+    with mlflow_store.active_store(settings):
         assert mlflow.get_tracking_uri() == default
-    assert os.environ[pipeline_runs.TRACKING_URI_ENV] == default
+    assert os.environ[mlflow_store.TRACKING_URI_ENV] == default
 
 
 def test_experiments_are_of_the_kind_the_ui_opens_on_its_runs(tmp_path):
@@ -82,21 +91,21 @@ def test_experiments_are_of_the_kind_the_ui_opens_on_its_runs(tmp_path):
     A kind someone chose in the UI stays."""
     from mlflow import MlflowClient
 
-    kind = pipeline_runs.TAG_EXPERIMENT_KIND
-    assert (kind, pipeline_runs.EXPERIMENT_KIND) == ("mlflow.experimentKind",
+    kind = mlflow_store.TAG_EXPERIMENT_KIND
+    assert (kind, mlflow_store.EXPERIMENT_KIND) == ("mlflow.experimentKind",
                                                     "custom_model_development")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     location = (tmp_path / "artifacts").as_uri()
-    created = pipeline_runs.experiment_id(client, Settings(dataset="penguins"), location)
+    created = mlflow_store.experiment_id(client, Settings(dataset="penguins"), location)
     assert client.get_experiment(created).tags[kind] == "custom_model_development"
 
     found = client.create_experiment("csv2model-taxi", artifact_location=location)
     assert kind not in client.get_experiment(found).tags
-    assert pipeline_runs.experiment_id(client, Settings(dataset="taxi"), location) == found
+    assert mlflow_store.experiment_id(client, Settings(dataset="taxi"), location) == found
     assert client.get_experiment(found).tags[kind] == "custom_model_development"
 
     client.set_experiment_tag(found, kind, "genai_development")
-    pipeline_runs.experiment_id(client, Settings(dataset="taxi"), location)
+    mlflow_store.experiment_id(client, Settings(dataset="taxi"), location)
     assert client.get_experiment(found).tags[kind] == "genai_development"
 
 
@@ -121,7 +130,7 @@ def test_no_champion_only_when_the_registry_says_so(tmp_path, monkeypatch):
 
 
 def test_source_tags_are_the_fields_the_ui_shows_as_source():
-    tags = pipeline_runs.source_tags()
+    tags = git_source.source_tags()
     assert tags["mlflow.source.name"] == str(REPO)
     assert tags["mlflow.source.type"] == "LOCAL"
     git = ["git", "-C", str(REPO)]
@@ -138,7 +147,7 @@ def test_a_run_that_failed_before_tfx_started_has_source_and_the_whole_csv(tmp_p
                                                                            monkeypatch):
     from mlflow import MlflowClient
 
-    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
     settings = Settings(dataset="penguins", output_root=tmp_path)
     spec = settings.load_spec()
     tracked = pipeline_runs.log_pipeline_run(settings, spec, None, error=RuntimeError("no CSV"))
@@ -147,8 +156,8 @@ def test_a_run_that_failed_before_tfx_started_has_source_and_the_whole_csv(tmp_p
     assert run.info.status == "FAILED"
     assert client.get_experiment(tracked.experiment_id).tags["mlflow.experimentKind"] == \
         "custom_model_development"
-    assert {k: run.data.tags[k] for k in pipeline_runs.source_tags()} == \
-        pipeline_runs.source_tags()
+    assert {k: run.data.tags[k] for k in git_source.source_tags()} == \
+        git_source.source_tags()
     [data] = run.inputs.dataset_inputs
     assert data.tags == [] and data.dataset.profile is None  # the splits were never made
     assert data.dataset.name == "penguins"
@@ -175,22 +184,22 @@ def _node(state: int, node_id: str = "Trainer", outputs=None) -> queries.NodeExe
 
 
 @pytest.mark.parametrize("state, error, status, name", [
-    (queries.COMPLETE, None, pipeline_runs.FINISHED, "ran"),
-    (queries.CACHED, None, pipeline_runs.FINISHED, "cached"),
-    (queries.FAILED, RuntimeError("boom"), pipeline_runs.FAILED, "failed"),
-    (metadata_store_pb2.Execution.RUNNING, KeyboardInterrupt(), pipeline_runs.KILLED,
+    (queries.COMPLETE, None, run_logging.FINISHED, "ran"),
+    (queries.CACHED, None, run_logging.FINISHED, "cached"),
+    (queries.FAILED, RuntimeError("boom"), run_logging.FAILED, "failed"),
+    (metadata_store_pb2.Execution.RUNNING, KeyboardInterrupt(), run_logging.KILLED,
      "interrupted"),
-    (metadata_store_pb2.Execution.RUNNING, RuntimeError("boom"), pipeline_runs.FAILED, "stopped"),
+    (metadata_store_pb2.Execution.RUNNING, RuntimeError("boom"), run_logging.FAILED, "stopped"),
 ])
 def test_a_stage_run_ends_with_the_state_ml_metadata_recorded(state, error, status, name):
     node = _node(state)
-    assert pipeline_runs.run_status(node, error) == status
-    assert pipeline_runs.state_name(node, error) == name
+    assert stage_runs.run_status(node, error) == status
+    assert stage_runs.state_name(node, error) == name
 
 
 def test_error_summary_names_the_exception_even_without_a_message():
-    assert pipeline_runs.error_summary(KeyboardInterrupt()) == "KeyboardInterrupt"
-    assert pipeline_runs.error_summary(ValueError("bad row")) == "ValueError: bad row"
+    assert run_logging.error_summary(KeyboardInterrupt()) == "KeyboardInterrupt"
+    assert run_logging.error_summary(ValueError("bad row")) == "ValueError: bad row"
 
 
 # ---- what stages contribute --------------------------------------------------------------
@@ -341,10 +350,10 @@ def test_pipeline_run_is_tagged_with_run_commit_spec_and_data(runs, first, tmp_p
     tags, params = parent.data.tags, parent.data.params
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name == runs.first_tfx_run
-    assert tags[pipeline_runs.TAG_PIPELINE_RUN] == runs.first_tfx_run
+    assert tags[run_logging.TAG_PIPELINE_RUN] == runs.first_tfx_run
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
                             text=True, check=True).stdout.strip()
-    assert tags[pipeline_runs.TAG_GIT_COMMIT] == commit
+    assert tags[git_source.TAG_GIT_COMMIT] == commit
     assert tags["dataset.spec_fingerprint"] == spec.fingerprint()
     assert tags["dataset.data_sha256"] == hashlib.sha256(spec.csv_path.read_bytes()).hexdigest()
     assert params["epochs"] == str(mlflow_runs.FIRST_EPOCHS)
@@ -360,7 +369,7 @@ def test_pipeline_run_is_tagged_with_run_commit_spec_and_data(runs, first, tmp_p
 def test_experiment_opens_on_runs_and_every_run_has_its_source(runs, first, second, client):
     parent, children = first
     experiment = client.get_experiment(parent.info.experiment_id)
-    assert experiment.tags[pipeline_runs.TAG_EXPERIMENT_KIND] == "custom_model_development"
+    assert experiment.tags[mlflow_store.TAG_EXPERIMENT_KIND] == "custom_model_development"
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
                             text=True, check=True).stdout.strip()
     for run in (parent, *children.values(), second[0], *second[1].values()):
@@ -382,8 +391,8 @@ def test_one_finished_child_run_per_component_execution(runs, first):
     for e in executions:
         child = children[e.node_id]
         assert child.info.status == "FINISHED", e.node_id
-        assert child.data.tags[pipeline_runs.TAG_EXECUTION] == str(e.execution.id)
-        assert child.data.tags[pipeline_runs.TAG_STATE] in ("ran", "resolved")
+        assert child.data.tags[run_logging.TAG_EXECUTION] == str(e.execution.id)
+        assert child.data.tags[run_logging.TAG_STATE] in ("ran", "resolved")
         assert child.info.start_time == e.execution.create_time_since_epoch
         assert child.info.end_time == e.execution.last_update_time_since_epoch
 
@@ -459,7 +468,7 @@ def test_a_stage_that_could_not_be_recorded_fails_its_run_and_the_pipeline_run(
     from mlflow import MlflowClient
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, store)
+    monkeypatch.setenv(mlflow_store.TRACKING_URI_ENV, store)
     monkeypatch.chdir(tmp_path)  # a store without an artifact root writes under ./mlruns
     real_record = stage_records.record
 
@@ -478,7 +487,7 @@ def test_a_stage_that_could_not_be_recorded_fails_its_run_and_the_pipeline_run(
     assert {n for n, c in children.items() if c.info.status != "FINISHED"} == {builder.TRAINER}
     trainer = children[builder.TRAINER]
     assert trainer.info.status == "FAILED"
-    assert trainer.data.tags[pipeline_runs.TAG_TRACKING_ERROR] == "Trainer: OSError: disk full"
+    assert trainer.data.tags[run_logging.TAG_TRACKING_ERROR] == "Trainer: OSError: disk full"
     logged = [r for r in caplog.records if r.exc_info and "disk full" in str(r.exc_info[1])]
     assert [r.getMessage() for r in logged] == [
         f"MLflow: recording Trainer in run {trainer.info.run_id} failed"]
@@ -493,11 +502,11 @@ def test_a_cached_model_reuses_its_version_and_is_not_promoted_again(runs, tmp_p
     from pipeline.tracking import registry
 
     # A store of its own; logging the model goes through MLflow's active store, as in a run.
-    monkeypatch.setenv(pipeline_runs.TRACKING_URI_ENV, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv(mlflow_store.TRACKING_URI_ENV, f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)
     settings = runs.settings
     stack = contextlib.ExitStack()
-    client = stack.enter_context(pipeline_runs.active_store(settings))
+    client = stack.enter_context(mlflow_store.active_store(settings))
     experiment = client.create_experiment("e", artifact_location=(tmp_path / "a").as_uri())
     model_dir = next(p for p in settings.serving_dir.iterdir() if p.is_dir())
     name, uri = "m", str(model_dir)
@@ -534,8 +543,8 @@ def test_blessed_model_is_registered_with_signature_and_is_champion(runs, first,
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
     assert int(champion.version) == 1 and champion.run_id == parent.info.run_id
     assert champion.tags[registry.TAG_BLESSED] == "true"
-    monkeypatch.delenv(pipeline_runs.TRACKING_URI_ENV, raising=False)
-    with pipeline_runs.active_store(runs.settings):
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
+    with mlflow_store.active_store(runs.settings):
         info = mlflow.models.get_model_info(registry.model_uri(name))
     spec = runs.settings.load_spec()
     inputs = {c.name: c.type.name for c in info.signature.inputs.inputs}
@@ -573,12 +582,12 @@ def test_cached_stages_point_at_the_run_that_made_their_outputs(first, second, c
     _, second_children = second
     for node in (builder.EXAMPLE_GEN, builder.STATISTICS_GEN, builder.TRANSFORM):
         child = second_children[node]
-        assert child.data.tags[pipeline_runs.TAG_STATE] == "cached", node
-        assert child.data.tags[pipeline_runs.TAG_CACHED_FROM] == first_children[node].info.run_id
+        assert child.data.tags[run_logging.TAG_STATE] == "cached", node
+        assert child.data.tags[run_logging.TAG_CACHED_FROM] == first_children[node].info.run_id
         assert client.list_artifacts(child.info.run_id) == []  # the files are in the first
     # Still figures of this run's data, for comparing runs side by side.
     assert second_children[builder.STATISTICS_GEN].data.metrics["examples/total"] == 344
-    assert second_children[builder.TRAINER].data.tags[pipeline_runs.TAG_STATE] == "ran"
+    assert second_children[builder.TRAINER].data.tags[run_logging.TAG_STATE] == "ran"
 
 
 @pytest.mark.e2e
@@ -592,7 +601,7 @@ def test_ui_serves_the_runs_over_its_rest_api(runs, first, second):
     with mlflow_runs.server(command, mlflow_cli.mlflow_env(settings), f"{url}/health"):
         experiment = first[0].info.experiment_id
         body = json.dumps({"experiment_ids": [experiment], "max_results": 1000,
-                           "filter": f"tags.`{pipeline_runs.TAG_PIPELINE}` = "
+                           "filter": f"tags.`{run_logging.TAG_PIPELINE}` = "
                                      f"'{settings.full_pipeline_name}'"})
         request = urllib.request.Request(f"{url}/api/2.0/mlflow/runs/search", data=body.encode(),
                                          headers={"Content-Type": "application/json"})
@@ -659,12 +668,12 @@ def test_failed_stage_marks_its_run_and_the_pipeline_run_failed(stopped_runs, tm
     settings, failed, _ = stopped_runs
     assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-2000:]
     client = MlflowClient(mlflow_runs.store_uri(settings))
-    tfx_run = pipeline_runs.tfx_run_ids(settings)[0]
+    tfx_run = lineage.tfx_run_ids(settings)[0]
     parent = mlflow_runs.parent_run(client, settings, tfx_run)
     children = mlflow_runs.child_runs(client, parent)
     assert parent.info.status == "FAILED"
-    assert "Atlantis" in parent.data.tags[pipeline_runs.TAG_ERROR]
-    assert "Atlantis" in _text(client, parent.info.run_id, pipeline_runs.ERROR_FILE, tmp_path)
+    assert "Atlantis" in parent.data.tags[run_logging.TAG_ERROR]
+    assert "Atlantis" in _text(client, parent.info.run_id, run_logging.ERROR_FILE, tmp_path)
 
     with queries.open_store_context(settings.metadata_path) as store:
         executions = queries.run_executions(store, settings.full_pipeline_name, tfx_run)
@@ -676,8 +685,8 @@ def test_failed_stage_marks_its_run_and_the_pipeline_run_failed(stopped_runs, tm
     assert error.startswith("error: ") and "island" in error and "Atlantis" in error, error
     assert {n for n, c in children.items() if c.info.status == "FAILED"} == set(failed_nodes)
     stage = children[failed_nodes[0]]
-    assert stage.data.tags[pipeline_runs.TAG_ERROR] == parent.data.tags[pipeline_runs.TAG_ERROR]
-    assert "Atlantis" in _text(client, stage.info.run_id, pipeline_runs.ERROR_FILE, tmp_path)
+    assert stage.data.tags[run_logging.TAG_ERROR] == parent.data.tags[run_logging.TAG_ERROR]
+    assert "Atlantis" in _text(client, stage.info.run_id, run_logging.ERROR_FILE, tmp_path)
     assert builder.TRANSFORM not in children and builder.TRAINER not in children
     assert client.search_model_versions(f"name = '{settings.registered_model_name}'") == []
 
@@ -689,14 +698,14 @@ def test_interrupted_run_is_killed_not_left_running(stopped_runs):
     settings, _, (returncode, output) = stopped_runs
     assert returncode == 130, output[-3000:]
     client = MlflowClient(mlflow_runs.store_uri(settings))
-    parent = mlflow_runs.parent_run(client, settings, pipeline_runs.tfx_run_ids(settings)[-1])
+    parent = mlflow_runs.parent_run(client, settings, lineage.tfx_run_ids(settings)[-1])
     assert parent.info.status == "KILLED"
-    assert parent.data.tags[pipeline_runs.TAG_ERROR] == "KeyboardInterrupt"
+    assert parent.data.tags[run_logging.TAG_ERROR] == "KeyboardInterrupt"
     experiment = parent.info.experiment_id
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
     stopped = [c for c in mlflow_runs.child_runs(client, parent).values()
                if c.info.status != "FINISHED"]
     # Ctrl-C landed in Transform: its stage run is KILLED, none is left RUNNING.
-    assert [(c.data.tags[pipeline_runs.TAG_NODE], c.info.status,
-             c.data.tags[pipeline_runs.TAG_STATE]) for c in stopped] == [
+    assert [(c.data.tags[run_logging.TAG_NODE], c.info.status,
+             c.data.tags[run_logging.TAG_STATE]) for c in stopped] == [
         (builder.TRANSFORM, "KILLED", "interrupted")]
