@@ -36,6 +36,29 @@ class SpecError(ValueError):
     """A dataset spec that cannot be used; the message names the file and the field."""
 
 
+# The blessing gates a spec may set in its optional `gates:` block, per task. Each key is also
+# the name of a Settings field and, with dashes, a command-line flag (--min-auc): a flag given
+# on the command line wins over the spec, and a gate neither sets takes the settings' default
+# (pipeline/config/settings.py, Settings.gate).
+GATE_KEYS = {
+    BINARY: ("min_auc", "max_metric_drop"),
+    MULTICLASS: ("min_accuracy", "max_metric_drop"),
+}
+GATE_RANGES = {"min_auc": (0.0, 1.0), "min_accuracy": (0.0, 1.0), "max_metric_drop": (0.0, 1.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+    """The `gates:` block: None where the spec leaves a gate out."""
+    min_auc: float | None = None  # binary: AUC on the eval split the model must reach
+    min_accuracy: float | None = None  # multiclass: accuracy the model must reach
+    # How far the gated metric may fall below the champion's and still bless.
+    max_metric_drop: float | None = None
+
+    def get(self, key: str) -> float | None:
+        return getattr(self, key)
+
+
 # Column names as they are become TensorFlow names only when they are plain lower-case
 # identifiers. Anything else a CSV header can hold (spaces, dots, slashes, non-ASCII letters, a
 # leading digit, upper case) gets a TF name: an ASCII slug plus a hash of the original, so it is
@@ -103,6 +126,9 @@ class DatasetSpec:
     slice_by: str = ""
     description: str = ""
     spec_path: Path | None = None
+    # Not in to_config(): only the Evaluator's eval config reads the gates, so changing one
+    # re-runs the Evaluator alone, not Transform and the Trainer.
+    gates: Gates = Gates()
 
     # Derived views, so callers never filter by role themselves.
     @property
@@ -237,6 +263,29 @@ def _check_tf_names(path: Path, features: tuple[Feature, ...]) -> None:
                                   f"'{key[1]}' inside TensorFlow; rename one of them")
 
 
+def _parse_gates(path: Path, raw: Any, task: str) -> Gates:
+    """The optional `gates:` block: only the keys the task gates on, each within its range."""
+    if raw is None:
+        return Gates()
+    allowed = GATE_KEYS.get(task, ())
+    if not isinstance(raw, Mapping):
+        raise _fail(path, f"'gates' must be a mapping such as {{{allowed[0]}: 0.8}}, got {raw!r}"
+                    if allowed else f"'gates' must be a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise _fail(path, f"gates: unknown key(s) {unknown} for task '{task}' (allowed: "
+                          f"{', '.join(allowed) or 'none'})")
+    values = {}
+    for key, value in raw.items():
+        low, high = GATE_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not low <= value <= high:
+            raise _fail(path, f"gates.{key} must be a number from {low:g} to {high:g}, got "
+                              f"{value!r}")
+        values[key] = float(value)
+    return Gates(**values)
+
+
 def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     """Read and validate a spec; every mistake raises SpecError naming the file and the field."""
     path = Path(path).resolve()
@@ -252,7 +301,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         if key not in raw:
             raise _fail(path, f"missing required key '{key}'")
     unknown = set(raw) - {"name", "csv", "task", "label", "classes", "features", "slice_by",
-                          "description"}
+                          "description", "gates"}
     if unknown:
         raise _fail(path, f"unknown key(s) {sorted(unknown)}")
 
@@ -292,5 +341,5 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     return DatasetSpec(
         name=str(raw["name"]), csv_path=csv_path, task=task, label=label, classes=classes,
         features=features, slice_by=slice_by, description=str(raw.get("description", "")),
-        spec_path=path,
+        spec_path=path, gates=_parse_gates(path, raw.get("gates"), task),
     )

@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from pipeline.config.dataset_spec import DatasetSpec, load_spec
 from pipeline.config.stage_names import TUNED_STAGES
@@ -132,12 +132,16 @@ class Settings:
         "learning_rate=0.0003,0.001,0.003;lr_schedule=constant,cosine",
         "the search space: NAME=V1,V2,...; for model settings above (each choice a value)")
 
-    # Evaluation gates.
-    min_auc: float = _opt(0.93, "binary tasks: AUC the model must reach to be blessed")
-    min_accuracy: float = _opt(0.9, "multiclass tasks: accuracy the model must reach to be blessed")
-    max_metric_drop: float = _opt(
-        0.0, "how far the gated metric may fall below the last blessed model's and still bless"
-    )
+    # Evaluation gates: None leaves each to the spec's `gates:` block, else GATE_DEFAULTS (gate()).
+    min_auc: float | None = _opt(
+        None, "binary tasks: AUC the model must reach to be blessed (default: the spec's "
+        "gates.min_auc, else 0.93)", type=float)
+    min_accuracy: float | None = _opt(
+        None, "multiclass tasks: accuracy the model must reach to be blessed (default: the "
+        "spec's gates.min_accuracy, else 0.9)", type=float)
+    max_metric_drop: float | None = _opt(
+        None, "how far the gated metric may fall below the champion's and still bless (default: "
+        "the spec's gates.max_metric_drop, else 0)", type=float)
 
     baseline_strategy: str = _opt(
         "latest_blessed_other",
@@ -190,6 +194,18 @@ class Settings:
     airflow_port: int = _opt(8080, "port on 127.0.0.1 where `make airflow` serves the Airflow UI")
 
     # ---- derived values -------------------------------------------------------------------
+    def gate(self, spec: DatasetSpec, key: str) -> "Gate":
+        """A blessing gate (a key of dataset_spec.GATE_KEYS) and where its value comes from: the
+        command line (a Settings field that is not None) wins, then the spec's `gates:` block,
+        then GATE_DEFAULTS."""
+        value = getattr(self, key)
+        if value is not None:
+            return Gate(key, float(value), _flag(key))
+        value = spec.gates.get(key)
+        if value is not None:
+            return Gate(key, value, f"gates.{key} in spec.yaml")
+        return Gate(key, GATE_DEFAULTS[key], "default")
+
     @property
     def spec_path(self) -> Path:
         return Path(self.data_root) / self.dataset / "spec.yaml"
@@ -283,6 +299,22 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+# A gate neither the command line nor the spec sets (the values both shipped datasets had as
+# global defaults before specs held gates).
+GATE_DEFAULTS = {"min_auc": 0.93, "min_accuracy": 0.9, "max_metric_drop": 0.0}
+
+
+class Gate(NamedTuple):
+    key: str  # min_auc, min_accuracy, max_metric_drop
+    value: float
+    source: str  # "--min-auc", "gates.min_auc in spec.yaml" or "default"
+
+    @property
+    def where(self) -> str:
+        """Where to change it, for a message: the spec's key and the flag."""
+        return f"gates.{self.key} in spec.yaml, or {_flag(self.key)}"
+
+
 def choose_beam_mode(input_bytes: int, cores: int) -> str:
     """`--beam-mode auto`: in_memory for small inputs or few cores, else multi_processing."""
     if cores <= IN_MEMORY_MAX_CORES or input_bytes <= IN_MEMORY_MAX_BYTES:
@@ -298,7 +330,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One CLI option per Settings field; help text and defaults come from the field."""
     for f in dataclasses.fields(Settings):
         default = f.default
-        help_text = f"{f.metadata['help']} (default: {default if default != () else 'none'})"
+        help_text = f.metadata["help"] if default is None else \
+            f"{f.metadata['help']} (default: {default if default != () else 'none'})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
@@ -308,6 +341,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, (int, float)):
             kwargs["type"] = f.metadata.get("type", type(default))
+        elif default is None and "type" in f.metadata:
+            kwargs["type"] = f.metadata["type"]
         elif f.name in ("data_root", "output_root", "csv"):
             kwargs["type"] = Path
         parser.add_argument(_flag(f.name), **kwargs)

@@ -1,4 +1,5 @@
-"""TFMA EvalConfig built from the dataset spec and the settings' thresholds."""
+"""TFMA EvalConfig built from the dataset spec and its blessing gates (Settings.gate: the command
+line, then the spec's `gates:` block, then the defaults)."""
 from __future__ import annotations
 
 import json
@@ -75,6 +76,7 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
             (evaluator_module.ClassPrecision, evaluator_module.PRECISION_NAME, {}),
             (evaluator_module.ClassRecall, evaluator_module.RECALL_NAME, {})))
     count = _ours(evaluator_module.BatchedExampleCount)
+    max_drop = settings.gate(spec, "max_metric_drop").value
     if spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
         binarize = tfma.BinarizationOptions(class_ids={"values": [1]})
@@ -83,13 +85,13 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
                              model_names=_CANDIDATE_ONLY),
             tfma.MetricsSpec(
                 metrics=[_gated(_ours(evaluator_module.BatchedAUC, '{"name": "auc"}'),
-                                settings.min_auc, settings.max_metric_drop)],
+                                settings.gate(spec, "min_auc").value, max_drop)],
                 binarize=binarize),
             tfma.MetricsSpec(metrics=[precision, recall, *_plots(*_CURVE_PLOTS)],
                              binarize=binarize, model_names=_CANDIDATE_ONLY),
         ]
     else:
-        _gated(accuracy, settings.min_accuracy, settings.max_metric_drop)
+        _gated(accuracy, settings.gate(spec, "min_accuracy").value, max_drop)
         metrics_specs = [
             tfma.MetricsSpec(metrics=[accuracy]),
             tfma.MetricsSpec(metrics=[count, *_plots(_CONFUSION_PLOT)],

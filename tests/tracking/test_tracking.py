@@ -223,7 +223,8 @@ def test_threshold_parameters_are_the_eval_configs_gates(dataset, gated, bound):
     config = make_eval_config(settings.load_spec(), settings)
     params = stage_records.eval_thresholds(
         json.loads(json_format.MessageToJson(config, preserving_proto_field_name=True)))
-    assert params == {f"threshold.{gated}.overall.min": getattr(settings, bound),
+    assert params == {f"threshold.{gated}.overall.min":
+                      settings.gate(settings.load_spec(), bound).value,
                       f"threshold.{gated}.overall.max_drop": pytest.approx(0.05)}
 
 
@@ -412,7 +413,8 @@ def test_metrics_are_the_pipelines_figures(runs, first, client):
     assert m["eval/example_count"] == m["examples/eval"]
     assert sum(v for k, v in m.items() if k.startswith("eval/island:")
                and k.endswith("/example_count")) == m["eval/example_count"]
-    assert runs.settings.min_accuracy <= m["eval/sparse_categorical_accuracy"] <= 1
+    gate = runs.settings.gate(runs.settings.load_spec(), "min_accuracy").value
+    assert gate <= m["eval/sparse_categorical_accuracy"] <= 1
     # Per class: the figure TFMA computed for classId 2, under that class's name.
     with queries.open_store_context(runs.settings.metadata_path) as store:
         evaluator = next(e for e in queries.run_executions(
