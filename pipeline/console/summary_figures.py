@@ -137,7 +137,12 @@ def _evaluator(node):
     blessed = node.output_property("blessing", "blessed")
     parts = [f"{name} {metrics[key]:.3f}" for name, key in
              (("AUC", "auc"), ("accuracy", "sparse_categorical_accuracy")) if key in metrics]
-    parts.append(f"blessed {'yes' if blessed else 'no'}")
+    if blessed:
+        parts.append("blessed yes")
+    else:  # which gate it missed, from TFMA's validation result
+        from pipeline.console.blessing_verdict import verdict
+
+        parts.append(f"blessed no: {verdict(node.output_uri('evaluation'), metrics)}")
     return ", ".join(parts)
 
 

@@ -31,6 +31,7 @@ from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import Settings
+from pipeline.console import blessing_verdict
 from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs, registration, stage_runs, tuner_trials
 from pipeline.tracking.git_source import source_tags
@@ -81,6 +82,18 @@ class TrackedRun:
                        else "not blessed: champion unchanged")
             lines.append(f"  model {m.name} version {m.version} ({verdict})")
         return "\n".join(lines) + "\n"
+
+
+def _tag_why_not_blessed(client, run_id: str, model, why: str | None) -> None:
+    """The Evaluator's verdict on the pipeline run and the registered version, with the
+    champion it fell short of named by its version."""
+    if model is None or model.blessed or not why:
+        return
+    from pipeline.tracking import registry
+
+    why = blessing_verdict.naming_champion(why, registry.champion_version(client, model.name))
+    client.set_tag(run_id, blessing_verdict.TAG, why)
+    client.set_model_version_tag(model.name, model.version, blessing_verdict.TAG, why)
 
 
 def settings_params(settings: Settings) -> dict[str, str]:
@@ -150,8 +163,9 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
                 metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})
                 metrics[f"duration_s/{node.node_id}"] = seconds
                 series.update(record.series)
-                if "blessed" in record.tags:
-                    stage_tags["blessed"] = record.tags["blessed"]
+                for tag in ("blessed", blessing_verdict.TAG):
+                    if tag in record.tags:
+                        stage_tags[tag] = record.tags[tag]
             if nodes:
                 ended = max(n.execution.last_update_time_since_epoch for n in nodes)
                 metrics["duration_s/total"] = max(0, ended - started) / 1000
@@ -166,6 +180,8 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
             if error is None:
                 tracked.model = registration.register(client, parent_id, settings, spec,
                                                       {n.node_id: n for n in nodes})
+                _tag_why_not_blessed(client, parent_id, tracked.model,
+                                     stage_tags.get(blessing_verdict.TAG))
         except BaseException as e:
             client.set_tag(parent_id, TAG_TRACKING_ERROR, short(f"{type(e).__name__}: {e}"))
             client.set_terminated(parent_id, FAILED if status == FINISHED else status)

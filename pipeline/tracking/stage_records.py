@@ -17,7 +17,7 @@ from typing import Any, Callable
 from components.contract.gates import DataValidationReport
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import BINARY, DatasetSpec
-from pipeline.console import summary_figures
+from pipeline.console import blessing_verdict, summary_figures
 from pipeline.mlmd.queries import NodeExecution
 from pipeline.tracking import plots
 
@@ -307,6 +307,9 @@ def _evaluator(node, spec, properties, result, folder):
     blessed = node.output_property("blessing", "blessed")
     result.metrics["blessed"] = 1.0 if blessed else 0.0
     result.tags["blessed"] = "true" if blessed else "false"
+    if not blessed:
+        overall = {n: v for k, _, n, v in summary_figures.eval_metrics(evaluation) if k == ()}
+        result.tags[blessing_verdict.TAG] = blessing_verdict.verdict(uri, overall)
     if folder is None:
         return
     overall = next((p for k, p in (evaluation.plots or []) if k == ()), None)

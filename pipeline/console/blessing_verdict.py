@@ -1,0 +1,91 @@
+"""Why a model was not blessed, in one line, from the validation result TFMA wrote.
+
+The Evaluator writes `validations` next to its metrics: a ValidationResult whose failures name
+the metric, its value and the threshold it missed. That is read here, not recomputed, so the
+line says exactly what decided the blessing:
+
+    AUC 0.820 is below the gate 0.930 (gates.min_auc in spec.yaml, or --min-auc)
+    accuracy 0.812 is 0.012 below the champion (allowed drop 0.005: gates.max_metric_drop in
+    spec.yaml, or --max-metric-drop)
+
+The console's summary line and the MLflow run's `not_blessed_because` tag both show it.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from pipeline.config.settings import Gate
+
+# TFMA metric name -> how a message names it, and the gate key of its lower bound.
+GATED_METRICS = {"auc": ("AUC", "min_auc"),
+                 "sparse_categorical_accuracy": ("accuracy", "min_accuracy")}
+CHANGE_GATE = "max_metric_drop"
+TAG = "not_blessed_because"
+# TFMA's change threshold is "candidate - baseline >= -drop - epsilon" (eval_config._EPSILON).
+_SLACK = 1e-9
+
+
+def _where(key: str) -> str:
+    return Gate(key, 0.0, "").where
+
+
+def _name(metric: str) -> tuple[str, str]:
+    return GATED_METRICS.get(metric, (metric, ""))
+
+
+def reasons(result, candidate: Mapping[str, float], champion: str = "the champion") -> list[str]:
+    """One phrase per failed gate of a tfma ValidationResult. candidate: the evaluated model's
+    overall metrics by name (for the figure beside a failed change threshold)."""
+    out = []
+    for per_slice in result.metric_validations_per_slice:
+        overall = not per_slice.slice_key.single_slice_keys
+        where_slice = "" if overall else " on slice " + ", ".join(
+            f"{k.column}={k.bytes_value.decode(errors='replace') or k.int64_value or k.float_value}"
+            for k in per_slice.slice_key.single_slice_keys)
+        for failure in per_slice.failures:
+            metric = failure.metric_key.name
+            shown, gate = _name(metric)
+            value = failure.metric_value.double_value.value
+            threshold = failure.metric_threshold
+            if failure.metric_key.is_diff:
+                drop = -float(threshold.change_threshold.absolute.value) - _SLACK
+                figure = candidate.get(metric)
+                now = f"{shown} {figure:.3f}" if figure is not None else shown
+                out.append(f"{now} is {-value:.3f} below {champion}{where_slice} (allowed drop "
+                           f"{max(drop, 0.0):.3f}: {_where(CHANGE_GATE)})")
+            elif threshold.value_threshold.HasField("lower_bound"):
+                bound = threshold.value_threshold.lower_bound.value
+                hint = f" ({_where(gate)})" if gate else ""
+                out.append(f"{shown} {value:.3f} is below the gate {bound:.3f}{where_slice}{hint}")
+            elif threshold.value_threshold.HasField("upper_bound"):
+                bound = threshold.value_threshold.upper_bound.value
+                out.append(f"{shown} {value:.3g} is above the gate {bound:.3g}{where_slice}")
+            else:  # pragma: no cover - a threshold kind the eval config does not set
+                out.append(failure.message or f"{shown} failed its threshold")
+    if result.missing_thresholds:  # a gated metric TFMA had no value for
+        out.append("a gated metric has no value (see validation_result.txt in the Evaluator's "
+                   "MLflow run)")
+    return out
+
+
+def naming_champion(text: str, version: str | None) -> str:
+    """The verdict with "the champion" named by its registry version, once tracking knows it."""
+    return text.replace(" below the champion", f" below champion version {version}") \
+        if version else text
+
+
+def verdict(evaluation_uri: str, candidate: Mapping[str, float],
+            champion: str = "the champion") -> str:
+    """Why the Evaluator's output at evaluation_uri is not blessed, in one line."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except (AssertionError, OSError) as e:  # no validations file: an older or broken output
+        return f"the Evaluator wrote no readable validation result ({type(e).__name__})"
+    found = reasons(result, candidate, champion)
+    if found:
+        return "; ".join(found)
+    if result.rubber_stamp:
+        return "no model to compare with and no value gate set"
+    return "the validation result lists no failed gate"
