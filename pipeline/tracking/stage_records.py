@@ -21,7 +21,7 @@ from pipeline.console import blessing_verdict, summary_figures
 from pipeline.mlmd.queries import NodeExecution
 from pipeline.tracking import plots
 
-# What the data checks output (components/contract: data_gate, gx_validator): counts as
+# What the data checks output (components/contract: gates, gx_validator): counts as
 # numeric custom properties, report files in its folder, and the path of the rendered Great
 # Expectations Data Docs in the string property DATA_DOCS_PROPERTY.
 VALIDATION_REPORT_TYPE = DataValidationReport.TYPE_NAME

@@ -88,7 +88,7 @@ def test_a_changed_module_changes_the_code_hash_but_the_benchmark_does_not(tmp_p
     before = last_run.code_sha256(tmp_path)
     _flip_last_byte(tmp_path / "pipeline" / "bench" / "report.py")
     assert last_run.code_sha256(tmp_path) == before
-    _flip_last_byte(tmp_path / "components" / "preprocessing.py")
+    _flip_last_byte(tmp_path / "components" / "transform" / "preprocessing.py")
     changed = last_run.code_sha256(tmp_path)
     assert changed != before
     (tmp_path / "pipeline" / "tracking" / "new_module.py").write_text("X = 1\n")

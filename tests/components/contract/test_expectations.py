@@ -14,8 +14,8 @@ import pytest
 from components.contract import (
     contract_report,
     example_frames,
-    expectations,
     suite_draft,
+    suite_loading,
     suite_validation,
 )
 from components.contract.suite_loading import SuiteError
@@ -49,11 +49,11 @@ def _expectation(type_: str, severity: str = "critical", **kwargs) -> dict:
     return {"type": type_, "kwargs": kwargs, "meta": {"severity": severity}}
 
 
-def _suite(*entries: dict) -> expectations.Suite:
-    return expectations.parse_suite({"name": "toy", "expectations": list(entries)}, TOY, "toy.json")
+def _suite(*entries: dict) -> suite_loading.Suite:
+    return suite_loading.parse_suite({"name": "toy", "expectations": list(entries)}, TOY, "toy.json")
 
 
-def _validate(suite: expectations.Suite, *frames: pd.DataFrame) -> suite_validation.Outcome:
+def _validate(suite: suite_loading.Suite, *frames: pd.DataFrame) -> suite_validation.Outcome:
     return suite_validation.validate(suite, (("train", f) for f in frames))
 
 
@@ -62,7 +62,7 @@ def _validate(suite: expectations.Suite, *frames: pd.DataFrame) -> suite_validat
 @pytest.mark.parametrize("dataset", ["taxi", "penguins"])
 def test_committed_suite_loads_and_names_only_spec_columns(dataset):
     spec = load_spec(DATA / dataset / "spec.yaml")
-    suite = expectations.load_suite(expectations.suite_path(spec), spec)
+    suite = suite_loading.load_suite(suite_loading.suite_path(spec), spec)
     assert {c.severity for c in suite.checks} == {"critical", "warning"}
     checked = {c.column for c in suite.checks if c.column}
     assert set(spec.required_columns) <= checked <= set(spec.column_names)
@@ -80,7 +80,7 @@ def test_committed_suite_loads_and_names_only_spec_columns(dataset):
 @pytest.mark.parametrize("dataset", ["taxi", "penguins"])
 def test_shipped_data_passes_its_committed_suite(dataset):
     spec = load_spec(DATA / dataset / "spec.yaml")
-    suite = expectations.load_suite(expectations.suite_path(spec), spec)
+    suite = suite_loading.load_suite(suite_loading.suite_path(spec), spec)
     # Small batches on purpose: the verdict must not depend on how the data is cut.
     outcome = suite_validation.validate(
         suite, (("all", f) for f in example_frames.csv_frames(spec.csv_path, spec, 4000)))
@@ -144,7 +144,7 @@ def test_draft_refuses_a_numeric_column_holding_text():
 def test_write_draft_writes_a_suite_the_loader_accepts(tmp_path):
     spec = load_spec(DATA / "penguins" / "spec.yaml")
     counts = suite_draft.write_draft(spec, tmp_path / "draft" / "expectations.json")
-    suite = expectations.load_suite(tmp_path / "draft" / "expectations.json", spec)
+    suite = suite_loading.load_suite(tmp_path / "draft" / "expectations.json", spec)
     assert counts == {"critical": sum(c.severity == "critical" for c in suite.checks),
                       "warning": sum(c.severity == "warning" for c in suite.checks)}
     assert counts["critical"] > 10 and counts["warning"] == 1  # the row count
@@ -171,7 +171,7 @@ def test_write_draft_writes_a_suite_the_loader_accepts(tmp_path):
 ])
 def test_malformed_suite_fails_with_a_clear_message(entry, message):
     with pytest.raises(SuiteError) as error:
-        expectations.parse_suite({"expectations": [entry]}, TOY, "data/toy/expectations.json")
+        suite_loading.parse_suite({"expectations": [entry]}, TOY, "data/toy/expectations.json")
     assert str(error.value).startswith("expectation suite data/toy/expectations.json: ")
     assert message in str(error.value)
 
@@ -182,22 +182,22 @@ def test_a_bug_while_building_the_gx_suite_is_not_refused_input(monkeypatch):
     def broken(self):
         raise KeyError("internal")
 
-    monkeypatch.setattr(expectations.Suite, "to_gx", broken)
+    monkeypatch.setattr(suite_loading.Suite, "to_gx", broken)
     entry = _expectation("expect_column_values_to_not_be_null", column="fare")
     with pytest.raises(KeyError, match="internal"):
-        expectations.parse_suite({"expectations": [entry]}, TOY, "data/toy/expectations.json")
+        suite_loading.parse_suite({"expectations": [entry]}, TOY, "data/toy/expectations.json")
 
 
 def test_missing_suite_file_says_how_to_make_one(tmp_path):
     with pytest.raises(SuiteError, match="file not found; draft one with `make expectations "
                                          "DATASET=toy`"):
-        expectations.load_suite(tmp_path / "expectations.json", TOY)
+        suite_loading.load_suite(tmp_path / "expectations.json", TOY)
 
 
 def test_suite_file_that_is_not_json_is_named(tmp_path):
     (tmp_path / "expectations.json").write_text("{not json")
     with pytest.raises(SuiteError, match="expectations.json: not valid JSON"):
-        expectations.load_suite(tmp_path / "expectations.json", TOY)
+        suite_loading.load_suite(tmp_path / "expectations.json", TOY)
 
 
 # ---- validating in batches ------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_a_string_in_a_numeric_column_from_tfrecords_fails_the_type_expectation(
                        classes=("red", "blue"),
                        features=(Feature("fare", "float"),
                                  Feature("color", "categorical", role="label")))
-    suite = expectations.parse_suite({"expectations": [BATCH_SUITE[5]]}, spec, "s.json")
+    suite = suite_loading.parse_suite({"expectations": [BATCH_SUITE[5]]}, spec, "s.json")
     frames = example_frames.example_frames(str(tmp_path / "Split-train"), spec)
     result = suite_validation.validate(suite, (("train", f) for f in frames)).results[0]
     assert not result.success
