@@ -47,7 +47,11 @@ def _values(cells: pa.Array, column_type: ColumnType) -> pa.Array:
 
 
 def feature_column(cells: pa.Array, column_type: ColumnType) -> pa.Array:
-    """One CSV column (strings, "" when empty) as a large_list column for tfx_bsl's encoder."""
+    """One CSV column (strings, "" when empty) as a large_list column for tfx_bsl's encoder;
+    an int64 column (a row key the executor adds) holds one value per row."""
+    if pa.types.is_int64(cells.type):
+        return pa.LargeListArray.from_arrays(
+            pa.array(np.arange(len(cells) + 1, dtype=np.int64)), cells)
     value_type = _VALUE_TYPES[column_type]
     if column_type == ColumnType.UNKNOWN:
         return pa.array([None] * len(cells), pa.large_list(value_type))

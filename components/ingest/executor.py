@@ -19,6 +19,14 @@ memory): 4,300 rows/s and 6.6 GB for 1.5M taxi rows. Here:
    a file; the Trainer shuffles its input.
 
 The header is read as every reader of the CSV reads it (csv_format.py: BOM, CRLF, gzip).
+
+Two options in the custom config, for scoring a new file against a trained model (`make score`):
+`column_types` gives columns the type the model's schema has ({name: "INT"|"FLOAT"|"STRING"}):
+a column of whole numbers in a FLOAT column is written as floats, and a column whose values do
+not fit its type (text in a number column, decimals in an INT one) fails naming file and column.
+`row_key_feature` adds an int64 feature holding each row's position (range index * 2**40 + row
+within the range: sorting by it gives the file's row order), for joining predictions back to
+the rows of the file.
 """
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.ingest import csv_format
+from components.ingest.column_types import ColumnType
 from components.ingest.csv_ranges import FileSurvey, survey
 from components.ingest.range_writer import WriteRangeSplits
 
@@ -53,6 +62,45 @@ def _survey_input(exec_properties: dict[str, Any],
     logging.info("CSV %s: column types %s, %d byte ranges", fmt.path,
                  dict(zip(fmt.header, (t.name for t in found.types))), len(found.ranges))
     return fmt, found
+
+
+COLUMN_TYPES_KEY = "column_types"
+ROW_KEY_FEATURE_KEY = "row_key_feature"
+
+
+def custom_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The custom config's Struct as a dict ({} when there is none)."""
+    from google.protobuf import json_format, struct_pb2
+
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return {}
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, config)
+    fields = struct_pb2.Struct()
+    if not config.custom_config.Unpack(fields):
+        return {}
+    return json_format.MessageToDict(fields)
+
+
+def forced_types(fmt: csv_format.CsvFormat, found: list[ColumnType],
+                 wanted: dict[str, str]) -> list[ColumnType]:
+    """The survey's types with `wanted` laid over them. A column's values may widen to the type
+    it is given (whole numbers to FLOAT, numbers to STRING, an empty column to anything), never
+    narrow: that is a file whose values the model cannot read, named by file and column."""
+    types = []
+    for name, seen in zip(fmt.header, found):
+        want = wanted.get(name)
+        if want is None:
+            types.append(seen)
+            continue
+        target = ColumnType[want]
+        if seen > target:
+            what = {ColumnType.FLOAT: "decimal numbers", ColumnType.STRING: "text"}[seen]
+            raise ValueError(f"{fmt.path}: column '{name}' holds {what}; the model reads it as "
+                             f"{'integers' if target == ColumnType.INT else 'numbers'}")
+        types.append(target)
+    return types
 
 
 class Executor(BaseExampleGenExecutor):
@@ -90,9 +138,11 @@ class Executor(BaseExampleGenExecutor):
         for uri in split_uris:
             fileio.makedirs(uri)
         fmt, found = _survey_input(exec_properties, input_config.splits[0].pattern)
-        write = WriteRangeSplits(fmt, found.types, split_uris,
+        options = custom_options(exec_properties)
+        types = forced_types(fmt, found.types, options.get(COLUMN_TYPES_KEY) or {})
+        write = WriteRangeSplits(fmt, types, split_uris,
                                  [split.hash_buckets for split in split_config.splits],
-                                 len(found.ranges))
+                                 len(found.ranges), row_key=options.get(ROW_KEY_FEATURE_KEY))
         with self._make_beam_pipeline() as pipeline:
             _ = (pipeline
                  | "ByteRanges" >> beam.Create(

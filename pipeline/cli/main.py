@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         ("schema", "draft a schema with SchemaGen, for review before committing it"),
         ("expectations", "draft a Great Expectations suite (the data contract) from the data, "
                          "for review before committing it"),
+        ("score", "score the CSV given with --csv with the dataset's champion model (checked "
+                  "against the contract, the schema and for drift): "
+                  "<output-root>/<dataset>/scores/<timestamp>/predictions.csv"),
     ):
         settings_lib.add_arguments(commands.add_parser(name, help=help_text,
                                                        description=help_text))
@@ -38,6 +41,14 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
     from pipeline.inputs import csv_preflight
 
     spec = settings.load_spec()
+    if command == "score":
+        from components.score.schema_types import INT, ROW_KEY, schema_types
+
+        if settings.csv is None:
+            raise csv_preflight.InputError("score needs the file to score: --csv PATH")
+        integers = [name for name, kind in schema_types(spec.schema_path).items() if kind == INT]
+        csv_preflight.check_scoring_csv(spec, integers, reserved=(ROW_KEY,))
+        return
     csv_preflight.check_csv(spec)
     if command == "run":
         from components.contract import suite_loading
@@ -107,6 +118,8 @@ def _run(settings: settings_lib.Settings, command: str) -> None:
             return
         if command == "run":
             local_dag.run_pipeline(settings, run_id=run_id)
+        elif command == "score":
+            local_dag.score_file(settings, run_id=run_id)
         else:
             local_dag.draft_schema(settings, run_id=run_id)
 

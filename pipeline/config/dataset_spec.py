@@ -59,6 +59,31 @@ class Gates:
         return getattr(self, key)
 
 
+# The optional `drift:` block (docs/scoring.md): how far a new file (`make score`) may drift from
+# the champion's training data, and a new drop (`make pipeline`) from the last successful run's,
+# before it is reported; columns listed as critical stop the run instead. TFDV's comparators:
+# L-infinity distance for categorical columns, approximate Jensen-Shannon divergence for numeric
+# ones and integer codes (whose statistics are numeric: L-infinity reads 0 there).
+DRIFT_DEFAULTS = {"l_infinity": 0.1, "jensen_shannon": 0.1, "row_count_change": 0.5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """The `drift:` block, with the defaults above where the spec leaves a key out."""
+    l_infinity: float = DRIFT_DEFAULTS["l_infinity"]  # categorical columns
+    jensen_shannon: float = DRIFT_DEFAULTS["jensen_shannon"]  # numeric columns
+    # Training drops only: the row count may change by this fraction of the last run's.
+    row_count_change: float = DRIFT_DEFAULTS["row_count_change"]
+    critical: tuple[str, ...] = ()  # drift in these columns stops the run
+    columns: tuple[tuple[str, float], ...] = ()  # per-column thresholds, over the two above
+
+    def threshold(self, column: str, comparator: str) -> float:
+        """The column's own threshold, else the one of its comparator (l_infinity for text
+        categories, jensen_shannon for numbers: components/score/drift.py)."""
+        own = dict(self.columns).get(column)
+        return own if own is not None else getattr(self, comparator)
+
+
 # Column names as they are become TensorFlow names only when they are plain lower-case
 # identifiers. Anything else a CSV header can hold (spaces, dots, slashes, non-ASCII letters, a
 # leading digit, upper case) gets a TF name: an ASCII slug plus a hash of the original, so it is
@@ -129,6 +154,8 @@ class DatasetSpec:
     # Not in to_config(): only the Evaluator's eval config reads the gates, so changing one
     # re-runs the Evaluator alone, not Transform and the Trainer.
     gates: Gates = Gates()
+    # Not in to_config() either: only the drift stages read it.
+    drift: Drift = Drift()
 
     # Derived views, so callers never filter by role themselves.
     @property
@@ -286,6 +313,45 @@ def _parse_gates(path: Path, raw: Any, task: str) -> Gates:
     return Gates(**values)
 
 
+def _drift_number(path: Path, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _fail(path, f"drift.{key} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _parse_drift(path: Path, raw: Any, features: tuple[Feature, ...], label: str) -> Drift:
+    """The optional `drift:` block: thresholds from 0 to 1, columns the model reads."""
+    if raw is None:
+        return Drift()
+    if not isinstance(raw, Mapping):
+        raise _fail(path, f"'drift' must be a mapping such as {{jensen_shannon: 0.1, critical: "
+                          f"[column]}}, got {raw!r}")
+    unknown = sorted(set(raw) - {*DRIFT_DEFAULTS, "critical", "columns"})
+    if unknown:
+        raise _fail(path, f"drift: unknown key(s) {unknown} (allowed: "
+                          f"{', '.join([*DRIFT_DEFAULTS, 'critical', 'columns'])})")
+    checked = [f.name for f in features if f.role == FEATURE]
+
+    def column(name: Any, where: str) -> str:
+        if name not in checked:
+            raise _fail(path, f"drift.{where}: {name!r} is not a feature column (drift is "
+                              f"checked on {', '.join(checked)})")
+        return str(name)
+
+    values: dict[str, Any] = {k: _drift_number(path, k, raw[k]) for k in DRIFT_DEFAULTS
+                              if k in raw}
+    critical = raw.get("critical") or []
+    if not isinstance(critical, list):
+        raise _fail(path, f"drift.critical must be a list of columns, got {critical!r}")
+    values["critical"] = tuple(column(name, "critical") for name in critical)
+    columns = raw.get("columns") or {}
+    if not isinstance(columns, Mapping):
+        raise _fail(path, f"drift.columns must map a column to its threshold, got {columns!r}")
+    values["columns"] = tuple((column(name, "columns"), _drift_number(path, f"columns.{name}", v))
+                              for name, v in columns.items())
+    return Drift(**values)
+
+
 def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     """Read and validate a spec; every mistake raises SpecError naming the file and the field."""
     path = Path(path).resolve()
@@ -301,7 +367,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         if key not in raw:
             raise _fail(path, f"missing required key '{key}'")
     unknown = set(raw) - {"name", "csv", "task", "label", "classes", "features", "slice_by",
-                          "description", "gates"}
+                          "description", "gates", "drift"}
     if unknown:
         raise _fail(path, f"unknown key(s) {sorted(unknown)}")
 
@@ -342,4 +408,5 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         name=str(raw["name"]), csv_path=csv_path, task=task, label=label, classes=classes,
         features=features, slice_by=slice_by, description=str(raw.get("description", "")),
         spec_path=path, gates=_parse_gates(path, raw.get("gates"), task),
+        drift=_parse_drift(path, raw.get("drift"), features, label),
     )

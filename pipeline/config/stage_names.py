@@ -17,13 +17,38 @@ TRAINER = "Trainer"
 BASELINE_RESOLVER = "BaselineModelResolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
+# Drift between data drops (components/score/drift.py): this run's statistics against those of
+# the last successful run, when its data differed.
+PREVIOUS_STATISTICS_RESOLVER = "PreviousStatisticsResolver"
+DRIFT_VALIDATOR = "DistributionValidator"
+DRIFT_GATE = "DriftGate"
+
+# The scoring pipeline (`make score`, docs/scoring.md). It reuses the ingestion, statistics,
+# contract and drift ids above; these are its own.
+CHAMPION_MODEL = "ChampionModel"  # Importer of the champion's Model artifact
+CHAMPION_STATISTICS = "ChampionStatistics"  # Importer of its training data's statistics
+SERVING_VALIDATOR = "ServingExampleValidator"  # the schema in the SERVING environment
+BULK_INFERRER = "BulkInferrer"
+PREDICTIONS_WRITER = "PredictionsWriter"
 
 # The main pipeline's node ids in run order (a test keeps this equal to what the builder builds).
 STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN,
-          EXAMPLE_VALIDATOR, ANOMALIES_GATE, TRANSFORM, TRAINER, BASELINE_RESOLVER, EVALUATOR,
-          PUSHER)
+          EXAMPLE_VALIDATOR, PREVIOUS_STATISTICS_RESOLVER, ANOMALIES_GATE, DRIFT_VALIDATOR,
+          DRIFT_GATE, TRANSFORM, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER)
 # With --tune, the Tuner runs between the Transform and the Trainer.
 TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
+
+
+# The scoring pipeline's node ids in run order; the Evaluator only when the file has the label.
+SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATISTICS,
+                  EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,
+                  ANOMALIES_GATE, DRIFT_VALIDATOR, DRIFT_GATE, BULK_INFERRER, EVALUATOR,
+                  PREDICTIONS_WRITER)
+
+
+def scoring_stages(labelled: bool) -> tuple[str, ...]:
+    """The scoring pipeline's node ids, in run order."""
+    return SCORING_STAGES if labelled else tuple(s for s in SCORING_STAGES if s != EVALUATOR)
 
 
 def pipeline_stages(tune: bool) -> tuple[str, ...]:

@@ -165,6 +165,61 @@ def _pusher(node):
     return f"pushed to {destination}" if destination else "not pushed (model not blessed)"
 
 
+def drift_report(node) -> dict | None:
+    """DriftGate's report (components/score/drift.py), None when it wrote none."""
+    from components.contract.gates import REPORT_FILE
+
+    uri = node.output_uri("report")
+    path = os.path.join(uri, REPORT_FILE) if uri else ""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def drift_lines(report: dict) -> list[str]:
+    """One line per drifted column (`drift: fare Jensen–Shannon 0.31 > 0.10`) and per row count
+    out of bounds."""
+    return [m["line"] for m in report.get("drifted", [])] + \
+        [f"drift: row count: {line}" for line in report.get("row_count_anomalies", [])]
+
+
+def _drift_gate(node):
+    report = drift_report(node)
+    if report is None:
+        return "stopped the run" if node.state == "failed" else ""
+    if not report["compared"]:
+        return "no baseline to compare with (first run, or the same data as the last one)"
+    columns = len({m["column"] for m in report["measurements"]})
+    rows = report["rows"]
+    change = ""
+    if report.get("baseline_rows"):
+        change = (f"; rows {report['baseline_rows']:,} -> {rows:,} "
+                  f"({(rows - report['baseline_rows']) / report['baseline_rows']:+.0%})")
+    drifted = report["drifted"]
+    if not drifted:
+        return f"no drift in {columns} columns{change}"
+    named = ", ".join(f"{m['column']}{' (critical)' if m['critical'] else ''}" for m in drifted)
+    return f"{len(drifted)} of {columns} columns drifted: {named}{change}"
+
+
+def _previous_statistics(node):
+    found = node.outputs.get("baseline") or []
+    if not found:
+        return "no earlier successful run with other data"
+    return f"baseline: statistics {found[0].id} of the last successful run"
+
+
+def _imported(node):
+    uri = node.output_uri("result")
+    return f"{uri}" if uri else ""
+
+
+def _writer(node):
+    rows = node.output_property("scored", "rows")
+    return f"{rows:,} rows scored" if rows is not None else ""
+
+
 _FIGURES = {
     stage_names.EXAMPLE_GEN: _example_gen,
     stage_names.STATISTICS_GEN: _statistics,
@@ -180,4 +235,10 @@ _FIGURES = {
     stage_names.EVALUATOR: _evaluator,
     stage_names.PUSHER: _pusher,
     stage_names.BASELINE_RESOLVER: _resolver,
+    stage_names.PREVIOUS_STATISTICS_RESOLVER: _previous_statistics,
+    stage_names.DRIFT_GATE: _drift_gate,
+    stage_names.SERVING_VALIDATOR: _validator,
+    stage_names.CHAMPION_MODEL: _imported,
+    stage_names.CHAMPION_STATISTICS: _imported,
+    stage_names.PREDICTIONS_WRITER: _writer,
 }

@@ -35,6 +35,20 @@ def _is_number(cell: str) -> bool:
 
 
 def _check_header(path: Path, header: list[str], spec: DatasetSpec) -> None:
+    _check_header_names(path, header)
+    missing = [name for name in spec.column_names if name not in header]
+    if missing:
+        raise InputError(f"{path}: the header lacks column(s) the spec needs: "
+                         f"{', '.join(missing)} (spec: {spec.spec_path})")
+    extra = [name for name in header if name not in spec.column_names]
+    if extra:
+        raise InputError(f"{path}: the header has column(s) the spec does not list: "
+                         f"{', '.join(extra)}; add them to {spec.spec_path} (role: ignore) or "
+                         "drop them")
+
+
+def _check_header_names(path: Path, header: list[str]) -> None:
+    """Named columns, each once."""
     if not any(name.strip() for name in header):
         raise InputError(f"{path}: the first line is empty; expected the header")
     unnamed = [str(n) for n, name in enumerate(header, start=1) if not name]
@@ -49,21 +63,12 @@ def _check_header(path: Path, header: list[str], spec: DatasetSpec) -> None:
             listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
             raise InputError(f"{path}: the header names column '{name}' {len(numbers)} times "
                              f"(columns {listed})")
-    missing = [name for name in spec.column_names if name not in positions]
-    if missing:
-        raise InputError(f"{path}: the header lacks column(s) the spec needs: "
-                         f"{', '.join(missing)} (spec: {spec.spec_path})")
-    extra = [name for name in header if name not in spec.column_names]
-    if extra:
-        raise InputError(f"{path}: the header has column(s) the spec does not list: "
-                         f"{', '.join(extra)}; add them to {spec.spec_path} (role: ignore) or "
-                         "drop them")
 
 
 def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,
                 line_offset: int = 0) -> None:
     numeric = [(header.index(f.name), f) for f in spec.features
-               if f.holds_numbers]
+               if f.holds_numbers and f.name in header]
     not_numbers: dict[str, list] = {}
     data_rows = 0
     for row in reader:
@@ -92,6 +97,66 @@ def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: 
         raise InputError(
             f"{path}: column '{name}' ({spec.feature(name).type} in the spec) holds text that "
             f"is not a number: {cell!r} on line {line}{more}{others}")
+
+
+def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
+                          reserved: tuple[str, ...]) -> None:
+    """A file to score: every column the model reads, the label and unused columns optional,
+    nothing the spec does not list."""
+    missing = [f.name for f in spec.model_features if f.name not in header]
+    if missing:
+        raise InputError(f"{path}: column '{missing[0]}' is missing: the model reads it"
+                         + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
+    unknown = [name for name in header if name not in spec.column_names or name in reserved]
+    if unknown:
+        raise InputError(f"{path}: column '{unknown[0]}' is not in the spec ({spec.spec_path}): "
+                         "the model was not trained on it; drop it from the file"
+                         + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""))
+
+
+def _check_integers(path: Path, reader, header: list[str], integer_columns: list[str],
+                    rows: int, line_offset: int) -> None:
+    """Columns the model reads as integers hold whole numbers (the ingestion checks every row;
+    this names the first offending cell quickly)."""
+    indexes = [(header.index(name), name) for name in integer_columns if name in header]
+    for n, row in enumerate(reader):
+        if n >= rows:
+            return
+        for index, name in indexes:
+            cell = row[index] if index < len(row) else ""
+            if cell and _is_number(cell) and not float(cell).is_integer():
+                raise InputError(f"{path}: column '{name}' holds {cell!r} on line "
+                                 f"{reader.line_num + line_offset}: the model reads it as "
+                                 "whole numbers")
+
+
+def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
+                      reserved: tuple[str, ...] = (), rows: int = PREFLIGHT_ROWS) -> None:
+    """check_csv for a file to score with the spec's model (spec.csv_path): the label and the
+    columns the model does not read may be absent; `integer_columns` must hold whole numbers;
+    `reserved` names no column may have."""
+    path = Path(spec.csv_path)
+    try:
+        fmt = csv_format.inspect(path)
+    except csv_format.CsvFormatError as e:
+        raise InputError(str(e)) from None
+    header = list(fmt.header)
+    with fmt.open_text() as f:
+        reader = csv.reader(f)
+        try:
+            next(reader, None)
+            _check_header_names(path, header)
+            _check_scoring_header(path, header, spec, reserved)
+            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1)
+        except UnicodeDecodeError:
+            raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
+        except csv.Error as e:
+            line = reader.line_num + fmt.header_line - 1
+            raise InputError(f"{path}: line {line}: not valid CSV: {e}") from None
+    with fmt.open_text() as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        _check_integers(path, reader, header, list(integer_columns), rows, fmt.header_line - 1)
 
 
 def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:

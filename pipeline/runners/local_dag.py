@@ -160,3 +160,78 @@ def draft_schema(settings: Settings, out: TextIO = sys.stdout,
     shutil.copyfile(Path(node.outputs["schema"][0].uri) / "schema.pbtxt", draft)
     out.write(f"Draft schema: {draft}\nReview it, then copy it to {spec.schema_path}\n")
     return draft
+
+
+def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None = None) -> Path:
+    """`make score`: the scoring pipeline on settings.csv with the champion model; the scored
+    file is published under outputs/<dataset>/scores/<timestamp>/ when the run succeeded. The
+    caller holds the output folder. Raises on the first failed stage (after the summary)."""
+    from pipeline.console.output_capture import captured_output
+    from pipeline.console.summary_figures import drift_lines
+    from pipeline.runners import scores_folder
+    from pipeline.runners.run_lock import new_run_id
+    from pipeline.tracking import scoring_runs
+
+    run_id = run_id or new_run_id()
+    settings = settings.replace(until="")  # `--until` names the training pipeline's stages
+    spec = settings.load_spec()
+    with captured_output(settings.log_path):
+        champion = scoring_runs.resolve_champion(settings)
+    out.write(f"Scoring {spec.csv_path} with {champion.describe()}\n"
+              f"  full log: {settings.log_path}\n"
+              f"  Beam: {_beam_description(settings)}\n")
+    out.flush()
+    pipeline_name = ""
+
+    def make_pipeline():
+        nonlocal pipeline_name
+        from pipeline.definition.builder import create_scoring_pipeline
+
+        pipeline = create_scoring_pipeline(settings, spec, champion)
+        pipeline_name = pipeline.pipeline_info.pipeline_name
+        return pipeline
+
+    started_ms = int(time.time() * 1000)
+    published, error = None, None
+    try:
+        _run(make_pipeline, settings, out, run_id)
+        published = scores_folder.publish(settings, _scored_csv(settings, pipeline_name, run_id))
+    except BaseException as e:
+        error = e
+        raise
+    finally:
+        record = _scoring_record(settings, pipeline_name, run_id)
+        for line in drift_lines(record.drift or {}):
+            out.write(f"  {line}\n")
+        with captured_output(settings.log_path):
+            try:
+                mlflow_run = scoring_runs.log_scoring_run(
+                    settings, spec, champion, pipeline_name or "", run_id if record.stages
+                    else None, published, record, started_ms, error)
+            except Exception:
+                if error is None:
+                    raise
+                logging.getLogger(__name__).exception("MLflow tracking of the scoring run")
+                mlflow_run = None
+        if mlflow_run:
+            out.write(f"MLflow run {mlflow_run} (experiment {pipeline_name})\n")
+    out.write(f"Scored {record.rows or 0:,} rows in {process_seconds():.0f}s: {published}\n")
+    out.flush()
+    return published
+
+
+def _scoring_record(settings: Settings, pipeline_name: str, run_id: str):
+    from pipeline.tracking import scoring_runs
+
+    return scoring_runs.read_record(settings, pipeline_name, run_id if pipeline_name else None)
+
+
+def _scored_csv(settings: Settings, pipeline_name: str, run_id: str) -> Path:
+    from pipeline.config.stage_names import PREDICTIONS_WRITER
+    from pipeline.mlmd import queries
+
+    with queries.open_store_context(settings.metadata_path) as store:
+        node = queries.node_execution(store, pipeline_name, PREDICTIONS_WRITER, run_id)
+    if node is None or node.state not in ("ran", "cached"):
+        raise RuntimeError("the PredictionsWriter did not finish: nothing to publish")
+    return Path(node.output_property("scored", "path"))

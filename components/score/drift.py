@@ -1,0 +1,184 @@
+"""Drift: a file's statistics against a baseline's, measured by TFX's DistributionValidator
+(TFDV's comparators), judged by DriftGate.
+
+Two baselines use this: `make score` compares a new file with the statistics of the data the
+champion model was trained on, and `make pipeline` compares a new drop of data with the last
+successful run's (components/score/previous_statistics.py). The comparators are TFDV's:
+L-infinity distance (the largest change in one value's share) for text categories, approximate
+Jensen-Shannon divergence of the histograms for numbers, integer category codes included (their
+statistics are numeric, where TFDV's L-infinity always reads 0: data-validation#147). The
+thresholds are the spec's `drift:` block (pipeline/config/dataset_spec.py).
+
+DistributionValidator records every measurement (drift_skew_info) and an anomaly per column over
+its threshold; DriftGate turns that into one line per drifted column, `drift: fare
+Jensen-Shannon 0.31 > 0.10`, a warning, or a stop when the spec marks the column critical.
+"""
+# No `from __future__ import annotations` here: TFX reads the component type hints at runtime.
+import json
+import logging
+import os
+from typing import List, Optional
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.proto import distribution_validator_pb2
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.contract.data_errors import DataValidationError
+from components.contract.gates import REPORT_FILE, DataValidationReport
+from pipeline.config.dataset_spec import FEATURE, DatasetSpec
+
+L_INFINITY, JENSEN_SHANNON = "l_infinity", "jensen_shannon"
+# How a line names each comparator, and TFDV's names for its measurements.
+COMPARATOR_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen–Shannon"}
+_MEASUREMENTS = {
+    anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY,
+    anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON,
+}
+ANOMALIES_FILE = "SchemaDiff.pb"
+SPLIT_PAIR_PREFIX = "SplitPair-"
+
+
+def comparator_for(schema_type: int) -> str:
+    """L-infinity for text (BYTES) columns, Jensen-Shannon for numbers (see the docstring)."""
+    return L_INFINITY if schema_type == schema_pb2.BYTES else JENSEN_SHANNON
+
+
+def checked_columns(spec: DatasetSpec, schema: schema_pb2.Schema,
+                    present: Optional[List[str]] = None) -> "dict[str, str]":
+    """{column: comparator} for the model's feature columns in the schema (and in `present`,
+    the file's header, when given)."""
+    types = {f.name: f.type for f in schema.feature}
+    return {f.name: comparator_for(types[f.name]) for f in spec.features
+            if f.role == FEATURE and f.name in types and (present is None or f.name in present)}
+
+
+def distribution_config(spec: DatasetSpec, columns: "dict[str, str]",
+                        row_count_change: Optional[float] = None
+                        ) -> distribution_validator_pb2.DistributionValidatorConfig:
+    """DistributionValidator's config: each column's comparator at the spec's threshold, and a
+    bound on the change in row count when row_count_change is given (training drops)."""
+    config = distribution_validator_pb2.DistributionValidatorConfig()
+    slice_config = config.default_slice_config
+    for name, comparator in columns.items():
+        feature = slice_config.feature.add()
+        feature.path.step.append(name)
+        threshold = spec.drift.threshold(name, comparator)
+        if comparator == L_INFINITY:
+            feature.distribution_comparator.infinity_norm.threshold = threshold
+        else:
+            feature.distribution_comparator.jensen_shannon_divergence.threshold = threshold
+    if row_count_change is not None:
+        bounds = slice_config.num_examples_comparator
+        bounds.min_fraction_threshold = max(0.0, 1 - row_count_change)
+        bounds.max_fraction_threshold = 1 + row_count_change
+    return config
+
+
+def measurements(anomalies_uri: str, split_pairs: List[str]) -> "list[dict]":
+    """Every column's measured drift in every split pair: column, comparator, value,
+    threshold, drifted; a column TFDV could not compare has value None."""
+    found = []
+    for pair in split_pairs:
+        anomalies = read_anomalies(anomalies_uri, pair)
+        compared = set()
+        for info in anomalies.drift_skew_info:
+            column = ".".join(info.path.step)
+            for m in info.drift_measurements:
+                if m.type in _MEASUREMENTS:
+                    compared.add(column)
+                    found.append({"split": pair, "column": column,
+                                  "comparator": _MEASUREMENTS[m.type], "value": m.value,
+                                  "threshold": m.threshold, "drifted": m.value > m.threshold})
+        for column, info in anomalies.anomaly_info.items():
+            if column not in compared and any(
+                    r.type == anomalies_pb2.AnomalyInfo.STATS_NOT_AVAILABLE for r in info.reason):
+                found.append({"split": pair, "column": column, "comparator": "", "value": None,
+                              "threshold": None, "drifted": False})
+    return found
+
+
+def row_count_anomalies(anomalies_uri: str, split_pairs: List[str]) -> "list[str]":
+    """TFDV's descriptions of a row count out of the configured bounds."""
+    kinds = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
+             anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
+    return [f"{r.description}" for pair in split_pairs
+            for r in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason
+            if r.type in kinds]
+
+
+def read_anomalies(anomalies_uri: str, split_pair: str) -> anomalies_pb2.Anomalies:
+    path = os.path.join(anomalies_uri, SPLIT_PAIR_PREFIX + split_pair, ANOMALIES_FILE)
+    with open(path, "rb") as f:
+        return anomalies_pb2.Anomalies.FromString(f.read())
+
+
+def drift_line(m: dict, critical: bool = False) -> str:
+    """`drift: fare Jensen–Shannon 0.31 > 0.10` (the issue's wording), `(critical)` after it."""
+    return (f"drift: {m['column']} {COMPARATOR_NAMES[m['comparator']]} {m['value']:.2f} > "
+            f"{m['threshold']:.2f}" + (" (critical)" if critical else ""))
+
+
+def _row_count(statistics: Optional[standard_artifacts.ExampleStatistics]) -> "dict[str, int]":
+    """{split: rows} from TFDV's statistics (StatisticsGen's output)."""
+    if statistics is None:
+        return {}
+    from tfx.components.statistics_gen import stats_artifact_utils
+
+    return {split: int(stats_artifact_utils.load_statistics(statistics, split).proto()
+                       .datasets[0].num_examples)
+            for split in artifact_utils.decode_split_names(statistics.split_names)}
+
+
+def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],
+                 statistics=None, baseline_statistics=None) -> dict:
+    """What DriftGate records: the measurements, the drifted columns' lines, row counts."""
+    pairs = artifact_utils.decode_split_names(anomalies.split_names) \
+        if anomalies.split_names else []
+    # Without a baseline DistributionValidator compares nothing and sets no split pairs.
+    compared = bool(pairs) and baseline_statistics is not None
+    found = measurements(anomalies.uri, pairs) if compared else []
+    drifted = [m for m in found if m["drifted"]]
+    rows, baseline_rows = _row_count(statistics), _row_count(baseline_statistics)
+    return {
+        "compared": compared,
+        "split_pairs": pairs,
+        "measurements": found,
+        "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
+            m, m["column"] in critical)) for m in drifted],
+        "row_count_anomalies": row_count_anomalies(anomalies.uri, pairs) if compared else [],
+        "rows": sum(rows.values()),
+        "baseline_rows": sum(baseline_rows.values()) if compared else None,
+    }
+
+
+@component
+def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    report: OutputArtifact[DataValidationReport],
+    critical_columns: Parameter[str] = "[]",
+    baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    code_fingerprint: Parameter[str] = "",
+) -> None:
+    """Records DistributionValidator's measurements; fails the run when a column the spec marks
+    critical drifted past its threshold, and only warns about the others."""
+    critical = json.loads(critical_columns)
+    result = drift_report(anomalies, critical, statistics, baseline_statistics)
+    with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
+        json.dump(result, f, indent=2)
+    report.set_int_custom_property("compared", int(result["compared"]))
+    report.set_int_custom_property("drifted", len(result["drifted"]))
+    report.set_int_custom_property("rows", result["rows"])
+    if result["baseline_rows"] is not None:
+        report.set_int_custom_property("baseline_rows", result["baseline_rows"])
+    for m in result["drifted"]:
+        logging.warning("%s", m["line"])
+    for line in result["row_count_anomalies"]:
+        logging.warning("drift: row count: %s", line)
+    stops = [m["line"] for m in result["drifted"] if m["critical"]]
+    if stops:
+        raise DataValidationError(
+            f"{len(stops)} critical column{'s' if len(stops) > 1 else ''} drifted past the "
+            "spec's threshold:\n  " + "\n  ".join(stops))
