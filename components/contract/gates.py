@@ -14,7 +14,7 @@ import os
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
 from components.contract import contract_report, suite_loading
@@ -48,7 +48,11 @@ def describe_anomalies(anomalies_uri: str, split_names: "list[str]") -> "list[st
 def AnomaliesGate(  # noqa: N802 - TFX component classes are CamelCase
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     report: OutputArtifact[DataValidationReport],
+    code_fingerprint: Parameter[str] = "",
 ) -> None:
+    # code_fingerprint: this module's code (the builder's stage_fingerprint), only there so that
+    # TFX's cache, which does not look at a function component's code, re-runs the gate on an edit.
+    del code_fingerprint
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     problems = describe_anomalies(anomalies.uri, splits)
     with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
@@ -64,9 +68,11 @@ def AnomaliesGate(  # noqa: N802 - TFX component classes are CamelCase
 @component
 def ExpectationsGate(  # noqa: N802 - TFX component classes are CamelCase
     validation: InputArtifact[DataValidationReport],
+    code_fingerprint: Parameter[str] = "",
 ) -> None:
     """Fails the run when a critical expectation of the data contract failed; warnings only go
-    to the log (the validator's summary line counts them)."""
+    to the log (the validator's summary line counts them). code_fingerprint: as AnomaliesGate's."""
+    del code_fingerprint
     with open(os.path.join(validation.uri, REPORT_FILE)) as f:
         report = json.load(f)
     for failure in report["failures"]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -46,37 +45,45 @@ from pipeline.config.stage_names import (
     TRANSFORM,
     TUNER,
 )
+from pipeline.definition import code_closure
 from pipeline.definition.eval_config import make_eval_config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.train.trainer_module.run_fn"
 EVALUATOR_MODULE = "components.evaluate.evaluator_module"
+TUNER_MODULE = "components.train.tuner_search"  # imported only with --tune
 
 def code_fingerprint(*modules: str) -> str:
-    """Hash of the source of the given modules. Module functions are referenced by dotted path,
-    which TFX does not fingerprint, so this goes into custom_config: editing the code re-runs
-    the stage that uses it instead of serving a stale cached result."""
-    digest = hashlib.sha256()
-    for name in modules:
-        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
-    return digest.hexdigest()[:16]
+    """Hash of the source of the given entry modules and every repo module they import
+    (code_closure). Module functions are referenced by dotted path, which TFX does not
+    fingerprint, so this goes into the stage's properties: editing the code re-runs the stage
+    that uses it instead of serving a stale cached result."""
+    return code_closure.fingerprint(*modules)
 
 
-# The modules each stage's code runs, for code_fingerprint.
-TRANSFORM_MODULES = ("components.transform.preprocessing", "pipeline.config.dataset_spec")
-TRAINER_MODULES = TRANSFORM_MODULES + (
-    "components.train.trainer_module", "components.train.model", "components.train.export_signatures", "components.train.hyperparameters",
-    "components.train.in_memory_input")
-EXAMPLE_GEN_MODULES = (
-    "components.ingest.executor", "components.ingest.csv_format",
-    "components.ingest.csv_ranges", "components.ingest.column_types",
-    "components.ingest.example_encoding", "components.ingest.range_writer")
-EVALUATOR_MODULES = (EVALUATOR_MODULE, "components.evaluate.row_batch_combiners", "components.evaluate.slice_groups",
-                     "components.evaluate.positional_signatures")
-EXPECTATIONS_MODULES = (
-    "components.contract.gx_validator", "components.contract.example_frames",
-    "components.contract.suite_loading", "components.contract.suite_validation",
-    "components.contract.contract_report", "pipeline.config.dataset_spec")
+# Each stage's entry modules: the code TFX runs for it, named by dotted path or class. Its cache
+# key covers them and, computed, every module under components/ and pipeline/ they import.
+STAGE_ENTRY_MODULES: dict[str, tuple[str, ...]] = {
+    EXAMPLE_GEN: (ingest_executor.__name__,),
+    EXPECTATIONS_VALIDATOR: (GreatExpectationsValidator.__module__,),
+    EXPECTATIONS_GATE: (ExpectationsGate.__module__,),
+    ANOMALIES_GATE: (AnomaliesGate.__module__,),
+    TRANSFORM: (PREPROCESSING_FN.rpartition(".")[0],),
+    TUNER: (TUNER_MODULE,),
+    TRAINER: (RUN_FN.rpartition(".")[0],),
+    EVALUATOR: (EVALUATOR_MODULE,),
+}
+
+
+def stage_modules(node_id: str) -> tuple[str, ...]:
+    """The repo modules a stage's code imports, its entries included: what its cache key
+    covers. () for stages that run only TFX's own code."""
+    entries = STAGE_ENTRY_MODULES.get(node_id)
+    return code_closure.closure(*entries) if entries else ()
+
+
+def stage_fingerprint(node_id: str) -> str:
+    return code_fingerprint(*STAGE_ENTRY_MODULES[node_id])
 
 
 def _content_addressed_copy(source: Path, folder: Path, write: bool = True) -> Path:
@@ -98,7 +105,7 @@ def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
     # TFX's cache does not look at executor code: its fingerprint re-runs the stage on an edit.
     fingerprint = any_pb2.Any()
     fingerprint.Pack(struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(
-        string_value=code_fingerprint(*EXAMPLE_GEN_MODULES))}))
+        string_value=stage_fingerprint(EXAMPLE_GEN))}))
     return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(ingest_executor.Executor),
         custom_config=example_gen_pb2.CustomConfig(custom_config=fingerprint),
@@ -145,7 +152,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         statistics=statistics_gen.outputs["statistics"], schema=schema_importer.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
     anomalies_gate = AnomaliesGate(
-        anomalies=example_validator.outputs["anomalies"]).with_id(ANOMALIES_GATE)
+        anomalies=example_validator.outputs["anomalies"],
+        code_fingerprint=stage_fingerprint(ANOMALIES_GATE)).with_id(ANOMALIES_GATE)
     suite_path = suite_loading.suite_path(spec)
     suite_loading.load_suite(suite_path, spec)  # a broken suite fails here, before any work
     expectations_validator = GreatExpectationsValidator(
@@ -153,21 +161,22 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         suite=suite_path.read_text(),
         suite_source=str(suite_path),
         spec=json.dumps(spec.to_config()),
-        code_fingerprint=code_fingerprint(*EXPECTATIONS_MODULES),
+        code_fingerprint=stage_fingerprint(EXPECTATIONS_VALIDATOR),
     ).with_id(EXPECTATIONS_VALIDATOR)
     expectations_gate = ExpectationsGate(
-        validation=expectations_validator.outputs["report"]).with_id(EXPECTATIONS_GATE)
+        validation=expectations_validator.outputs["report"],
+        code_fingerprint=stage_fingerprint(EXPECTATIONS_GATE)).with_id(EXPECTATIONS_GATE)
     # Statistics only for data that keeps the contract: a CSV the contract refuses stops the run
     # right after the check, without waiting for StatisticsGen and ExampleValidator.
     statistics_gen.add_upstream_node(expectations_gate)
 
     transform_config = {
         "spec": spec.to_config(),
-        "code_fingerprint": code_fingerprint(*TRANSFORM_MODULES),
+        "code_fingerprint": stage_fingerprint(TRANSFORM),
     }
     trainer_config = {
         "spec": spec.to_config(),
-        "code_fingerprint": code_fingerprint(*TRAINER_MODULES),
+        "code_fingerprint": stage_fingerprint(TRAINER),
         "training": {
             **{name: getattr(settings, name) for name in MODEL_SETTINGS},
             "epochs": settings.epochs,
@@ -225,7 +234,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=make_eval_config(spec, settings,
-                                     module_fingerprint=code_fingerprint(*EVALUATOR_MODULES)),
+                                     module_fingerprint=stage_fingerprint(EVALUATOR)),
         # TFMA's extractors with each batch pruned to the columns metrics and slices read.
         module_path=EVALUATOR_MODULE,
     ).with_id(EVALUATOR)
@@ -265,7 +274,7 @@ def _tuner(settings: Settings, spec: DatasetSpec, transform, schema_importer,
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={
             **trainer_config,
-            "code_fingerprint": code_fingerprint(*TRAINER_MODULES, "components.train.tuner_search"),
+            "code_fingerprint": stage_fingerprint(TUNER),
             "tuning": {
                 "algorithm": settings.tuner_algorithm,
                 "max_trials": settings.tuner_max_trials,
