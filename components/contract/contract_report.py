@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.contract.suite_loading import CRITICAL, ROW_COUNT, SEVERITIES, TABLE_SHAPE, Check
+from components.contract.suite_loading import (
+    CRITICAL,
+    MOMENTS,
+    ROW_COUNT,
+    SEVERITIES,
+    TABLE_SHAPE,
+    Check,
+)
 from components.contract.suite_validation import CheckResult, Outcome
 
 
@@ -51,6 +58,13 @@ def _observed(result: CheckResult) -> str:
         return f"could not be checked: {result.error}"
     if check.kind == ROW_COUNT:
         return f"{r.get('observed_value', 0):,} rows"
+    if check.kind == MOMENTS:
+        what = "mean" if check.type == "expect_column_mean_to_be_between" else \
+            "standard deviation"
+        value = r.get("observed_value")
+        if value is None:
+            return f"no {what}: too few numbers in the column"
+        return f"{what} {_show(float(value))}" + (" (every value the same)" if value == 0 else "")
     if check.kind == TABLE_SHAPE:
         mismatched = (r.get("details") or {}).get("mismatched") or {}
         parts = [f"{key} column(s) {', '.join(map(str, names))}"

@@ -1,7 +1,7 @@
 """GreatExpectationsValidator: checks CsvExampleGen's output against the dataset's data contract.
 
 It records and does not stop: the combined validation result (GX JSON), a Data Docs page and the
-counts go into a DataValidationReport artifact, and ExpectationsGate (data_gate.py)
+counts go into a DataValidationReport artifact, and ExpectationsGate (gates.py)
 fails the run on a critical failure. TFX deletes a failed execution's outputs, so a validator
 that raised would take with it the report a person needs to see what broke.
 """
@@ -39,15 +39,17 @@ def validate_examples(examples: standard_artifacts.Examples, suite_json: str, su
     output_dir; return the report (see contract_report.report)."""
     spec = DatasetSpec.from_config(spec_config)
     suite = suite_loading.parse_suite(json.loads(suite_json), spec, suite_source)
+    # Class shares per split for a class label; a regression label's values are not counted.
+    label = None if spec.is_regression else spec.label
     outcome = suite_validation.validate(suite, split_batches(examples, spec, batch_rows),
-                                        label=spec.label)
+                                        label=label)
     gx_result = suite_validation.to_gx_result(outcome, data_name=f"Examples {examples.uri}")
     with open(os.path.join(output_dir, VALIDATION_FILE), "w") as f:
         json.dump(gx_result.to_json_dict(), f, indent=2)
     data_docs = os.path.join(output_dir, DATA_DOCS_FILE)
     with open(data_docs, "w") as f:
         f.write(contract_report.render_data_docs(gx_result))
-    report = contract_report.report(outcome, data_docs, label=spec.label, classes=spec.classes)
+    report = contract_report.report(outcome, data_docs, label=label or "", classes=spec.classes)
     with open(os.path.join(output_dir, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
     return report

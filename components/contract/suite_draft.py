@@ -39,6 +39,11 @@ CATEGORY_MOSTLY = 0.95  # up to 5% of values may be categories the data did not 
 MAX_CATEGORIES = 100  # more distinct values than this: a range (or nothing), not a set
 ROW_COUNT_FACTOR = 2  # row count within [rows / 2, rows * 2]
 LABEL_SHARE_FLOOR = 0.5  # each class keeps at least half its observed share of the labels
+# A regression label's guard against a collapsed label, in each split: its mean stays within
+# LABEL_MEAN_SPREADS standard deviations of the drafted mean, its standard deviation within a
+# factor LABEL_SPREAD_FACTOR of the drafted one (a constant label has none).
+LABEL_MEAN_SPREADS = 1.0
+LABEL_SPREAD_FACTOR = 4.0
 
 
 def _number(x: float) -> str:
@@ -59,6 +64,9 @@ class _Profile:
     high: float = -math.inf
     counts: collections.Counter | None = None  # values seen: categorical columns and the label
     not_numbers: list = dataclasses.field(default_factory=list)
+    # Count, sum and sum of squares of the numbers less `shift` (the first number seen).
+    shift: float | None = None
+    moments: tuple[int, float, float] = (0, 0.0, 0.0)
 
     def add(self, values: pd.Series, numeric: bool) -> None:
         self.rows += len(values)
@@ -72,6 +80,12 @@ class _Profile:
             if len(present):
                 self.low = min(self.low, float(present.min()))
                 self.high = max(self.high, float(present.max()))
+                numbers = present.to_numpy(dtype=float)
+                self.shift = float(numbers[0]) if self.shift is None else self.shift
+                centred = numbers - self.shift
+                n, total, squares = self.moments
+                self.moments = (n + len(numbers), total + float(centred.sum()),
+                                squares + float((centred ** 2).sum()))
         if self.counts is not None:
             self.counts.update(present.tolist())
             if len(self.counts) > MAX_CATEGORIES:
@@ -124,8 +138,8 @@ def _typed_classes(spec: DatasetSpec) -> list:
 
 
 def _profiles(frames: Iterable[pd.DataFrame], spec: DatasetSpec) -> tuple[int, dict]:
-    profiles = {f.name: _Profile(counts=collections.Counter()
-                                 if f.is_categorical or f.name == spec.label else None)
+    profiles = {f.name: _Profile(counts=collections.Counter() if f.is_categorical or (
+                                     f.name == spec.label and not spec.is_regression) else None)
                 for f in spec.features}
     rows = 0
     for frame in frames:
@@ -197,6 +211,51 @@ def _label_expectations(spec: DatasetSpec, p: _Profile, rows: int) -> list[dict]
     return drafted
 
 
+def _mean_and_spread(p: _Profile) -> tuple[float, float]:
+    """Mean and sample standard deviation of a column's numbers (0 spread for one number)."""
+    n, total, squares = p.moments
+    mean = (p.shift or 0.0) + total / n
+    spread = math.sqrt(max(squares - total * total / n, 0.0) / (n - 1)) if n > 1 else 0.0
+    return mean, spread
+
+
+def _regression_label_expectations(spec: DatasetSpec, p: _Profile, rows: int) -> list[dict]:
+    """All critical. The label is a number, never empty, within the drafted range (as a
+    feature's, with 1% stray values allowed); in each split (train, eval) its mean and standard
+    deviation stay near the drafted ones, so a label that collapsed (constant, all zeros, a
+    unit changed from dollars to cents) stops the run before anything trains on it."""
+    label = spec.label_feature
+    if p.rows == p.nulls:
+        raise SuiteError(f"cannot draft an expectation suite for {spec.name}: the label "
+                         f"'{spec.label}' is empty in every row")
+    mean, spread = _mean_and_spread(p)
+    if spread == 0:
+        raise SuiteError(f"cannot draft an expectation suite for {spec.name}: the label "
+                         f"'{spec.label}' has the same value ({_number(mean)}) in every row: "
+                         "there is nothing to learn")
+    low, high = _range(p, integer=label.type == INT)
+    # Bounds rounded outward like a range's (12.3 to 14.5, not 12.2871 to 14.5129).
+    mean_low, mean_high = _round_out(mean - LABEL_MEAN_SPREADS * spread,
+                                     mean + LABEL_MEAN_SPREADS * spread, integer=False)
+    spread_low, spread_high = _round_out(spread / LABEL_SPREAD_FACTOR,
+                                         spread * LABEL_SPREAD_FACTOR, integer=False)
+    observed_moments = f"mean {_number(mean)}, standard deviation {_number(spread)}"
+    return [
+        _expectation("expect_column_values_to_be_in_type_list", CRITICAL, column=spec.label,
+                     type_list=NUMERIC_TYPES),
+        _expectation("expect_column_values_to_not_be_null", CRITICAL,
+                     _share_text(p.nulls / rows, "empty"), column=spec.label),
+        _expectation("expect_column_values_to_be_between", CRITICAL,
+                     f"min {_number(p.low)}, max {_number(p.high)}", column=spec.label,
+                     min_value=low, max_value=high, mostly=RANGE_MOSTLY),
+        _per_split(_expectation("expect_column_mean_to_be_between", CRITICAL, observed_moments,
+                                column=spec.label, min_value=mean_low, max_value=mean_high)),
+        _per_split(_expectation("expect_column_stdev_to_be_between", CRITICAL, observed_moments,
+                                column=spec.label, min_value=_value(max(spread_low, 0.0)),
+                                max_value=spread_high)),
+    ]
+
+
 def _per_split(expectation: dict) -> dict:
     expectation["meta"]["per_split"] = True
     return expectation
@@ -220,7 +279,9 @@ def draft_suite(frames: Iterable[pd.DataFrame], spec: DatasetSpec, source: str =
                      max_value=rows * ROW_COUNT_FACTOR),
     ]
     for f in spec.features:
-        if f.name == spec.label:
+        if f.name == spec.label and spec.is_regression:
+            drafted += _regression_label_expectations(spec, profiles[f.name], rows)
+        elif f.name == spec.label:
             drafted += _label_expectations(spec, profiles[f.name], rows)
         else:
             severity = CRITICAL if f.name in required else WARNING

@@ -9,8 +9,10 @@ failures are reported and the run goes on.
 Data is validated a batch at a time (suite_validation.py), so only expectations whose
 batch results combine exactly are accepted: column map expectations (not null, between, in set,
 type, ...), row counts, the table's columns, and a column's set of distinct values (the union of
-the batches' sets). Aggregate statistics (mean, quantiles) do not combine from batch results; a
-suite using them is refused when it is loaded rather than judged wrongly.
+the batches' sets), and a column's mean and standard deviation (from the batches' counts, sums
+and sums of squares, computed here rather than by GX). Other aggregate statistics (quantiles,
+medians) do not combine from batch results; a suite using them is refused when it is loaded
+rather than judged wrongly.
 
 An expectation with ``meta.per_split: true`` is judged on each split (train, eval) on its own
 and fails if any split fails it: `make expectations` drafts the label's checks that way, since
@@ -32,6 +34,10 @@ SEVERITIES = (CRITICAL, WARNING)
 
 # How batch results of an expectation combine (see components/contract/suite_validation.py).
 MAP, ROW_COUNT, TABLE_SHAPE, DISTINCT = "map", "row count", "table shape", "distinct values"
+MOMENTS = "moments"
+# Judged on the column's count, sum and sum of squares over all batches (sample standard
+# deviation, as GX computes it): the regression label's guard against a collapsed label.
+MOMENT_TYPES = ("expect_column_mean_to_be_between", "expect_column_stdev_to_be_between")
 DISTINCT_TYPES = (
     "expect_column_distinct_values_to_contain_set", "expect_column_distinct_values_to_be_in_set",
     "expect_column_distinct_values_to_equal_set",
@@ -60,7 +66,7 @@ class Check:
     type: str
     kwargs: dict
     severity: str
-    kind: str  # MAP, ROW_COUNT, TABLE_SHAPE or DISTINCT: how batch results combine
+    kind: str  # MAP, ROW_COUNT, TABLE_SHAPE, DISTINCT or MOMENTS: how batch results combine
     per_split: bool = False  # judged on each split on its own (meta.per_split)
 
     @property
@@ -105,6 +111,8 @@ def _kind(type_: str) -> str | None:
         return TABLE_SHAPE
     if type_ in DISTINCT_TYPES:
         return DISTINCT
+    if type_ in MOMENT_TYPES:
+        return MOMENTS
     return MAP if issubclass(get_expectation_impl(type_), ColumnMapExpectation) else None
 
 

@@ -9,7 +9,9 @@ of expectation components/contract/suite_loading.py accepts:
 - row counts: the batch counts add up and the bounds are checked on the total;
 - table shape (the column set): every batch has the same columns, so it passes only if it
   passes on every batch;
-- distinct values (to contain / be in / equal a set): the union of the batches' sets.
+- distinct values (to contain / be in / equal a set): the union of the batches' sets;
+- a column's mean and standard deviation: its count, sum and sum of squares (about the first
+  value seen, so that a column far from zero keeps its digits) add up.
 
 Expectations marked per split are tallied, and judged, for each split apart.
 
@@ -21,12 +23,20 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import math
 from collections.abc import Hashable
 from typing import Any, Iterable
 
 import pandas as pd
 
-from components.contract.suite_loading import DISTINCT, ROW_COUNT, TABLE_SHAPE, Check, Suite
+from components.contract.suite_loading import (
+    DISTINCT,
+    MOMENTS,
+    ROW_COUNT,
+    TABLE_SHAPE,
+    Check,
+    Suite,
+)
 
 EXAMPLES = 20  # unexpected values kept per expectation, for the report and the error
 
@@ -106,6 +116,13 @@ def _add(tally: _Tally, check: Check, gx_result, frame: pd.DataFrame) -> None:
         tally.observed = result.get("observed_value")
         if not gx_result.success and tally.failed_batch is None:
             tally.failed_batch = result
+    elif check.kind == MOMENTS:
+        values = pd.to_numeric(frame[check.column], errors="coerce").dropna().to_numpy(float)
+        if len(values):
+            shift, n, total, squares = tally.observed or (float(values[0]), 0, 0.0, 0.0)
+            centred = values - shift
+            tally.observed = (shift, n + len(values), total + float(centred.sum()),
+                              squares + float((centred ** 2).sum()))
     elif check.kind == DISTINCT:
         # From the frame: GX's summary result lists only what is missing, not what it saw.
         values = {_hashable(v) for v in frame[check.column].dropna().tolist()}
@@ -144,6 +161,26 @@ def _row_count_ok(type_: str, kw: dict, total: int) -> bool:
     return above and below
 
 
+def column_moment(type_: str, observed: tuple | None) -> float | None:
+    """The mean or sample standard deviation from (shift, count, sum, sum of squares) of the
+    values less the shift; None without values (or a single value's standard deviation)."""
+    if not observed:
+        return None
+    shift, n, total, squares = observed
+    if type_ == "expect_column_mean_to_be_between":
+        return shift + total / n
+    if n < 2:
+        return None
+    return math.sqrt(max(squares - total * total / n, 0.0) / (n - 1))
+
+
+def _between(value: float, kw: dict) -> bool:
+    low, high = kw.get("min_value"), kw.get("max_value")
+    above = low is None or (value > low if kw.get("strict_min") else value >= low)
+    below = high is None or (value < high if kw.get("strict_max") else value <= high)
+    return above and below
+
+
 def _judge(check: Check, tally: _Tally) -> CheckResult:
     """The verdict on all batches, with the evidence in GX's result format."""
     if tally.errors:
@@ -155,6 +192,10 @@ def _judge(check: Check, tally: _Tally) -> CheckResult:
     if check.kind == TABLE_SHAPE:
         failed = tally.failed_batch
         return CheckResult(check, failed is None, failed or {"observed_value": tally.observed})
+    if check.kind == MOMENTS:
+        value = column_moment(check.type, tally.observed)
+        return CheckResult(check, value is not None and _between(value, check.kwargs),
+                           {"observed_value": value})
     if check.kind == DISTINCT:
         seen, wanted = tally.observed or set(), set(check.kwargs.get("value_set") or [])
         success = {"expect_column_distinct_values_to_contain_set": wanted <= seen,

@@ -35,6 +35,11 @@ RECALL_NAME = "recall"
 MATRIX_THRESHOLDS = (0.0, 0.5)
 _ARGMAX, _HALF = MATRIX_THRESHOLDS
 # TFMA's last two default extractors, which slice_groups.GroupRowsBySlice replaces.
+# Regression (docs/regression.md): every metric derives from one set of sums per model and slice.
+MSE_NAME, RMSE_NAME, MAE_NAME = "mean_squared_error", "root_mean_squared_error", "mean_absolute_error"
+R_SQUARED_NAME = "r_squared"
+IMPROVEMENT_NAME = "rmse_improvement_over_mean"  # 1 - RMSE / RMSE of predicting the training mean
+_REGRESSION_SUMS_NAME = "_regression_sums"
 _PER_EXAMPLE_STAGES = [unbatch_extractor.UNBATCH_EXTRACTOR_STAGE_NAME,
                        slice_key_extractor.SLICE_KEY_EXTRACTOR_STAGE_NAME]
 
@@ -176,3 +181,88 @@ def _at_half(name, eval_config, model_name, output_name, sub_key, example_weight
 
     computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
     return computations
+
+
+def _regression(name: str = "", figure: str = "", mean_key: str = "", eval_config=None,
+                model_name: str = "", output_name: str = "", example_weighted: bool = False):
+    """A derived regression metric (`figure` of row_batch_combiners.regression_figures) off the
+    shared sums, which TFMA computes once per model and slice whatever metrics read them."""
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    sums_key = metric_types.MetricKey(name=_REGRESSION_SUMS_NAME, model_name=model_name,
+                                      output_name=output_name, example_weighted=example_weighted)
+    sums = metric_types.MetricComputation(
+        keys=[sums_key], preprocessors=None,
+        combiner=row_batch_combiners.RegressionSumsOnRows(sums_key, eval_config, mean_key))
+
+    def result(metrics: dict) -> dict:
+        return {key: row_batch_combiners.regression_figures(metrics[sums_key])[figure]}
+
+    return [sums, metric_types.DerivedMetricComputation(keys=[key], result=result)]
+
+
+class _RegressionMetric(tfma.metrics.Metric):
+    """One figure of a regression model's errors against the label, by rows. mean_key: the
+    model output with the training label's mean (for the improvement over predicting it)."""
+
+    FIGURE = ""
+    NAME = ""
+
+    def __init__(self, name: str = "", mean_key: str = "training_label_mean",
+                 code_fingerprint: str = "", **_):
+        # code_fingerprint: as ArgmaxAccuracy's, only there to re-run the Evaluator on an edit.
+        super().__init__(tfma.metrics.merge_per_key_computations(_regression),
+                         name=name or self.NAME, figure=self.FIGURE, mean_key=mean_key)
+
+
+PREDICTION_SAMPLE_NAME = "prediction_sample"
+
+
+class RegressionPredictionSample(tfma.metrics.Metric):
+    """Up to `size` (label, prediction) pairs, an array metric for the tracked run's plots
+    (pipeline/tracking/plots.py); not a number, so it is no metric in MLflow."""
+
+    def __init__(self, name: str = PREDICTION_SAMPLE_NAME, size: int = 2000, **_):
+        super().__init__(tfma.metrics.merge_per_key_computations(_prediction_sample),
+                         name=name, size=size)
+
+
+def _prediction_sample(name: str = PREDICTION_SAMPLE_NAME, size: int = 2000, eval_config=None,
+                       model_name: str = "", output_name: str = "",
+                       example_weighted: bool = False):
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    return [metric_types.MetricComputation(
+        keys=[key], preprocessors=None,
+        combiner=row_batch_combiners.PredictionSampleOnRows(key, eval_config, size))]
+
+
+class RegressionExampleCount(_RegressionMetric):
+    """TFMA's example_count for a regression model (rows with a label and a prediction)."""
+    FIGURE, NAME = "count", "example_count"
+
+
+class RegressionMeanSquaredError(_RegressionMetric):
+    """Mean squared error (TFMA's MeanSquaredError, by rows)."""
+    FIGURE, NAME = "mse", MSE_NAME
+
+
+class RegressionRootMeanSquaredError(_RegressionMetric):
+    """Root mean squared error, in the label's units: the regression gate's metric."""
+    FIGURE, NAME = "rmse", RMSE_NAME
+
+
+class RegressionMeanAbsoluteError(_RegressionMetric):
+    """Mean absolute error (TFMA's MeanAbsoluteError, by rows)."""
+    FIGURE, NAME = "mae", MAE_NAME
+
+
+class RegressionRSquared(_RegressionMetric):
+    """R^2: 1 - MSE / variance of the label over the rows evaluated (NaN for a constant label)."""
+    FIGURE, NAME = "r_squared", R_SQUARED_NAME
+
+
+class RegressionImprovementOverMean(_RegressionMetric):
+    """1 - RMSE / RMSE of predicting the training split's label mean for every row: 0 is no
+    better than the mean, 0.2 is an RMSE 20% below it."""
+    FIGURE, NAME = "improvement", IMPROVEMENT_NAME

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import apache_beam as beam
 from tensorflow_model_analysis.metrics import (
     calibration_histogram,
     example_count,
@@ -45,10 +46,12 @@ def _model_keys(eval_config, model_name: str) -> tuple[str, str]:
 
 
 def _model_values(element: metric_types.StandardMetricInputs, eval_config, model_name: str,
-                  output_name: str) -> tuple[Any, Any, Any]:
+                  output_name: str, output_key: str = "") -> tuple[Any, Any, Any]:
     """The (prediction, label, example weight) of one model's output, with TFMA's lookups of
-    model name, output name, prediction key and label key; label and weight may be None."""
+    model name, output name, prediction key and label key; label and weight may be None.
+    output_key: another of the model's outputs in place of the prediction key's."""
     prediction_key, label_key = _model_keys(eval_config, model_name)
+    prediction_key = output_key or prediction_key
     prediction, label = element.prediction, _lookup(element.label, label_key, False)
     weight = element.example_weight
     for key in (model_name, output_name):
@@ -236,3 +239,122 @@ def on_rows(computations: list, eval_config=None) -> list:
                 combiner=on_row_batches)
         result.append(computation)
     return result
+
+
+# ---- regression ------------------------------------------------------------------------------
+
+# The sums every regression metric derives from, with d = label - training mean and
+# e = label - prediction: sum w, sum w d, sum w d^2, sum w e^2, sum w |e|. Sums of d rather than
+# of the label keep R^2's variance exact for labels far from zero (d is near zero on average).
+REGRESSION_SUMS = ("weight", "deviation", "squared_deviation", "squared_error", "absolute_error")
+
+
+class RegressionSumsOnRows(beam.CombineFn):
+    """The REGRESSION_SUMS of one model's predictions, a group of rows at a time (one row under
+    TFMA's per-example extractors). `mean_key` names the model output holding the training
+    label's mean (components/train/export_signatures.py); a model without it is compared with 0.
+    Rows whose label or prediction is not a number are left out, as TFMA's own regression
+    combiners leave out a NaN error."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config, mean_key: str):
+        self._key, self._eval_config, self._mean_key = key, eval_config, mean_key
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(len(REGRESSION_SUMS))
+
+    def add_input(self, accumulator: np.ndarray, element) -> np.ndarray:
+        key = self._key
+        prediction, label, weight = _model_values(element, self._eval_config, key.model_name,
+                                                  key.output_name)
+        if prediction is None or label is None:
+            raise ValueError(f"a row has no {'prediction' if prediction is None else 'label'}")
+        prediction = np.asarray(prediction, dtype=np.float64).reshape(-1)
+        label = np.asarray(label, dtype=np.float64).reshape(-1)
+        if label.shape != prediction.shape:
+            raise ValueError("regression metrics need one number per row: got labels shaped "
+                             f"{label.shape} and predictions shaped {prediction.shape}")
+        try:
+            mean, _, _ = _model_values(element, self._eval_config, key.model_name,
+                                       key.output_name, output_key=self._mean_key)
+            mean = np.broadcast_to(np.asarray(mean, dtype=np.float64).reshape(-1), label.shape)
+        except ValueError:
+            mean = np.zeros_like(label)
+        w = weights(weight, len(label), key.example_weighted)
+        keep = np.isfinite(label) & np.isfinite(prediction)
+        if not keep.all():
+            label, prediction, mean, w = label[keep], prediction[keep], mean[keep], w[keep]
+        deviation, error = label - mean, label - prediction
+        accumulator += (w.sum(), (w * deviation).sum(), (w * deviation ** 2).sum(),
+                        (w * error ** 2).sum(), (w * np.abs(error)).sum())
+        return accumulator
+
+    def merge_accumulators(self, accumulators) -> np.ndarray:
+        accumulators = iter(accumulators)
+        result = next(accumulators)
+        for accumulator in accumulators:
+            result = result + accumulator
+        return result
+
+    def extract_output(self, accumulator: np.ndarray) -> dict:
+        return {self._key: dict(zip(REGRESSION_SUMS, accumulator.tolist()))}
+
+
+def regression_figures(sums: dict) -> dict[str, float]:
+    """The example count (weighted when the metric is), MSE, RMSE, MAE, R^2 and the RMSE's
+    improvement over predicting the training mean (1 - RMSE / RMSE of the mean) from
+    REGRESSION_SUMS; NaN where undefined (no rows, or R^2 of a constant label)."""
+    n = sums["weight"]
+    if not n:
+        return {"count": 0.0, **dict.fromkeys(("mse", "rmse", "mae", "r_squared", "improvement"),
+                                              float("nan"))}
+    mse = sums["squared_error"] / n
+    variance = sums["squared_deviation"] / n - (sums["deviation"] / n) ** 2
+    mean_rmse = np.sqrt(sums["squared_deviation"] / n)
+    rmse = float(np.sqrt(mse))
+    return {
+        "count": n, "mse": mse, "rmse": rmse, "mae": sums["absolute_error"] / n,
+        "r_squared": 1.0 - mse / variance if variance > 0 else float("nan"),
+        "improvement": 1.0 - rmse / mean_rmse if mean_rmse > 0 else float("nan"),
+    }
+
+
+class PredictionSampleOnRows(beam.CombineFn):
+    """Up to `size` (label, prediction) pairs of a regression model, for the tracked run's
+    predicted-against-actual and residual plots. A bottom-k sample by a hash of each pair's
+    bits: every pair is equally likely to be kept whatever the grouping, merges keep the k
+    smallest hashes, and the same rows give the same sample on every run."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config, size: int):
+        self._key, self._eval_config, self._size = key, eval_config, size
+
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(0, dtype=np.uint64), np.zeros((0, 2))
+
+    def _smallest(self, hashes: np.ndarray, pairs: np.ndarray):
+        if len(hashes) > self._size:
+            keep = np.argpartition(hashes, self._size - 1)[:self._size]
+            hashes, pairs = hashes[keep], pairs[keep]
+        return hashes, pairs
+
+    def add_input(self, accumulator, element):
+        key = self._key
+        prediction, label, _ = _model_values(element, self._eval_config, key.model_name,
+                                             key.output_name)
+        pairs = np.stack([np.asarray(label, dtype=np.float64).reshape(-1),
+                          np.asarray(prediction, dtype=np.float64).reshape(-1)], axis=1)
+        pairs = pairs[np.isfinite(pairs).all(axis=1)]
+        bits = np.ascontiguousarray(pairs).view(np.uint64)
+        with np.errstate(over="ignore"):  # multiplicative hashing wraps around by design
+            hashes = (bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ (
+                bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F))
+        return self._smallest(np.concatenate([accumulator[0], hashes]),
+                              np.concatenate([accumulator[1], pairs]))
+
+    def merge_accumulators(self, accumulators):
+        hashes, pairs = zip(*accumulators)
+        return self._smallest(np.concatenate(hashes), np.concatenate(pairs))
+
+    def extract_output(self, accumulator) -> dict:
+        hashes, pairs = accumulator
+        return {self._key: pairs[np.argsort(hashes, kind="stable")]}
+

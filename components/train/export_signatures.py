@@ -1,10 +1,13 @@
 """Serving signatures exported with the model.
 
 - serving_default: serialized tf.Example in, class probabilities out (what TFMA and TF Serving
-  clients send).
+  clients send); regression: `prediction`, and `training_label_mean` (the training split's
+  label mean, the same for every row: the baseline TFMA's improvement-over-the-mean gate
+  compares the model with, components/evaluate/evaluator_module.py).
 - transform_features: serialized tf.Example in, transformed features (label included) out; TFMA
   runs it to get the encoded label.
-- serving_raw: one plain tensor per raw feature in, probabilities, class id and class name out.
+- serving_raw: one plain tensor per raw feature in, probabilities, class id and class name out
+  (regression: `prediction`, the number in the label's units).
   Numbers come as float64 with NaN for missing, strings with "" for missing: the same encoding
   a pandas DataFrame has, so a client (or MLflow pyfunc) can send rows as they are.
 
@@ -29,6 +32,8 @@ SERVING_RAW = "serving_raw"
 PROBABILITIES = "probabilities"
 CLASS_ID = "class_id"
 CLASS_NAME = "class"
+PREDICTION = "prediction"  # regression: the predicted label, in its own units
+TRAINING_LABEL_MEAN = "training_label_mean"
 # assets.extra/<this>: {"signature": SERVING_RAW, "inputs": {column name: signature input name}}
 SERVING_RAW_COLUMNS_FILE = "serving_raw_columns.json"
 
@@ -59,14 +64,19 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
     feature_names = [f.name for f in spec.model_features]
     serving_spec = {name: raw_spec[name] for name in feature_names}
     eval_spec = dict(serving_spec, **{spec.label: raw_spec[spec.label]})
-    class_names = tf.constant(list(spec.classes))
+    class_names = tf.constant(list(spec.classes), tf.string)
+    scale = getattr(model, "model_config", None) and model.model_config.label_scale
+    training_mean = float(scale.mean) if scale else 0.0
 
     # The signatures have no tensor-dependent Python control flow, so they are traced with
     # autograph=False: AutoGraph would otherwise rewrite every tf_keras layer the model calls
     # (tf_keras is not on its do-not-convert list), ~6 s of the Trainer's time on taxi (measured).
     def predict(parsed: dict) -> dict:
         transformed = model.tft_layer(parsed)
-        probabilities = model({k: transformed[k] for k in model.input_names})
+        outputs = model({k: transformed[k] for k in model.input_names})
+        if spec.is_regression:
+            return {PREDICTION: tf.reshape(outputs, [-1])}
+        probabilities = outputs
         class_id = tf.argmax(probabilities, axis=1)
         return {
             PROBABILITIES: probabilities,
@@ -78,6 +88,10 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
                  autograph=False)
     def serve_tf_examples(serialized):
         parsed = tf.io.parse_example(serialized, serving_spec)
+        if spec.is_regression:
+            prediction = predict(parsed)[PREDICTION]
+            return {PREDICTION: prediction,
+                    TRAINING_LABEL_MEAN: tf.fill(tf.shape(prediction), training_mean)}
         return {PROBABILITIES: predict(parsed)[PROBABILITIES]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],

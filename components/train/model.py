@@ -10,6 +10,12 @@ Two architectures (ModelConfig.architecture):
   classic  the seed's MLP, as it was: every categorical one-hot, Dense 64 relu x2, softmax,
            Adam at 1e-3; the tabular options do not apply.
 
+Two heads on either body: classification (num_classes > 0) a softmax over the classes; regression
+(num_classes 0, docs/regression.md) one linear unit trained on the standardized label (its
+training mean and standard deviation, LabelScale), with the scale undone inside the model, so
+the model, its signatures and every metric speak the label's own units. The loss is mean squared
+error or Huber (delta 1 standard deviation) on the standardized error.
+
 Every Keras layer name derives from the transformed feature names (already TF-safe, see
 pipeline/config/dataset_spec.py), never from a CSV column name.
 """
@@ -28,6 +34,9 @@ TABULAR, CLASSIC_ARCHITECTURE = "tabular", "classic"
 ARCHITECTURES = (TABULAR, CLASSIC_ARCHITECTURE)
 LR_SCHEDULES = ("constant", "cosine")
 CROSSES = ("none", "bucket_pairs")
+REGRESSION_LOSSES = ("mse", "huber")
+HUBER_DELTA = 1.0  # in standard deviations of the label
+PREDICTION = "prediction"  # the regression head's layer (and serving output) name
 # The seed's MLP, fixed so that `--model-architecture classic` alone gives it back.
 CLASSIC = dict(hidden_units=64, hidden_layers=2, learning_rate=1e-3)
 
@@ -74,6 +83,13 @@ class ModelConfig:
     dropout: float = 0.0
     batch_norm: bool = False
     lr_schedule: str = "constant"  # cosine: see LearningRateSchedule
+    # regression only (num_classes 0):
+    regression_loss: str = "mse"
+    label_scale: "LabelScale | None" = None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_classes == 0
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -85,19 +101,83 @@ class ModelConfig:
             raise ValueError(f"crosses must be one of {CROSSES}, got {self.crosses!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(f"regression_loss must be one of {REGRESSION_LOSSES}, "
+                             f"got {self.regression_loss!r}")
+        if self.num_classes == 1 or self.num_classes < 0:
+            raise ValueError(f"num_classes must be 0 (regression) or at least 2, "
+                             f"got {self.num_classes}")
         if self.architecture == CLASSIC_ARCHITECTURE:
             for name, value in CLASSIC.items():
                 object.__setattr__(self, name, value)
 
     @classmethod
-    def from_settings(cls, num_classes: int, values: Mapping[str, Any]) -> "ModelConfig":
-        """From MODEL_SETTINGS values (settings names; unknown names refused)."""
+    def from_settings(cls, num_classes: int, values: Mapping[str, Any],
+                      label_scale: "LabelScale | None" = None) -> "ModelConfig":
+        """From MODEL_SETTINGS values (settings names; unknown names refused); num_classes 0
+        and the training label's scale for regression."""
         unknown = set(values) - set(MODEL_SETTINGS)
         if unknown:
             raise ValueError(f"not model settings: {sorted(unknown)}; known: {MODEL_SETTINGS}")
         fields = {("architecture" if k == "model_architecture" else k): v
                   for k, v in values.items()}
-        return cls(num_classes=num_classes, **fields)
+        return cls(num_classes=num_classes, label_scale=label_scale, **fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelScale:
+    """The training split's label mean and standard deviation (1 when the label is constant)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def of(cls, count: float, total: float, total_squares: float) -> "LabelScale":
+        if count <= 0:
+            raise ValueError("the training split has no labels to scale")
+        mean = total / count
+        variance = max(total_squares / count - mean * mean, 0.0)
+        std = math.sqrt(variance)
+        return cls(mean=mean, std=std if std > 1e-12 * max(1.0, abs(mean)) else 1.0)
+
+
+def label_scale(dataset) -> LabelScale:
+    """LabelScale of a finite (features, label) dataset, summed in float64 in one pass."""
+    import tensorflow as tf
+
+    def add(state, batch):
+        label = tf.reshape(tf.cast(batch[1], tf.float64), [-1])
+        return (state[0] + tf.cast(tf.size(label), tf.float64), state[1] + tf.reduce_sum(label),
+                state[2] + tf.reduce_sum(tf.square(label)))
+
+    zero = tf.constant(0.0, tf.float64)
+    count, total, squares = dataset.reduce((zero, zero, zero), lambda s, b: add(s, b))
+    return LabelScale.of(float(count), float(total), float(squares))
+
+
+class StandardizedError(keras.losses.Loss):
+    """Mean squared error or Huber of the error in standard deviations of the training label:
+    the same optimum as on the raw label, at a scale where Adam's defaults and Huber's delta
+    mean the same thing whatever the label's units (dollars or millions of them)."""
+
+    def __init__(self, kind: str = "mse", std: float = 1.0, delta: float = HUBER_DELTA,
+                 name: str | None = None, **kwargs):
+        super().__init__(name=name or f"standardized_{kind}", **kwargs)
+        self.kind, self.std, self.delta = kind, float(std), float(delta)
+
+    def call(self, y_true, y_pred):
+        import tensorflow as tf
+
+        y_pred = tf.reshape(y_pred, [-1])
+        error = (y_pred - tf.reshape(tf.cast(y_true, y_pred.dtype), [-1])) / self.std
+        if self.kind == "huber":
+            absolute = tf.abs(error)
+            quadratic = tf.minimum(absolute, self.delta)
+            return 0.5 * tf.square(quadratic) + self.delta * (absolute - quadratic)
+        return tf.square(error)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "kind": self.kind, "std": self.std, "delta": self.delta}
 
 
 def embedding_size(cardinality: int) -> int:
@@ -169,7 +249,8 @@ def build_model(inputs: list[ModelInput], config: ModelConfig) -> keras.Model:
     """Numeric inputs as they are, categorical ids one-hot or embedded, into the MLP.
 
     A binary task is 2 classes with a softmax, so binary and multiclass share one head, one loss
-    (sparse categorical cross-entropy) and one serving output layout.
+    (sparse categorical cross-entropy) and one serving output layout. Regression (num_classes
+    0): see the module docstring.
     """
     keep_autograph_out_of_keras()
     tabular = config.architecture == TABULAR
@@ -193,6 +274,8 @@ def build_model(inputs: list[ModelInput], config: ModelConfig) -> keras.Model:
             x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
         if tabular and config.dropout:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    if config.is_regression:
+        return _regression_head(keras_inputs, x, config)
     outputs = keras.layers.Dense(config.num_classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs=keras_inputs, outputs=outputs)
     model.model_config = config  # for LearningRateSchedule
@@ -200,5 +283,23 @@ def build_model(inputs: list[ModelInput], config: ModelConfig) -> keras.Model:
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def _regression_head(keras_inputs: list, x, config: ModelConfig) -> keras.Model:
+    """One linear unit in standard deviations (its bias starts at 0: the first prediction is
+    the training mean), then the label's scale put back: prediction = z * std + mean."""
+    scale = config.label_scale or LabelScale()
+    z = keras.layers.Dense(1, name="standardized_prediction")(x)
+    outputs = keras.layers.Rescaling(scale.std, offset=scale.mean, name=PREDICTION)(z)
+    model = keras.Model(inputs=keras_inputs, outputs=outputs)
+    model.model_config = config  # for LearningRateSchedule
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=StandardizedError(config.regression_loss, scale.std),
+        # In the label's units: what the summary and the tracked run show.
+        metrics=[keras.metrics.RootMeanSquaredError(name="rmse"),
+                 keras.metrics.MeanAbsoluteError(name="mae")],
     )
     return model

@@ -13,7 +13,13 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from components.train import in_memory_input
-from components.train.model import LearningRateSchedule, ModelConfig, ModelInput, build_model
+from components.train.model import (
+    LearningRateSchedule,
+    ModelConfig,
+    ModelInput,
+    build_model,
+    label_scale,
+)
 from components.train.export_signatures import make_signatures, write_serving_raw_columns
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import (
@@ -78,8 +84,10 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                        train["batch_size"], train["seed"], shuffle=False)
 
+    # Regression: the model learns the label in standard deviations of the training split's.
+    scale = label_scale(train_ds) if spec.is_regression else None
     model_config = ModelConfig.from_settings(
-        spec.num_classes, model_settings(train, fn_args.hyperparameters))
+        spec.num_classes, model_settings(train, fn_args.hyperparameters), scale)
     model = build_model(model_inputs(spec, tft_output), model_config)
     callbacks = [
         LearningRateSchedule(train["epochs"]),

@@ -21,7 +21,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from components.train.model import LearningRateSchedule, ModelConfig, build_model
+from components.train.model import LearningRateSchedule, ModelConfig, build_model, label_scale
 from components.train.trainer_module import model_inputs
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import DatasetSpec
@@ -71,11 +71,12 @@ def tuner_fn(fn_args):
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     inputs = model_inputs(spec, tft_output)
     space = tune["search_space"]
+    scale = None  # regression: the training label's scale, read once before the first trial
 
     def build(hp):
         values = model_settings(train, None)
         values.update({name: hp.Choice(name, choices) for name, choices in space.items()})
-        model_config = ModelConfig.from_settings(spec.num_classes, values)
+        model_config = ModelConfig.from_settings(spec.num_classes, values, scale)
         return build_model(inputs, model_config)
 
     common = dict(objective="val_loss", seed=train["seed"], overwrite=True,
@@ -97,11 +98,16 @@ def tuner_fn(fn_args):
                 shuffle=shuffle, shuffle_seed=train["seed"]),
             tft_output.transformed_metadata.schema)
 
+    train_ds = dataset(fn_args.train_files, True)
+    if spec.is_regression:
+        # The search's objective stays val_loss: for regression the eval split's loss (mean
+        # squared or Huber error in standard deviations), lower is better, as for classes.
+        scale = label_scale(train_ds)
     callbacks = [LearningRateSchedule(tune["epochs"]), keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train["early_stopping_patience"],
         restore_best_weights=True)]
     return tuner_component.TunerFnResult(tuner=tuner, fit_kwargs={
-        "x": dataset(fn_args.train_files, True),
+        "x": train_ds,
         "validation_data": dataset(fn_args.eval_files, False),
         "epochs": tune["epochs"], "callbacks": callbacks, "verbose": 0,
     })

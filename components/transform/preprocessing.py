@@ -6,7 +6,9 @@ Per feature type (see pipeline/config/dataset_spec.py):
   categorical(_int)-> vocabulary ids, with OOV buckets for values not seen in training (a missing
                       value lands in an OOV bucket too: vocabularies leave out "")
   label            -> class id from the spec's fixed class list (-1 for an unknown class), so
-                      ids do not depend on which classes a data drop happens to contain
+                      ids do not depend on which classes a data drop happens to contain;
+                      regression: the number as it is (float32; the Trainer standardizes it
+                      and the model undoes that, see docs/regression.md)
 
 Every analyzer reads the raw input, so tf.Transform analyses the data in one phase (one pass,
 one Beam graph). The numeric features share their analyzers: one element-wise mean and variance
@@ -141,6 +143,12 @@ def label_ids(x: tf.Tensor | tf.SparseTensor, classes: tuple[str, ...]) -> tf.Te
     return table.lookup(_to_dense(_as_strings(x), MISSING_CATEGORY))
 
 
+def label_values(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
+    """A regression label as [batch] float32, unscaled (NaN where empty; the data contract
+    refuses empty labels before Transform runs)."""
+    return tf.cast(_to_dense(_as_float(x), float("nan")), tf.float32)
+
+
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]) -> dict:
     spec = DatasetSpec.from_config(custom_config["spec"])
     numeric = numeric_columns({f.name: inputs[f.name] for f in spec.model_features
@@ -157,5 +165,7 @@ def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any]
             outputs[transformed_name(feature.name)] = vocab_ids(
                 x, vocabulary_name(feature.name), feature.oov_buckets
             )
-    outputs[spec.transformed_label] = label_ids(inputs[spec.label], spec.classes)
+    outputs[spec.transformed_label] = (
+        label_values(inputs[spec.label]) if spec.is_regression
+        else label_ids(inputs[spec.label], spec.classes))
     return outputs

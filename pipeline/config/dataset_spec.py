@@ -26,8 +26,9 @@ NUMERIC_TYPES = (FLOAT, INT)
 FEATURE, LABEL, IGNORE = "feature", "label", "ignore"
 ROLES = (FEATURE, LABEL, IGNORE)
 
-BINARY, MULTICLASS = "binary", "multiclass"
-TASKS = (BINARY, MULTICLASS)
+BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
+TASKS = (BINARY, MULTICLASS, REGRESSION)
+CLASSIFICATION_TASKS = (BINARY, MULTICLASS)
 
 TRANSFORMED_SUFFIX = "_xf"
 
@@ -43,8 +44,11 @@ class SpecError(ValueError):
 GATE_KEYS = {
     BINARY: ("min_auc", "max_metric_drop"),
     MULTICLASS: ("min_accuracy", "max_metric_drop"),
+    REGRESSION: ("max_rmse", "min_improvement_over_mean", "max_rmse_increase"),
 }
-GATE_RANGES = {"min_auc": (0.0, 1.0), "min_accuracy": (0.0, 1.0), "max_metric_drop": (0.0, 1.0)}
+GATE_RANGES = {"min_auc": (0.0, 1.0), "min_accuracy": (0.0, 1.0), "max_metric_drop": (0.0, 1.0),
+               "max_rmse": (0.0, float("inf")), "min_improvement_over_mean": (0.0, 1.0),
+               "max_rmse_increase": (0.0, 1.0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,12 @@ class Gates:
     min_accuracy: float | None = None  # multiclass: accuracy the model must reach
     # How far the gated metric may fall below the champion's and still bless.
     max_metric_drop: float | None = None
+    # regression (docs/regression.md): RMSE on the eval split, in the label's units, at most this
+    max_rmse: float | None = None
+    # RMSE at least this fraction below predicting the training mean (0.2: 20% lower)
+    min_improvement_over_mean: float | None = None
+    # RMSE at most this fraction above the champion's (0.01: 1% worse still blesses)
+    max_rmse_increase: float | None = None
 
     def get(self, key: str) -> float | None:
         return getattr(self, key)
@@ -187,6 +197,11 @@ class DatasetSpec:
         return len(self.classes)
 
     @property
+    def is_regression(self) -> bool:
+        """A numeric label to predict (docs/regression.md): no classes, one number out."""
+        return self.task == REGRESSION
+
+    @property
     def transformed_label(self) -> str:
         return transformed_name(self.label)
 
@@ -290,6 +305,30 @@ def _check_tf_names(path: Path, features: tuple[Feature, ...]) -> None:
                                   f"'{key[1]}' inside TensorFlow; rename one of them")
 
 
+def _parse_classes(path: Path, raw: Mapping, task: str, label: Feature) -> tuple[str, ...]:
+    """The class list of a classification task; () for regression, whose label is a number."""
+    if task == REGRESSION:
+        if raw.get("classes"):
+            raise _fail(path, "task 'regression' predicts a number and takes no 'classes'; "
+                              "remove them, or use task binary or multiclass")
+        if not label.is_numeric:
+            raise _fail(path, f"task 'regression' needs a numeric label: '{label.name}' is "
+                              f"{label.type}; make it {FLOAT} or {INT}")
+        return ()
+    if "classes" not in raw:
+        raise _fail(path, f"missing required key 'classes' (task '{task}' predicts one of them; "
+                          "task 'regression' predicts a number)")
+    classes = raw["classes"]
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise _fail(path, f"'classes' must list at least 2 classes, got {classes!r}")
+    classes = tuple(str(c) for c in classes)
+    if len(set(classes)) != len(classes):
+        raise _fail(path, f"'classes' has duplicates: {list(classes)}")
+    if task == BINARY and len(classes) != 2:
+        raise _fail(path, f"task 'binary' needs exactly 2 classes, got {len(classes)}")
+    return classes
+
+
 def _parse_gates(path: Path, raw: Any, task: str) -> Gates:
     """The optional `gates:` block: only the keys the task gates on, each within its range."""
     if raw is None:
@@ -363,7 +402,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         raise _fail(path, f"not valid YAML: {e}") from None
     if not isinstance(raw, Mapping):
         raise _fail(path, "expected a mapping at the top level")
-    for key in ("name", "csv", "task", "label", "classes", "features"):
+    for key in ("name", "csv", "task", "label", "features"):
         if key not in raw:
             raise _fail(path, f"missing required key '{key}'")
     unknown = set(raw) - {"name", "csv", "task", "label", "classes", "features", "slice_by",
@@ -386,14 +425,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     labelled = [f.name for f in features if f.role == LABEL]
     if labelled != [label]:
         raise _fail(path, f"exactly the label '{label}' must have role 'label', found {labelled}")
-    classes = raw["classes"]
-    if not isinstance(classes, list) or len(classes) < 2:
-        raise _fail(path, f"'classes' must list at least 2 classes, got {classes!r}")
-    classes = tuple(str(c) for c in classes)
-    if len(set(classes)) != len(classes):
-        raise _fail(path, f"'classes' has duplicates: {list(classes)}")
-    if task == BINARY and len(classes) != 2:
-        raise _fail(path, f"task 'binary' needs exactly 2 classes, got {len(classes)}")
+    classes = _parse_classes(path, raw, task, next(f for f in features if f.name == label))
     if not any(f.role == FEATURE for f in features):
         raise _fail(path, "no column has role 'feature'")
 

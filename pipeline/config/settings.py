@@ -32,7 +32,7 @@ BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 # carries them under these names, and the Tuner's search space may name them.
 MODEL_SETTINGS = ("model_architecture", "hidden_units", "hidden_layers", "learning_rate",
                   "lr_schedule", "dropout", "batch_norm", "embedding_min_cardinality",
-                  "embedding_dim", "numeric_embedding_dim", "crosses")
+                  "embedding_dim", "numeric_embedding_dim", "crosses", "regression_loss")
 
 
 def check_train_ratio(ratio: float) -> float:
@@ -113,6 +113,9 @@ class Settings:
     crosses: str = _opt(
         "none", "tabular: bucket_pairs crosses every pair of bucketized features, embedded",
         choices=("none", "bucket_pairs"))
+    regression_loss: str = _opt(
+        "mse", "regression tasks: the training loss on the standardized label; huber (delta 1 "
+        "standard deviation) weighs outliers linearly", choices=("mse", "huber"))
     epochs: int = _opt(30, "maximum training epochs (early stopping may end sooner)",
                        type=_positive)
     batch_size: int = _opt(128, "training batch size", type=_positive)
@@ -142,6 +145,16 @@ class Settings:
     max_metric_drop: float | None = _opt(
         None, "how far the gated metric may fall below the champion's and still bless (default: "
         "the spec's gates.max_metric_drop, else 0)", type=float)
+    max_rmse: float | None = _opt(
+        None, "regression tasks: RMSE (label units) the model must stay at or under to be blessed "
+        "(default: the spec's gates.max_rmse, else no bound)", type=float)
+    min_improvement_over_mean: float | None = _opt(
+        None, "regression tasks: fraction by which the RMSE must beat predicting the training "
+        "mean (default: the spec's gates.min_improvement_over_mean, else 0: it must beat it)",
+        type=float)
+    max_rmse_increase: float | None = _opt(
+        None, "regression tasks: fraction by which the RMSE may exceed the champion's and still "
+        "bless (default: the spec's gates.max_rmse_increase, else 0)", type=float)
 
     baseline_strategy: str = _opt(
         "latest_blessed_other",
@@ -301,7 +314,11 @@ class Settings:
 
 # A gate neither the command line nor the spec sets (the values both shipped datasets had as
 # global defaults before specs held gates).
-GATE_DEFAULTS = {"min_auc": 0.93, "min_accuracy": 0.9, "max_metric_drop": 0.0}
+GATE_DEFAULTS = {"min_auc": 0.93, "min_accuracy": 0.9, "max_metric_drop": 0.0,
+                 # regression: no bound on the RMSE itself; it must beat the training mean and
+                 # be no worse than the champion's
+                 "max_rmse": float("inf"), "min_improvement_over_mean": 0.0,
+                 "max_rmse_increase": 0.0}
 
 
 class Gate(NamedTuple):

@@ -112,11 +112,20 @@ def _transform(node):
 
 def _trainer(node):
     history = training_history(node.output_uri("model_run"))
-    if not history.get("val_accuracy"):
+    # Classification reports accuracy, regression RMSE (in the label's units).
+    key, name = (("val_accuracy", "val accuracy") if history.get("val_accuracy")
+                 else ("val_rmse", "val RMSE"))
+    if not history.get(key):
         return ""
     best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
-    return (f"val accuracy {history['val_accuracy'][best]:.3f} "
-            f"(epoch {best + 1} of {len(history['val_loss'])})")
+    return f"{name} {_figure(history[key][best])} (epoch {best + 1} of {len(history['val_loss'])})"
+
+
+def _figure(value: float) -> str:
+    """A regression figure to 3 significant digits at least: RMSE 4.12, 0.0231, 12,345."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
 
 
 def _tuner(node):
@@ -137,6 +146,12 @@ def _evaluator(node):
     blessed = node.output_property("blessing", "blessed")
     parts = [f"{name} {metrics[key]:.3f}" for name, key in
              (("AUC", "auc"), ("accuracy", "sparse_categorical_accuracy")) if key in metrics]
+    # Regression (docs/regression.md): errors in the label's units, R^2 unitless.
+    parts += [f"{name} {_figure(metrics[key])}" for name, key in
+              (("RMSE", "root_mean_squared_error"), ("MAE", "mean_absolute_error"))
+              if key in metrics]
+    if "r_squared" in metrics:
+        parts.append(f"R² {metrics['r_squared']:.2f}")
     if blessed:
         parts.append("blessed yes")
     else:  # which gate it missed, from TFMA's validation result

@@ -178,7 +178,10 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         "spec": spec.to_config(),
         "code_fingerprint": stage_fingerprint(TRAINER),
         "training": {
-            **{name: getattr(settings, name) for name in MODEL_SETTINGS},
+            # regression_loss only where it applies: a classification run's config (its cache
+            # key and tracked parameters) is what it was before regression existed.
+            **{name: getattr(settings, name) for name in MODEL_SETTINGS
+               if spec.is_regression or name != "regression_loss"},
             "epochs": settings.epochs,
             "batch_size": settings.batch_size,
             "early_stopping_patience": settings.early_stopping_patience,

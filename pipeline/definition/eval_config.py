@@ -7,7 +7,13 @@ import json
 import tensorflow_model_analysis as tfma
 
 from components.evaluate import evaluator_module
-from components.train.export_signatures import PROBABILITIES, SERVING_DEFAULT, TRANSFORM_FEATURES
+from components.train.export_signatures import (
+    PREDICTION,
+    PROBABILITIES,
+    SERVING_DEFAULT,
+    TRAINING_LABEL_MEAN,
+    TRANSFORM_FEATURES,
+)
 from pipeline.config.dataset_spec import BINARY, DatasetSpec
 from pipeline.config.settings import Settings
 
@@ -16,8 +22,58 @@ _EPSILON = 1e-10
 
 
 def gated_metric(spec: DatasetSpec) -> str:
-    """The metric that decides blessing: AUC for binary tasks, accuracy otherwise."""
+    """The metric that decides blessing: AUC for binary tasks, RMSE for regression, accuracy
+    otherwise."""
+    if spec.is_regression:
+        return evaluator_module.RMSE_NAME
     return "auc" if spec.task == BINARY else "sparse_categorical_accuracy"
+
+
+def _overall_only(metric: tfma.MetricConfig, threshold: tfma.MetricThreshold) -> tfma.MetricConfig:
+    metric.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[tfma.SlicingSpec()], threshold=threshold))
+    return metric
+
+
+def regression_metrics_specs(spec: DatasetSpec, settings: Settings,
+                             module_fingerprint: str = "") -> list[tfma.MetricsSpec]:
+    """MSE, RMSE, MAE, R^2, the improvement over predicting the training mean and the example
+    count, overall and per slice (docs/regression.md). Gates, on the overall slice (as _gated's):
+    RMSE at most max_rmse (when set) and at most max_rmse_increase above the champion's
+    (lower is better); the improvement over the mean at least min_improvement_over_mean, and
+    above 0 whatever it is set to: a model no better than the training mean is not blessed."""
+    def metric(cls: type, **extra) -> tfma.MetricConfig:
+        return _ours(cls, json.dumps({"name": cls.NAME, "mean_key": TRAINING_LABEL_MEAN, **extra}))
+
+    max_rmse = settings.gate(spec, "max_rmse").value
+    increase = settings.gate(spec, "max_rmse_increase").value
+    improvement = settings.gate(spec, "min_improvement_over_mean").value
+    rmse = _overall_only(
+        metric(evaluator_module.RegressionRootMeanSquaredError,
+               **({"code_fingerprint": module_fingerprint} if module_fingerprint else {})),
+        tfma.MetricThreshold(
+            value_threshold=(tfma.GenericValueThreshold(upper_bound={"value": max_rmse})
+                             if max_rmse != float("inf") else None),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                relative={"value": increase + _EPSILON})))
+    over_mean = _overall_only(
+        metric(evaluator_module.RegressionImprovementOverMean),
+        tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": improvement if improvement > 0 else _EPSILON})))
+    return [
+        # The baseline needs the RMSE alone, for the change threshold.
+        tfma.MetricsSpec(metrics=[rmse]),
+        tfma.MetricsSpec(metrics=[
+            metric(evaluator_module.RegressionExampleCount),
+            metric(evaluator_module.RegressionMeanSquaredError),
+            metric(evaluator_module.RegressionMeanAbsoluteError),
+            metric(evaluator_module.RegressionRSquared),
+            over_mean,
+            # (label, prediction) pairs for the tracked run's plots
+            _ours(evaluator_module.RegressionPredictionSample),
+        ], model_names=_CANDIDATE_ONLY),
+    ]
 
 
 def _gated(metric: tfma.MetricConfig, lower_bound: float, max_drop: float) -> tfma.MetricConfig:
@@ -77,7 +133,9 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
             (evaluator_module.ClassRecall, evaluator_module.RECALL_NAME, {})))
     count = _ours(evaluator_module.BatchedExampleCount)
     max_drop = settings.gate(spec, "max_metric_drop").value
-    if spec.task == BINARY:
+    if spec.is_regression:
+        metrics_specs = regression_metrics_specs(spec, settings, module_fingerprint)
+    elif spec.task == BINARY:
         # Two softmax outputs: binarize on the positive class (id 1) for AUC, precision, recall.
         binarize = tfma.BinarizationOptions(class_ids={"values": [1]})
         metrics_specs = [
@@ -110,7 +168,7 @@ def make_eval_config(spec: DatasetSpec, settings: Settings,
         model_specs=[
             tfma.ModelSpec(
                 signature_name=SERVING_DEFAULT,
-                prediction_key=PROBABILITIES,
+                prediction_key=PREDICTION if spec.is_regression else PROBABILITIES,
                 label_key=spec.transformed_label,
                 preprocessing_function_names=[TRANSFORM_FEATURES],
             )

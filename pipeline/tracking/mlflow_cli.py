@@ -212,6 +212,9 @@ def predict(settings: Settings, rows: int = 5, out: TextIO = sys.stdout) -> int:
         out.write(f"HTTP {status}: {text}\n")
         return 1
     predictions = json.loads(text)["predictions"]
+    if predictions and "prediction" in predictions[0]:
+        out.write(prediction_table(labels, [p["prediction"] for p in predictions], status))
+        return 0
     out.write(f"HTTP {status}\n{'actual':<12} {'predicted':<12} probabilities\n")
     for label, prediction in zip(labels, predictions):
         predicted = prediction.pop("class")
@@ -219,6 +222,18 @@ def predict(settings: Settings, rows: int = 5, out: TextIO = sys.stdout) -> int:
                                   for k, v in prediction.items())
         out.write(f"{str(label):<12} {predicted:<12} {probabilities}\n")
     return 0
+
+
+def prediction_table(labels, predictions: list[float], status: int = 200) -> str:
+    """A regression model's answer: actual beside predicted, and the error."""
+    lines = [f"HTTP {status}", f"{'actual':>14} {'predicted':>14} {'error':>12}"]
+    for label, predicted in zip(labels, predictions):
+        try:
+            error = f"{float(predicted) - float(label):+12.4g}"
+        except (TypeError, ValueError):  # an empty label
+            error = f"{'':>12}"
+        lines.append(f"{str(label):>14} {float(predicted):>14.6g} {error}")
+    return "\n".join(lines) + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,7 +2,8 @@
 
 Every evaluated model is logged and registered, so the registry keeps the rejected ones too (tag
 blessed=false) for comparison; only a blessed model gets the `champion` alias that
-`make serve` serves. The pyfunc is serving_pyfunc.py around the serving_raw signature.
+`make serve` serves. The pyfunc is serving_pyfunc.py around the serving_raw signature: probabilities and class out,
+or `prediction` for a regression model.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ imports nothing from this repository: a logged model keeps working after the cod
 in any environment with TensorFlow, pandas and MLflow. It is a loader module rather than a pickled
 PythonModel because MLflow is phasing out unpickling models by default.
 
-Rows in, one row out per row in: a probability column per class and the predicted class name.
+Rows in, one row out per row in: a probability column per class and the predicted class name;
+for a regression model (docs/regression.md) one column, `prediction`, in the label's units.
 Missing values may be sent as null: numbers become NaN and strings "", the encoding serving_raw
 expects (see components/train/export_signatures.py).
 """
@@ -20,13 +21,15 @@ import numpy as np
 import pandas as pd
 
 SAVED_MODEL_DIR = "saved_model"
-CLASSES_KEY = "classes"  # model_config key: class names in class-id order
+CLASSES_KEY = "classes"  # model_config key: class names in class-id order ([] for regression)
 PROBABILITY_PREFIX = "probability_"
 CLASS_COLUMN = "class"
 # The signature's names, repeated from components/train/export_signatures.py (tests check they agree).
 SIGNATURE = "serving_raw"
 SIGNATURE_PROBABILITIES = "probabilities"
 SIGNATURE_CLASS = "class"
+SIGNATURE_PREDICTION = "prediction"  # a regression model's one output
+PREDICTION_COLUMN = "prediction"
 # The export's map from column names to serving_raw input names (components/train/export_signatures.py): a
 # column called "mean radius" is the input "mean_radius_<hash>". Exports without it: identity.
 COLUMNS_FILE = os.path.join("assets.extra", "serving_raw_columns.json")
@@ -48,7 +51,8 @@ def _invalid_input(message: str) -> Exception:
 
 
 class RawFeaturesModel:
-    """The pyfunc model: a DataFrame of raw feature columns in, probabilities and class out.
+    """The pyfunc model: a DataFrame of raw feature columns in, probabilities and class out (or
+    a regression model's `prediction`: the signature's outputs tell which).
 
     What does not depend on the rows is worked out once, when the model loads: the signature,
     its input names and dtypes, the output column names, and the signature's first call (which
@@ -62,6 +66,7 @@ class RawFeaturesModel:
 
         self._saved_model = tf.saved_model.load(saved_model_dir)  # keeps the function alive
         self._predict = self._saved_model.signatures[SIGNATURE]
+        self.is_regression = SIGNATURE_PREDICTION in self._predict.structured_outputs
         _, input_specs = self._predict.structured_input_signature
         columns = _columns(saved_model_dir, list(input_specs))
         self._input_of = columns  # column name -> signature input name
@@ -124,6 +129,9 @@ class RawFeaturesModel:
     def predict(self, model_input: Any, params: dict | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         outputs = self._predict(**self._inputs(frame))
+        if self.is_regression:
+            return pd.DataFrame({PREDICTION_COLUMN: outputs[SIGNATURE_PREDICTION].numpy().astype(
+                np.float64).reshape(-1)}, index=frame.index)
         probabilities = outputs[SIGNATURE_PROBABILITIES].numpy()
         result = {column: probabilities[:, i].astype(np.float64)
                   for i, column in enumerate(self._probability_columns)}

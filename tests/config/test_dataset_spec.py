@@ -67,7 +67,7 @@ def test_good_spec_round_trips_through_custom_config(tmp_path):
          "feature 'x': unknown type 'flaot' (allowed: float, int, categorical, categorical_int)"),
         (_with(label="z"), "label 'z' is missing from features"),
         (_with(csv="nowhere.csv"), "CSV path not found"),
-        (_with(task="regression"), "unknown task 'regression'"),
+        (_with(task="ranking"), "unknown task 'ranking'"),
         (_with(classes=[0, 1, 2]), "task 'binary' needs exactly 2 classes, got 3"),
         (_with(classes=["a", "a"]), "'classes' has duplicates"),
         (_with(slice_by="size"), "slice_by 'size' is not one of the features"),

@@ -267,3 +267,95 @@ def test_the_baseline_model_is_scored_on_the_gated_metric_only(dataset):
     alone = tfma.utils.update_eval_config_with_defaults(config, has_baseline=False,
                                                        rubber_stamp=True)
     assert all(list(s.model_names) == [""] for s in alone.metrics_specs)
+
+
+def _regression_batches(rng, models: list[str], batches: int = 3, size: int = 97):
+    """Batched extracts of a regression model: labels far from zero, each model's prediction
+    and the training label mean its serving signature outputs beside it."""
+    out = []
+    for _ in range(batches):
+        labels = 1000.0 + 50.0 * rng.normal(size=(size, 1))
+        predictions = {name: {"prediction": labels[:, 0] + (10.0 + 20.0 * i) * rng.normal(size=size),
+                              "training_label_mean": np.full(size, 1002.0)}
+                       for i, name in enumerate(models)}
+        slices = rng.choice([b"Cash", b"Credit Card", b"No Charge"], p=[0.5, 0.48, 0.02],
+                            size=(size, 1)).astype(object)
+        out.append({
+            constants.FEATURES_KEY: {"payment_type": slices},
+            constants.LABELS_KEY: labels if len(models) == 1 else {m: labels for m in models},
+            constants.PREDICTIONS_KEY: (predictions[models[0]] if len(models) == 1
+                                        else predictions),
+            constants.EXAMPLE_WEIGHTS_KEY: None,
+        })
+    return out
+
+
+def _regression_expected(batches, model: str, slice_value) -> dict:
+    labels, predictions, means = [], [], []
+    for batch in batches:
+        rows = (batch[constants.FEATURES_KEY]["payment_type"][:, 0] == slice_value
+                if slice_value is not None else slice(None))
+        label = batch[constants.LABELS_KEY]
+        label = label[model] if isinstance(label, dict) else label
+        outputs = batch[constants.PREDICTIONS_KEY]
+        outputs = outputs.get(model, outputs)
+        labels.append(label[rows, 0])
+        predictions.append(outputs["prediction"][rows])
+        means.append(outputs["training_label_mean"][rows])
+    y, p, m = (np.concatenate(v) for v in (labels, predictions, means))
+    mse = np.mean((y - p) ** 2)
+    return {"example_count": len(y), "mean_squared_error": mse,
+            "root_mean_squared_error": np.sqrt(mse), "mean_absolute_error": np.mean(np.abs(y - p)),
+            "r_squared": 1 - mse / np.var(y),
+            "rmse_improvement_over_mean": 1 - np.sqrt(mse) / np.sqrt(np.mean((y - m) ** 2))}
+
+
+def test_regression_metrics_by_row_groups_are_their_definitions_per_slice_and_model(tmp_path):
+    """The regression eval config (definition/eval_config.py) through TFMA's evaluator on groups
+    of rows: MSE, RMSE, MAE, R^2, the improvement over the training mean and the count equal
+    their formulas on each slice; the baseline gets the gated RMSE alone."""
+    settings = Settings(dataset="taxi_fare")
+    config = make_eval_config(settings.load_spec(), settings)
+    models = ["candidate", "baseline"]
+    baseline = config.model_specs.add()
+    baseline.CopyFrom(config.model_specs[0])
+    config.model_specs[0].name, baseline.name, baseline.is_baseline = models + [True]
+    for spec in config.model_specs:
+        spec.label_key = ""
+        del spec.preprocessing_function_names[:]
+    config = tfma.utils.update_eval_config_with_defaults(config, has_baseline=True)
+    batches = _regression_batches(np.random.default_rng(7), models)
+    found = _evaluate(batches, config, [slice_groups.GroupRowsBySlice(config)], tmp_path)
+    metrics = found[constants.METRICS_KEY]
+    assert len(metrics) == 4  # overall and three payment types
+    for slice_key, values in metrics.items():
+        value = dict(slice_key).get("payment_type")
+        value = value.encode() if isinstance(value, str) else value
+        by_name = {(k.name, k.model_name): v for k, v in values.items()
+                   if not k.is_diff and not k.name.startswith("_")}
+        for name, expected in _regression_expected(batches, "candidate", value).items():
+            assert by_name[(name, "candidate")] == pytest.approx(expected, rel=1e-9), name
+        baseline_names = {name for name, model in by_name if model == "baseline"}
+        assert baseline_names == {"root_mean_squared_error"}
+        assert by_name[("root_mean_squared_error", "baseline")] == pytest.approx(
+            _regression_expected(batches, "baseline", value)["root_mean_squared_error"], rel=1e-9)
+        # A sample of (label, prediction) pairs for the plots, at most its size.
+        sample = by_name[("prediction_sample", "candidate")]
+        assert sample.shape == (min(2000, int(by_name[("example_count", "candidate")])), 2)
+
+
+def test_regression_figures_keep_r_squared_exact_far_from_zero_and_say_nan_when_undefined():
+    rng = np.random.default_rng(3)
+    y = 1e9 + rng.normal(size=500)
+    p = y + 0.5 * rng.normal(size=500)
+    inputs = [metric_types.StandardMetricInputs(
+        labels=y[i:i + 50], predictions={"prediction": p[i:i + 50],
+                                         "training_label_mean": np.full(50, 1e9)},
+        example_weights=None) for i in range(0, 500, 50)]
+    config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(prediction_key="prediction")])
+    computations = evaluator_module.RegressionRSquared().computations(eval_config=config)
+    r2 = _run_computations(computations, inputs)[metric_types.MetricKey(name="r_squared")]
+    assert r2 == pytest.approx(1 - np.mean((y - p) ** 2) / np.var(y), rel=1e-9)
+    empty = row_batch_combiners.regression_figures(dict.fromkeys(
+        row_batch_combiners.REGRESSION_SUMS, 0.0))
+    assert empty["count"] == 0 and np.isnan(empty["rmse"]) and np.isnan(empty["r_squared"])
