@@ -1,0 +1,411 @@
+"""The third-party internals the code relies on, checked against the installed versions.
+
+docs/upgrading.md lists every private name, patched function and relied-on behaviour of TFX,
+TFMA, TensorFlow, KerasTuner, Great Expectations, MLflow and uvicorn, with the test that fails
+when an upgrade breaks it. This file holds the checks no other fast test makes: each asserts
+that a name is still there with the signature the code calls it with, or that a behaviour still
+holds, so that an upgrade fails here, by name, instead of somewhere in a pipeline run. A failure
+means: read the entry in docs/upgrading.md, then the code it names.
+
+No pipeline runs; every import happens inside its test.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+
+import pytest
+
+# tf.Transform and TFMA need Keras 2 (as tests/conftest.py sets for every test).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def _parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+# ---- TFX: compiling and running a pipeline ---------------------------------------------------
+
+def test_tfx_compiles_a_pipeline_with_its_private_make_pipeline_proto():
+    """pipeline/runners/local_dag.py:_pipeline_ir, single_node.py:compile_ir."""
+    from tfx.orchestration.portable import tfx_runner
+
+    assert _parameters(tfx_runner._make_pipeline_proto) == ["pipeline"]  # noqa: SLF001
+
+
+def test_tfx_turns_run_options_into_a_partial_run_with_its_private_run_opts_to_proto():
+    """pipeline/runners/local_dag.py:_run_options (--until)."""
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.pipeline import RunOptions
+    from tfx.orchestration.portable.tfx_runner import _run_opts_to_proto
+
+    proto = _run_opts_to_proto(RunOptions(to_nodes=["Transform"]))
+    assert list(proto.partial_run.to_nodes) == ["Transform"]
+    assert _parameters(LocalDagRunner.run_with_ir)[:3] == ["self", "pipeline", "run_options"]
+
+
+def test_the_run_id_is_a_runtime_parameter_set_by_name():
+    """pipeline/runners/local_dag.py:_pipeline_ir and single_node.py:_launch set the TFX run id
+    before TFX starts."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    assert constants.PIPELINE_RUN_ID_PARAMETER_NAME == "pipeline-run-id"
+    assert _parameters(runtime_parameter_utils.substitute_runtime_parameter) == [
+        "msg", "parameter_bindings"]
+
+
+def test_one_node_is_launched_with_tfxs_local_runner_utils_and_launcher():
+    """pipeline/runners/single_node.py:_launch (each Airflow task) does what LocalDagRunner does
+    for one node, with the same internal helpers."""
+    from tfx.orchestration.local import local_dag_runner, runner_utils
+    from tfx.orchestration.portable import launcher
+
+    for name in ("extract_local_deployment_config", "extract_executor_spec",
+                 "extract_custom_driver_spec"):
+        assert callable(getattr(runner_utils, name)), name
+    assert _parameters(launcher.Launcher.__init__)[:7] == [
+        "self", "pipeline_node", "mlmd_connection", "pipeline_info", "pipeline_runtime_spec",
+        "executor_spec", "custom_driver_spec"]
+    # The launch returns an execution info with the execution's id, or None.
+    assert "execution_id" in inspect.getsource(launcher.Launcher.launch)
+    assert "component_launcher.launch()" in inspect.getsource(local_dag_runner)
+
+
+def test_local_dag_runner_logs_the_lines_the_live_summary_reads():
+    """pipeline/console/stage_summary.py:StageReporter.emit turns LocalDagRunner's absl INFO lines
+    'Component <id> is running.' / '... is finished.' into the summary."""
+    from tfx.orchestration.local import local_dag_runner
+
+    from pipeline.console import stage_summary
+
+    source = inspect.getsource(local_dag_runner)
+    assert re.search(r"^from absl import logging$", source, re.MULTILINE)
+    formats = re.findall(r"logging\.info\('(Component %s is \w+\.)', node_id\)", source)
+    assert sorted(f.replace("%s", "Trainer") for f in formats) == [
+        "Component Trainer is finished.", "Component Trainer is running."]
+    for line in formats:
+        assert stage_summary._EVENT.match(line.replace("%s", "Trainer"))  # noqa: SLF001
+
+
+def test_ml_metadata_contexts_are_named_as_the_queries_read_them():
+    """pipeline/mlmd/queries.py finds a node's executions in the context "<pipeline>.<node>" of
+    type "node", a run's in the "pipeline_run" context named by the run id."""
+    from tfx.dsl.compiler import compiler_utils, constants
+
+    assert constants.PIPELINE_CONTEXT_TYPE_NAME == "pipeline"
+    assert constants.PIPELINE_RUN_CONTEXT_TYPE_NAME == "pipeline_run"
+    assert constants.NODE_CONTEXT_TYPE_NAME == "node"
+    assert compiler_utils.node_context_name("csv2model-taxi", "Trainer") == "csv2model-taxi.Trainer"
+
+
+def test_a_model_blessing_carries_the_properties_the_baseline_strategy_reads():
+    """components/evaluate/baseline_strategy.py reads TFX's Evaluator's custom properties."""
+    from tfx.components.evaluator import constants
+    from tfx.dsl.components.common.resolver import ResolverStrategy
+
+    from components.evaluate import baseline_strategy
+
+    assert constants.ARTIFACT_PROPERTY_BLESSED_KEY == "blessed"
+    assert constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY == "current_model_id"
+    assert _parameters(ResolverStrategy.resolve_artifacts) == ["self", "store", "input_dict"]
+    source = inspect.getsource(baseline_strategy)
+    assert '"current_model_id"' in source and '"blessed"' in source
+
+
+def test_the_evaluator_calls_the_module_hooks_by_name_and_keywords():
+    """components/evaluate/evaluator_module.py: custom_extractors and custom_eval_shared_model
+    are looked up in the Evaluator's module_path and called with these keywords."""
+    from tfx.components.evaluator import executor
+    from tfx.components.util import udf_utils
+
+    from components.evaluate import evaluator_module
+
+    properties = {"module_path": "components.evaluate.evaluator_module"}
+    for name in ("custom_extractors", "custom_eval_shared_model"):
+        assert udf_utils.try_get_fn(exec_properties=properties, fn_name=name) is getattr(
+            evaluator_module, name)
+    source = inspect.getsource(executor)
+    assert re.search(r"custom_extractors\(\s*eval_shared_model=eval_shared_model,\s*"
+                     r"eval_config=eval_config,\s*tensor_adapter_config=tensor_adapter_config\)",
+                     source)
+    assert re.search(r"eval_shared_model_fn\(\s*eval_saved_model_path=model_path,\s*"
+                     r"model_name=model_spec.name,\s*eval_config=eval_config,", source)
+
+
+def test_the_tuner_executor_is_built_from_tfxs_module_functions():
+    """components/train/tuner_search.py:TrialRecordingExecutor.Do calls TFX's Tuner executor's
+    module-level steps and BaseExecutor's private _get_tmp_dir."""
+    from tfx.components.tuner import executor as tuner_executor
+    from tfx.dsl.components.base.base_executor import BaseExecutor
+
+    assert _parameters(tuner_executor.search)[:3] == ["input_dict", "exec_properties",
+                                                      "working_dir"]
+    assert _parameters(tuner_executor.get_tune_args) == ["exec_properties"]
+    assert _parameters(tuner_executor.write_best_hyperparameters) == ["tuner", "output_dict"]
+    assert _parameters(BaseExecutor._get_tmp_dir) == ["self"]  # noqa: SLF001
+
+
+def test_keras_tuner_trials_run_through_run_trial():
+    """components/train/tuner_search.py:TfKerasTrials overrides run_trial and returns the best
+    epoch's metrics; Hyperband passes its epochs as the "tuner/epochs" hyperparameter."""
+    import keras_tuner
+    from keras_tuner.src.tuners import hyperband
+
+    assert _parameters(keras_tuner.Tuner.run_trial) == ["self", "trial", "args", "kwargs"]
+    assert "tuner/epochs" in inspect.getsource(hyperband)
+    for search in (keras_tuner.BayesianOptimization, keras_tuner.Hyperband,
+                   keras_tuner.RandomSearch):
+        assert issubclass(search, keras_tuner.Tuner)
+
+
+def test_example_gen_output_is_named_as_tfx_names_it():
+    """components/ingest/range_writer.py writes ExampleGen's files under TFX's name."""
+    from tfx.components.example_gen import write_split
+
+    from components.ingest import range_writer
+
+    assert range_writer.FILE_PREFIX == write_split.DEFAULT_TF_RECORD_FILE_NAME
+
+
+def test_the_kubeflow_checks_mirror_tfxs_compiler():
+    """pipeline/runners/kubeflow_spec.py:kfp_problems names what TFX's Kubeflow v2 compiler
+    would refuse: its private type-name pattern and the resolver strategies it compiles."""
+    from tfx.dsl.components.common import resolver
+    from tfx.orchestration.kubeflow.v2 import compiler_utils, step_builder
+
+    from pipeline.runners import kubeflow_spec
+
+    assert kubeflow_spec._KFP_TYPE_NAME.pattern == compiler_utils._SCHEMA_TITLE_RE.pattern  # noqa: SLF001
+    source = inspect.getsource(step_builder)
+    for strategy in kubeflow_spec._KFP_RESOLVER_STRATEGIES:  # noqa: SLF001
+        assert f"{strategy}:" in source or f".{strategy}" in source, strategy
+    assert resolver.RESOLVER_STRATEGY_CLASS == "resolver_class"
+
+
+def test_the_bench_calls_tfxs_penguin_example_and_data_accessor_as_they_are():
+    """pipeline/bench/reference_penguin.py (target 7) and pipeline/bench/baselines.py (the
+    Trainer's input timed beside plain Keras)."""
+    from tfx.components.trainer.fn_args_utils import DataAccessor
+    from tfx.components.util import tfxio_utils
+    from tfx.examples.penguin import penguin_pipeline_local
+
+    assert set(_parameters(penguin_pipeline_local.create_pipeline)) == {
+        "pipeline_name", "pipeline_root", "data_root", "module_file", "accuracy_threshold",
+        "serving_model_dir", "metadata_path", "user_provided_schema_path", "enable_tuning",
+        "enable_bulk_inferrer", "enable_example_diff", "examplegen_input_config",
+        "examplegen_range_config_date", "resolver_range_config", "beam_pipeline_args",
+        "enable_transform_input_cache"}
+    assert DataAccessor._fields == ("tf_dataset_factory", "record_batch_factory",  # noqa: SLF001
+                                    "data_view_decode_fn")
+    assert _parameters(tfxio_utils.get_tf_dataset_factory_from_artifact) == [
+        "examples", "telemetry_descriptors"]
+
+
+# ---- TFMA ---------------------------------------------------------------------------------------
+
+# What components/evaluate/row_batch_combiners.py reads of each private TFMA combiner it
+# subclasses (on_rows copies the TFMA combiner's __dict__ into the subclass).
+_COMBINER_STATE = {
+    "ExampleCount": ("_ExampleCountCombiner",
+                     {"_model_name", "_output_name", "_example_weighted"}),
+    "AUC": ("_CalibrationHistogramCombiner",
+            {"_key", "_eval_config", "_example_weighted", "_aggregation_type", "_class_weights",
+             "_num_buckets", "_left", "_range", "_fractional_labels",
+             "_prediction_based_bucketing"}),
+    "MultiClassConfusionMatrixPlot": ("_MultiClassConfusionMatrixCombiner",
+                                      {"_key", "_eval_config", "_example_weighted",
+                                       "_thresholds"}),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(_COMBINER_STATE))
+def test_tfmas_private_combiners_keep_the_state_the_row_batch_combiners_read(metric):
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.metrics import metric_types
+
+    from components.evaluate import row_batch_combiners
+
+    class_name, attributes = _COMBINER_STATE[metric]
+    config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(label_key="label")])
+    keywords = {"eval_config": config, "model_names": [""], "output_names": [""]}
+    if metric == "AUC":
+        keywords["sub_keys"] = [metric_types.SubKey(class_id=1)]
+    combiners = [c.combiner for c in getattr(tfma.metrics, metric)().computations(**keywords)
+                 if isinstance(c, metric_types.MetricComputation)]
+    [combiner] = [c for c in combiners if type(c).__name__ == class_name]
+    assert type(combiner) in row_batch_combiners._ON_ROWS  # noqa: SLF001
+    assert attributes <= set(vars(combiner)), attributes - set(vars(combiner))
+
+
+def test_tfmas_default_extractors_end_by_unbatching_then_slicing():
+    """components/evaluate/evaluator_module.py:custom_extractors replaces TFMA's last two default
+    extractors; it keeps TFMA's defaults (the slow per-example path) if they end otherwise."""
+    import tensorflow_model_analysis as tfma
+
+    from components.evaluate import evaluator_module
+
+    extractors = tfma.default_extractors(eval_config=tfma.EvalConfig(), eval_shared_model=None)
+    assert [e.stage_name for e in extractors[-2:]] == \
+        evaluator_module._PER_EXAMPLE_STAGES  # noqa: SLF001
+
+
+def test_tfmas_slice_key_function_and_batch_helpers():
+    """components/evaluate/slice_groups.py runs TFMA's slice-key DoFn by hand, once per group,
+    and TFMA's batch helpers."""
+    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.extractors import slice_key_extractor
+
+    assert _parameters(slice_key_extractor.ExtractSliceKeysFn.__init__)[:3] == [
+        "self", "eval_config", "materialize"]
+    assert _parameters(slice_key_extractor.ExtractSliceKeysFn.process)[:3] == [
+        "self", "element", "slice_spec"]
+    assert callable(tfma.utils.util.split_extracts) and callable(tfma.utils.util.batch_size)
+
+
+def test_an_eval_shared_model_is_a_namedtuple_with_a_model_loader():
+    """components/evaluate/positional_signatures.py:with_positional_signatures replaces the
+    shared model's loader with _replace."""
+    import tensorflow_model_analysis as tfma
+
+    assert "model_loader" in tfma.types.EvalSharedModel._fields  # noqa: SLF001
+    assert {"construct_fn", "tags"} <= set(_parameters(tfma.types.ModelLoader.__init__))
+
+
+# ---- TensorFlow ---------------------------------------------------------------------------------
+
+def test_autograph_keeps_its_do_not_convert_rules_where_the_model_adds_tf_keras():
+    """components/train/model.py:keep_autograph_out_of_keras adds a DoNotConvert("tf_keras")
+    rule to AutoGraph's private conversion rules, as TensorFlow has one for "keras"."""
+    from tensorflow.python.autograph.core import config
+
+    assert isinstance(config.CONVERSION_RULES, tuple)
+    prefixes = {rule._prefix for rule in config.CONVERSION_RULES  # noqa: SLF001
+                if isinstance(rule, config.DoNotConvert)}
+    assert "keras" in prefixes
+    assert config.DoNotConvert("tf_keras")._prefix == "tf_keras"  # noqa: SLF001
+
+
+def test_tf_keras_is_tf_keras_when_legacy_keras_is_asked_for():
+    """pipeline/cli/main.py:main sets TF_USE_LEGACY_KERAS=1 before TensorFlow loads: tf.Transform
+    and TFMA need Keras 2 (tf_keras), which TensorFlow 2.16 gives as tf.keras only then."""
+    assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
+    import tensorflow as tf
+    import tf_keras
+
+    assert tf.keras.Model is tf_keras.Model
+
+
+# ---- Apache Beam --------------------------------------------------------------------------------
+
+def test_beam_pickles_what_the_components_ship_with_cloudpickle():
+    """pipeline/config/settings.py:Settings._beam_runner_args asks for --pickle_library=cloudpickle;
+    Beam sets its pickler from that option when a pipeline is built, and the DoFns and loaders
+    the components ship to workers must round-trip through it."""
+    import functools
+
+    import apache_beam as beam
+    import tensorflow_model_analysis as tfma
+    from apache_beam.internal import pickler
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+    from components.evaluate import positional_signatures, slice_groups
+    from pipeline.config.settings import Settings
+
+    args = Settings()._beam_runner_args()  # noqa: SLF001
+    assert "--pickle_library=cloudpickle" in args
+    assert PipelineOptions(args).view_as(SetupOptions).pickle_library == pickler.USE_CLOUDPICKLE
+    assert "pickler.set_library(pickle_library)" in inspect.getsource(beam.Pipeline.__init__)
+    config = tfma.EvalConfig(slicing_specs=[tfma.SlicingSpec(feature_keys=["island"])])
+    shipped = [slice_groups._GroupRowsFn(config),  # noqa: SLF001
+               functools.partial(positional_signatures._load, dict)]  # noqa: SLF001
+    pickler.set_library(pickler.USE_CLOUDPICKLE)
+    try:
+        for thing in shipped:
+            assert type(pickler.loads(pickler.dumps(thing))) is type(thing)
+    finally:
+        pickler.set_library(pickler.DEFAULT_PICKLE_LIB)
+
+
+# ---- Great Expectations -------------------------------------------------------------------------
+
+def test_gx_matches_a_str_subclass_column_label_exactly():
+    """components/contract/suite_validation.py:_exact_columns: GX resolves a column by name
+    case-insensitively when the frame's labels are exactly `str`; labels of a str subclass are
+    matched exactly, so `Year` and `year` are checked apart."""
+    import great_expectations as gx
+    import pandas as pd
+
+    from components.contract import suite_validation
+
+    frame = suite_validation._exact_columns(  # noqa: SLF001
+        pd.DataFrame({"Year": [2007, 2008], "year": [1.5, 2.5]}))
+    assert all(type(c) is not str for c in frame.columns)
+    batch = suite_validation._ephemeral_batch_definition().get_batch(  # noqa: SLF001
+        batch_parameters={"dataframe": frame})
+    suite = gx.ExpectationSuite(name="exact", expectations=[
+        gx.expectations.ExpectColumnValuesToBeBetween(column="year", min_value=0, max_value=10),
+        gx.expectations.ExpectColumnValuesToBeBetween(column="Year", min_value=2000,
+                                                      max_value=2100)])
+    results = batch.validate(suite).results
+    assert [r.success for r in results] == [True, True], [
+        (r.expectation_config.kwargs["column"], r.result) for r in results]
+
+
+# ---- MLflow -------------------------------------------------------------------------------------
+
+def test_mlflows_private_source_type_of_a_local_csv():
+    """pipeline/tracking/dataset_inputs.py:dataset_inputs builds the Dataset entity itself, with
+    the source type from LocalArtifactDatasetSource's private _get_source_type."""
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import Dataset
+
+    source = LocalArtifactDatasetSource("/data/x.csv")
+    assert source._get_source_type() == "local"  # noqa: SLF001
+    assert {"name", "digest", "source_type", "source", "schema", "profile"} <= set(
+        _parameters(Dataset.__init__))
+
+
+def test_mlflows_run_source_type_tag_value():
+    """pipeline/tracking/git_source.py tags each run mlflow.source.type=LOCAL."""
+    from mlflow.entities import SourceType
+
+    from pipeline.tracking import git_source
+
+    assert git_source.SOURCE_TYPE == SourceType.to_string(SourceType.LOCAL)
+
+
+def test_mlflow_answers_an_invalid_parameter_error_with_400():
+    """pipeline/tracking/serving_pyfunc.py raises MlflowException.invalid_parameter_value for a
+    bad request, which the scoring server turns into HTTP 400 with the message."""
+    from mlflow.exceptions import MlflowException
+
+    assert MlflowException.invalid_parameter_value("bad").get_http_status_code() == 400
+
+
+def test_mlflows_model_server_is_a_uvicorn_process_that_inherits_the_environment(monkeypatch):
+    """pipeline/tracking/serve_hook/sitecustomize.py acts only in a process whose argv[0] is
+    `uvicorn`, and reaches it through PYTHONPATH (pipeline/tracking/mlflow_cli.py:serve_env)."""
+    from mlflow.pyfunc import scoring_server
+
+    monkeypatch.setenv("PYTHONPATH", "/the/serve_hook")
+    command, env = scoring_server.get_cmd("file:///model", nworkers=2)
+    assert command.split()[0] == "uvicorn" and "--workers 2" in command
+    assert env["PYTHONPATH"] == "/the/serve_hook"
+    assert env[scoring_server._SERVER_MODEL_PATH]  # noqa: SLF001
+
+
+# ---- uvicorn ------------------------------------------------------------------------------------
+
+def test_uvicorn_binds_the_workers_socket_through_config_bind_socket():
+    """pipeline/tracking/serve_hook/sitecustomize.py wraps uvicorn.config.Config.bind_socket,
+    which uvicorn's main calls for more than one worker."""
+    import importlib
+
+    from uvicorn.config import Config
+
+    main = importlib.import_module("uvicorn.main")  # `uvicorn.main` is also the CLI command
+    assert _parameters(Config.bind_socket) == ["self"]
+    assert re.search(r"workers > 1:\s*\n\s*sock = config\.bind_socket\(\)",
+                     inspect.getsource(main))
