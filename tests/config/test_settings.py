@@ -63,9 +63,11 @@ def test_an_explicit_beam_mode_wins_over_the_input_size(tmp_path):
     assert Settings().beam_mode == "auto"
 
 
-def test_bad_beam_mode_is_rejected():
-    with pytest.raises(SystemExit):
+def test_bad_beam_mode_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exit_:
         from_args(["--beam-mode", "warp"])
+    assert exit_.value.code == 2  # argparse's usage error, not a crash or a success
+    assert "argument --beam-mode: invalid choice: 'warp'" in capsys.readouterr().err
 
 
 def test_help_lists_every_setting():

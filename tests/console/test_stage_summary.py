@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -75,8 +76,16 @@ def test_a_failed_stage_stops_the_live_line_and_says_failed(store):
     reporter = StageReporter(store, "p", out, live=True)
     reporter.emit(_event("Transform", "running"))
     time.sleep(0.1)
+    assert _tickers() and "Transform running" in " ".join(out.getvalue().split())
     reporter.report_failure()
+    # The ticker thread has ended, not merely gone quiet: left running, it would tick (and hold
+    # a thread) for the rest of the process, and could draw over the FAILED line.
+    assert not _tickers()
     text = out.getvalue()
     assert text.rstrip("\n").rsplit("\r\x1b[K", 1)[1].split()[:2] == ["Transform", "FAILED"]
     time.sleep(0.1)
-    assert out.getvalue() == text  # the ticker is stopped: nothing is drawn after the failure
+    assert out.getvalue() == text  # nothing is drawn after the failure
+
+
+def _tickers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stage-ticker" and t.is_alive()]

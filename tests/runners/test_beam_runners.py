@@ -123,11 +123,13 @@ def test_dataflow_temp_location_must_be_on_gcs():
         settings.beam_pipeline_args()
 
 
-def test_runner_is_a_cli_setting_with_allowed_values():
+def test_runner_is_a_cli_setting_with_allowed_values(capsys):
     settings = from_args(["--beam-runner", "SparkRunner", "--beam-master", "spark://m:7077"])
     assert settings.beam_runner == "SparkRunner"
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         from_args(["--beam-runner", "WarpRunner"])
+    assert exit_.value.code == 2
+    assert "argument --beam-runner: invalid choice: 'WarpRunner'" in capsys.readouterr().err
 
 
 def test_compiled_beam_stages_carry_the_runner_args(tmp_path):
