@@ -1,4 +1,5 @@
-"""PNG charts for the tracked run: training curves and the Evaluator's TFMA plots.
+"""PNG charts for the tracked run: training curves and the Evaluator's TFMA plots; for a
+regression model, predicted against actual, residuals and RMSE per slice.
 
 Figures are built with matplotlib's object API (Figure + Agg canvas), not pyplot, so nothing
 global changes: no backend switch, no figure registry to leak memory in a long-lived process.
@@ -20,6 +21,9 @@ PR_FILE = "pr_curve.png"
 CALIBRATION_FILE = "calibration.png"
 CONFUSION_FILE = "confusion_matrix.png"
 TRAINING_FILE = "training_curves.png"
+PREDICTED_FILE = "predicted_vs_actual.png"
+RESIDUALS_FILE = "residuals.png"
+SLICE_RMSE_FILE = "rmse_by_slice.png"
 
 
 def _number(value, default: float = 0.0) -> float:
@@ -44,9 +48,11 @@ def _save(figure, path: Path) -> Path:
 
 
 def training_curves(history: Mapping[str, Sequence[float]], path: Path) -> Path:
-    """Loss and accuracy per epoch, training next to validation (Keras history names)."""
+    """Loss and accuracy (regression: RMSE) per epoch, training next to validation (Keras
+    history names)."""
     figure = _figure(10, 4)
-    for ax, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
+    second = "accuracy" if "accuracy" in history or "rmse" not in history else "rmse"
+    for ax, metric in zip(figure.subplots(1, 2), ("loss", second)):
         for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
             values = history.get(key) or []
             if values:
@@ -238,3 +244,72 @@ def _class_label(sub_key: str, class_names: Sequence[str]) -> str:
         class_id = int(sub_key.split(":", 1)[1])
         return class_names[class_id] if class_id < len(class_names) else sub_key
     return sub_key or "all"
+
+
+# ---- regression ------------------------------------------------------------------------------
+
+def sample_pairs(value: Mapping) -> list[tuple[float, float]]:
+    """(actual, predicted) pairs from the Evaluator's prediction_sample metric as
+    `tfma.load_eval_result` holds it: {"arrayValue": {"shape": [n, 2], "float64Values": [...]}}."""
+    array = (value or {}).get("arrayValue") or {}
+    values = [_number(v) for v in array.get("float64Values") or array.get("float32Values") or []]
+    return list(zip(values[0::2], values[1::2]))
+
+
+def predicted_vs_actual(pairs: Sequence[tuple[float, float]], path: Path) -> Path:
+    """Each sampled eval row at (actual, predicted), with the diagonal a perfect model lies on."""
+    figure = _figure(6, 6)
+    ax = figure.subplots()
+    actual, predicted = [a for a, _ in pairs], [p for _, p in pairs]
+    ax.scatter(actual, predicted, s=6, alpha=0.4, linewidths=0)
+    if pairs:
+        low, high = min(actual + predicted), max(actual + predicted)
+        ax.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1,
+                label="predicted = actual")
+        ax.legend(loc="upper left")
+    ax.set(xlabel="actual", ylabel="predicted",
+           title=f"Predicted against actual ({len(pairs):,} eval rows sampled)")
+    ax.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def residuals(pairs: Sequence[tuple[float, float]], path: Path, bins: int = 50) -> Path:
+    """Residuals (actual - predicted) against the prediction, where a pattern shows what the
+    model misses, and their histogram."""
+    figure = _figure(11, 4.5)
+    scatter_ax, histogram_ax = figure.subplots(1, 2)
+    predicted = [p for _, p in pairs]
+    errors = [a - p for a, p in pairs]
+    scatter_ax.scatter(predicted, errors, s=6, alpha=0.4, linewidths=0)
+    scatter_ax.axhline(0, linestyle="--", color="grey", linewidth=1)
+    scatter_ax.set(xlabel="predicted", ylabel="residual (actual - predicted)",
+                   title="Residuals against the prediction")
+    if errors:
+        histogram_ax.hist(errors, bins=bins)
+    histogram_ax.axvline(0, linestyle="--", color="grey", linewidth=1)
+    histogram_ax.set(xlabel="residual (actual - predicted)", ylabel="rows",
+                     title=f"Residuals ({len(errors):,} eval rows sampled)")
+    for ax in (scatter_ax, histogram_ax):
+        ax.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def rmse_by_slice(rmse: Mapping[str, float], counts: Mapping[str, float], path: Path) -> Path:
+    """A bar per slice (overall first), labelled with its RMSE and its row count."""
+    names = list(rmse)
+    figure = _figure(max(6.0, 0.8 * len(names) + 3), 4.5)
+    ax = figure.subplots()
+    bars = ax.bar(range(len(names)), [rmse[n] for n in names],
+                  color=["#555555" if n == "overall" else "#1f77b4" for n in names])
+    for bar, name in zip(bars, names):
+        count = counts.get(name)
+        note = f"{rmse[name]:.3g}" + (f"\n{count:,.0f} rows" if count is not None else "")
+        ax.annotate(note, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right"
+                  if len(names) > 4 else "center")
+    ax.set(ylabel="RMSE", title="RMSE per slice (eval split)")
+    ax.margins(y=0.2)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(figure, path)

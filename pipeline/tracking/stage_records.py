@@ -252,9 +252,17 @@ def eval_thresholds(eval_config: dict) -> dict[str, Any]:
                 where = "" if slicing is None else "." + "+".join(
                     ",".join(s.get("feature_keys", [])) or "overall" for s in slicing)
                 lower = threshold.get("value_threshold", {}).get("lower_bound")
+                upper = threshold.get("value_threshold", {}).get("upper_bound")
                 change = threshold.get("change_threshold", {}).get("absolute")
+                relative = threshold.get("change_threshold", {}).get("relative")
                 if lower is not None:
                     params[f"threshold.{name}{where}.min"] = lower
+                if upper is not None:
+                    params[f"threshold.{name}{where}.max"] = upper
+                if relative is not None:
+                    # Regression: "(candidate - baseline) / baseline <= increase" plus a slack.
+                    params[f"threshold.{name}{where}.max_relative_increase"] = round(
+                        float(relative), 8)
                 if change is not None:
                     # The config stores "change >= -drop" (minus a tiny slack); show the drop.
                     params[f"threshold.{name}{where}.max_drop"] = round(-float(change), 8)
@@ -315,11 +323,37 @@ def _evaluator(node, spec, properties, result, folder):
     overall = next((p for k, p in (evaluation.plots or []) if k == ()), None)
     if overall:
         result.files += [(p, "plots") for p in plots.tfma_plots(overall, spec.classes, folder)]
+    if spec.is_regression:
+        result.files += [(p, "plots") for p in _regression_plots(evaluation, folder)]
     validation = tfma.load_validation_result(uri)
     path = folder / "validation_result.txt"
     path.write_text(str(validation))
     result.files.append((path, "evaluation"))
     result.files.append((Path(uri) / "eval_config.json", "evaluation"))
+
+
+def _regression_plots(evaluation, folder: Path) -> list[Path]:
+    """Predicted against actual and residuals from the Evaluator's sample of eval rows, and
+    RMSE per slice (docs/regression.md)."""
+    rmse, counts, sample = {}, {}, []
+    for slice_key, by_output in evaluation.slicing_metrics:
+        name = _slice_name(slice_key) or "overall"
+        for by_sub_key in by_output.values():
+            values = by_sub_key.get("", {})
+            if "root_mean_squared_error" in values:
+                rmse[name] = float(values["root_mean_squared_error"].get("doubleValue", "nan"))
+            if "example_count" in values:
+                counts[name] = float(values["example_count"].get("doubleValue", 0))
+            if slice_key == () and "prediction_sample" in values:
+                sample = plots.sample_pairs(values["prediction_sample"])
+    written = []
+    if sample:
+        written += [plots.predicted_vs_actual(sample, folder / plots.PREDICTED_FILE),
+                    plots.residuals(sample, folder / plots.RESIDUALS_FILE)]
+    if rmse:
+        ordered = dict(sorted(rmse.items(), key=lambda item: (item[0] != "overall", item[0])))
+        written.append(plots.rmse_by_slice(ordered, counts, folder / plots.SLICE_RMSE_FILE))
+    return written
 
 
 def _resolver(node, spec, properties, result, folder):

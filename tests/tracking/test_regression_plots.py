@@ -1,0 +1,44 @@
+"""The tracked run's regression plots (pipeline/tracking/plots.py) from what the Evaluator
+writes: its sample of (actual, predicted) pairs and its RMSE per slice."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.tracking import plots
+
+
+def test_sample_pairs_read_tfmas_array_value_as_actual_predicted_rows():
+    value = {"arrayValue": {"dataType": "FLOAT64", "shape": [3, 2],
+                            "float64Values": [1.0, 1.5, 2.0, "NaN", 3.0, 2.5]}}
+    pairs = plots.sample_pairs(value)
+    assert pairs[0] == (1.0, 1.5) and pairs[2] == (3.0, 2.5) and len(pairs) == 3
+    assert plots.sample_pairs({}) == []
+
+
+def test_regression_plots_are_written_as_png(tmp_path):
+    pairs = [(float(a), float(a) + (-1) ** a) for a in range(50)]
+    written = [plots.predicted_vs_actual(pairs, tmp_path / plots.PREDICTED_FILE),
+               plots.residuals(pairs, tmp_path / plots.RESIDUALS_FILE),
+               plots.rmse_by_slice({"overall": 1.0, "payment_type:Cash": 1.2},
+                                   {"overall": 50, "payment_type:Cash": 20},
+                                   tmp_path / plots.SLICE_RMSE_FILE)]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Training curves show RMSE beside the loss when the history has no accuracy.
+    curves = plots.training_curves({"loss": [2.0, 1.0], "val_loss": [2.1, 1.2],
+                                    "rmse": [3.0, 2.0], "val_rmse": [3.1, 2.2]},
+                                   tmp_path / plots.TRAINING_FILE)
+    assert curves.stat().st_size > 0
+
+
+@pytest.mark.parametrize("history, metric", [({"accuracy": [0.5]}, "accuracy"),
+                                             ({"rmse": [1.0]}, "rmse")])
+def test_training_curves_pick_the_tasks_metric(tmp_path, history, metric, monkeypatch):
+    titles = []
+    from matplotlib.axes import Axes
+
+    original = Axes.set_title
+    monkeypatch.setattr(Axes, "set_title", lambda self, t, *a, **k: (titles.append(t),
+                                                                      original(self, t, *a, **k)))
+    plots.training_curves({"loss": [1.0], **history}, tmp_path / "curves.png")
+    assert titles == ["loss", metric]
