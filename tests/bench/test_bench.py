@@ -79,10 +79,18 @@ def test_the_pandas_transform_computes_what_the_transform_does(tmp_path):
                         "Adelie,Dream,60,20,210,5000,,2008\n"
                         "Chinstrap,,,22,220,6000,male,2009\n")
     out = baselines.pandas_transformed(csv_path, spec)
-    imputed = pd.Series([40.0, 50.0, 60.0, 50.0])  # the missing length becomes the mean, 50
-    assert out["bill_length_mm"].tolist() == pytest.approx(
-        ((imputed - 50) / imputed.std(ddof=0)).tolist())
+    # Worked by hand, as tft.scale_to_z_score does it (the population standard deviation):
+    # lengths 40, 50, 60 and a missing one imputed with their mean 50: deviations -10, 0, 10, 0,
+    # variance 200 / 4 = 50, so z = -10 / sqrt(50) = -sqrt(2), 0, sqrt(2), 0.
+    assert out["bill_length_mm"].tolist() == pytest.approx([-2 ** 0.5, 0.0, 2 ** 0.5, 0.0])
     assert out["bill_length_mm"].iloc[3] == 0.0
+    # Depths 18, missing (-> 20), 20, 22: deviations -2, 0, 0, 2, variance 2, z = -1, 0, 0, 1
+    # times sqrt(2).
+    assert out["bill_depth_mm"].tolist() == pytest.approx([-2 ** 0.5, 0.0, 0.0, 2 ** 0.5])
+    # Flippers 190..220: mean 205, deviations -15, -5, 5, 15, variance 500 / 4 = 125:
+    # z = -3, -1, 1, 3 over sqrt(5).
+    assert out["flipper_length_mm"].tolist() == pytest.approx(
+        [-3 / 5 ** 0.5, -1 / 5 ** 0.5, 1 / 5 ** 0.5, 3 / 5 ** 0.5])
     assert out["island"].tolist() == [0, 0, 1, 2]  # Biscoe twice, Dream, missing -> OOV
     assert out["sex"].tolist() == [0, 1, 2, 0]  # male twice, female, missing -> OOV
     assert out["species"].tolist() == [spec.classes.index(c)
