@@ -13,6 +13,29 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 
+# A developer's environment must not steer test runs: MLFLOW_TRACKING_URI would send every
+# run's records to their server, AIRFLOW_HOME / AIRFLOW__* would point the DAG tests at their
+# Airflow, BENCH_* change what the bench does, TF_CPP_* / TF_ENABLE_ONEDNN_OPTS what TensorFlow
+# prints and computes. (TF_USE_LEGACY_KERAS is set above, for every test.) Tests that need one
+# set it themselves, with monkeypatch or a subprocess's env.
+DEVELOPER_ENV_PREFIXES = ("MLFLOW_", "AIRFLOW_", "BENCH_", "TF_CPP_", "KERAS_", "GX_", "TFX_")
+DEVELOPER_ENV_NAMES = ("TF_ENABLE_ONEDNN_OPTS", "__pyfunc_model_path__")
+
+
+def developer_env(environ=os.environ) -> list[str]:
+    return sorted(k for k in environ if k.startswith(DEVELOPER_ENV_PREFIXES)
+                  or k in DEVELOPER_ENV_NAMES)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_developer_environment():
+    """Session-wide, so that module-scoped fixtures (the shared pipeline runs) start clean too;
+    the variables come back when the session ends."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in developer_env():
+            patch.delenv(name)
+        yield
+
 
 @pytest.fixture
 def repo() -> Path:
