@@ -11,7 +11,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 KFP_STAMP := $(VENV)/.kfp-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv pipeline schema expectations mlflow-ui serve predict test test-fast browser \
+.PHONY: help venv init pipeline schema expectations mlflow-ui serve predict test test-fast browser \
 	clean clean-outputs
 
 help:  ## list targets
@@ -44,6 +44,12 @@ $(KFP_STAMP): $(STAMP) requirements/kfp-lock.txt
 	@touch $@
 
 airflow-venv: $(AIRFLOW_STAMP)  ## create the Airflow venv from requirements/airflow-lock.txt
+
+# DATASET is passed on only when given (make init CSV=... LABEL=... DATASET=name): otherwise init
+# names the dataset after the CSV file, not after this file's default.
+init: $(STAMP)  ## draft data/<name>/ (spec, schema, suite) from CSV=path LABEL=column [DATASET=name] [FORCE=1]
+	@test -n "$(CSV)" -a -n "$(LABEL)" || { echo "usage: make init CSV=path/to/file.csv LABEL=column [DATASET=name] [FORCE=1]" >&2; exit 2; }
+	@$(PY) -m pipeline init --csv "$(CSV)" --label "$(LABEL)" $(if $(filter command line environment,$(origin DATASET)),--dataset "$(DATASET)") $(if $(FORCE),--force) $(ARGS)
 
 pipeline: $(STAMP)  ## run the whole pipeline on DATASET (default taxi)
 	@$(PY) -m pipeline run --dataset $(DATASET) $(ARGS)

@@ -1,5 +1,5 @@
-"""Command line: `python -m pipeline <command> [options]` (run, schema, expectations, airflow,
-run-node, compile-kfp, ...); `--help` lists the commands, `<command> --help` every setting.
+"""Command line: `python -m pipeline <command> [options]` (init, run, schema, expectations,
+airflow, run-node, compile-kfp, ...); `--help` lists the commands, `<command> --help` every setting.
 Exit status: 0 done, 1 the run failed (the first line says why), 2 the input or the spec was
 refused before anything ran, 75 (EX_TEMPFAIL) another run holds the output folder and --no-wait
 said not to wait for it."""
@@ -10,7 +10,7 @@ import os
 import sys
 import warnings
 
-from pipeline.cli import orchestration
+from pipeline.cli import init_command, orchestration
 from pipeline.config import settings as settings_lib
 from pipeline.config.dataset_spec import SpecError
 
@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         settings_lib.add_arguments(commands.add_parser(name, help=help_text,
                                                        description=help_text))
     orchestration.add_commands(commands)  # airflow, run-node, compile-kfp, ...
+    init_command.add_command(commands)  # init: a dataset folder drafted from a CSV
     return parser
 
 
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # google-api-core warns once per module on Python 3.10; the stack is pinned to 3.10 on purpose.
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.command == "init":  # no dataset yet: its own arguments, no Settings
+        return init_command.main(args)
     if args.command in orchestration.COMMANDS:
         return orchestration.main(args, settings)
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out

@@ -1,0 +1,293 @@
+"""`python -m pipeline init --csv PATH --label COLUMN [--dataset NAME] [--force]` (`make init`):
+a dataset folder drafted from a CSV, ready for `make pipeline DATASET=NAME`.
+
+data/<name>/ gets:
+- the CSV, copied (data.csv, or data.csv.gz for a gzip file): the folder is the dataset, as
+  taxi's and penguins' are, and a later edit or move of the original cannot change what the
+  committed spec, schema and suite describe;
+- spec.yaml, drafted by pipeline/dataset_init (every line commented with why);
+- schema/schema.pbtxt, drafted by SchemaGen exactly as `make schema` does (the same pipeline
+  run), and expectations.json, drafted exactly as `make expectations` does (suite_draft), each
+  with a header saying from how many rows and when. A file larger than the sample is drafted
+  from the sample (a uniform random one, written to a temporary CSV): SchemaGen's string
+  domains then accept 1% of values outside them (a rare value may be missing from the sample),
+  and the suite's row-count bounds are the whole file's.
+
+Refused in one line, exit 2, nothing written: a CSV the pipeline cannot read, a label not in
+the header, a label with one value or empty cells, a label the pipeline cannot train on (too
+many text classes, regression while unsupported), an existing dataset folder without --force.
+The rare-class fix: a class with too few rows to be sure to appear in both splits is not
+required in each split by the drafted suite (suite_draft requires every class in every split).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.config import settings as settings_lib
+
+HELP = ("draft a dataset from a CSV: spec.yaml (types, roles, task, leakage, slicing, gates), "
+        "schema and expectation suite into <data-root>/<name>/")
+# A class with at least this many rows is in both splits but with probability 0.7**30 < 1e-4.
+SPLIT_CLASS_ROWS = 30
+SAMPLED_DOMAIN_MASS = 0.99
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+class InitRefused(ValueError):
+    """init will not draft this dataset; the message says why in one line."""
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("init", help=HELP, description=HELP)
+    parser.add_argument("--csv", type=Path, required=True, help="the CSV file (or .csv.gz)")
+    parser.add_argument("--label", required=True, help="the column to predict")
+    parser.add_argument("--dataset", default="",
+                        help="dataset name: the folder under --data-root (default: the CSV's "
+                             "file name, lower case, letters, digits and _)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing dataset folder of that name")
+    defaults = settings_lib.Settings()
+    parser.add_argument("--data-root", type=Path, default=defaults.data_root,
+                        help=f"folder of dataset folders (default: {defaults.data_root})")
+    parser.add_argument("--output-root", type=Path, default=defaults.output_root,
+                        help="folder for the schema draft's pipeline run (default: "
+                             f"{defaults.output_root})")
+    parser.add_argument("--train-ratio", type=float, default=defaults.train_ratio,
+                        help="the split the gates are measured on; the pipeline's "
+                             f"--train-ratio (default: {defaults.train_ratio})")
+
+
+def dataset_name(csv_path: Path) -> str:
+    stem = csv_path.name
+    for suffix in (".gz", ".csv", ".txt"):
+        if stem.lower().endswith(suffix):
+            stem = stem[:-len(suffix)]
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
+    return name or "dataset"
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        run(args.csv, args.label, args.dataset, force=args.force, data_root=args.data_root,
+            output_root=args.output_root, train_ratio=args.train_ratio)
+    except InitRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
+        data_root: Path = settings_lib.Settings().data_root,
+        output_root: Path = settings_lib.Settings().output_root, train_ratio: float = 0.7,
+        out=sys.stdout) -> Path:
+    """Draft the dataset folder; returns it. InitRefused before anything is written."""
+    from components.ingest.csv_format import CsvFormatError
+    from pipeline.dataset_init import draft as drafting
+    from pipeline.dataset_init.task import LabelRefused
+
+    started = time.perf_counter()
+    csv_path = Path(csv_path)
+    name = name or dataset_name(csv_path)
+    if not _NAME.fullmatch(name):
+        raise InitRefused(f"dataset name {name!r}: use letters, digits, '_', '.' and '-'")
+    folder = Path(data_root) / name
+    if folder.exists() and not force:
+        raise InitRefused(f"{folder} already exists; pass --force (make init ... FORCE=1) to "
+                          "replace it, or choose another --dataset name")
+    try:
+        settings_lib.check_train_ratio(train_ratio)
+        draft = drafting.infer(csv_path, label, name, train_ratio)
+    except (LabelRefused, CsvFormatError, ValueError) as e:
+        raise InitRefused(str(e)) from None
+    inferred_s = time.perf_counter() - started
+    Path(data_root).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".init-{name}-", dir=data_root))
+    try:
+        written = _write_folder(draft, csv_path, staging / name, folder, Path(output_root),
+                                train_ratio, out)
+        if folder.exists():
+            shutil.rmtree(folder)
+        written.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _report(draft, folder, out, inferred_s, time.perf_counter() - started)
+    return folder
+
+
+def _write_folder(draft, source: Path, folder: Path, final: Path, output_root: Path,
+                  train_ratio: float, out) -> Path:
+    """Everything written into folder (a staging copy that becomes `final`)."""
+    from pipeline.config.dataset_spec import load_spec
+    from pipeline.dataset_init import spec_writer
+
+    folder.mkdir(parents=True)
+    csv_name = "data.csv.gz" if source.name.lower().endswith(".gz") else "data.csv"
+    shutil.copyfile(source, folder / csv_name)
+    drafted_at = time.time()
+    (folder / "spec.yaml").write_text(
+        spec_writer.render(draft, csv_name, str(source), drafted_at), encoding="utf-8")
+    spec = load_spec(folder / "spec.yaml")  # a draft the loader refuses is a bug here
+    sample_csv = None
+    if draft.table.sampled:
+        sample_csv = folder.parent / "sample.csv"
+        _write_sample(draft.table, sample_csv)
+    rows = draft.table.sample.num_rows if sample_csv else draft.table.rows
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(drafted_at))
+    what = (f"a random sample of {rows:,} of the {draft.table.rows:,} rows" if sample_csv
+            else f"all {rows:,} rows")
+    _draft_schema(spec, folder, output_root, sample_csv, train_ratio, stamp, what, out)
+    _draft_suite(spec, folder, sample_csv, draft, stamp, what, final / csv_name)
+    return folder
+
+
+def _write_sample(table, path: Path) -> None:
+    columns = [table.sample.column(i).to_pylist() for i in range(len(table.header))]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(table.header)
+        writer.writerows(zip(*columns))
+
+
+def _draft_schema(spec, folder: Path, output_root: Path, sample_csv: Path | None,
+                  train_ratio: float, stamp: str, what: str, out) -> None:
+    """`make schema`'s own run (local_dag.draft_schema), its draft copied into the folder."""
+    import io
+
+    from pipeline.runners import local_dag
+
+    settings = settings_lib.Settings(dataset=spec.name, data_root=folder.parent,
+                                     output_root=output_root, csv=sample_csv,
+                                     train_ratio=train_ratio)
+    log = io.StringIO()
+    draft = local_dag.draft_schema(settings, out=log)
+    text = draft.read_text()
+    if sample_csv is not None:
+        text = _widen_domains(text)
+    target = folder / "schema" / "schema.pbtxt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    note = ("\n# String domains accept 1% of values outside them (distribution_constraints):"
+            "\n# a rare value may be missing from a sample." if sample_csv else "")
+    target.write_text(f"# Drafted by `make init` on {stamp} with SchemaGen, as `make schema` "
+                      f"does, from {what}.{note}\n# Review it before committing it.\n" + text)
+
+
+def _widen_domains(text: str) -> str:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(text, schema_pb2.Schema())
+    for feature in schema.feature:
+        if feature.HasField("domain") or feature.HasField("string_domain"):
+            constraints = feature.distribution_constraints
+            if not constraints.HasField("min_domain_mass") or \
+                    constraints.min_domain_mass > SAMPLED_DOMAIN_MASS:
+                constraints.min_domain_mass = SAMPLED_DOMAIN_MASS
+    return text_format.MessageToString(schema)
+
+
+def _draft_suite(spec, folder: Path, sample_csv: Path | None, draft, stamp: str,
+                 what: str, final_csv: Path) -> None:
+    """`make expectations`' own draft (suite_draft.draft_suite on example_frames)."""
+    from components.contract import example_frames, suite_draft, suite_loading
+
+    frames = example_frames.csv_frames(sample_csv or spec.csv_path, spec)
+    suite = suite_draft.draft_suite(frames, spec, source=str(final_csv))
+    suite["meta"]["drafted_by"] = f"make init on {stamp}, from {what}"
+    if sample_csv is not None:
+        _whole_file_rows(suite, draft.table.rows)
+    _rare_classes_not_required_per_split(suite, spec, draft)
+    target = folder / suite_loading.SUITE_FILE
+    suite_loading.parse_suite(suite, spec, str(target))
+    target.write_text(json.dumps(suite, indent=2) + "\n")
+
+
+def _whole_file_rows(suite: dict, rows: int) -> None:
+    for e in suite["expectations"]:
+        if e["type"] == "expect_table_row_count_to_be_between":
+            e["kwargs"]["min_value"] = -(-rows // suite_draft_factor())
+            e["kwargs"]["max_value"] = rows * suite_draft_factor()
+            e["meta"]["observed"] = f"{rows} rows"
+
+
+def suite_draft_factor() -> int:
+    from components.contract.suite_draft import ROW_COUNT_FACTOR
+
+    return ROW_COUNT_FACTOR
+
+
+def _rare_classes_not_required_per_split(suite: dict, spec, draft) -> None:
+    """suite_draft requires every class in every split (train and eval); a class of a few rows
+    may have none in one of them, and the run would stop on its own data. Such classes stay
+    allowed values but are not required per split."""
+    counts = draft.task.counts
+    rare = {c for c, n in counts.items() if n < SPLIT_CLASS_ROWS}
+    if not rare:
+        return
+    typed = {str(c): c for c in _suite_classes(suite, spec)}
+    rare_values = [typed[c] for c in rare if c in typed]
+    kept = []
+    for e in suite["expectations"]:
+        per_split = e["meta"].get("per_split")
+        if per_split and e["kwargs"].get("column") == spec.label:
+            values = e["kwargs"].get("value_set", [])
+            if e["type"] == "expect_column_values_to_be_in_set" and \
+                    any(v in rare_values for v in values):
+                continue  # the share floor of a rare class
+            if e["type"] == "expect_column_distinct_values_to_contain_set":
+                e["kwargs"]["value_set"] = [v for v in values if v not in rare_values]
+                e["meta"]["rare_classes"] = (
+                    f"not required in each split (fewer than {SPLIT_CLASS_ROWS} rows): "
+                    + ", ".join(map(str, sorted(rare_values, key=str))))
+                if not e["kwargs"]["value_set"]:
+                    continue
+        kept.append(e)
+    suite["expectations"] = kept
+
+
+def _suite_classes(suite: dict, spec) -> list:
+    for e in suite["expectations"]:
+        if e["type"] == "expect_column_values_to_be_in_set" and \
+                e["kwargs"].get("column") == spec.label and "mostly" not in e["kwargs"]:
+            return list(e["kwargs"]["value_set"])
+    return []
+
+
+def _report(draft, folder: Path, out, inferred_s: float, total_s: float) -> None:
+    from pipeline.config import dataset_spec as ds
+
+    task = draft.task
+    lines = [f"Drafted {folder} from {draft.table.path} ({draft.table.rows:,} rows; "
+             f"inference {inferred_s:.1f} s, all {total_s:.1f} s).", "Review before running:"]
+    classes = ", ".join(f"{c} ({n:,})" for c, n in task.counts.items())
+    lines.append(f"  task: {task.task} ({task.reason})" +
+                 (f"; classes in order: {classes}" if classes else ""))
+    flagged = draft.flagged
+    lines.append(f"  flagged for review ({len(flagged)}):" if flagged else
+                 "  flagged for review: none")
+    lines += [f"    {c.name}: {c.reason}" for c in flagged]
+    lines.append(f"  ignored ({len(draft.ignored)}):" if draft.ignored else "  ignored: none")
+    lines += [f"    {c.name}: {c.reason}" for c in draft.ignored]
+    features = [c for c in draft.columns if c.role == ds.FEATURE]
+    by_type: dict[str, list[str]] = {}
+    for c in features:
+        by_type.setdefault(c.type, []).append(c.name)
+    lines.append(f"  features ({len(features)}): " + "; ".join(
+        f"{t} {', '.join(names)}" for t, names in by_type.items()))
+    lines.append(f"  slice_by: {draft.slice_by or 'none'} ({draft.slice_reason})")
+    if draft.gates is not None:
+        g = draft.gates
+        linear = f"{g.linear:.3f}" if g.linear is not None else "not fitted"
+        lines.append(f"  gates: {g.key} {g.minimum:.2f}, max_metric_drop {g.max_drop:.3f} "
+                     f"(majority {g.metric} {g.majority:.3f}, logistic regression {linear}, on "
+                     f"the pipeline's eval split)")
+    lines.append(f"Then: make pipeline DATASET={draft.name}  (or python -m pipeline run "
+                 f"--dataset {draft.name} --data-root {folder.parent})")
+    out.write("\n".join(lines) + "\n")

@@ -1,0 +1,226 @@
+"""Each column's type and role, with the reason written beside it in spec.yaml.
+
+The type starts from how the pipeline's ExampleGen types the column over the whole file
+(table_sample.py): numbers it reads as INT, FLOAT or text (STRING). The rest is judged on the
+sample. Rules, the first that applies decides:
+
+Role `ignore` (the column cannot help, or would mislead):
+1. empty on every row, or on at least MOSTLY_EMPTY (95%) of the rows: too few values to learn
+   from;
+2. one value on every row that has one (constant);
+3. numbers written with missing-value markers (NA, N/A, NaN, null, ?, -): the ExampleGen
+   reads the column as text, so init cannot use it as a number; it is ignored and flagged,
+   saying to write missing values as empty cells (init does not rewrite the user's data);
+4. text with a different value on every row (an identifier, a name), or text whose distinct
+   values are at least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a
+   vocabulary can learn that carries to new rows);
+5. free text: text averaging at least TEXT_WORDS (3) words per value, with more than
+   TEXT_DISTINCT (20%) distinct values (the pipeline has no text features; a few long repeated
+   phrases are categories, not text);
+6. whole numbers different on every row that count up in file order or whose name says id
+   (`id`, `*_id`, `key`, `uuid`, `index`): a row number or an identifier, not a quantity;
+7. label leakage (leakage.py): a column that alone predicts the label almost perfectly on the
+   pipeline's eval rows. One that predicts it suspiciously well stays a feature, flagged.
+
+Types of the others:
+- text: `categorical` (a vocabulary, with a bucket for values not seen in training);
+- whole numbers with at most CODE_DISTINCT (32) distinct values: `categorical_int` (hours,
+  months, weekdays, years, small category codes; a vocabulary also learns effects that do not
+  rise or fall with the number);
+- whole numbers with more distinct values that repeat (at least CODE_ROWS_PER_VALUE rows per
+  value on average, at most CODE_MAX_DISTINCT values) and that predict the label better by value
+  than by range (the held-out score of one group per value beats that of CODE_RANGES ranges by
+  CODE_MARGIN): `categorical_int` too, as their values act as names (area or product codes);
+- other whole numbers: `int`; decimals: `float`. Numeric features get `buckets` (quantile
+  buckets embedded beside the z-score, for thresholds a single Dense unit learns slowly) when the
+  file has at least BUCKET_MIN_ROWS rows and the column BUCKET_MIN_DISTINCT distinct values:
+  min(32, distinct / 2) of them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from components.ingest.column_types import ColumnType
+from pipeline.config import dataset_spec as ds
+from pipeline.dataset_init import leakage
+from pipeline.dataset_init.table_sample import TableSample
+
+MOSTLY_EMPTY = 0.95
+MISSING_MARKERS = {"na", "n/a", "nan", "null", "none", "?", "-", "--", "missing", "#n/a"}
+NEARLY_UNIQUE = 0.5
+NEARLY_UNIQUE_MIN_DISTINCT = 20  # below this many values a table is too small to call it
+TEXT_WORDS = 3.0
+TEXT_DISTINCT = 0.2
+CODE_DISTINCT = 32
+CODE_MAX_DISTINCT = 1000
+CODE_ROWS_PER_VALUE = 20
+CODE_RANGES = 10
+CODE_MARGIN = 0.02
+BUCKET_MIN_ROWS = 5000
+BUCKET_MIN_DISTINCT = 20
+MAX_BUCKETS = 32
+_ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index)([^a-z]|$)|^(id|key)|(id|key)$",
+                      re.IGNORECASE)
+_TEXT_SAMPLE = 5000  # values looked at for words per value
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnDraft:
+    name: str
+    type: str
+    role: str
+    reason: str  # the spec line's comment
+    buckets: int = 0
+    flagged: bool = False  # suspicious: listed for review
+    score: float | None = None  # alone against the label, held out (leakage.py)
+
+
+def _numbers(values: list[str]) -> np.ndarray:
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(values, dtype=object).replace("", None),
+                         errors="coerce").to_numpy(dtype="float64")
+
+
+def _missing_markers(present: list[str]) -> dict[str, int]:
+    """The missing-value markers of a text column that is otherwise numbers ({} if it is not
+    one): spreadsheet and R exports write NA, N/A, NaN, null, ?, - for an empty cell."""
+    counts: dict[str, int] = {}
+    numbers = 0
+    for value in present:
+        try:
+            float(value)
+            numbers += 1
+        except ValueError:
+            if value.strip().lower() not in MISSING_MARKERS:
+                return {}
+            counts[value] = counts.get(value, 0) + 1
+    return counts if numbers >= len(present) / 2 else {}
+
+
+def _looks_like_id(name: str) -> bool:
+    return bool(_ID_NAME.search(name.strip()))
+
+
+def _counts_up(numbers: np.ndarray) -> bool:
+    present = numbers[~np.isnan(numbers)]
+    return len(present) > 1 and bool(np.all(np.diff(present) > 0))
+
+
+def _words(values: list[str]) -> float:
+    present = [v for v in values if v][:_TEXT_SAMPLE]
+    return sum(len(v.split()) for v in present) / len(present) if present else 0.0
+
+
+def _buckets(rows: int, distinct: int) -> int:
+    if rows < BUCKET_MIN_ROWS or distinct < BUCKET_MIN_DISTINCT:
+        return 0
+    return min(MAX_BUCKETS, distinct // 2)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "0%"
+
+
+def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray,
+                 classes: int, metric: str) -> ColumnDraft:
+    """One feature column's draft (not the label's)."""
+    kind = table.type_of(name)
+    values = table.column(name)
+    present = [v for v in values if v != ""]
+    distinct = len(set(present))
+    empty_share = table.empty_share(name)
+    numeric_type = ds.FLOAT if kind in (ColumnType.FLOAT, ColumnType.UNKNOWN) else \
+        ds.INT if kind == ColumnType.INT else ds.CATEGORICAL
+
+    def ignored(reason: str, type_: str = numeric_type) -> ColumnDraft:
+        return ColumnDraft(name, type_, ds.IGNORE, reason)
+
+    if kind == ColumnType.UNKNOWN:
+        return ignored("empty on every row: nothing to learn from")
+    if empty_share >= MOSTLY_EMPTY:
+        return ignored(f"empty on {empty_share:.1%} of rows (>= {MOSTLY_EMPTY:.0%}): too few "
+                       "values to learn from")
+    if distinct <= 1:
+        only = present[0] if present else ""
+        return ignored(f"one value ({only!r}) on every row that has one: constant")
+
+    if kind == ColumnType.STRING:
+        markers = _missing_markers(present)
+        if markers:
+            shown = ", ".join(f"{m!r} on {n:,} rows" for m, n in markers.items())
+            return dataclasses.replace(ignored(
+                f"REVIEW: numbers with missing-value markers ({shown}) that the pipeline reads "
+                "as text: write missing values as empty cells and run init again to use it as "
+                "a number", ds.CATEGORICAL), flagged=True)
+        if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
+            return ignored("a different value on every row: an identifier or a name")
+        words = _words(values)
+        if words >= TEXT_WORDS and distinct > TEXT_DISTINCT * len(present):
+            return ignored(f"free text ({words:.1f} words per value, {distinct:,} distinct): "
+                           "the pipeline has no text features")
+        if distinct >= NEARLY_UNIQUE * len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
+            return ignored(f"{distinct:,} distinct values on {len(present):,} rows "
+                           f"({_share(distinct, len(present))}): most values seen once, "
+                           "nothing a vocabulary learns would carry to new rows")
+        draft = ColumnDraft(name, ds.CATEGORICAL, ds.FEATURE,
+                            f"text, {distinct:,} distinct values: a vocabulary")
+        groups = leakage.groups_by_value(values)
+    else:
+        numbers = _numbers(values)
+        if kind == ColumnType.INT and distinct == len(present) and (
+                _looks_like_id(name) or _counts_up(numbers)):
+            why = "its name says id" if _looks_like_id(name) else "it counts up row by row"
+            return ignored(f"a different whole number on every row and {why}: an identifier")
+        groups = leakage.groups_by_value(values) if kind == ColumnType.INT and \
+            distinct <= CODE_DISTINCT else leakage.groups_by_range(numbers, split)
+        draft = _numeric_draft(table, name, kind, values, numbers, distinct, len(present), y,
+                               split, classes, metric)
+        if draft.type == ds.CATEGORICAL_INT:
+            groups = leakage.groups_by_value(values)
+    verdict = leakage.judge(leakage.score(groups, y, split, classes), y, split, classes)
+    if verdict.action == leakage.IGNORE:
+        return dataclasses.replace(draft, role=ds.IGNORE, reason=verdict.describe(metric),
+                                   buckets=0, score=verdict.score)
+    if verdict.action == leakage.FLAG:
+        return dataclasses.replace(draft, reason=f"{draft.reason}; {verdict.describe(metric)}",
+                                   flagged=True, score=verdict.score)
+    return dataclasses.replace(draft, score=verdict.score)
+
+
+def _numeric_draft(table: TableSample, name: str, kind: ColumnType, values: list[str],
+                   numbers: np.ndarray, distinct: int, present: int, y: np.ndarray,
+                   split: np.ndarray, classes: int, metric: str) -> ColumnDraft:
+    if kind == ColumnType.INT:
+        if distinct <= CODE_DISTINCT:
+            return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
+                               f"{distinct} distinct whole numbers (<= {CODE_DISTINCT}): codes, "
+                               "a vocabulary")
+        if distinct <= CODE_MAX_DISTINCT and present >= CODE_ROWS_PER_VALUE * distinct:
+            by_value = leakage.score(leakage.groups_by_value(values), y, split, classes)
+            by_range = leakage.score(leakage.groups_by_range(numbers, split, CODE_RANGES), y,
+                                     split, classes)
+            if by_value is not None and by_range is not None and \
+                    by_value >= by_range + CODE_MARGIN:
+                return ColumnDraft(
+                    name, ds.CATEGORICAL_INT, ds.FEATURE,
+                    f"{distinct} distinct whole numbers that predict the label better one by "
+                    f"one than by range ({metric} {by_value:.3f} against {by_range:.3f}): "
+                    "codes, a vocabulary")
+            why = (f"{distinct} distinct whole numbers that act as amounts (by value {metric} "
+                   f"{by_value:.3f}, by range {by_range:.3f})" if by_value is not None and
+                   by_range is not None else f"{distinct} distinct whole numbers")
+        else:
+            why = f"{distinct:,} distinct whole numbers: an amount"
+        buckets = _buckets(table.rows, distinct)
+        return ColumnDraft(name, ds.INT, ds.FEATURE, why + _bucket_note(buckets), buckets)
+    buckets = _buckets(table.rows, distinct)
+    return ColumnDraft(name, ds.FLOAT, ds.FEATURE,
+                       f"decimals, {distinct:,} distinct" + _bucket_note(buckets), buckets)
+
+
+def _bucket_note(buckets: int) -> str:
+    return f"; {buckets} quantile buckets beside the z-score" if buckets else ""

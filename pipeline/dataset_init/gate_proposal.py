@@ -1,0 +1,135 @@
+"""Gates init proposes, from trivial baselines measured on the pipeline's own split.
+
+On the sample's rows, split as the pipeline will split them (hash_split.py), two baselines are
+fitted on the train rows and scored on the eval rows:
+
+- the majority class: AUC 0.5, accuracy the eval share of the train rows' commonest class;
+- a linear model: scikit-learn's LogisticRegression on the feature columns the spec keeps
+  (numbers with missing values imputed by the train median, standardized; categories one-hot,
+  values seen fewer than 5 times in train pooled), at most LINEAR_ROWS train rows.
+
+The proposed minimum (`min_auc` for binary, `min_accuracy` for multiclass) is the majority
+figure plus GATE_SHARE (80%) of the linear model's lift over it, rounded down to 0.01: a model
+that is clearly better than guessing and not far behind a straight line is pushed, and any
+model at least as good as the linear baseline always is. `max_metric_drop` is one standard
+error of the gated figure on the whole file's eval split (rounded up to 0.001, Hanley and
+McNeil's formula for AUC): a retrained model that is worse than the champion only by noise is
+still blessed; a real drop is not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.config import dataset_spec as ds
+from pipeline.dataset_init.column_roles import ColumnDraft
+from pipeline.dataset_init.hash_split import EVAL, TRAIN
+from pipeline.dataset_init.table_sample import TableSample
+
+GATE_SHARE = 0.8
+LINEAR_ROWS = 20_000
+MIN_CATEGORY_ROWS = 5
+SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    metric: str  # "AUC" or "accuracy"
+    key: str  # min_auc or min_accuracy
+    minimum: float
+    max_drop: float
+    majority: float
+    linear: float | None  # None when it could not be fitted
+    eval_rows: int  # eval rows of the sample the baselines were scored on
+
+    def gates(self) -> dict[str, float]:
+        return {self.key: self.minimum, "max_metric_drop": self.max_drop}
+
+
+def _design(table: TableSample, columns: Sequence[ColumnDraft], train: np.ndarray):
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c.name for c in columns if c.role == ds.FEATURE and c.type in ds.NUMERIC_TYPES]
+    categorical = [c.name for c in columns if c.role == ds.FEATURE and
+                   c.type in (ds.CATEGORICAL, ds.CATEGORICAL_INT)]
+    frame = pd.DataFrame({c: table.column(c) for c in numeric + categorical})
+    for c in numeric:
+        frame[c] = pd.to_numeric(frame[c].replace("", None), errors="coerce")
+    parts = []
+    if numeric:
+        parts.append(("numbers", make_pipeline(SimpleImputer(strategy="median",
+                                                             keep_empty_features=True),
+                                               StandardScaler()), numeric))
+    if categorical:
+        parts.append(("categories", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                  min_frequency=MIN_CATEGORY_ROWS),
+                      categorical))
+    return frame, ColumnTransformer(parts)
+
+
+def linear_figure(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
+                  split: np.ndarray, classes: int) -> float | None:
+    """The linear model's eval AUC (binary) or accuracy (multiclass); None if it cannot fit."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+
+    train_rows = np.flatnonzero(split == TRAIN)
+    eval_rows = np.flatnonzero(split == EVAL)
+    if len(np.unique(y[train_rows])) < 2 or len(eval_rows) == 0:
+        return None
+    if len(train_rows) > LINEAR_ROWS:
+        train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
+                                                                replace=False))
+    frame, design = _design(table, columns, split == TRAIN)
+    model = make_pipeline(design, LogisticRegression(max_iter=500))
+    try:
+        model.fit(frame.iloc[train_rows], y[train_rows])
+    except ValueError:  # no usable feature column
+        return None
+    probabilities = np.zeros((len(eval_rows), classes))
+    probabilities[:, model.classes_] = model.predict_proba(frame.iloc[eval_rows])
+    truth = y[eval_rows]
+    if classes == 2:
+        return float(roc_auc_score(truth, probabilities[:, 1])) if len(set(truth)) == 2 else None
+    return float((probabilities.argmax(axis=1) == truth).mean())
+
+
+def _auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil (1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)) / max(positives * negatives, 1)
+    return math.sqrt(max(variance, 0.0))
+
+
+def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
+            split: np.ndarray, classes: int, class_counts: Sequence[int],
+            train_ratio: float) -> Proposal:
+    """The proposed gates (see the module docstring). class_counts: rows per class, whole file."""
+    train, held = split == TRAIN, split == EVAL
+    linear = linear_figure(table, columns, y, split, classes)
+    file_eval = max(1, round(table.rows * (1 - round(train_ratio * 100) / 100)))
+    if classes == 2:
+        majority, metric, key = 0.5, "AUC", "min_auc"
+        figure = linear if linear is not None else majority
+        share = class_counts[1] / max(sum(class_counts), 1)
+        positives = max(1, round(file_eval * share))
+        error = _auc_standard_error(max(figure, 0.5), positives, max(1, file_eval - positives))
+    else:
+        common = np.bincount(y[train], minlength=classes).argmax() if train.any() else 0
+        majority = float((y[held] == common).mean()) if held.any() else 0.0
+        metric, key = "accuracy", "min_accuracy"
+        figure = linear if linear is not None else majority
+        error = math.sqrt(max(figure * (1 - figure), 0.0) / file_eval)
+    lift = max((linear if linear is not None else majority) - majority, 0.0)
+    minimum = math.floor((majority + GATE_SHARE * lift) * 100) / 100
+    max_drop = max(math.ceil(error * 1000) / 1000, 0.001)
+    return Proposal(metric, key, minimum, max_drop, majority, linear, int(held.sum()))

@@ -1,0 +1,117 @@
+"""The task and the classes, from the label's values in the whole file.
+
+Rules, in order:
+
+1. The label must be a column of the header, never empty, and hold at least two values;
+   otherwise init refuses (LabelRefused), writing nothing.
+2. Two distinct values: `binary`.
+3. Text: `multiclass` when it has at most MAX_CLASSES (50) distinct values; more is refused (a
+   classifier over that many text classes is not what a first model on a table needs: group
+   them, or pick another label).
+4. Numbers: whole numbers (INT, or decimals that are all whole) with at most MAX_NUMERIC_CLASSES
+   (20, as Ludwig) distinct values are class codes: `multiclass`. Anything else, decimals or
+   many distinct whole numbers, is a quantity: `regression`, written only if the spec format
+   accepts the task (pipeline/config/dataset_spec.py TASKS), else refused with a one-line
+   message.
+
+Class order (the model's output ids; the binary task's AUC is for the second class):
+
+- numbers in numeric order (0 before 1, 2 before 10);
+- two text values that name a negative and a positive (no/yes, false/true, n/y, f/t,
+  negative/positive, 0/1 spelled out) in that order; any other two: the rarer one second (the
+  event a binary model is usually asked to find), ties in text order;
+- more text values in text (code point) order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from components.ingest.column_types import ColumnType
+from pipeline.config import dataset_spec
+
+MAX_CLASSES = 50
+MAX_NUMERIC_CLASSES = 20
+_NEGATIVE_FIRST = [("no", "yes"), ("false", "true"), ("n", "y"), ("f", "t"),
+                   ("negative", "positive"), ("neg", "pos"), ("0", "1"), ("absent", "present"),
+                   ("fail", "pass"), ("failure", "success")]
+
+
+class LabelRefused(ValueError):
+    """The label cannot be trained on as it is; the message says why in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    task: str  # binary, multiclass or regression
+    classes: tuple[str, ...]  # as the spec lists them (() for regression)
+    label_type: str  # the label column's spec type
+    reason: str  # why this task, for the spec comment and the printout
+    counts: dict[str, int]  # rows per class, whole file
+
+
+def _float_text(value: float) -> str:
+    """A decimal label's class as the pipeline's Transform spells it (tf.strings.as_string of
+    a float: six decimals)."""
+    return f"{value:.6f}"
+
+
+def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
+    """The task of a label column of the given ExampleGen type and whole-file value counts."""
+    empty = counts.get("", 0)
+    values = {v: n for v, n in counts.items() if v != ""}
+    if not values:
+        raise LabelRefused(f"the label column '{label}' is empty on every row")
+    if empty:
+        raise LabelRefused(
+            f"the label column '{label}' is empty on {empty:,} of {empty + sum(values.values()):,}"
+            " rows; the pipeline trains on labelled rows only: drop those rows (or fill them) "
+            "and run init again")
+    if len(values) == 1:
+        (only,) = values
+        raise LabelRefused(f"the label column '{label}' has one value ({only!r}) on every row: "
+                           "there is nothing to predict")
+    if column_type == ColumnType.STRING:
+        return _text_task(label, values)
+    numbers = {v: float(v) for v in values}
+    whole = all(math.isfinite(x) and x.is_integer() for x in numbers.values())
+    label_type = dataset_spec.INT if column_type == ColumnType.INT else dataset_spec.FLOAT
+    if len(values) == 2 or (whole and len(values) <= MAX_NUMERIC_CLASSES):
+        ordered = sorted(values, key=numbers.__getitem__)
+        classes = tuple(ordered if column_type == ColumnType.INT else
+                        [_float_text(numbers[v]) for v in ordered])
+        task = dataset_spec.BINARY if len(values) == 2 else dataset_spec.MULTICLASS
+        what = "two values" if len(values) == 2 else (
+            f"{len(values)} distinct whole numbers (at most {MAX_NUMERIC_CLASSES}: class codes)")
+        return Task(task, classes, label_type, f"{what}, in numeric order",
+                    {c: values[v] for c, v in zip(classes, ordered)})
+    why = (f"{len(values):,} distinct numbers" + ("" if whole else ", with decimals"))
+    if "regression" not in dataset_spec.TASKS:
+        raise LabelRefused(
+            f"the label column '{label}' holds {why}: a regression task, which this version "
+            "of the pipeline does not support yet (issue 24); pick a class label")
+    return Task("regression", (), label_type,
+                f"{why}: a quantity to predict", {})
+
+
+def _text_task(label: str, values: dict[str, int]) -> Task:
+    if len(values) > MAX_CLASSES:
+        raise LabelRefused(
+            f"the label column '{label}' holds {len(values):,} distinct text values: more than "
+            f"{MAX_CLASSES} classes; group them into fewer classes or pick another label")
+    if len(values) == 2:
+        first, second = sorted(values)
+        pair = (first.strip().lower(), second.strip().lower())
+        if pair in _NEGATIVE_FIRST:
+            classes, why = (first, second), "two values, negative first"
+        elif pair[::-1] in _NEGATIVE_FIRST:
+            classes, why = (second, first), "two values, negative first"
+        else:
+            classes = tuple(sorted(values, key=lambda v: (-values[v], v)))
+            why = "two values, the rarer one second (the positive class)"
+        return Task(dataset_spec.BINARY, classes, dataset_spec.CATEGORICAL, why,
+                    {c: values[c] for c in classes})
+    classes = tuple(sorted(values))
+    return Task(dataset_spec.MULTICLASS, classes, dataset_spec.CATEGORICAL,
+                f"{len(values)} distinct text values, in text order",
+                {c: values[c] for c in classes})

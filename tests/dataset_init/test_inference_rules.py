@@ -1,0 +1,262 @@
+"""Each of init's inference rules on small hand-made tables (pipeline/dataset_init)."""
+from __future__ import annotations
+
+import csv
+import random
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.config import dataset_spec as ds
+from pipeline.config.dataset_spec import load_spec
+from pipeline.dataset_init import draft as drafting
+from pipeline.dataset_init import hash_split, leakage, spec_writer, table_sample
+from pipeline.dataset_init.task import LabelRefused
+
+ROWS = 1200
+
+
+def write_csv(path, columns: dict[str, list]) -> str:
+    names = list(columns)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        writer.writerows(zip(*(columns[n] for n in names)))
+    return str(path)
+
+
+def base_table(seed: int = 1, rows: int = ROWS) -> dict[str, list]:
+    """A label driven (noisily) by a number and a category, and columns of every kind."""
+    rng = random.Random(seed)
+    colour = [rng.choice(["red", "green", "blue"]) for _ in range(rows)]
+    size = [round(rng.gauss(10, 3), 2) for _ in range(rows)]
+    score = [s + {"red": 2, "green": 0, "blue": -2}[c] + rng.gauss(0, 2.5)
+             for s, c in zip(size, colour)]
+    label = [int(s > 10) for s in score]
+    return {
+        "row_id": list(range(1, rows + 1)),
+        "size": size,
+        "colour": colour,
+        "hour": [rng.randrange(24) for _ in range(rows)],
+        "visits": [rng.randrange(500) for _ in range(rows)],
+        "country": ["NL"] * rows,
+        "notes": ["" if rng.random() < 0.97 else "seen" for _ in range(rows)],
+        "comment": [" ".join(rng.choice(["very", "good", "bad", "item", "late", "fast",
+                                         "box", "arrived", "broken", "fine"])
+                             for _ in range(rng.randrange(3, 9))) for _ in range(rows)],
+        "customer": [f"C{rng.randrange(10**9):09d}" for _ in range(rows)],
+        "label": label,
+    }
+
+
+def drafted(tmp_path, columns, label="label", **kwargs):
+    path = write_csv(tmp_path / "table.csv", columns)
+    return drafting.infer(path, label, "t", **kwargs)
+
+
+def by_name(draft):
+    return {c.name: c for c in draft.columns}
+
+
+def test_each_role_rule_on_a_table_of_every_kind(tmp_path):
+    draft = drafted(tmp_path, base_table())
+    c = by_name(draft)
+    assert (c["row_id"].role, c["row_id"].reason) == (
+        ds.IGNORE, "a different whole number on every row and its name says id: an identifier")
+    assert c["country"].role == ds.IGNORE and "constant" in c["country"].reason
+    assert c["notes"].role == ds.IGNORE and "too few values" in c["notes"].reason
+    assert c["comment"].role == ds.IGNORE and "free text" in c["comment"].reason
+    assert c["customer"].role == ds.IGNORE and "identifier or a name" in c["customer"].reason
+    assert (c["size"].type, c["size"].role) == (ds.FLOAT, ds.FEATURE)
+    assert (c["colour"].type, c["colour"].role) == (ds.CATEGORICAL, ds.FEATURE)
+    assert c["hour"].type == ds.CATEGORICAL_INT  # 24 distinct whole numbers: codes
+    assert c["visits"].type == ds.INT  # 500 possible values on 1,200 rows: an amount
+    assert (c["label"].role, c["label"].type) == (ds.LABEL, ds.INT)
+    assert draft.task.task == ds.BINARY and draft.task.classes == ("0", "1")
+    assert draft.slice_by == "colour"
+    assert not draft.flagged
+
+
+def test_a_row_number_counting_up_is_ignored_whatever_its_name(tmp_path):
+    table = base_table()
+    table["n"] = table.pop("row_id")
+    assert by_name(drafted(tmp_path, table))["n"].role == ds.IGNORE
+
+
+def test_unique_whole_numbers_in_random_order_stay_an_amount(tmp_path):
+    table = base_table()
+    rng = random.Random(3)
+    table["amount"] = rng.sample(range(10**6), ROWS)
+    assert by_name(drafted(tmp_path, table))["amount"].role == ds.FEATURE
+
+
+def test_integer_codes_that_act_as_names_become_categorical_int(tmp_path):
+    """60 area codes whose effect has nothing to do with their order: a vocabulary, although
+    more than 32 distinct."""
+    rng = random.Random(5)
+    rows = 6000
+    effect = {a: rng.choice([-3, 3]) for a in range(1, 61)}
+    area = [rng.randrange(1, 61) for _ in range(rows)]
+    label = [int(effect[a] + rng.gauss(0, 2) > 0) for a in area]
+    amount = [rng.randrange(100, 300) for _ in range(rows)]
+    draft = drafted(tmp_path, {"area": area, "amount": amount, "label": label})
+    c = by_name(draft)
+    assert c["area"].type == ds.CATEGORICAL_INT, c["area"].reason
+    assert c["amount"].type == ds.INT and c["amount"].buckets == 32
+
+
+def test_leakage_is_ignored_and_a_strong_predictor_flagged_not_ignored(tmp_path):
+    rng = random.Random(7)
+    rows = 3000
+    label = [rng.randrange(2) for _ in range(rows)]
+    table = {
+        # The label spelled out: a copy of the answer.
+        "outcome_code": ["approved" if y else "declined" for y in label],
+        # Separates the classes well but not perfectly (AUC ~0.97).
+        "strong": [round(y * 3.5 + rng.gauss(0, 1), 3) for y in label],
+        "weak": [round(y * 0.3 + rng.gauss(0, 1), 3) for y in label],
+        "label": label,
+    }
+    c = by_name(drafted(tmp_path, table))
+    assert c["outcome_code"].role == ds.IGNORE and "leakage" in c["outcome_code"].reason
+    assert c["outcome_code"].score >= leakage.LEAK_IGNORE
+    assert c["strong"].role == ds.FEATURE and c["strong"].flagged
+    assert leakage.LEAK_FLAG <= c["strong"].score < leakage.LEAK_IGNORE
+    assert "REVIEW" in c["strong"].reason
+    assert c["weak"].role == ds.FEATURE and not c["weak"].flagged
+
+
+def test_a_perfect_predictor_on_too_few_rows_is_flagged_not_ignored(tmp_path):
+    label = [i % 2 for i in range(60)]
+    table = {"copy": ["a" if y else "b" for y in label], "x": list(range(60)), "label": label}
+    c = by_name(drafted(tmp_path, table))
+    assert c["copy"].role == ds.FEATURE and c["copy"].flagged
+
+
+@pytest.mark.parametrize("values, task, classes", [
+    (["no", "yes"], ds.BINARY, ("no", "yes")),
+    (["Yes", "No"], ds.BINARY, ("No", "Yes")),
+    (["cat", "dog"], ds.BINARY, None),  # the rarer one second
+    (["Adelie", "Gentoo", "Chinstrap"], ds.MULTICLASS, ("Adelie", "Chinstrap", "Gentoo")),
+    ([3, 1, 2], ds.MULTICLASS, ("1", "2", "3")),
+    ([10, 2], ds.BINARY, ("2", "10")),  # numeric order, not text order
+    ([0.0, 1.0, 2.0], ds.MULTICLASS, ("0.000000", "1.000000", "2.000000")),
+])
+def test_task_and_class_order(tmp_path, values, task, classes):
+    rng = random.Random(11)
+    rows = 400
+    label = [values[0] if i < 250 else rng.choice(values[1:]) for i in range(rows)]
+    table = {"x": [rng.random() for _ in range(rows)], "label": label}
+    draft = drafted(tmp_path, table)
+    assert draft.task.task == task
+    if classes is None:
+        assert draft.task.classes == (values[0], values[1])  # cat: 250 rows, dog: 150
+    else:
+        assert draft.task.classes == classes
+
+
+def test_many_distinct_numbers_are_regression_or_a_clear_refusal(tmp_path):
+    rng = random.Random(2)
+    table = {"x": [rng.random() for _ in range(300)],
+             "price": [round(rng.uniform(1, 500), 2) for _ in range(300)]}
+    if "regression" in ds.TASKS:
+        assert drafted(tmp_path, table, label="price").task.task == "regression"
+    else:
+        with pytest.raises(LabelRefused, match="regression task, which this version"):
+            drafted(tmp_path, table, label="price")
+
+
+@pytest.mark.parametrize("label, message", [
+    ("nope", "the label 'nope' is not a column"),
+    ("one", "has one value ('x') on every row"),
+    ("gappy", "is empty on 1 of 100 rows"),
+    ("words", "more than 50 classes"),
+])
+def test_refusals(tmp_path, label, message):
+    table = {"x": list(range(100)), "one": ["x"] * 100,
+             "gappy": ["a", ""] + ["b"] * 98, "words": [f"w{i}" for i in range(100)]}
+    with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        drafted(tmp_path, table, label=label)
+
+
+def test_dirty_header_names_survive_the_spec(tmp_path):
+    """Spaces, commas, quotes, colons, non-ASCII letters, YAML words and numbers-as-names."""
+    rng = random.Random(4)
+    rows = 300
+    label = [rng.choice(["1. < HS Grad", "2. HS Grad", "3. Some College"]) for _ in range(rows)]
+    names = ["mean radius", "price, in €", 'say "hi"', "key: value", "Größe", "yes", "007",
+             "#hash"]
+    table = {n: [round(rng.random(), 3) for _ in range(rows)] for n in names}
+    table["Education level"] = label
+    path = write_csv(tmp_path / "dirty.csv", table)
+    draft = drafting.infer(path, "Education level", "dirty")
+    folder = tmp_path / "dirty"
+    folder.mkdir()
+    (folder / "spec.yaml").write_text(spec_writer.render(draft, "../dirty.csv", path),
+                                      encoding="utf-8")
+    spec = load_spec(folder / "spec.yaml")
+    assert spec.column_names == tuple(names + ["Education level"])
+    assert spec.classes == ("1. < HS Grad", "2. HS Grad", "3. Some College")
+    assert spec.task == ds.MULTICLASS
+
+
+def test_every_spec_line_has_a_comment_and_loads(tmp_path):
+    path = write_csv(tmp_path / "table.csv", base_table())
+    draft = drafting.infer(path, "label", "t")
+    text = spec_writer.render(draft, "table.csv", path)
+    (tmp_path / "spec.yaml").write_text(text)
+    spec = load_spec(tmp_path / "spec.yaml")
+    feature_lines = text.split("features:\n")[1].splitlines()
+    assert len(feature_lines) == len(spec.features)
+    assert all("  # " in line for line in feature_lines)
+    assert spec.gates.min_auc == draft.gates.minimum
+    assert yaml.safe_load(text)["gates"]["max_metric_drop"] == draft.gates.max_drop
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("fare", "fare"), ("yes", '"yes"'), ("007", '"007"'), ("1.50", '"1.50"'), ("0", "0"),
+    ("a b", '"a b"'), ("null", '"null"'), ("Größe", '"Größe"'), ("1", "1"),
+])
+def test_yaml_scalars_read_back_as_the_same_text(value, expected):
+    assert spec_writer.scalar(value) == expected
+    assert str(yaml.safe_load(spec_writer.scalar(value))) == value
+
+
+def test_the_sample_is_uniform_seeded_and_keeps_file_order(tmp_path):
+    rows = 5000
+    path = write_csv(tmp_path / "big.csv", {"i": list(range(rows)), "y": [i % 2 for i in range(rows)]})
+    first = table_sample.read(path, count="y", sample_rows=500)
+    again = table_sample.read(path, count="y", sample_rows=500)
+    taken = [int(v) for v in first.column("i")]
+    assert first.rows == rows and first.sampled and len(taken) == 500
+    assert taken == sorted(taken) == [int(v) for v in again.column("i")]
+    assert np.mean(taken) == pytest.approx(rows / 2, rel=0.1)  # not the first 500 rows
+    assert first.counts == {"0": 2500, "1": 2500}  # counted over the whole file
+
+
+def test_the_split_is_the_example_gens(tmp_path):
+    """Same bytes, same hash: the split init measures on is the pipeline's."""
+    from components.ingest.range_writer import split_of
+
+    table = table_sample.read(write_csv(tmp_path / "t.csv", base_table(rows=200)))
+    ours = hash_split.splits(table.sample, table.header, table.types, 0.7)
+    from components.ingest.example_encoding import ExampleEncoder
+
+    records = ExampleEncoder(table.header, table.types).encode(
+        table.sample.to_batches(max_chunksize=10**6)[0])
+    assert list(ours) == [split_of(r, [70, 100]) for r in records]
+    assert 0.55 < (ours == hash_split.TRAIN).mean() < 0.85
+
+
+def test_inference_imports_neither_tensorflow_nor_tfx(tmp_path):
+    import subprocess
+
+    path = write_csv(tmp_path / "t.csv", base_table(rows=300))
+    code = ("import sys; from pipeline.dataset_init import draft, spec_writer; "
+            f"spec_writer.render(draft.infer({path!r}, 'label', 't'), 'd.csv', 'x'); "
+            "print(sorted(m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
