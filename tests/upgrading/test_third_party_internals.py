@@ -100,6 +100,18 @@ def test_ml_metadata_contexts_are_named_as_the_queries_read_them():
     assert compiler_utils.node_context_name("csv2model-taxi", "Trainer") == "csv2model-taxi.Trainer"
 
 
+def test_ml_metadata_enum_values_the_drift_baseline_compares_with():
+    """components/score/previous_statistics.py compares execution states and event types with
+    ML Metadata's enum numbers, so that it imports no TFX at module level."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.score import previous_statistics
+
+    execution, event = metadata_store_pb2.Execution, metadata_store_pb2.Event
+    assert previous_statistics._DONE == (execution.COMPLETE, execution.CACHED)  # noqa: SLF001
+    assert previous_statistics._OUTPUT == event.OUTPUT  # noqa: SLF001
+
+
 def test_a_model_blessing_carries_the_properties_the_baseline_strategy_reads():
     """components/evaluate/baseline_strategy.py reads TFX's Evaluator's custom properties."""
     from tfx.components.evaluator import constants
@@ -201,6 +213,31 @@ def test_the_bench_calls_tfxs_penguin_example_and_data_accessor_as_they_are():
                                     "data_view_decode_fn")
     assert _parameters(tfxio_utils.get_tf_dataset_factory_from_artifact) == [
         "examples", "telemetry_descriptors"]
+
+
+def test_distribution_validator_writes_where_the_drift_gate_reads():
+    """components/score/drift.py reads DistributionValidator's anomalies from
+    <uri>/SplitPair-<test>_<baseline>/SchemaDiff.pb."""
+    from tfx.components.distribution_validator import executor
+
+    from components.score import drift
+
+    assert executor.DEFAULT_FILE_NAME == drift.ANOMALIES_FILE
+    source = inspect.getsource(executor)
+    assert f"'{drift.SPLIT_PAIR_PREFIX}%s' % split_pair" in source
+    assert "split_pair = '%s_%s' % (test_split, baseline_split)" in source
+
+
+def test_example_validator_validates_without_an_environment():
+    """components/score/serving_schema.py validates a file to score in TFDV's SERVING
+    environment itself, because TFX's ExampleValidator passes none (a schema's
+    not_in_environment then does nothing); TFDV takes the environment as a keyword."""
+    import tensorflow_data_validation as tfdv
+    from tfx.components.example_validator import executor
+
+    call = re.search(r"tfdv\.validate_statistics\((.*?)\)", inspect.getsource(executor), re.DOTALL)
+    assert call and "environment" not in call.group(1)
+    assert "environment" in _parameters(tfdv.validate_statistics)
 
 
 # ---- TFMA ---------------------------------------------------------------------------------------
