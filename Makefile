@@ -11,7 +11,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 KFP_STAMP := $(VENV)/.kfp-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv init pipeline schema expectations mlflow-ui serve predict test test-fast browser \
+.PHONY: help venv init pipeline score schema expectations mlflow-ui serve predict test test-fast browser \
 	clean clean-outputs
 
 help:  ## list targets
@@ -53,6 +53,10 @@ init: $(STAMP)  ## draft data/<name>/ (spec, schema, suite) from CSV=path LABEL=
 
 pipeline: $(STAMP)  ## run the whole pipeline on DATASET (default taxi)
 	@$(PY) -m pipeline run --dataset $(DATASET) $(ARGS)
+
+score: $(STAMP)  ## score a CSV with DATASET's champion model: make score CSV=new.csv (outputs/<dataset>/scores/)
+	@test -n "$(CSV)" || { echo "make score needs the file to score: make score CSV=new.csv [DATASET=...]" >&2; exit 2; }
+	@$(PY) -m pipeline score --dataset $(DATASET) --csv "$(CSV)" $(ARGS)
 
 schema: $(STAMP)  ## draft a schema for DATASET with SchemaGen, for review
 	@$(PY) -m pipeline schema --dataset $(DATASET) $(ARGS)

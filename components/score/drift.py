@@ -7,7 +7,11 @@ successful run's (components/score/previous_statistics.py). The comparators are 
 L-infinity distance (the largest change in one value's share) for text categories, approximate
 Jensen-Shannon divergence of the histograms for numbers, integer category codes included (their
 statistics are numeric, where TFDV's L-infinity always reads 0: data-validation#147). The
-thresholds are the spec's `drift:` block (pipeline/config/dataset_spec.py).
+divergence is taken over TFDV's quantile histograms (equal-mass buckets), not its default
+equal-width ones: on taxi, two random halves of the same 15,002 rows differ by 0.33 (fare),
+0.71 (trip_miles) on the equal-width histograms, whose buckets a few large values stretch, and
+by 0.08 at most on the quantile ones, while fares 30% higher read 0.17. The thresholds are the
+spec's `drift:` block (pipeline/config/dataset_spec.py).
 
 DistributionValidator records every measurement (drift_skew_info) and an anomaly per column over
 its threshold; DriftGate turns that into one line per drifted column, `drift: fare
@@ -68,7 +72,9 @@ def distribution_config(spec: DatasetSpec, columns: "dict[str, str]",
         if comparator == L_INFINITY:
             feature.distribution_comparator.infinity_norm.threshold = threshold
         else:
-            feature.distribution_comparator.jensen_shannon_divergence.threshold = threshold
+            divergence = feature.distribution_comparator.jensen_shannon_divergence
+            divergence.threshold = threshold
+            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
     if row_count_change is not None:
         bounds = slice_config.num_examples_comparator
         bounds.min_fraction_threshold = max(0.0, 1 - row_count_change)
@@ -132,8 +138,9 @@ def _row_count(statistics: Optional[standard_artifacts.ExampleStatistics]) -> "d
 
 
 def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],
-                 statistics=None, baseline_statistics=None) -> dict:
-    """What DriftGate records: the measurements, the drifted columns' lines, row counts."""
+                 statistics=None, baseline_statistics=None, compare_rows: bool = False) -> dict:
+    """What DriftGate records: the measurements, the drifted columns' lines, the row count
+    (and the baseline's, when compare_rows: two drops of the same data set)."""
     pairs = artifact_utils.decode_split_names(anomalies.split_names) \
         if anomalies.split_names else []
     # Without a baseline DistributionValidator compares nothing and sets no split pairs.
@@ -149,7 +156,7 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
             m, m["column"] in critical)) for m in drifted],
         "row_count_anomalies": row_count_anomalies(anomalies.uri, pairs) if compared else [],
         "rows": sum(rows.values()),
-        "baseline_rows": sum(baseline_rows.values()) if compared else None,
+        "baseline_rows": sum(baseline_rows.values()) if compared and compare_rows else None,
     }
 
 
@@ -160,12 +167,15 @@ def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
     report: OutputArtifact[DataValidationReport],
     critical_columns: Parameter[str] = "[]",
     baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    compare_rows: Parameter[int] = 0,
     code_fingerprint: Parameter[str] = "",
 ) -> None:
     """Records DistributionValidator's measurements; fails the run when a column the spec marks
-    critical drifted past its threshold, and only warns about the others."""
+    critical drifted past its threshold, and only warns about the others. compare_rows: also
+    record the baseline's row count (a training drop against the last one)."""
     critical = json.loads(critical_columns)
-    result = drift_report(anomalies, critical, statistics, baseline_statistics)
+    result = drift_report(anomalies, critical, statistics, baseline_statistics,
+                          bool(compare_rows))
     with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
         json.dump(result, f, indent=2)
     report.set_int_custom_property("compared", int(result["compared"]))

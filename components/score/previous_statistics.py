@@ -13,12 +13,13 @@ baseline either.
 """
 from typing import Dict, List, Optional
 
+from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common.resolver import ResolverStrategy
 
 STATISTICS, BASELINE = "statistics", "baseline"
-_DONE = (3, 4)  # Execution.COMPLETE, Execution.CACHED
-_OUTPUT = 4  # Event.OUTPUT
+_DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+_OUTPUT = metadata_store_pb2.Event.OUTPUT
 
 
 def last_successful_statistics(store, pipeline_name: str, statistics_node: str,

@@ -67,6 +67,20 @@ def _draft_expectations(settings: settings_lib.Settings) -> None:
     counts = suite_draft.write_draft(spec, draft)
     print(f"Draft suite: {draft} ({', '.join(f'{n} {s}' for s, n in counts.items())})\n"
           f"Review it, then copy it to {suite_loading.suite_path(spec)}")
+    _draft_drift(settings, spec)
+
+
+def _draft_drift(settings: settings_lib.Settings, spec) -> None:
+    """The spec's `drift:` block, thresholds above the data's own sampling noise (TFDV)."""
+    from components.score import drift_draft
+    from pipeline.console.output_capture import captured_output
+
+    path = settings.output_dir / "expectations_draft" / "drift.yaml"
+    with captured_output(settings.log_path):  # TensorFlow's import noise goes to the log
+        text = drift_draft.draft(spec)
+    path.write_text(text)
+    print(f"Draft drift thresholds: {path}\n"
+          f"Review them, then put the drift: block in {spec.spec_path}")
 
 
 def _report_up_to_date(settings: settings_lib.Settings) -> bool:

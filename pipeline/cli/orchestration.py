@@ -45,6 +45,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                      help="stage (TFX node id) to run, e.g. Trainer")
     parsers["track-run"].add_argument("--failed-node", action="append", default=[],
                                       metavar="NODE", help="a stage that failed (repeatable)")
+    parsers["airflow"].add_argument(
+        "--score-csv", type=Path, default=None,
+        help="also serve a scoring DAG that scores this CSV with the champion model on "
+             "--score-schedule (`make score` on a schedule; default: no scoring DAG)")
+    parsers["airflow"].add_argument(
+        "--score-schedule", default="0 6 * * *",
+        help="cron expression of the scoring DAG's runs; 'none' for manual only "
+             "(default: 0 6 * * *)")
     parsers["compile-kfp"].add_argument(
         "--kfp-output", type=Path, default=None,
         help="JSON file to write (default: <output-root>/<dataset>/kubeflow/<pipeline>.json)")
@@ -63,7 +71,8 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
         elif args.command == "airflow":
             from pipeline.runners.airflow import scheduler
 
-            return scheduler.serve(settings)
+            return scheduler.serve(settings, score_csv=args.score_csv,
+                                   score_schedule=args.score_schedule)
         elif args.command == "compile-kfp":
             from pipeline.console.output_capture import captured_output
             from pipeline.runners import kubeflow_spec

@@ -199,6 +199,22 @@ def drift_lines(report: dict) -> list[str]:
         [f"drift: row count: {line}" for line in report.get("row_count_anomalies", [])]
 
 
+def drift_metrics(report: dict | None) -> dict[str, float]:
+    """For MLflow: drift/<column>, the measured divergence (the larger over split pairs);
+    drift/drifted_columns; drift/row_count_change (a fraction) against the last drop."""
+    if not report or not report.get("compared"):
+        return {}
+    metrics: dict[str, float] = {}
+    for m in report["measurements"]:
+        if m["value"] is not None:
+            key = f"drift/{m['column']}"
+            metrics[key] = max(metrics.get(key, 0.0), float(m["value"]))
+    metrics["drift/drifted_columns"] = float(len({m["column"] for m in report["drifted"]}))
+    if report.get("baseline_rows"):
+        metrics["drift/row_count_change"] = report["rows"] / report["baseline_rows"] - 1
+    return metrics
+
+
 def _drift_gate(node):
     report = drift_report(node)
     if report is None:
@@ -216,6 +232,14 @@ def _drift_gate(node):
         return f"no drift in {columns} columns{change}"
     named = ", ".join(f"{m['column']}{' (critical)' if m['critical'] else ''}" for m in drifted)
     return f"{len(drifted)} of {columns} columns drifted: {named}{change}"
+
+
+def _distribution_validator(node):
+    artifacts = node.outputs.get("anomalies") or []
+    if not artifacts or "split_names" not in artifacts[0].properties:
+        return "no baseline: nothing to compare"
+    pairs = node.split_names("anomalies")
+    return "compared " + ", ".join(p.replace("_", " with ", 1) for p in pairs)
 
 
 def _previous_statistics(node):
@@ -252,6 +276,7 @@ _FIGURES = {
     stage_names.BASELINE_RESOLVER: _resolver,
     stage_names.PREVIOUS_STATISTICS_RESOLVER: _previous_statistics,
     stage_names.DRIFT_GATE: _drift_gate,
+    stage_names.DRIFT_VALIDATOR: _distribution_validator,
     stage_names.SERVING_VALIDATOR: _validator,
     stage_names.CHAMPION_MODEL: _imported,
     stage_names.CHAMPION_STATISTICS: _imported,

@@ -13,6 +13,7 @@ import time
 
 import yaml
 
+from components.score import drift_draft
 from pipeline.config import dataset_spec as ds
 from pipeline.dataset_init.draft import DatasetDraft
 
@@ -79,6 +80,9 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
                 f"one standard error of the eval {gates.metric}: a retrained model worse than "
                 "the champion only by noise still passes"),
         ]
+    # The drift thresholds' defaults (issue 25); `make expectations` drafts per-column ones
+    # above the data's own sampling noise.
+    lines += drift_draft.block_lines({})
     lines.append("features:")
     for c in draft.columns:
         fields = [f"type: {c.type}"]

@@ -26,20 +26,33 @@ from components.evaluate import baseline_strategy
 from components.contract import suite_loading
 from components.contract.gates import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
+from components.ingest import csv_format
 from components.ingest import executor as ingest_executor
+from components.score import drift, previous_statistics, scoring_suite, serving_schema
+from components.score.writer import PredictionsWriter, output_key
+from components.train.export_signatures import SERVING_DEFAULT
 from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config.file_digest import file_sha256
 from pipeline.config.settings import MODEL_SETTINGS, Settings, check_train_ratio
 from pipeline.config.stage_names import (
     ANOMALIES_GATE,
     BASELINE_RESOLVER,
+    BULK_INFERRER,
+    CHAMPION_MODEL,
+    CHAMPION_STATISTICS,
+    DRIFT_GATE,
+    DRIFT_VALIDATOR,
     EVALUATOR,
     EXAMPLE_GEN,
     EXAMPLE_VALIDATOR,
     EXPECTATIONS_GATE,
     EXPECTATIONS_VALIDATOR,
+    PREDICTIONS_WRITER,
+    PREVIOUS_STATISTICS_RESOLVER,
     PUSHER,
     SCHEMA_GEN,
     SCHEMA_IMPORTER,
+    SERVING_VALIDATOR,
     STATISTICS_GEN,
     TRAINER,
     TRANSFORM,
@@ -47,6 +60,7 @@ from pipeline.config.stage_names import (
 )
 from pipeline.definition import code_closure
 from pipeline.definition.eval_config import make_eval_config
+from pipeline.mlmd.champion import Champion
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.train.trainer_module.run_fn"
@@ -72,6 +86,9 @@ STAGE_ENTRY_MODULES: dict[str, tuple[str, ...]] = {
     TUNER: (TUNER_MODULE,),
     TRAINER: (RUN_FN.rpartition(".")[0],),
     EVALUATOR: (EVALUATOR_MODULE,),
+    DRIFT_GATE: (drift.DriftGate.__module__,),
+    SERVING_VALIDATOR: (serving_schema.ServingExampleValidator.__module__,),
+    PREDICTIONS_WRITER: (PredictionsWriter.__module__,),
 }
 
 
@@ -169,6 +186,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     # Statistics only for data that keeps the contract: a CSV the contract refuses stops the run
     # right after the check, without waiting for StatisticsGen and ExampleValidator.
     statistics_gen.add_upstream_node(expectations_gate)
+    drift_nodes = _drop_drift(settings, spec, statistics_gen)
 
     transform_config = {
         "spec": spec.to_config(),
@@ -204,6 +222,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     # gate ends the run before Transform starts.
     transform.add_upstream_node(anomalies_gate)
     transform.add_upstream_node(expectations_gate)
+    transform.add_upstream_node(drift_nodes[-1])  # the drift gate: critical columns stop here
 
     tuner = _tuner(settings, spec, transform, schema_importer, trainer_config)
     trainer = tfx_components.Trainer(
@@ -253,8 +272,8 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
 
     return _pipeline(settings, [
         example_gen, statistics_gen, schema_importer, example_validator, anomalies_gate,
-        expectations_validator, expectations_gate, transform, *([tuner] if tuner else []),
-        trainer, baseline_resolver, evaluator, pusher,
+        expectations_validator, expectations_gate, *drift_nodes, transform,
+        *([tuner] if tuner else []), trainer, baseline_resolver, evaluator, pusher,
     ], write_files=write_files)
 
 
@@ -312,3 +331,196 @@ def _metadata_config(settings: Settings, write_files: bool):
     config.sqlite.connection_mode = \
         metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return config
+
+
+def _committed_schema(spec: DatasetSpec):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(spec.schema_path.read_text(), schema_pb2.Schema())
+
+
+def _drop_drift(settings: Settings, spec: DatasetSpec, statistics_gen) -> list:
+    """Drift between data drops (components/score/previous_statistics.py, drift.py): this run's
+    statistics against the last successful run's, when its data differed. The resolver takes
+    this run's statistics as an input, so it runs after StatisticsGen on every orchestrator."""
+    from tfx.components import DistributionValidator
+
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
+        LatestArtifactStrategy)
+
+    statistics = statistics_gen.outputs["statistics"]
+    if settings.baseline_strategy == "latest_blessed":
+        # TFX's own strategies only (what Kubeflow v2 can run): the newest statistics before
+        # this run's, whichever run made them, so the resolver runs before StatisticsGen.
+        resolver = Resolver(
+            strategy_class=LatestArtifactStrategy,
+            baseline=Channel(type=standard_artifacts.ExampleStatistics),
+        ).with_id(PREVIOUS_STATISTICS_RESOLVER)
+        statistics_gen.add_upstream_node(resolver)
+    else:
+        resolver = Resolver(
+            strategy_class=previous_statistics.PreviousRunStatisticsStrategy,
+            config={"pipeline_name": settings.full_pipeline_name,
+                    "statistics_node": STATISTICS_GEN, "final_node": PUSHER},
+            statistics=statistics,
+            baseline=Channel(type=standard_artifacts.ExampleStatistics),
+        ).with_id(PREVIOUS_STATISTICS_RESOLVER)
+    # Optional: with no earlier run (or the same data) the validator compares nothing.
+    baseline = resolver.outputs[previous_statistics.BASELINE].as_optional()
+    columns = drift.checked_columns(spec, _committed_schema(spec))
+    validator = DistributionValidator(
+        statistics=statistics, baseline_statistics=baseline,
+        config=drift.distribution_config(spec, columns, spec.drift.row_count_change),
+        include_split_pairs=[(DROP_DRIFT_SPLIT, DROP_DRIFT_SPLIT)],
+    ).with_id(DRIFT_VALIDATOR)
+    gate = drift.DriftGate(
+        anomalies=validator.outputs["anomalies"], statistics=statistics,
+        baseline_statistics=baseline, critical_columns=json.dumps(list(spec.drift.critical)),
+        compare_rows=1, code_fingerprint=stage_fingerprint(DRIFT_GATE),
+    ).with_id(DRIFT_GATE)
+    return [resolver, validator, gate]
+
+
+# Drops are compared on the split the model learns from.
+DROP_DRIFT_SPLIT = "train"
+# The scoring pipeline (`make score`): its name is the training pipeline's plus this, in the
+# same ML Metadata store and pipeline root, so its nodes can import the champion's artifacts.
+SCORING_SUFFIX = "-score"
+SCORE_SPLIT = "score"  # the one split of a file to score: every row, in the file's order
+
+
+def scoring_pipeline_name(settings: Settings) -> str:
+    return settings.full_pipeline_name + SCORING_SUFFIX
+
+
+def _content_addressed_text(text: str, folder: Path, name: str, write: bool = True) -> Path:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    target = folder / digest / name
+    if write and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return target
+
+
+def _scoring_example_gen(spec: DatasetSpec, column_types: dict[str, str]
+                         ) -> FileBasedExampleGen:
+    """The training pipeline's ingestion executor on the file to score: one split holding every
+    row, each with its position (the row key the writer joins predictions on), and the columns
+    typed as the model's schema types them."""
+    options = struct_pb2.Struct()
+    options.update({
+        "code_fingerprint": stage_fingerprint(EXAMPLE_GEN),
+        ingest_executor.COLUMN_TYPES_KEY: column_types,
+        ingest_executor.ROW_KEY_FEATURE_KEY: serving_schema.ROW_KEY,
+    })
+    config = any_pb2.Any()
+    config.Pack(options)
+    return FileBasedExampleGen(
+        custom_executor_spec=executor_spec.BeamExecutorSpec(ingest_executor.Executor),
+        custom_config=example_gen_pb2.CustomConfig(custom_config=config),
+        input_base=str(spec.csv_path.parent),
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=spec.csv_path.name)]
+        ),
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+            splits=[example_gen_pb2.SplitConfig.Split(name=SCORE_SPLIT, hash_buckets=1)])),
+    ).with_id(EXAMPLE_GEN)
+
+
+def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Champion, *,
+                            write_files: bool = True) -> Pipeline:
+    """Score spec.csv_path (a new file, label optional) with the champion model: ingestion,
+    the contract's expectations that apply to new rows, statistics, the schema in its SERVING
+    environment, drift against the champion's training statistics, BulkInferrer, the scored
+    CSV; the Evaluator too when the file has the label. Gates stop the run before inference."""
+    from tfx.components import DistributionValidator
+    from tfx.dsl.components.common.importer import Importer
+    from tfx.proto import bulk_inferrer_pb2
+
+    header = list(csv_format.inspect(spec.csv_path).header)
+    committed = _committed_schema(spec)
+    from google.protobuf import text_format
+
+    schema_file = _content_addressed_text(
+        text_format.MessageToString(serving_schema.serving_schema(committed, spec, header)),
+        settings.pipeline_root / "_schemas", serving_schema.SCHEMA_FILE, write_files)
+    example_gen = _scoring_example_gen(spec, serving_schema.column_types(committed, header))
+    examples = example_gen.outputs["examples"]
+    schema_importer = ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA_IMPORTER)
+    # The champion's artifacts, found in the store by uri (not copied: reimport=False).
+    model = Importer(source_uri=champion.model_uri, artifact_type=standard_artifacts.Model
+                     ).with_id(CHAMPION_MODEL)
+    training_statistics = Importer(
+        source_uri=champion.statistics_uri, artifact_type=standard_artifacts.ExampleStatistics
+    ).with_id(CHAMPION_STATISTICS)
+
+    suite_path = suite_loading.suite_path(spec)
+    suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label)
+    source = f"{suite_path} (the expectations that apply to a file to score)"
+    suite_loading.parse_suite(suite, spec, source)  # a broken suite fails here
+    expectations_validator = GreatExpectationsValidator(
+        examples=examples, suite=json.dumps(suite), suite_source=source,
+        spec=json.dumps(spec.to_config()),
+        code_fingerprint=stage_fingerprint(EXPECTATIONS_VALIDATOR),
+    ).with_id(EXPECTATIONS_VALIDATOR)
+    expectations_gate = ExpectationsGate(
+        validation=expectations_validator.outputs["report"],
+        code_fingerprint=stage_fingerprint(EXPECTATIONS_GATE)).with_id(EXPECTATIONS_GATE)
+    statistics_gen = tfx_components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
+    statistics_gen.add_upstream_node(expectations_gate)
+    statistics = statistics_gen.outputs["statistics"]
+    validator = serving_schema.ServingExampleValidator(
+        statistics=statistics, schema=schema_importer.outputs["schema"],
+        code_fingerprint=stage_fingerprint(SERVING_VALIDATOR)).with_id(SERVING_VALIDATOR)
+    anomalies_gate = AnomaliesGate(
+        anomalies=validator.outputs["anomalies"],
+        code_fingerprint=stage_fingerprint(ANOMALIES_GATE)).with_id(ANOMALIES_GATE)
+
+    baseline = training_statistics.outputs["result"]
+    drift_validator = DistributionValidator(
+        statistics=statistics, baseline_statistics=baseline,
+        config=drift.distribution_config(spec, drift.checked_columns(spec, committed, header)),
+        include_split_pairs=[(SCORE_SPLIT, DROP_DRIFT_SPLIT)],
+    ).with_id(DRIFT_VALIDATOR)
+    drift_gate = drift.DriftGate(
+        anomalies=drift_validator.outputs["anomalies"], statistics=statistics,
+        baseline_statistics=baseline, critical_columns=json.dumps(list(spec.drift.critical)),
+        code_fingerprint=stage_fingerprint(DRIFT_GATE),
+    ).with_id(DRIFT_GATE)
+
+    key = output_key(spec.task)
+    inferrer = tfx_components.BulkInferrer(
+        examples=examples, model=model.outputs["result"],
+        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORE_SPLIT]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=[SERVING_DEFAULT]),
+        output_example_spec=bulk_inferrer_pb2.OutputExampleSpec(output_columns_spec=[
+            bulk_inferrer_pb2.OutputColumnsSpec(predict_output=bulk_inferrer_pb2.PredictOutput(
+                output_columns=[bulk_inferrer_pb2.PredictOutputCol(output_key=key,
+                                                                   output_column=key)]))]),
+    ).with_id(BULK_INFERRER)
+    # No rows are scored before every check passed.
+    for gate in (anomalies_gate, expectations_gate, drift_gate):
+        inferrer.add_upstream_node(gate)
+    writer = PredictionsWriter(
+        examples=inferrer.outputs["output_examples"], csv_path=str(spec.csv_path),
+        classes=json.dumps(list(spec.classes)), task=spec.task,
+        csv_sha256=file_sha256(spec.csv_path),
+        code_fingerprint=stage_fingerprint(PREDICTIONS_WRITER),
+    ).with_id(PREDICTIONS_WRITER)
+
+    evaluation = []
+    if spec.label in header:  # labelled rows: the Evaluator's metrics on them too
+        evaluator = tfx_components.Evaluator(
+            examples=examples, model=model.outputs["result"], example_splits=[SCORE_SPLIT],
+            eval_config=make_eval_config(spec, settings,
+                                         module_fingerprint=stage_fingerprint(EVALUATOR)),
+            module_path=EVALUATOR_MODULE,
+        ).with_id(EVALUATOR)
+        evaluator.add_upstream_node(inferrer)
+        evaluation.append(evaluator)
+    return _pipeline(settings, [
+        example_gen, schema_importer, model, training_statistics, expectations_validator,
+        expectations_gate, statistics_gen, validator, anomalies_gate, drift_validator, drift_gate,
+        inferrer, *evaluation, writer,
+    ], name_suffix=SCORING_SUFFIX, write_files=write_files)

@@ -94,6 +94,7 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
         _track(settings, spec, run_id, started_ms, out, error)
         raise
+    _report_drift(settings, settings.full_pipeline_name, run_id, out)
     tracked = _track(settings, spec, run_id, started_ms, out)
     if not settings.until:
         run_record.record_success(settings, inputs, tracked, tfx_run=run_id)
@@ -167,7 +168,6 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
     file is published under outputs/<dataset>/scores/<timestamp>/ when the run succeeded. The
     caller holds the output folder. Raises on the first failed stage (after the summary)."""
     from pipeline.console.output_capture import captured_output
-    from pipeline.console.summary_figures import drift_lines
     from pipeline.runners import scores_folder
     from pipeline.runners.run_lock import new_run_id
     from pipeline.tracking import scoring_runs
@@ -201,8 +201,7 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
         raise
     finally:
         record = _scoring_record(settings, pipeline_name, run_id)
-        for line in drift_lines(record.drift or {}):
-            out.write(f"  {line}\n")
+        _report_drift(settings, pipeline_name, run_id, out, record.drift)
         with captured_output(settings.log_path):
             try:
                 mlflow_run = scoring_runs.log_scoring_run(
@@ -218,6 +217,22 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
     out.write(f"Scored {record.rows or 0:,} rows in {process_seconds():.0f}s: {published}\n")
     out.flush()
     return published
+
+
+def _report_drift(settings: Settings, pipeline_name: str, run_id: str, out: TextIO,
+                  report: dict | None = None) -> None:
+    """After the stage lines: one line per drifted column (a warning: the run went on)."""
+    from pipeline.config.stage_names import DRIFT_GATE
+    from pipeline.console import summary_figures
+    from pipeline.mlmd import queries
+
+    if report is None and pipeline_name and settings.metadata_path.exists():
+        with queries.open_store_context(settings.metadata_path) as store:
+            node = queries.node_execution(store, pipeline_name, DRIFT_GATE, run_id)
+        report = summary_figures.drift_report(node) if node else None
+    for line in summary_figures.drift_lines(report or {}):
+        out.write(f"  {line}\n")
+    out.flush()
 
 
 def _scoring_record(settings: Settings, pipeline_name: str, run_id: str):

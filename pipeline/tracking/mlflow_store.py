@@ -59,14 +59,16 @@ def active_store(settings: Settings) -> Iterator[mlflow.MlflowClient]:
             os.environ[TRACKING_URI_ENV] = saved_env
 
 
-def experiment_id(client, settings: Settings, artifact_location: str | None) -> str:
+def experiment_id(client, settings: Settings, artifact_location: str | None,
+                  name: str | None = None) -> str:
     """The pipeline's experiment (one per pipeline and dataset), created on first use.
 
     artifact_location: where a new experiment keeps artifacts; None lets the store decide (a
-    tracking server has its own), the local store needs one or MLflow picks ./mlruns."""
+    tracking server has its own), the local store needs one or MLflow picks ./mlruns.
+    name: another experiment than the pipeline's (`make score` logs to <pipeline>-score)."""
     from mlflow.exceptions import MlflowException
 
-    name = settings.full_pipeline_name
+    name = name or settings.full_pipeline_name
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:

@@ -80,19 +80,6 @@ def read_record(settings: Settings, pipeline_name: str, tfx_run: str | None) -> 
     return record
 
 
-def drift_metrics(drift: dict | None) -> dict[str, float]:
-    """drift/<column>: the measured divergence (the larger over split pairs); drift/drifted."""
-    if not drift or not drift.get("compared"):
-        return {}
-    metrics: dict[str, float] = {}
-    for m in drift["measurements"]:
-        if m["value"] is not None:
-            key = f"drift/{m['column']}"
-            metrics[key] = max(metrics.get(key, 0.0), float(m["value"]))
-    metrics["drift/drifted_columns"] = float(len({m["column"] for m in drift["drifted"]}))
-    return metrics
-
-
 def log_scoring_run(settings: Settings, spec: DatasetSpec, champion: champion_lib.Champion,
                     pipeline_name: str, tfx_run: str | None, output: Path | None,
                     record: ScoringRecord, started_ms: int,
@@ -120,7 +107,7 @@ def log_scoring_run(settings: Settings, spec: DatasetSpec, champion: champion_li
                   "model.version": champion.version, "model.tfx_uri": champion.model_uri,
                   "model.training_run": champion.training_run,
                   "output": str(output) if output else ""}
-        metrics = drift_metrics(record.drift)
+        metrics = summary_figures.drift_metrics(record.drift)
         if record.rows is not None:
             metrics["rows"] = float(record.rows)
         if record.drift and record.drift.get("rows") is not None:

@@ -372,6 +372,12 @@ def _pusher(node, spec, properties, result, folder):
             node.output_property("pushed_model", "pushed_destination"))
 
 
+def _drift_gate(node, spec, properties, result, folder):
+    """Drift against the baseline (components/score/drift.py): a metric per column."""
+    metrics = summary_figures.drift_metrics(summary_figures.drift_report(node))
+    result.metrics.update({safe_name(k): v for k, v in metrics.items()})
+
+
 _STAGES: dict[str, Callable] = {
     stage_names.EXAMPLE_GEN: _example_gen,
     stage_names.STATISTICS_GEN: _statistics,
@@ -383,4 +389,5 @@ _STAGES: dict[str, Callable] = {
     stage_names.BASELINE_RESOLVER: _resolver,
     stage_names.EVALUATOR: _evaluator,
     stage_names.PUSHER: _pusher,
+    stage_names.DRIFT_GATE: _drift_gate,
 }

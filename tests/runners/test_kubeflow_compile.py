@@ -12,6 +12,7 @@ from pipeline.definition import builder
 from pipeline.runners import kubeflow_spec
 
 IMAGE = "registry.example/csv2model:1.0"
+RESOLVERS = (builder.BASELINE_RESOLVER, builder.PREVIOUS_STATISTICS_RESOLVER)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,9 @@ def compiled(tmp_path_factory):
     # Compiling writes the JSON and nothing else (no pipeline root, no schema copy).
     assert [p.relative_to(root) for p in root.rglob("*") if p.is_file()] == [
         path.relative_to(root)]
-    pipeline = builder.create_pipeline(settings, settings.load_spec(), write_files=False)
+    # What compile_pipeline builds: Kubeflow runs TFX's own resolver strategies only.
+    pipeline = builder.create_pipeline(settings.replace(baseline_strategy="latest_blessed"),
+                                       settings.load_spec(), write_files=False)
     assert not any(p.is_file() for p in root.rglob("*") if p != path)
     return settings, pipeline, json.loads(path.read_text())
 
@@ -41,7 +44,7 @@ def test_every_stage_is_a_task_with_its_dependencies(compiled):
     assert {_node(t, nodes) for t in tasks} == set(nodes)
     for name, task in tasks.items():
         node = nodes[_node(name, nodes)]
-        if node.id == builder.BASELINE_RESOLVER:
+        if node.id in RESOLVERS:
             continue  # Kubeflow resolves it with a metadata query, not a task dependency
         depends = {_node(t, nodes) for t in task.get("dependentTasks", [])}
         assert depends == {u.id for u in node.upstream_nodes}, name
@@ -80,7 +83,10 @@ def test_the_baseline_is_the_latest_blessed_model_as_a_metadata_query(compiled):
         "metadata.blessed.number_value=1")
     assert queries[f"{prefix}-model-resolver_executor"]["model"]["filter"].startswith(
         'schema_title="tfx.Model" AND state=LIVE AND name=')
-    assert len(queries) == 2
+    # Drift between drops: the newest statistics before this run's StatisticsGen.
+    assert queries[f"{builder.PREVIOUS_STATISTICS_RESOLVER}_executor"]["baseline"]["filter"] == (
+        'schema_title="tfx.ExampleStatistics" AND state=LIVE')
+    assert len(queries) == 3
 
 
 class _BadName(types.Artifact):

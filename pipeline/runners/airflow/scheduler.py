@@ -76,11 +76,41 @@ def dag_spec(settings: Settings) -> dict:
     }
 
 
-def write_dag_spec(settings: Settings, home: Path | None = None) -> Path:
+SCORE_TASK = "score"
+
+
+def scoring_dag_spec(settings: Settings, csv: Path, schedule: str) -> dict:
+    """The scoring DAG (`make score` on a schedule): one task running `python -m pipeline
+    score`. One task rather than one per stage: the scoring pipeline imports the champion's
+    artifacts, and a DAG compiled now would keep scoring with today's champion after the next
+    training run promotes another. The command holds the output folder's lock like every
+    task of the training DAG, so the two never run on the folder at once."""
+    command = [sys.executable, "-m", "pipeline", "score", "--csv", str(Path(csv).resolve())]
+    return {
+        "dag_id": f"{settings.full_pipeline_name}-score",
+        "description": f"csv2model on {settings.dataset}: score {csv} with the champion model "
+                       "into outputs/<dataset>/scores/<timestamp>/ (logged to MLflow itself)",
+        "dataset": settings.dataset,
+        "schedule": None if schedule.strip().lower() in ("", "none") else schedule,
+        "start_date": settings.schedule_start,
+        "catchup": False,  # the file at the path now, not once per missed interval
+        "retries": settings.retries,
+        "retry_delay_s": settings.retry_delay_s,
+        "cwd": str(REPO_ROOT),
+        # A refused file (2) or a stop by a gate (1: critical drift) does not change by retrying.
+        "no_retry_exit_codes": [1, 2],
+        "tasks": [{"task_id": SCORE_TASK, "upstream": [],
+                   "command": command + settings_args(settings.replace(csv=None))}],
+    }
+
+
+def write_dag_spec(settings: Settings, home: Path | None = None, spec: dict | None = None
+                   ) -> Path:
     from pipeline.console.output_capture import captured_output
 
-    with captured_output(settings.log_path):  # TensorFlow's import noise goes to the log
-        spec = dag_spec(settings)
+    if spec is None:
+        with captured_output(settings.log_path):  # TensorFlow's import noise goes to the log
+            spec = dag_spec(settings)
     path = Path(home or airflow_home(settings)) / SPEC_FOLDER / f"{spec['dag_id']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written whole, then renamed: Airflow may parse the folder at any moment.
@@ -151,7 +181,8 @@ def _wait_for_port(port: int, processes: list, seconds: float) -> bool:
     return False
 
 
-def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
+def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout,
+          score_csv: Path | None = None, score_schedule: str = "none") -> int:
     """Write the DAG description, set up Airflow's DB and login, then run Airflow's scheduler and
     webserver until Ctrl-C or until one of them stops; returns the exit status.
 
@@ -164,6 +195,12 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
     home.mkdir(parents=True, exist_ok=True)
     spec_path = write_dag_spec(settings, home)
     spec = json.loads(spec_path.read_text())
+    scoring_path = home / SPEC_FOLDER / f"{settings.full_pipeline_name}-score.json"
+    if score_csv is not None:
+        scoring_path = write_dag_spec(settings, home,
+                                      scoring_dag_spec(settings, score_csv, score_schedule))
+    elif scoring_path.exists():  # served without a file to score: no scoring DAG this time
+        scoring_path.unlink()
     env = airflow_env(settings, home, venv)
     _airflow(venv, env, "db", "migrate")
     password = _admin_password(venv, env, home)
@@ -179,6 +216,9 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout) -> int:
         f"  login:  {ADMIN} / {password}   (kept in {home / PASSWORD_FILE})\n"
         f"  home:   {home}  (SQLite DB, task logs; scheduler.log and webserver.log in logs/)\n"
         f"  DAG:    {DAG_FOLDER}, described by {spec_path}\n")
+    if score_csv is not None:
+        out.write(f"  scoring DAG {settings.full_pipeline_name}-score: {score_csv}, schedule "
+                  f"{score_schedule} (UTC), described by {scoring_path}\n")
     out.flush()
     airflow = str(venv / "bin" / "airflow")
     processes = []

@@ -1,0 +1,102 @@
+"""The `drift:` block `make expectations` (and `make init`) drafts for spec.yaml.
+
+A threshold below the noise of sampling would flag every new file. So the draft measures that
+noise with TFDV itself: the data's rows are cut into two random halves (seeded), each gets TFDV
+statistics, and the halves are compared with the comparators drift uses (L-infinity for text
+columns, Jensen-Shannon for numbers: drift.py) at threshold 0. A column whose halves already
+differ by more than a third of the default threshold gets its own threshold, three times that
+difference; the rest keep the defaults. Critical columns are left to the reviewer.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from components.ingest import csv_format
+from pipeline.config.dataset_spec import CATEGORICAL, DRIFT_DEFAULTS, FEATURE, DatasetSpec
+
+NOISE_FACTOR = 3
+MAX_ROWS = 200_000  # rows read for the measurement (a sample of a larger file)
+SEED = 42
+
+
+def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS) -> dict[str, tuple[str, float]]:
+    """{column: (comparator, divergence between two random halves of the data)}."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    columns = [f for f in spec.features if f.role == FEATURE]
+    frame = csv_format.read_frame(spec.csv_path, usecols=[f.name for f in columns],
+                                  nrows=max_rows, dtype=str, keep_default_na=False)
+    for f in columns:  # TFDV's types as the ingestion gives them: numbers or text
+        if f.type != CATEGORICAL:
+            frame[f.name] = frame[f.name].replace("", np.nan).astype("float64")
+        else:
+            frame[f.name] = frame[f.name].replace("", None)
+    order = np.random.default_rng(SEED).permutation(len(frame))
+    halves = [frame.iloc[np.sort(part)] for part in np.array_split(order, 2)]
+    first, second = (tfdv.generate_statistics_from_dataframe(h) for h in halves)
+    schema = tfdv.infer_schema(first)
+    comparators = {}
+    for f in columns:
+        try:
+            feature = tfdv.get_feature(schema, f.name)
+        except ValueError:  # empty in every row
+            continue
+        if f.type == CATEGORICAL:
+            feature.drift_comparator.infinity_norm.threshold = 0.0
+            comparators[f.name] = "l_infinity"
+        else:
+            divergence = feature.drift_comparator.jensen_shannon_divergence
+            divergence.threshold = 0.0
+            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES  # as drift.py
+            comparators[f.name] = "jensen_shannon"
+    anomalies = tfdv.validate_statistics(second, schema, previous_statistics=first)
+    noise = {}
+    for info in anomalies.drift_skew_info:
+        name = ".".join(info.path.step)
+        if name in comparators and info.drift_measurements:
+            noise[name] = (comparators[name], float(info.drift_measurements[0].value))
+    return noise
+
+
+def block_lines(noise: dict[str, tuple[str, float]], source: str = "") -> list[str]:
+    """The `drift:` block as spec.yaml lines, a comment on each."""
+    measured = f" from two random halves of {source}" if source else ""
+    columns = {}
+    for name, (comparator, value) in sorted(noise.items()):
+        if value * NOISE_FACTOR > DRIFT_DEFAULTS[comparator]:
+            threshold = min(1.0, math.ceil(value * NOISE_FACTOR * 100) / 100)
+            columns[name] = (threshold, comparator, value)
+    lines = [
+        "# Drift (docs/scoring.md): how far a file to score may be from the champion's training",
+        "# data, and a new training drop from the last run's, before a warning; drift in a",
+        "# critical column stops the run instead.",
+        "drift:",
+        f"  l_infinity: {DRIFT_DEFAULTS['l_infinity']}  # text columns: the largest change in "
+        "one value's share",
+        f"  jensen_shannon: {DRIFT_DEFAULTS['jensen_shannon']}  # numeric columns: Jensen-Shannon "
+        "divergence of the histograms",
+        f"  row_count_change: {DRIFT_DEFAULTS['row_count_change']}  # training drops: the row "
+        "count may change by this fraction",
+        "  critical: []  # columns whose drift stops the run, e.g. [fare]",
+    ]
+    if columns:
+        lines.append(f"  columns:  # sampling noise{measured} alone reaches a third of the default")
+        for name, (threshold, comparator, value) in columns.items():
+            lines.append(f"    {_key(name)}: {threshold}  # halves differ by {value:.3f} "
+                         f"({comparator.replace('_', ' ')})")
+    return lines
+
+
+def _key(name: str) -> str:
+    import json
+
+    plain = name.replace("_", "").isalnum() and name.isascii() and not name[0].isdigit()
+    return name if plain else json.dumps(name, ensure_ascii=False)
+
+
+def draft(spec: DatasetSpec) -> str:
+    """The block's text for the dataset's CSV."""
+    return "\n".join(block_lines(measure_noise(spec), spec.csv_path.name)) + "\n"
