@@ -142,6 +142,7 @@ def test_seconds_per_million_rows_beam_mode_and_peak_at_each_size():
     assert lines[-1].startswith("Peak RSS at 1,500,000 rows is 1.20x the peak at 150,000")
 
 
+@pytest.mark.e2e  # the real CLI through TFX (up to CsvExampleGen)
 def test_measured_run_times_each_stage_and_its_memory(tmp_path):
     """The real CLI on 100 rows, stopped after CsvExampleGen with --until (about 20 s)."""
     sample = write_csv_sample(DATA / "taxi" / "data.csv", tmp_path / "data.csv", rows=100)

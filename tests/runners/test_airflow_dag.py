@@ -133,6 +133,7 @@ def test_exit_codes_tell_airflow_what_not_to_retry():
     assert set(single_node.NO_RETRY_EXIT_CODES) == {2, 3}
 
 
+@pytest.mark.e2e  # an Airflow task's CLI, which compiles the pipeline with TFX
 def test_a_stage_whose_inputs_are_missing_fails_instead_of_passing(tmp_path):
     """A task run out of order (or after its upstream failed) must not report success."""
     done = subprocess.run(
@@ -147,6 +148,7 @@ def test_a_stage_whose_inputs_are_missing_fails_instead_of_passing(tmp_path):
     assert "did not run" in single_node.error_file(settings, "no-such-run", "Trainer").read_text()
 
 
+@pytest.mark.e2e  # an Airflow task's CLI, which compiles the pipeline with TFX
 def test_unknown_stage_is_refused(tmp_path):
     done = subprocess.run(
         pipeline_command("run-node", "--node", "Trainerr", "--run-id", "r",

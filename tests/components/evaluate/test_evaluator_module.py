@@ -149,6 +149,7 @@ def _leaves(value, path=()) -> dict:
     return {k: v for key, item in items for k, v in _leaves(item, path + (key,)).items()}
 
 
+@pytest.mark.e2e  # TFMA's evaluator in a real Beam pipeline
 @pytest.mark.parametrize("classes,models", [(2, ["candidate", "baseline"]), (3, [""])])
 def test_rows_grouped_by_slice_give_tfmas_per_example_metrics_and_plots(
         classes, models, monkeypatch, tmp_path):
@@ -310,6 +311,7 @@ def _regression_expected(batches, model: str, slice_value) -> dict:
             "rmse_improvement_over_mean": 1 - np.sqrt(mse) / np.sqrt(np.mean((y - m) ** 2))}
 
 
+@pytest.mark.e2e  # TFMA's evaluator in a real Beam pipeline
 def test_regression_metrics_by_row_groups_are_their_definitions_per_slice_and_model(tmp_path):
     """The regression eval config (definition/eval_config.py) through TFMA's evaluator on groups
     of rows: MSE, RMSE, MAE, R^2, the improvement over the training mean and the count equal

@@ -34,6 +34,7 @@ def taxi_by_csv_example_gen(tmp_path_factory):
                            tmp_path_factory.mktemp("csv_example_gen"))
 
 
+@pytest.mark.e2e  # runs the ExampleGen executors for real (Beam)
 def test_taxi_gives_csv_example_gens_examples_and_splits(taxi_by_csv_example_gen, tmp_path):
     ours = run_example_gen(ingest_executor.Executor, TAXI_CSV, tmp_path)
     assert {s: len(v) for s, v in ours.items()} == {
@@ -47,6 +48,7 @@ def test_taxi_gives_csv_example_gens_examples_and_splits(taxi_by_csv_example_gen
     assert any(values == 0 for _, _, values in kinds)
 
 
+@pytest.mark.e2e  # runs the ExampleGen executors for real (Beam)
 def test_multi_processing_with_many_ranges_gives_the_same(taxi_by_csv_example_gen, tmp_path,
                                                            monkeypatch):
     monkeypatch.setattr(csv_ranges, "RANGE_BYTES", 256 * 1024)  # ~8 ranges of the 1.9 MB
@@ -66,6 +68,7 @@ EDGE_CASES = (
 )
 
 
+@pytest.mark.e2e  # runs the ExampleGen executors for real (Beam)
 def test_edge_cases_match_csv_example_gen(tmp_path):
     """Python-only number forms, an integer beyond int64, an all-empty column, quoted commas,
     quotes and line breaks, a blank line, non-ASCII text."""
@@ -99,6 +102,7 @@ def _dialect_variants(clean: Path, folder: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.e2e  # runs the ExampleGen executors for real (Beam)
 def test_spreadsheet_dialects_give_the_clean_files_examples(tmp_path):
     clean = write_csv_sample(TAXI_CSV, tmp_path / "clean" / "data.csv", rows=300)
     expected = run_example_gen(ingest_executor.Executor, clean, tmp_path / "out" / "clean")

@@ -83,6 +83,7 @@ def _column(rows, key):
     return np.array([row[key] for row in rows], dtype=float)
 
 
+@pytest.mark.e2e  # tf.Transform's analysis in a real Beam pipeline
 def test_numeric_features_are_z_scored_with_missing_imputed_by_the_mean(transformed):
     train, test = transformed
     # size: present values 1, 3, 5 -> mean 3; the missing row becomes 3, then z-scores.
@@ -96,6 +97,7 @@ def test_numeric_features_are_z_scored_with_missing_imputed_by_the_mean(transfor
                                (counts - counts.mean()) / counts.std(), rtol=1e-5)
 
 
+@pytest.mark.e2e  # tf.Transform's analysis in a real Beam pipeline
 def test_categorical_features_get_vocabulary_ids_and_unseen_values_an_oov_id(transformed):
     train, test = transformed
     # Vocabulary ordered by frequency: red (2 rows) 0, blue 1. tf.Transform leaves the empty
@@ -108,6 +110,7 @@ def test_categorical_features_get_vocabulary_ids_and_unseen_values_an_oov_id(tra
     assert _column(test, "hour_xf")[0] == 0
 
 
+@pytest.mark.e2e  # tf.Transform's analysis in a real Beam pipeline
 def test_bucketized_output_and_ignored_columns(transformed):
     train, test = transformed
     # Two quantile buckets over 1, 3, 3 (the imputed mean), 5: the boundary is 3, and a value at
@@ -117,12 +120,14 @@ def test_bucketized_output_and_ignored_columns(transformed):
     assert "noise_xf" not in train[0]
 
 
+@pytest.mark.e2e  # tf.Transform's analysis in a real Beam pipeline
 def test_label_is_encoded_by_the_spec_class_order_and_unknown_is_minus_one(transformed):
     train, test = transformed
     assert list(_column(train, "kind_xf").astype(int)) == [0, 1, 2, 0]
     assert _column(test, "kind_xf")[0] == -1
 
 
+@pytest.mark.e2e  # tf.Transform's analysis in a real Beam pipeline
 def test_z_scores_stay_exact_for_large_values_with_a_small_spread():
     # Unix timestamps: the one-pass moments (sums of x and x^2 in float64) must not lose the
     # spread to cancellation; NumPy's two-pass z-score of the mean-imputed column is the truth.
