@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  variables: DATASET=$(DATASET) (taxi|penguins), ARGS='--epochs 5 ...' (see python -m pipeline run --help)"
+	@echo "  variables: DATASET=$(DATASET) (taxi|penguins|taxi_fare), ARGS='--epochs 5 ...' (see python -m pipeline run --help)"
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@echo "Setting up $(VENV) (Python 3.10, TFX 1.16; first time takes a few minutes)..."
@@ -110,7 +110,7 @@ test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tes
 # Multiples of the 15,002-row taxi sample for the scaling section; 10 adds 150k rows, 100 (1.5M
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.
 BENCH_SIZES ?= 1
-BENCH_SECTIONS ?= targets,scaling
+BENCH_SECTIONS ?= targets,regression,scaling
 bench: $(STAMP) $(AIRFLOW_STAMP)  ## speed targets vs TFX's reference pipeline, then scaling vs plain baselines (BENCH_SIZES=1[,10[,100]]; ~10 min)
 	@BENCH_SIZES=$(BENCH_SIZES) BENCH_SECTIONS=$(BENCH_SECTIONS) $(PY) -m pipeline.bench
 

@@ -43,7 +43,7 @@ from pipeline.config.settings import Settings, settings_args
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 SMALL_ROWS = 500  # the fixed-overhead run's sample
-SECTIONS = ("targets", "quality", "scaling")
+SECTIONS = ("targets", "regression", "quality", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
 
@@ -85,6 +85,11 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_targets(root / "targets", say, report.setdefault("targets", {}))
         say("targets done")
+    if "regression" in sections:
+        from pipeline.bench.regression import run_regression
+
+        run_regression(root / "regression", say, report.setdefault("regression", {}))
+        say("regression done")
     if "quality" in sections:
         from pipeline.bench.quality import run_quality
 
@@ -163,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default=os.environ.get("BENCH_SECTIONS", ",".join(SECTIONS)),
-                        help="what to measure, comma-separated: targets, quality, scaling (default "
-                             "all; env BENCH_SECTIONS)")
+                        help="what to measure, comma-separated: targets, regression, quality, "
+                             "scaling (default all; env BENCH_SECTIONS)")
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1"),
                         help="scaling: multiples of the 15,002-row taxi sample (default 1; "
                              "1,10 adds 150k rows, 100 = 1.5M; env BENCH_SIZES)")
@@ -194,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     (args.root / "bench.json").write_text(json.dumps(report, indent=2))
     table = markdown(report)
+    if report.get("regression"):
+        from pipeline.bench.regression import table as regression_table
+
+        table += "\n## Regression (eval split)\n\n" + regression_table(report["regression"])
     if report.get("quality"):
         from pipeline.bench.quality import table as quality_table
 

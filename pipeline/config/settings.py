@@ -33,6 +33,9 @@ BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
 MODEL_SETTINGS = ("model_architecture", "hidden_units", "hidden_layers", "learning_rate",
                   "lr_schedule", "dropout", "batch_norm", "embedding_min_cardinality",
                   "embedding_dim", "numeric_embedding_dim", "crosses", "regression_loss")
+# Settings only a regression task reads (docs/regression.md).
+REGRESSION_SETTINGS = ("regression_loss", "max_rmse", "min_improvement_over_mean",
+                       "max_rmse_increase")
 
 
 def check_train_ratio(ratio: float) -> float:

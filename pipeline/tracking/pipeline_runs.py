@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
-from pipeline.config.settings import Settings
+from pipeline.config.settings import REGRESSION_SETTINGS, Settings
 from pipeline.console import blessing_verdict
 from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs, registration, stage_runs, tuner_trials
@@ -96,12 +96,14 @@ def _tag_why_not_blessed(client, run_id: str, model, why: str | None) -> None:
     client.set_model_version_tag(model.name, model.version, blessing_verdict.TAG, why)
 
 
-def settings_params(settings: Settings) -> dict[str, str]:
+def settings_params(settings: Settings, spec: DatasetSpec | None = None) -> dict[str, str]:
     """Every setting but the ports (where to serve things, not how the run went), and the Beam
-    args the run was given."""
+    args the run was given; a classification run (spec) leaves out the regression settings."""
     params = {}
     for field in dataclasses.fields(Settings):
         if field.name.endswith("_port"):
+            continue
+        if spec is not None and not spec.is_regression and field.name in REGRESSION_SETTINGS:
             continue
         value = getattr(settings, field.name)
         params[field.name] = " ".join(value) if isinstance(value, tuple) else str(value)
@@ -142,7 +144,7 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
         parent_id = parent.info.run_id
         tracked = TrackedRun(parent_id, experiment, tracking_uri(settings), status, {})
         try:
-            log(client, parent_id, params=settings_params(settings))
+            log(client, parent_id, params=settings_params(settings, spec))
             inputs = dataset_inputs.log_dataset_inputs(client, parent_id, spec, csv_sha256, nodes)
             whole = inputs is not None  # False once any part of the run could not be recorded
             inputs = inputs or {}

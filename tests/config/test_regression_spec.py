@@ -68,3 +68,20 @@ def test_the_shipped_regression_dataset_leaves_out_the_columns_that_give_the_far
     assert any(f.type == "categorical" for f in spec.model_features)
     with spec.csv_path.open() as f:
         assert sum(1 for _ in f) - 1 >= 10_000
+
+
+def test_text_in_the_label_stops_the_preflight_naming_the_column_and_the_value(tmp_path):
+    from pipeline.inputs.csv_preflight import InputError, check_csv
+
+    spec = Settings(dataset="taxi_fare").load_spec()
+    lines = spec.csv_path.read_text().splitlines()[:6]
+    fare = lines[0].split(",").index("fare")
+    cells = lines[3].split(",")
+    cells[fare] = "twelve dollars"
+    lines[3] = ",".join(cells)
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as error:
+        check_csv(spec.with_csv(path))
+    assert ("column 'fare' (float in the spec) holds text that is not a number: "
+            "'twelve dollars' on line 4") in str(error.value)

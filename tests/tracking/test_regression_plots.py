@@ -42,3 +42,15 @@ def test_training_curves_pick_the_tasks_metric(tmp_path, history, metric, monkey
                                                                       original(self, t, *a, **k)))
     plots.training_curves({"loss": [1.0], **history}, tmp_path / "curves.png")
     assert titles == ["loss", metric]
+
+
+def test_classification_runs_do_not_log_the_regression_settings():
+    from pipeline.config.settings import REGRESSION_SETTINGS, Settings
+    from pipeline.tracking import pipeline_runs
+
+    taxi = Settings(dataset="taxi")
+    assert set(REGRESSION_SETTINGS).isdisjoint(pipeline_runs.settings_params(
+        taxi, taxi.load_spec()))
+    fare = Settings(dataset="taxi_fare", regression_loss="huber")
+    params = pipeline_runs.settings_params(fare, fare.load_spec())
+    assert params["regression_loss"] == "huber" and "max_rmse" in params
