@@ -38,6 +38,7 @@ HELP = ("draft a dataset from a CSV: spec.yaml (types, roles, task, leakage, sli
 # A class with at least this many rows is in both splits but with probability 0.7**30 < 1e-4.
 SPLIT_CLASS_ROWS = 30
 SAMPLED_DOMAIN_MASS = 0.99
+_GENERIC_NAMES = {"data", "dataset", "train", "input", "table", "export"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -51,7 +52,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--label", required=True, help="the column to predict")
     parser.add_argument("--dataset", default="",
                         help="dataset name: the folder under --data-root (default: the CSV's "
-                             "file name, lower case, letters, digits and _)")
+                             "file name, lower case, letters, digits and _; its folder's "
+                             "name for data.csv, train.csv)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing dataset folder of that name")
     defaults = settings_lib.Settings()
@@ -66,10 +68,14 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def dataset_name(csv_path: Path) -> str:
+    """The CSV's file name without .csv / .gz, lower case, [a-z0-9_]; a generic file name
+    (data.csv, train.csv) gives its folder's name instead (data/taxi/data.csv -> taxi)."""
     stem = csv_path.name
     for suffix in (".gz", ".csv", ".txt"):
         if stem.lower().endswith(suffix):
             stem = stem[:-len(suffix)]
+    if stem.lower() in _GENERIC_NAMES and csv_path.resolve().parent.name:
+        stem = csv_path.resolve().parent.name
     name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
     return name or "dataset"
 

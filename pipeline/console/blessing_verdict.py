@@ -36,6 +36,16 @@ def _where(key: str) -> str:
     return Gate(key, 0.0, "").where
 
 
+def _apart(value: float, bound: float) -> tuple[str, str]:
+    """The gate as set (0.93 -> 0.930, 0.99999 as is); the figure to 3 decimals, or as many as
+    the gate's when 3 would round it up to the gate (0.9991 below 0.9995)."""
+    decimals = max(3, len(f"{bound:.6f}".rstrip("0").split(".")[1]))
+    figure = f"{value:.3f}"
+    if float(figure) >= bound:
+        figure = f"{value:.{decimals}f}"
+    return figure, f"{bound:.{decimals}f}"
+
+
 def _name(metric: str) -> tuple[str, str]:
     return GATED_METRICS.get(metric, (metric, ""))
 
@@ -69,7 +79,8 @@ def reasons(result, candidate: Mapping[str, float], champion: str = "the champio
             elif threshold.value_threshold.HasField("lower_bound"):
                 bound = threshold.value_threshold.lower_bound.value
                 hint = f" ({_where(gate)})" if gate else ""
-                out.append(f"{shown} {value:.3f} is below the gate {bound:.3f}{where_slice}{hint}")
+                figure, gate_text = _apart(value, bound)
+                out.append(f"{shown} {figure} is below the gate {gate_text}{where_slice}{hint}")
             elif threshold.value_threshold.HasField("upper_bound"):
                 bound = threshold.value_threshold.upper_bound.value
                 hint = f" ({_where(gate)})" if gate else ""

@@ -61,3 +61,14 @@ def test_verdict_reads_the_validations_file_the_evaluator_writes(tmp_path):
     assert blessing_verdict.verdict(str(tmp_path), {"auc": 0.7}) == (
         "AUC 0.700 is below the gate 0.750 (gates.min_auc in spec.yaml, or --min-auc)")
     assert "no readable validation result" in blessing_verdict.verdict(str(tmp_path / "none"), {})
+
+
+@pytest.mark.parametrize("value, bound, text", [
+    (0.993, 0.99999, "AUC 0.993 is below the gate 0.99999"),
+    (0.9991, 0.9995, "AUC 0.999 is below the gate 0.9995"),
+    (0.99991, 0.99999, "AUC 0.99991 is below the gate 0.99999"),
+    (0.82, 0.93, "AUC 0.820 is below the gate 0.930"),
+])
+def test_figures_are_shown_apart_from_the_gate(value, bound, text):
+    result = _failure(validation_result_pb2.ValidationResult(), "auc", value, lower=bound)
+    assert blessing_verdict.reasons(result, {})[0].startswith(text)

@@ -1,0 +1,143 @@
+"""`python -m pipeline init`: refusals, the shipped datasets re-drafted from their CSVs, and an
+end-to-end init then run on a public table the project has never seen."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import DATA, pipeline_command
+from pipeline.config import dataset_spec as ds
+from pipeline.config.settings import Settings
+from pipeline.dataset_init import draft as drafting
+
+
+def init(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pipeline_command("init", "--data-root", str(tmp_path / "data"), "--output-root",
+                         str(tmp_path / "outputs"), *args),
+        capture_output=True, text=True, timeout=600)
+
+
+def _one_line_refusal(done: subprocess.CompletedProcess, message: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("label, message", [
+    ("tip", "the label 'tip' is not a column of"),
+    ("pickup_census_tract", "has one value ('17031081401') on every row"),
+])
+def test_a_bad_label_is_refused_in_one_line_with_nothing_written(tmp_path, label, message):
+    done = init(tmp_path, "--csv", str(DATA / "taxi" / "data.csv"), "--label", label)
+    if label == "pickup_census_tract":  # empty on all rows but one: refused for the empties
+        message = "is empty on 15,001 of 15,002 rows"
+    _one_line_refusal(done, message)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_a_label_with_one_value_is_refused(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("x,y\n1,a\n2,a\n3,a\n")
+    _one_line_refusal(init(tmp_path, "--csv", str(path), "--label", "y"),
+                      "the label column 'y' has one value ('a') on every row")
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_existing_dataset_folder_is_refused_without_force(tmp_path):
+    folder = tmp_path / "data" / "penguins"
+    folder.mkdir(parents=True)
+    (folder / "keep.txt").write_text("mine")
+    # No --dataset: data/penguins/data.csv is named after its folder.
+    done = init(tmp_path, "--csv", str(DATA / "penguins" / "data.csv"), "--label", "species")
+    _one_line_refusal(done, "already exists; pass --force")
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+def test_a_file_that_is_not_a_csv_is_refused(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b;c\n1;2;3\n")
+    _one_line_refusal(init(tmp_path, "--csv", str(path), "--label", "a"), "semicolon-delimited")
+
+
+def _committed_and_drafted(dataset: str, label: str):
+    committed = Settings(dataset=dataset).load_spec()
+    return committed, drafting.infer(committed.csv_path, label, dataset)
+
+
+def _same_type(committed: str, drafted: str) -> bool:
+    """int and float are one thing to the pipeline (z-scored numbers): init writes what the
+    ExampleGen reads (a whole-number column is int)."""
+    numeric = set(ds.NUMERIC_TYPES)
+    return committed == drafted or {committed, drafted} <= numeric
+
+
+def test_taxi_redrafted_from_its_csv():
+    committed, draft = _committed_and_drafted("taxi", "big_tipper")
+    columns = {c.name: c for c in draft.columns}
+    assert [c.name for c in draft.columns] == list(committed.column_names)
+    assert columns["pickup_census_tract"].role == ds.IGNORE
+    assert "empty on" in columns["pickup_census_tract"].reason
+    tips = columns["tips"]
+    assert tips.role == ds.IGNORE or (tips.flagged and "REVIEW" in tips.reason)
+    assert not columns["payment_type"].flagged and columns["payment_type"].role == ds.FEATURE
+    for f in committed.features:
+        if f.role == ds.IGNORE or f.name == "tips":
+            continue
+        c = columns[f.name]
+        assert c.role == f.role, (f.name, c.reason)
+        if not _same_type(f.type, c.type):
+            # The committed spec reads some area codes as codes; init reads whole numbers with
+            # more than 32 values as codes only when they predict the label better one by one
+            # than by range, and says so with the figures.
+            assert {f.type, c.type} == {ds.INT, ds.CATEGORICAL_INT}, (f.name, f.type, c.type)
+            assert "by value" in c.reason or "one by one" in c.reason, c.reason
+    assert (draft.task.task, draft.task.classes) == (committed.task, committed.classes)
+    assert draft.slice_by == committed.slice_by
+
+
+def test_penguins_redrafted_from_its_csv():
+    committed, draft = _committed_and_drafted("penguins", "species")
+    columns = {c.name: c for c in draft.columns}
+    for f in committed.features:
+        c = columns[f.name]
+        assert c.role == f.role and _same_type(f.type, c.type), (f.name, f.type, c.type)
+    assert (draft.task.task, draft.task.classes) == (committed.task, committed.classes)
+    assert draft.slice_by == committed.slice_by
+    assert not draft.ignored
+
+
+@pytest.mark.e2e
+def test_init_then_run_on_a_public_table_pushes_a_model(tmp_path):
+    """scikit-learn's breast-cancer table as a user has it: names with spaces, an id column,
+    the diagnosis as text. Drafted with no hand edit, then run: first with a gate no model
+    reaches (the summary says which gate), then as drafted (pushed)."""
+    from pipeline.bench.public_tables import write_csv
+
+    csv_path = write_csv("breast_cancer_raw", tmp_path / "input" / "wdbc.csv")
+    done = init(tmp_path, "--csv", str(csv_path), "--label", "diagnosis")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp_path / "data" / "wdbc"
+    assert {p.name for p in folder.iterdir()} == {"data.csv", "spec.yaml", "schema",
+                                                  "expectations.json"}
+    assert "id: a different whole number on every row" in done.stdout
+    assert (folder / "schema" / "schema.pbtxt").read_text().startswith(
+        "# Drafted by `make init` on ")
+    spec = Settings(dataset="wdbc", data_root=tmp_path / "data").load_spec()
+    assert spec.classes == ("benign", "malignant") and spec.gates.min_auc is not None
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            pipeline_command("run", "--dataset", "wdbc", "--data-root", str(tmp_path / "data"),
+                             "--output-root", str(tmp_path / "outputs"), *extra),
+            capture_output=True, text=True, timeout=900)
+
+    strict = run("--min-auc", "0.99999")
+    assert strict.returncode == 0, strict.stderr[-3000:]
+    assert "is below the gate 0.99999 (gates.min_auc in spec.yaml, or --min-auc)" in \
+        strict.stdout, strict.stdout
+    drafted = run()
+    assert drafted.returncode == 0, drafted.stderr[-3000:]
+    assert "blessed yes" in drafted.stdout and "pushed to" in drafted.stdout, drafted.stdout
+    assert any((tmp_path / "outputs" / "wdbc" / "serving").iterdir())
