@@ -67,7 +67,7 @@ def block_lines(noise: dict[str, tuple[str, float]], source: str = "") -> list[s
     columns = {}
     for name, (comparator, value) in sorted(noise.items()):
         if value * NOISE_FACTOR > DRIFT_DEFAULTS[comparator]:
-            threshold = min(1.0, math.ceil(value * NOISE_FACTOR * 100) / 100)
+            threshold = min(1.0, math.ceil(round(value * NOISE_FACTOR * 100, 6)) / 100)
             columns[name] = (threshold, comparator, value)
     lines = [
         "# Drift (docs/scoring.md): how far a file to score may be from the champion's training",

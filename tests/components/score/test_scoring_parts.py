@@ -1,0 +1,225 @@
+"""The parts of `make score` and of drift between drops, each on small data (no pipeline run)."""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import random
+import shutil
+
+import pytest
+import yaml
+
+from conftest import DATA
+from components.contract import suite_loading
+from components.ingest import csv_format
+from components.ingest.column_types import ColumnType
+from components.score import drift, drift_draft, scoring_suite
+from components.score.schema_types import ROW_KEY, schema_types
+from pipeline.config.dataset_spec import SpecError, load_spec
+from pipeline.inputs import csv_preflight
+
+PENGUINS = DATA / "penguins"
+
+
+@pytest.fixture
+def spec():
+    return load_spec(PENGUINS / "spec.yaml")
+
+
+def _schema(spec):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(spec.schema_path.read_text(), schema_pb2.Schema())
+
+
+def test_the_scoring_suite_leaves_out_the_label_the_row_count_and_the_columns(spec):
+    raw = json.loads(suite_loading.suite_path(spec).read_text())
+    kept = scoring_suite.scoring_suite(raw, spec.label)["expectations"]
+    assert kept and len(kept) < len(raw["expectations"])
+    assert not [e for e in kept if (e.get("kwargs") or {}).get("column") == "species"]
+    assert not [e for e in kept if e["type"] in suite_loading.ROW_COUNT_TYPES
+                + suite_loading.TABLE_SHAPE_TYPES]
+    # Every other expectation stays, and the result is a suite the loader accepts.
+    others = [e for e in raw["expectations"] if scoring_suite.applies_to_scoring(e, "species")]
+    assert kept == others
+    suite_loading.parse_suite(scoring_suite.scoring_suite(raw, spec.label), spec, "scoring")
+
+
+@pytest.mark.parametrize("with_label", [False, True])
+def test_the_serving_schema_requires_the_label_only_where_the_file_has_it(spec, with_label):
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    from components.score.serving_schema import SERVING, TRAINING, serving_schema
+
+    frame = pd.read_csv(spec.csv_path, dtype={c: str for c in ("year",)})
+    frame["year"] = frame["year"].astype(int)
+    for name in ("flipper_length_mm", "body_mass_g"):  # INT in the schema, as ExampleGen types
+        frame[name] = frame[name].astype("Int64")
+    if not with_label:
+        frame = frame.drop(columns=["species"])
+    frame[ROW_KEY] = range(len(frame))
+    schema = serving_schema(_schema(spec), spec, list(frame.columns))
+    assert list(schema.default_environment) == [TRAINING, SERVING]
+    label = tfdv.get_feature(schema, "species")
+    assert (SERVING in label.not_in_environment) == (not with_label)
+    assert list(tfdv.get_feature(schema, ROW_KEY).not_in_environment) == [TRAINING]
+    anomalies = tfdv.validate_statistics(tfdv.generate_statistics_from_dataframe(frame),
+                                         schema, environment=SERVING)
+    assert "species" not in anomalies.anomaly_info
+    assert ROW_KEY not in anomalies.anomaly_info
+
+
+def test_drift_compares_text_columns_by_l_infinity_and_numbers_by_quantile_js(spec, tmp_path):
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    text = (PENGUINS / "spec.yaml").read_text() + (
+        "drift:\n  jensen_shannon: 0.2\n  critical: [island]\n  columns: {body_mass_g: 0.3}\n")
+    shutil.copytree(PENGUINS, tmp_path / "penguins")
+    (tmp_path / "penguins" / "spec.yaml").write_text(text)
+    spec = load_spec(tmp_path / "penguins" / "spec.yaml")
+    columns = drift.checked_columns(spec, _schema(spec))
+    assert columns == {"island": "l_infinity", "bill_length_mm": "jensen_shannon",
+                       "bill_depth_mm": "jensen_shannon", "flipper_length_mm": "jensen_shannon",
+                       "body_mass_g": "jensen_shannon", "sex": "l_infinity",
+                       "year": "jensen_shannon"}  # an integer code: its statistics are numeric
+    config = drift.distribution_config(spec, columns, row_count_change=0.5)
+    by_name = {f.path.step[0]: f.distribution_comparator for f in
+               config.default_slice_config.feature}
+    assert by_name["island"].infinity_norm.threshold == pytest.approx(0.1)
+    assert by_name["bill_length_mm"].jensen_shannon_divergence.threshold == pytest.approx(0.2)
+    assert by_name["body_mass_g"].jensen_shannon_divergence.threshold == pytest.approx(0.3)
+    assert by_name["year"].jensen_shannon_divergence.source.type == \
+        schema_pb2.HistogramSelection.QUANTILES
+    bounds = config.default_slice_config.num_examples_comparator
+    assert (bounds.min_fraction_threshold, bounds.max_fraction_threshold) == (0.5, 1.5)
+    assert spec.drift.critical == ("island",)
+    assert "species" not in columns  # the label is not a drift column
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"jensen_shannon": 1.5}, "drift.jensen_shannon must be a number from 0 to 1"),
+    ({"critical": ["species"]}, "'species' is not a feature column"),
+    ({"columns": {"colour": 0.2}}, "'colour' is not a feature column"),
+    ({"threshold": 0.1}, "drift: unknown key(s) ['threshold']"),
+])
+def test_a_bad_drift_block_is_refused_naming_the_field(tmp_path, block, message):
+    raw = yaml.safe_load((PENGUINS / "spec.yaml").read_text())
+    raw["drift"] = block
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError) as error:
+        load_spec(path, check_csv=False)
+    assert message in str(error.value)
+
+
+def test_the_drafted_drift_block_loads_and_sits_above_the_sampling_noise(spec, tmp_path):
+    noise = {"fare": ("jensen_shannon", 0.05), "trip_miles": ("jensen_shannon", 0.01),
+             "company": ("l_infinity", 0.4)}
+    lines = drift_draft.block_lines(noise, "data.csv")
+    block = yaml.safe_load("\n".join(lines))["drift"]
+    assert block["columns"] == {"fare": 0.15, "company": 1.0}  # 3x the noise, at most 1
+    assert block["jensen_shannon"] == 0.1 and block["critical"] == []
+    # Measured on the data, and accepted by the spec loader.
+    measured = drift_draft.measure_noise(spec)
+    assert set(measured) == set(drift.checked_columns(spec, _schema(spec)))
+    text = (PENGUINS / "spec.yaml").read_text() + "\n".join(
+        drift_draft.block_lines(measured)) + "\n"
+    shutil.copytree(PENGUINS, tmp_path / "penguins")
+    (tmp_path / "penguins" / "spec.yaml").write_text(text)
+    loaded = load_spec(tmp_path / "penguins" / "spec.yaml").drift
+    for column, (comparator, value) in measured.items():
+        assert loaded.threshold(column, comparator) >= min(1.0, value * 3) - 0.01
+
+
+def test_the_ingestion_widens_a_column_to_the_schema_type_and_refuses_to_narrow(tmp_path):
+    from components.ingest.executor import forced_types
+
+    path = tmp_path / "new.csv"
+    path.write_text("a,b,c\n1,2,x\n")
+    fmt = csv_format.inspect(path)
+    found = [ColumnType.INT, ColumnType.INT, ColumnType.STRING]
+    assert forced_types(fmt, found, {"a": "FLOAT", "b": "STRING"}) == [
+        ColumnType.FLOAT, ColumnType.STRING, ColumnType.STRING]
+    with pytest.raises(ValueError) as error:
+        forced_types(fmt, found, {"c": "FLOAT"})
+    assert str(path) in str(error.value) and "column 'c' holds text" in str(error.value)
+
+
+def test_predictions_join_back_to_the_rows_in_file_order(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from components.ingest.range_writer import ROW_KEY_RANGE
+    from components.score import writer
+
+    source = tmp_path / "new.csv"
+    rows = [["a, quoted", "1.50", ""], ['say "hi"', "2", "x"], ["plain", "", "y"]]
+    with open(source, "w", newline="") as f:
+        csv.writer(f).writerows([["name", "value", "note"], *rows])
+    probabilities = {0: [0.9, 0.1], 1: [0.2, 0.8], 2: [0.6, 0.4]}
+    keys = {0: 0, 1: 1, 2: ROW_KEY_RANGE}  # the third row is the first of a second range
+    order = [2, 0, 1]  # BulkInferrer writes in no particular order
+    random.Random(0).shuffle(order)
+    record_file = tmp_path / "examples.gz"
+    with tf.io.TFRecordWriter(str(record_file), "GZIP") as out:
+        for i in order:
+            example = tf.train.Example()
+            example.features.feature[ROW_KEY].int64_list.value.append(keys[i])
+            example.features.feature["probabilities"].float_list.value.extend(probabilities[i])
+            out.write(example.SerializeToString())
+    target = tmp_path / "predictions.csv"
+    written = writer.write_predictions(str(source), [str(record_file)], str(target),
+                                       ["no", "yes"], "binary")
+    assert written == 3
+    with open(target, newline="") as f:
+        got = list(csv.reader(f))
+    assert got[0] == ["name", "value", "note", "prediction", "probability_no", "probability_yes"]
+    assert [r[:3] for r in got[1:]] == rows  # cells as the file had them, quoting kept valid
+    assert [r[3] for r in got[1:]] == ["no", "yes", "no"]
+    np.testing.assert_allclose([[float(r[4]), float(r[5])] for r in got[1:]],
+                               [probabilities[i] for i in range(3)], atol=1e-7)
+
+
+def test_prediction_columns_never_take_a_name_the_file_uses():
+    from components.score.writer import prediction_columns
+
+    assert prediction_columns(["prediction", "x"], ["a", "b"]) == [
+        "prediction_", "probability_a", "probability_b"]
+
+
+def test_the_scoring_preflight_allows_a_missing_label_and_names_bad_columns(spec, tmp_path):
+    header = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
+    good = tmp_path / "good.csv"
+    good.write_text(header + "\nDream,40.1,18.0,190,3800,male,2008\n")
+    integers = [n for n, t in schema_types(spec.schema_path).items() if t == "INT"]
+    csv_preflight.check_scoring_csv(spec.with_csv(good), integers, reserved=(ROW_KEY,))
+    for name, text, column in [
+        ("reserved.csv", header + f",{ROW_KEY}\nDream,40.1,18.0,190,3800,male,2008,1\n", ROW_KEY),
+        ("half.csv", header + "\nDream,40.1,18.0,190.5,3800,male,2008\n", "flipper_length_mm"),
+        ("nosex.csv", header.replace(",sex", "") + "\nDream,40.1,18.0,190,3800,2008\n", "sex"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(csv_preflight.InputError) as error:
+            csv_preflight.check_scoring_csv(spec.with_csv(path), integers, reserved=(ROW_KEY,))
+        assert str(path) in str(error.value) and f"'{column}'" in str(error.value)
+
+
+def test_a_scored_file_is_published_whole_under_a_new_timestamp(tmp_path):
+    from pipeline.config.settings import Settings
+    from pipeline.runners import scores_folder
+
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    scored = tmp_path / "scored.csv"
+    scored.write_text("a,prediction\n1,x\n")
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5)
+    first = scores_folder.publish(settings, scored, now)
+    second = scores_folder.publish(settings, scored, now)
+    assert first == settings.output_dir / "scores" / "2026-01-02T03-04-05" / "predictions.csv"
+    assert second.parent.name == "2026-01-02T03-04-05-2"
+    assert first.read_text() == second.read_text() == scored.read_text()
+    assert sorted(p.name for p in (settings.output_dir / "scores").iterdir()) == [
+        "2026-01-02T03-04-05", "2026-01-02T03-04-05-2"]  # no staging folder left
