@@ -1,0 +1,212 @@
+"""`make score` end to end on penguins, and drift between training drops (issue 25).
+
+One penguin training run in a temp output folder (champion version 1), then: the file without
+its label scored like the served model scores it; the labelled file scored and evaluated; a
+drifted copy scored with the drifted column named, and stopped when the spec marks it critical;
+bad files refused in one line with nothing written; a training re-run on a shifted drop whose
+DriftGate compares it with the first run's statistics (the resolver's pick, checked in ML
+Metadata) and reports the shift.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, pipeline_command
+from mlflow_runs import clean_env, store_uri
+from pipeline.config import stage_names
+from pipeline.config.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+EPOCHS = "6"  # enough for the 0.9 accuracy gate (tests/mlflow_runs.py)
+SHIFT_MM = 8.0  # bill length shifted within the contract's range: drift, not a broken contract
+
+
+def _run(command: str, settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pipeline_command(command, "--dataset", settings.dataset, "--output-root",
+                         str(settings.output_root), *args),
+        capture_output=True, text=True, timeout=900, env=clean_env())
+
+
+def _penguins(tmp: Path, name: str, drop_label: bool = True, shift: float = 0.0) -> Path:
+    frame = pd.read_csv(DATA / "penguins" / "data.csv", dtype=str, keep_default_na=False)
+    if drop_label:
+        frame = frame.drop(columns=["species"])
+    if shift:
+        frame["bill_length_mm"] = [f"{min(float(v) + shift, 59.6):.1f}" if v else ""
+                                   for v in frame["bill_length_mm"]]
+    path = tmp / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _scores(settings: Settings) -> list[Path]:
+    folder = settings.output_dir / "scores"
+    return sorted(folder.glob("*/predictions.csv")) if folder.exists() else []
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Settings:
+    root = tmp_path_factory.mktemp("scoring")
+    settings = Settings(dataset="penguins", output_root=root / "out")
+    done = _run("run", settings, "--epochs", EPOCHS)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return settings
+
+
+def _client(settings: Settings):
+    from mlflow import MlflowClient
+
+    return MlflowClient(store_uri(settings))
+
+
+def test_a_file_without_the_label_is_scored_as_the_served_model_scores_it(trained, tmp_path):
+    import mlflow
+
+    from pipeline.tracking import registry
+
+    source = _penguins(tmp_path, "new.csv")
+    done = _run("score", trained, "--csv", str(source))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # One summary line per stage, as `make pipeline` prints them (no Evaluator: no label).
+    shown = [line.split()[0] for line in done.stdout.splitlines()
+             if line.startswith("  ") and line.split()]
+    for stage in stage_names.scoring_stages(labelled=False):
+        assert stage in shown, done.stdout
+    assert stage_names.EVALUATOR not in shown
+    [scored] = _scores(trained)
+    assert str(scored) in done.stdout
+
+    with open(source, newline="") as f:
+        rows_in = list(csv.reader(f))
+    with open(scored, newline="") as f:
+        rows_out = list(csv.reader(f))
+    header = rows_in[0]
+    classes = ["Adelie", "Chinstrap", "Gentoo"]
+    assert rows_out[0] == header + ["prediction"] + [f"probability_{c}" for c in classes]
+    # The input columns under their names, cell for cell, in the file's row order.
+    assert [row[:len(header)] for row in rows_out] == rows_in
+
+    mlflow.set_tracking_uri(store_uri(trained))
+    try:
+        model = mlflow.pyfunc.load_model(registry.model_uri(trained.registered_model_name))
+    finally:
+        mlflow.set_tracking_uri(None)
+    numeric = {c.name for c in model.metadata.get_input_schema().inputs
+               if c.type.name == "double"}
+    inputs = registry.feature_rows(source, header, numeric)
+    expected = model.predict(inputs)
+    got = pd.read_csv(scored)
+    for c in classes:
+        np.testing.assert_allclose(got[f"probability_{c}"], expected[f"probability_{c}"],
+                                   atol=1e-5)
+    assert list(got["prediction"]) == list(expected["class"])
+
+    # The MLflow run of the scoring, in its own experiment.
+    client = _client(trained)
+    experiment = client.get_experiment_by_name(trained.full_pipeline_name + "-score")
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.data.metrics["rows"] == len(rows_in) - 1
+    assert run.data.params["model.version"] == "1"
+    assert run.data.tags["scores.path"] == str(scored)
+    assert "drift/bill_length_mm" in run.data.metrics
+
+
+def test_a_labelled_file_is_also_evaluated(trained):
+    done = _run("score", trained, "--csv", str(DATA / "penguins" / "data.csv"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    evaluator = [line for line in done.stdout.splitlines()
+                 if line.split()[:1] == [stage_names.EVALUATOR]]
+    assert evaluator and "accuracy" in evaluator[0], done.stdout
+    client = _client(trained)
+    experiment = client.get_experiment_by_name(trained.full_pipeline_name + "-score")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    # TFMA's metrics on every row of the file (train and eval rows alike).
+    assert runs[0].data.metrics["eval/example_count"] == 344
+    assert 0.5 < runs[0].data.metrics["eval/sparse_categorical_accuracy"] <= 1
+
+
+def test_a_drifted_file_scores_and_names_the_column_or_stops_when_critical(trained, tmp_path):
+    drifted = _penguins(tmp_path, "drifted.csv", shift=SHIFT_MM)
+    before = _scores(trained)
+    done = _run("score", trained, "--csv", str(drifted))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    drift = [line for line in lines if line.startswith("drift: ")]
+    assert drift and drift[0].startswith("drift: bill_length_mm Jensen–Shannon "), done.stdout
+    assert drift[0].endswith("> 0.10")
+    assert not any("island" in line or "body_mass_g" in line for line in drift)  # only it
+    assert len(_scores(trained)) == len(before) + 1
+
+    data_root = tmp_path / "data"
+    shutil.copytree(DATA / "penguins", data_root / "penguins")
+    with open(data_root / "penguins" / "spec.yaml", "a") as spec:
+        spec.write("drift:\n  critical: [bill_length_mm]\n")
+    done = _run("score", trained, "--csv", str(drifted), "--data-root", str(data_root))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "drift: bill_length_mm Jensen–Shannon" in done.stderr
+    assert "(critical)" in done.stderr
+    assert len(_scores(trained)) == len(before) + 1  # nothing more written
+
+
+@pytest.mark.parametrize("change, column", [
+    (lambda f: f.drop(columns=["sex"]), "sex"),  # a feature missing
+    (lambda f: f.assign(colour="red"), "colour"),  # a column the model never saw
+    (lambda f: f.assign(body_mass_g=["heavy"] + list(f["body_mass_g"][1:])), "body_mass_g"),
+    (lambda f: f.assign(flipper_length_mm=["181.5"] + list(f["flipper_length_mm"][1:])),
+     "flipper_length_mm"),  # the model reads whole numbers there
+])
+def test_a_bad_file_stops_in_one_line_and_writes_nothing(trained, tmp_path, change, column):
+    frame = pd.read_csv(DATA / "penguins" / "data.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "bad.csv"
+    change(frame.drop(columns=["species"])).to_csv(path, index=False)
+    before = _scores(trained)
+    done = _run("score", trained, "--csv", str(path))
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    error = done.stderr.strip().splitlines()
+    assert len(error) == 1 and str(path) in error[0] and f"'{column}'" in error[0], error
+    assert _scores(trained) == before
+
+
+def test_a_training_rerun_on_a_shifted_drop_reports_drift(trained, tmp_path):
+    from pipeline.mlmd import queries
+    from pipeline.tracking import lineage
+
+    first = lineage.tfx_run_ids(trained)[-1]
+    shifted = _penguins(tmp_path, "drop2.csv", drop_label=False, shift=SHIFT_MM)
+    done = _run("run", trained, "--csv", str(shifted), "--epochs", EPOCHS)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    gate = [line for line in done.stdout.splitlines()
+            if line.split()[:1] == [stage_names.DRIFT_GATE]]
+    assert gate and "drifted: bill_length_mm" in gate[0] and "rows 344 -> 344" in gate[0], \
+        done.stdout
+    assert "drift: bill_length_mm Jensen–Shannon" in done.stdout
+
+    # The resolver ran after this run's StatisticsGen and picked the first run's statistics.
+    second = lineage.tfx_run_ids(trained)[-1]
+    name = trained.full_pipeline_name
+    with queries.open_store_context(trained.metadata_path) as store:
+        stats = {run: queries.node_execution(store, name, stage_names.STATISTICS_GEN, run)
+                 .outputs["statistics"][0].id for run in (first, second)}
+        validator = queries.node_execution(store, name, stage_names.DRIFT_VALIDATOR, second)
+        events = store.get_events_by_execution_ids([validator.execution.id])
+    inputs = {e.path.steps[0].key: e.artifact_id for e in events if e.type == e.INPUT}
+    assert stats[first] != stats[second]
+    assert inputs["baseline_statistics"] == stats[first]
+    assert inputs["statistics"] == stats[second]
+
+    client = _client(trained)
+    experiment = client.get_experiment_by_name(name)
+    [parent] = [r for r in client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`tfx.pipeline_run_id` = '{second}'")
+        if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.metrics["drift/bill_length_mm"] > 0.1
+    assert parent.data.metrics["drift/drifted_columns"] == 1
