@@ -43,7 +43,7 @@ from pipeline.config.settings import Settings, settings_args
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 SMALL_ROWS = 500  # the fixed-overhead run's sample
-SECTIONS = ("targets", "regression", "quality", "scaling")
+SECTIONS = ("targets", "regression", "quality", "init", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
 
@@ -95,6 +95,11 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_quality(root / "quality", say, report.setdefault("quality", {}))
         say("quality done")
+    if "init" in sections:
+        from pipeline.bench.init_tables import run_init_tables
+
+        run_init_tables(root / "init", say, report.setdefault("init", {}))
+        say("init done")
     if "scaling" in sections and sizes:
         _scaling(report, sizes, root, epochs, serving_requests, say, other_mode)
     return report

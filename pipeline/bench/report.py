@@ -83,6 +83,10 @@ def markdown(report: dict) -> str:
              f"{m['python']}.", ""]
     if report.get("targets"):
         lines.append(targets_table.markdown(report["targets"]))
+    if report.get("init"):
+        from pipeline.bench.init_tables import table as init_table
+
+        lines.append(init_table(report["init"]))
     if report.get("sizes"):
         lines.append(_scaling(report))
     return "\n".join(lines).rstrip("\n") + "\n"

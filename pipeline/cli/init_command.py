@@ -87,6 +87,12 @@ def main(args: argparse.Namespace) -> int:
     except InitRefused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the schema run failed: one line, nothing left
+        print(f"error: init failed, nothing written: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -96,6 +102,7 @@ def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
         out=sys.stdout) -> Path:
     """Draft the dataset folder; returns it. InitRefused before anything is written."""
     from components.ingest.csv_format import CsvFormatError
+    from pipeline.config.dataset_spec import SpecError
     from pipeline.dataset_init import draft as drafting
     from pipeline.dataset_init.task import LabelRefused
 
@@ -122,6 +129,8 @@ def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
         if folder.exists():
             shutil.rmtree(folder)
         written.rename(folder)
+    except SpecError as e:  # e.g. two columns whose TensorFlow names clash
+        raise InitRefused(str(e)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _report(draft, folder, out, inferred_s, time.perf_counter() - started)

@@ -49,6 +49,7 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     """Draft the dataset `name` from the CSV at path with `label` as the label (LabelRefused,
     or the CSV reader's errors, when it cannot be done)."""
     fmt_header = _header(path)
+    _check_names(path, fmt_header)
     if label not in fmt_header:
         close = [h for h in fmt_header if h.strip().lower() == label.strip().lower()]
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -92,6 +93,21 @@ def _quantile_classes(values: list[str], groups: int) -> tuple[np.ndarray, int]:
     numbers = np.array([float(v) for v in values])
     edges = np.unique(np.quantile(numbers, np.linspace(0, 1, groups + 1)[1:-1]))
     return np.searchsorted(edges, numbers, side="right"), len(edges) + 1
+
+
+def _check_names(path, header: tuple[str, ...]) -> None:
+    """What the pipeline's preflight refuses in a header, refused before anything is drafted."""
+    unnamed = [str(i) for i, name in enumerate(header, start=1) if not name]
+    if unnamed:
+        raise LabelRefused(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
+                           "(a trailing ',' on the header line?); name them or drop them")
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    twice = [name for name, n in seen.items() if n > 1]
+    if twice:
+        raise LabelRefused(f"{path}: the header names column(s) {', '.join(twice)} more than "
+                           "once; rename them")
 
 
 def _header(path: str | Path) -> tuple[str, ...]:

@@ -260,3 +260,14 @@ def test_inference_imports_neither_tensorflow_nor_tfx(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("header, message", [
+    ("x,,label", "column(s) 2 of the header have no name"),
+    ("x,x,label", "names column(s) x more than once"),
+])
+def test_a_header_the_pipeline_refuses_is_refused(tmp_path, header, message):
+    path = tmp_path / "h.csv"
+    path.write_text(header + "\n" + "\n".join(f"{i},{i},{i % 2}" for i in range(50)) + "\n")
+    with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+        drafting.infer(path, "label", "h")
