@@ -100,18 +100,6 @@ def test_ml_metadata_contexts_are_named_as_the_queries_read_them():
     assert compiler_utils.node_context_name("csv2model-taxi", "Trainer") == "csv2model-taxi.Trainer"
 
 
-def test_ml_metadata_enum_values_the_drift_baseline_compares_with():
-    """components/score/previous_statistics.py compares execution states and event types with
-    ML Metadata's enum numbers, so that it imports no TFX at module level."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    from components.score import previous_statistics
-
-    execution, event = metadata_store_pb2.Execution, metadata_store_pb2.Event
-    assert previous_statistics._DONE == (execution.COMPLETE, execution.CACHED)  # noqa: SLF001
-    assert previous_statistics._OUTPUT == event.OUTPUT  # noqa: SLF001
-
-
 def test_a_model_blessing_carries_the_properties_the_baseline_strategy_reads():
     """components/evaluate/baseline_strategy.py reads TFX's Evaluator's custom properties."""
     from tfx.components.evaluator import constants
