@@ -57,6 +57,13 @@ def kfp_problems(pipeline) -> list[str]:
     return sorted(set(problems))
 
 
+def kubeflow_name(name: str) -> str:
+    """A pipeline name Kubeflow v2 accepts ([a-z0-9][a-z0-9-]{0,127}): `csv2model-taxi_fare`
+    becomes `csv2model-taxi-fare`; a name it accepts stays as it is."""
+    legal = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:128]
+    return legal or "csv2model"
+
+
 def compile_pipeline(settings: Settings, output: Path | None = None) -> Path:
     """Write the Kubeflow v2 pipeline spec JSON; returns its path."""
     from tfx import v1 as tfx
@@ -68,6 +75,13 @@ def compile_pipeline(settings: Settings, output: Path | None = None) -> Path:
     settings = settings.replace(baseline_strategy="latest_blessed")
     # Compiling writes only the JSON: no schema copy in a pipeline root this machine won't use.
     pipeline = create_pipeline(settings, settings.load_spec(), write_files=False)
+    # A dataset named with an underscore (taxi_fare) is fine everywhere but in Kubeflow's name.
+    name = kubeflow_name(pipeline.pipeline_info.pipeline_name)
+    if name != pipeline.pipeline_info.pipeline_name:
+        from tfx.orchestration import data_types
+
+        pipeline.pipeline_info = data_types.PipelineInfo(
+            pipeline_name=name, pipeline_root=pipeline.pipeline_info.pipeline_root)
     problems = kfp_problems(pipeline)
     if problems:
         raise NotCompilable("cannot compile for Kubeflow v2:\n  " + "\n  ".join(problems))
