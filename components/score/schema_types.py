@@ -8,6 +8,24 @@ from pathlib import Path
 # of that name is refused.
 ROW_KEY = "__csv2model_row__"
 INT, FLOAT, STRING = "INT", "FLOAT", "STRING"
+# What the exported serving_default signature outputs (components/train/export_signatures.py).
+PROBABILITIES_OUTPUT, PREDICTION_OUTPUT = "probabilities", "prediction"
+
+
+def output_key(task: str) -> str:
+    """The serving_default output BulkInferrer adds to each example."""
+    return PREDICTION_OUTPUT if task == "regression" else PROBABILITIES_OUTPUT
+
+
+def output_column(task: str) -> str:
+    """The feature BulkInferrer writes it to: a name no CSV column has (the preflight refuses
+    it), since BulkInferrer fails on a feature the example already holds."""
+    return f"{ROW_KEY[:-2]}_{output_key(task)}__"
+
+
+def reserved_columns() -> tuple[str, ...]:
+    """Names a file to score may not use: the row key and the prediction features."""
+    return (ROW_KEY, output_column("binary"), output_column("regression"))
 _TYPES = {"INT": INT, "FLOAT": FLOAT, "BYTES": STRING}
 
 

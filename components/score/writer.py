@@ -30,13 +30,11 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.ingest import csv_format
 from components.ingest.csv_ranges import ByteRange, read_batches
-from components.score.schema_types import ROW_KEY
+from components.score.schema_types import ROW_KEY, output_column
 
 PREDICTIONS_FILE = "predictions.csv"
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_PREFIX = "probability_"
-# What the exported serving_default signature outputs (components/train/export_signatures.py).
-PROBABILITIES_OUTPUT, PREDICTION_OUTPUT = "probabilities", "prediction"
 DECODE_BATCH = 65_536
 _NEEDS_QUOTES = r'[",\r\n]'
 
@@ -45,10 +43,6 @@ class ScoredFile(types.Artifact):
     """The scored CSV (predictions.csv) and its row count."""
 
     TYPE_NAME = "components.ScoredFile"
-
-
-def output_key(task: str) -> str:
-    return PREDICTION_OUTPUT if task == "regression" else PROBABILITIES_OUTPUT
 
 
 def prediction_columns(header: List[str], classes: List[str]) -> List[str]:
@@ -125,7 +119,7 @@ def _predicted(values: np.ndarray, classes: List[str], task: str) -> List[pa.Arr
 def write_predictions(csv_path: str, files: List[str], output_path: str, classes: List[str],
                       task: str) -> int:
     """Write the scored CSV (see the module docstring); returns its row count."""
-    keys, values = read_predictions(files, output_key(task))
+    keys, values = read_predictions(files, output_column(task))
     fmt = csv_format.inspect(csv_path)
     header = list(fmt.header)
     written = 0

@@ -43,7 +43,7 @@ from pipeline.config.settings import Settings, settings_args
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 SMALL_ROWS = 500  # the fixed-overhead run's sample
-SECTIONS = ("targets", "regression", "quality", "init", "scaling")
+SECTIONS = ("targets", "regression", "scoring", "quality", "init", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
 
@@ -90,6 +90,11 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_regression(root / "regression", say, report.setdefault("regression", {}))
         say("regression done")
+    if "scoring" in sections:
+        from pipeline.bench.scoring import run_scoring
+
+        run_scoring(root / "scoring", say, report.setdefault("scoring", {}), sizes)
+        say("scoring done")
     if "quality" in sections:
         from pipeline.bench.quality import run_quality
 

@@ -43,12 +43,12 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
 
     spec = settings.load_spec()
     if command == "score":
-        from components.score.schema_types import INT, ROW_KEY, schema_types
+        from components.score.schema_types import INT, reserved_columns, schema_types
 
         if settings.csv is None:
             raise csv_preflight.InputError("score needs the file to score: --csv PATH")
         integers = [name for name, kind in schema_types(spec.schema_path).items() if kind == INT]
-        csv_preflight.check_scoring_csv(spec, integers, reserved=(ROW_KEY,))
+        csv_preflight.check_scoring_csv(spec, integers, reserved=reserved_columns())
         return
     csv_preflight.check_csv(spec)
     if command == "run":

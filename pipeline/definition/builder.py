@@ -29,7 +29,8 @@ from components.contract.gx_validator import GreatExpectationsValidator
 from components.ingest import csv_format
 from components.ingest import executor as ingest_executor
 from components.score import drift, previous_statistics, scoring_suite, serving_schema
-from components.score.writer import PredictionsWriter, output_key
+from components.score.schema_types import output_column, output_key
+from components.score.writer import PredictionsWriter
 from components.train.export_signatures import SERVING_DEFAULT
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
@@ -489,7 +490,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
         code_fingerprint=stage_fingerprint(DRIFT_GATE),
     ).with_id(DRIFT_GATE)
 
-    key = output_key(spec.task)
+    key, column = output_key(spec.task), output_column(spec.task)
     inferrer = tfx_components.BulkInferrer(
         examples=examples, model=model.outputs["result"],
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORE_SPLIT]),
@@ -497,7 +498,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
         output_example_spec=bulk_inferrer_pb2.OutputExampleSpec(output_columns_spec=[
             bulk_inferrer_pb2.OutputColumnsSpec(predict_output=bulk_inferrer_pb2.PredictOutput(
                 output_columns=[bulk_inferrer_pb2.PredictOutputCol(output_key=key,
-                                                                   output_column=key)]))]),
+                                                                   output_column=column)]))]),
     ).with_id(BULK_INFERRER)
     # No rows are scored before every check passed.
     for gate in (anomalies_gate, expectations_gate, drift_gate):

@@ -15,7 +15,7 @@ from components.contract import suite_loading
 from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
 from components.score import drift, drift_draft, scoring_suite
-from components.score.schema_types import ROW_KEY, schema_types
+from components.score.schema_types import ROW_KEY, output_column, schema_types
 from pipeline.config.dataset_spec import SpecError, load_spec
 from pipeline.inputs import csv_preflight
 
@@ -168,7 +168,8 @@ def test_predictions_join_back_to_the_rows_in_file_order(tmp_path):
         for i in order:
             example = tf.train.Example()
             example.features.feature[ROW_KEY].int64_list.value.append(keys[i])
-            example.features.feature["probabilities"].float_list.value.extend(probabilities[i])
+            example.features.feature[output_column("binary")].float_list.value.extend(
+                probabilities[i])
             out.write(example.SerializeToString())
     target = tmp_path / "predictions.csv"
     written = writer.write_predictions(str(source), [str(record_file)], str(target),
