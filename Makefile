@@ -110,7 +110,7 @@ test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tes
 # Multiples of the 15,002-row taxi sample for the scaling section; 10 adds 150k rows, 100 (1.5M
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.
 BENCH_SIZES ?= 1
-BENCH_SECTIONS ?= targets,regression,init,scaling
+BENCH_SECTIONS ?= targets,regression,scoring,init,scaling
 bench: $(STAMP) $(AIRFLOW_STAMP)  ## speed targets vs TFX's reference pipeline, then scaling vs plain baselines (BENCH_SIZES=1[,10[,100]]; ~10 min)
 	@BENCH_SIZES=$(BENCH_SIZES) BENCH_SECTIONS=$(BENCH_SECTIONS) $(PY) -m pipeline.bench
 
