@@ -113,12 +113,14 @@ def _transform(node):
 def _trainer(node):
     history = training_history(node.output_uri("model_run"))
     # Classification reports accuracy, regression RMSE (in the label's units).
-    key, name = (("val_accuracy", "val accuracy") if history.get("val_accuracy")
-                 else ("val_rmse", "val RMSE"))
+    if history.get("val_accuracy"):
+        key, name, show = "val_accuracy", "val accuracy", lambda v: f"{v:.3f}"
+    else:
+        key, name, show = "val_rmse", "val RMSE", _figure
     if not history.get(key):
         return ""
     best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
-    return f"{name} {_figure(history[key][best])} (epoch {best + 1} of {len(history['val_loss'])})"
+    return f"{name} {show(history[key][best])} (epoch {best + 1} of {len(history['val_loss'])})"
 
 
 def _figure(value: float) -> str:

@@ -50,3 +50,30 @@ def test_an_rmse_above_its_bound_and_one_not_beating_the_mean_say_so():
         _failure("rmse_improvement_over_mean", 0.1, lower=0.25), {"root_mean_squared_error": 9.0})
     assert short.startswith("RMSE 9 is 10.0% below predicting the training mean (RMSE 10)")
     assert "the gate asks 25.0% lower" in short
+
+
+class _Node:
+    """What summary_figures reads of a Trainer execution: its model_run folder."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+
+    def output_uri(self, key):
+        return self.folder
+
+
+@pytest.mark.parametrize("history, line", [
+    ({"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.8, 0.9, 0.85]},
+     "val accuracy 0.900 (epoch 2 of 3)"),  # classification, as it always read
+    ({"val_loss": [0.5, 0.3], "val_rmse": [4.5, 3.2861]}, "val RMSE 3.29 (epoch 2 of 2)"),
+    ({"val_loss": [0.2], "val_rmse": [12345.6]}, "val RMSE 12,346 (epoch 1 of 1)"),
+    ({"val_loss": [0.2], "val_rmse": [0.012345]}, "val RMSE 0.0123 (epoch 1 of 1)"),
+])
+def test_the_trainer_line_shows_accuracy_or_rmse(tmp_path, history, line):
+    import json
+
+    from components.train.trainer_module import HISTORY_FILE
+    from pipeline.console import summary_figures
+
+    (tmp_path / HISTORY_FILE).write_text(json.dumps(history))
+    assert summary_figures._trainer(_Node(tmp_path)) == line
