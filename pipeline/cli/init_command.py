@@ -300,8 +300,8 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float) -> None
     if draft.gates is not None:
         g = draft.gates
         linear = f"{g.linear:.3f}" if g.linear is not None else "not fitted"
-        lines.append(f"  gates: {g.key} {g.minimum:.2f}, max_metric_drop {g.max_drop:.3f} "
-                     f"(majority {g.metric} {g.majority:.3f}, logistic regression {linear}, on "
+        lines.append(f"  gates: {g.key} {g.minimum:.2f}, {g.change_key} {g.max_drop:.3f} "
+                     f"({g.trivial} {g.metric} {g.majority:.3f}, {g.linear_name} {linear}, on "
                      f"the pipeline's eval split)")
     lines.append(f"Then: make pipeline DATASET={draft.name}  (or python -m pipeline run "
                  f"--dataset {draft.name} --data-root {folder.parent})")

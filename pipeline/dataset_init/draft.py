@@ -32,7 +32,7 @@ class DatasetDraft:
     columns: tuple[ColumnDraft, ...]  # every CSV column, in CSV order, the label included
     slice_by: str
     slice_reason: str
-    gates: Proposal | None  # None for regression (issue 24 gates it its own way)
+    gates: Proposal | None
     table: TableSample
 
     @property
@@ -82,8 +82,9 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in columns if c.role == ds.IGNORE)
         raise LabelRefused(f"no column is left to learn from ({reasons})")
     slice_by, slice_reason = slicing.choose(table, columns)
-    gates = None
-    if task.task != "regression":
+    if task.task == "regression":
+        gates = gate_proposal.propose_regression(table, columns, label, split, train_ratio)
+    else:
         gates = gate_proposal.propose(table, columns, y, split, len(task.classes),
                                       list(task.counts.values()), train_ratio)
     return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table)

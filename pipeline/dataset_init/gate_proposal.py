@@ -15,6 +15,12 @@ model at least as good as the linear baseline always is. `max_metric_drop` is on
 error of the gated figure on the whole file's eval split (rounded up to 0.001, Hanley and
 McNeil's formula for AUC): a retrained model that is worse than the champion only by noise is
 still blessed; a real drop is not.
+
+Regression (issue 24's gates): the trivial baseline predicts the train rows' mean, the linear
+one is a ridge regression on the same design; `min_improvement_over_mean` is 80% of the ridge's
+RMSE improvement over the mean (1 - its RMSE / the mean's), rounded down to 0.01, and
+`max_rmse_increase` the relative standard error of an RMSE on the whole file's eval split,
+1 / sqrt(2 n), rounded up to 0.001.
 """
 from __future__ import annotations
 
@@ -37,16 +43,19 @@ SEED = 0
 
 @dataclasses.dataclass(frozen=True)
 class Proposal:
-    metric: str  # "AUC" or "accuracy"
-    key: str  # min_auc or min_accuracy
+    metric: str  # "AUC", "accuracy" or "RMSE improvement over the mean"
+    key: str  # min_auc, min_accuracy or min_improvement_over_mean
     minimum: float
     max_drop: float
-    majority: float
+    majority: float  # the trivial baseline's figure (the mean's improvement over itself: 0)
     linear: float | None  # None when it could not be fitted
     eval_rows: int  # eval rows of the sample the baselines were scored on
+    change_key: str = "max_metric_drop"  # regression: max_rmse_increase (a fraction)
+    trivial: str = "the majority class"
+    linear_name: str = "a logistic regression"
 
     def gates(self) -> dict[str, float]:
-        return {self.key: self.minimum, "max_metric_drop": self.max_drop}
+        return {self.key: self.minimum, self.change_key: self.max_drop}
 
 
 def _design(table: TableSample, columns: Sequence[ColumnDraft], train: np.ndarray):
@@ -133,3 +142,34 @@ def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
     minimum = math.floor((majority + GATE_SHARE * lift) * 100) / 100
     max_drop = max(math.ceil(error * 1000) / 1000, 0.001)
     return Proposal(metric, key, minimum, max_drop, majority, linear, int(held.sum()))
+
+
+def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label: str,
+                       split: np.ndarray, train_ratio: float) -> Proposal:
+    """The regression gates (see the module docstring)."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    y = np.array([float(v) for v in table.column(label)])
+    train_rows, eval_rows = np.flatnonzero(split == TRAIN), np.flatnonzero(split == EVAL)
+    file_eval = max(1, round(table.rows * (1 - round(train_ratio * 100) / 100)))
+    change = max(math.ceil(1000 / math.sqrt(2 * file_eval)) / 1000, 0.001)
+    improvement = None
+    if len(train_rows) > 1 and len(eval_rows):
+        mean_rmse = float(np.sqrt(np.mean((y[eval_rows] - y[train_rows].mean()) ** 2)))
+        if len(train_rows) > LINEAR_ROWS:
+            train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
+                                                                    replace=False))
+        frame, design = _design(table, columns, split == TRAIN)
+        try:
+            model = make_pipeline(design, Ridge()).fit(frame.iloc[train_rows], y[train_rows])
+            rmse = float(np.sqrt(np.mean((model.predict(frame.iloc[eval_rows])
+                                          - y[eval_rows]) ** 2)))
+            improvement = 1 - rmse / mean_rmse if mean_rmse > 0 else None
+        except ValueError:  # no usable feature column
+            improvement = None
+    minimum = math.floor(GATE_SHARE * max(improvement or 0.0, 0.0) * 100) / 100
+    return Proposal("RMSE improvement over the mean", "min_improvement_over_mean", minimum,
+                    change, 0.0, improvement, int((split == EVAL).sum()),
+                    change_key="max_rmse_increase", trivial="the train mean",
+                    linear_name="a ridge regression")

@@ -66,19 +66,19 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
         lines.append("# slice_by: none; " + draft.slice_reason)
     gates = draft.gates
     if gates is not None:
-        linear = (f"a logistic regression {gates.metric} {gates.linear:.3f}"
+        linear = (f"{gates.linear_name} {gates.metric} {gates.linear:.3f}"
                   if gates.linear is not None else "no linear model could be fitted")
         lines += [
             "gates:" + _comment(
                 f"from trivial baselines on the pipeline's own eval split ({gates.eval_rows:,}"
-                f" sampled eval rows): the majority class {gates.metric} {gates.majority:.3f}, "
+                f" sampled eval rows): {gates.trivial} {gates.metric} {gates.majority:.3f}, "
                 f"{linear}"),
             f"  {gates.key}: {gates.minimum:.2f}" + _comment(
-                "the majority figure plus 80% of the linear model's lift over it: a model "
-                "clearly better than trivial is pushed"),
-            f"  max_metric_drop: {gates.max_drop:.3f}" + _comment(
-                f"one standard error of the eval {gates.metric}: a retrained model worse than "
-                "the champion only by noise still passes"),
+                f"{gates.trivial}'s figure plus 80% of the linear model's lift over it: a "
+                "model clearly better than trivial is pushed"),
+            f"  {gates.change_key}: {gates.max_drop:.3f}" + _comment(
+                f"one standard error of the eval {gates.metric.split(' ')[0]}: a retrained "
+                "model worse than the champion only by noise still passes"),
         ]
     # The drift thresholds' defaults (issue 25); `make expectations` drafts per-column ones
     # above the data's own sampling noise.

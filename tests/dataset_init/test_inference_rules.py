@@ -271,3 +271,20 @@ def test_a_header_the_pipeline_refuses_is_refused(tmp_path, header, message):
     path.write_text(header + "\n" + "\n".join(f"{i},{i},{i % 2}" for i in range(50)) + "\n")
     with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
         drafting.infer(path, "label", "h")
+
+
+def test_a_regression_label_gets_gates_from_the_mean_and_a_ridge(tmp_path):
+    if "regression" not in ds.TASKS:
+        pytest.skip("regression is not a task of this spec format")
+    rng = random.Random(8)
+    x = [rng.uniform(0, 10) for _ in range(600)]
+    table = {"x": [round(v, 3) for v in x], "noise": [rng.random() for _ in x],
+             "y": [round(3 * v + rng.gauss(0, 3), 2) for v in x]}
+    path = write_csv(tmp_path / "r.csv", table)
+    draft = drafting.infer(path, "y", "r")
+    assert draft.task.task == "regression" and draft.task.classes == ()
+    assert draft.gates.gates().keys() == {"min_improvement_over_mean", "max_rmse_increase"}
+    assert 0.3 < draft.gates.minimum < draft.gates.linear < 1
+    (tmp_path / "spec.yaml").write_text(spec_writer.render(draft, "r.csv", path))
+    spec = load_spec(tmp_path / "spec.yaml")
+    assert spec.gates.min_improvement_over_mean == draft.gates.minimum

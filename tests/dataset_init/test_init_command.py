@@ -141,3 +141,32 @@ def test_init_then_run_on_a_public_table_pushes_a_model(tmp_path):
     assert drafted.returncode == 0, drafted.stderr[-3000:]
     assert "blessed yes" in drafted.stdout and "pushed to" in drafted.stdout, drafted.stdout
     assert any((tmp_path / "outputs" / "wdbc" / "serving").iterdir())
+
+
+def test_a_rare_class_is_allowed_but_not_required_in_each_split(tmp_path):
+    """make expectations' draft requires every class in both splits; a class of 3 rows may have
+    none in the eval split, and the run would stop on its own data."""
+    from components.contract import example_frames, suite_draft, suite_loading
+    from pipeline.cli import init_command
+    from pipeline.config.dataset_spec import load_spec
+    from pipeline.dataset_init import spec_writer
+
+    rows = ["x,kind"] + [f"{i % 7},{'A' if i % 2 else 'B'}" for i in range(300)] + \
+        [f"{i % 7},C" for i in range(3)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "data.csv", "kind", "rare")
+    (tmp_path / "spec.yaml").write_text(spec_writer.render(draft, "data.csv", "data.csv"))
+    spec = load_spec(tmp_path / "spec.yaml")
+    suite = suite_draft.draft_suite(example_frames.csv_frames(spec.csv_path, spec), spec)
+    init_command._rare_classes_not_required_per_split(suite, spec, draft)
+    per_split = [e for e in suite["expectations"] if e["meta"].get("per_split")]
+    contain = next(e for e in per_split
+                   if e["type"] == "expect_column_distinct_values_to_contain_set")
+    assert contain["kwargs"]["value_set"] == ["A", "B"]
+    assert "C" in contain["meta"]["rare_classes"]
+    assert not any(e["kwargs"].get("value_set") == ["C"] for e in per_split)
+    allowed = next(e for e in suite["expectations"] if e["type"] ==
+                   "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "kind"
+                   and not e["meta"].get("per_split"))
+    assert allowed["kwargs"]["value_set"] == ["A", "B", "C"]
+    suite_loading.parse_suite(suite, spec, "test")
