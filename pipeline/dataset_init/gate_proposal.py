@@ -68,9 +68,10 @@ def _design(table: TableSample, columns: Sequence[ColumnDraft], train: np.ndarra
     numeric = [c.name for c in columns if c.role == ds.FEATURE and c.type in ds.NUMERIC_TYPES]
     categorical = [c.name for c in columns if c.role == ds.FEATURE and
                    c.type in (ds.CATEGORICAL, ds.CATEGORICAL_INT)]
-    frame = pd.DataFrame({c: table.column(c) for c in numeric + categorical})
-    for c in numeric:
-        frame[c] = pd.to_numeric(frame[c].replace("", None), errors="coerce")
+    columns_ = {c: pd.to_numeric(pd.Series(table.column(c), dtype=object).replace("", None),
+                                 errors="coerce") for c in numeric}
+    columns_.update({c: pd.Series(table.column(c), dtype=object) for c in categorical})
+    frame = pd.DataFrame(columns_)
     parts = []
     if numeric:
         parts.append(("numbers", make_pipeline(SimpleImputer(strategy="median",

@@ -12,7 +12,8 @@ accepts and refuses exactly the files the pipeline does. From the whole file:
   sample.
 
 Everything else (distinct values, words per value, leakage, the baseline) is judged on a
-uniform random sample of at most SAMPLE_ROWS rows: bottom-k sampling, i.e. each row gets a
+uniform random sample of at most SAMPLE_ROWS rows (fewer for a wide table: SAMPLE_CELLS cells,
+at least MIN_SAMPLE_ROWS rows): bottom-k sampling, i.e. each row gets a
 seeded random key and the rows with the SAMPLE_ROWS smallest keys are kept, batch by batch, so
 memory stays flat in the file's size and the same file always gives the same sample. The
 sample keeps the file's row order.
@@ -31,6 +32,9 @@ from components.ingest.column_types import ColumnSurvey, ColumnType
 from components.ingest.csv_ranges import ByteRange, read_batches
 
 SAMPLE_ROWS = 50_000
+# A wide table samples fewer rows: at most this many cells, but at least MIN_SAMPLE_ROWS rows.
+SAMPLE_CELLS = 2_500_000
+MIN_SAMPLE_ROWS = 5_000
 SEED = 0
 
 
@@ -43,13 +47,17 @@ class TableSample:
     empty: tuple[int, ...]  # per column, empty cells in the whole file
     sample: pa.Table  # string cells ("" when empty), at most SAMPLE_ROWS rows, in file order
     counts: dict[str, int]  # the counted column's values ("" for empty) over the whole file
+    _columns: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def sampled(self) -> bool:
         return self.sample.num_rows < self.rows
 
     def column(self, name: str) -> list[str]:
-        return self.sample.column(self.header.index(name)).to_pylist()
+        """The sampled cells of a column (read once: every rule asks for them)."""
+        if name not in self._columns:
+            self._columns[name] = self.sample.column(self.header.index(name)).to_pylist()
+        return self._columns[name]
 
     def type_of(self, name: str) -> ColumnType:
         return self.types[self.header.index(name)]
@@ -64,6 +72,7 @@ def read(path: str | Path, count: str | None = None, sample_rows: int = SAMPLE_R
     column named `count` (CsvFormatError if it is not a CSV the pipeline reads; ValueError for
     a malformed row, as the ExampleGen would fail)."""
     fmt = csv_format.inspect(path)
+    sample_rows = min(sample_rows, max(MIN_SAMPLE_ROWS, SAMPLE_CELLS // max(len(fmt.header), 1)))
     counted = fmt.header.index(count) if count in fmt.header else None
     counts: dict[str, int] = {}
     names = [f"c{i}" for i in range(len(fmt.header))]
