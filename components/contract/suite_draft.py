@@ -244,7 +244,9 @@ def _regression_label_expectations(spec: DatasetSpec, p: _Profile, rows: int) ->
         _expectation("expect_column_values_to_be_in_type_list", CRITICAL, column=spec.label,
                      type_list=NUMERIC_TYPES),
         _expectation("expect_column_values_to_not_be_null", CRITICAL,
-                     _share_text(p.nulls / rows, "empty"), column=spec.label),
+                     _share_text(p.nulls / rows, "empty") + (
+                         ": the contract refuses rows without a label, drop them from the CSV"
+                         if p.nulls else ""), column=spec.label),
         _expectation("expect_column_values_to_be_between", CRITICAL,
                      f"min {_number(p.low)}, max {_number(p.high)}", column=spec.label,
                      min_value=low, max_value=high, mostly=RANGE_MOSTLY),

@@ -123,3 +123,16 @@ def test_the_shipped_regression_data_passes_its_committed_suite():
     outcome = suite_validation.validate(
         suite, (("all", f) for f in example_frames.csv_frames(spec.csv_path, spec, 4000)))
     assert [contract_report.describe(r) for r in outcome.results if not r.success] == []
+
+
+def test_a_draft_from_data_with_empty_labels_says_they_will_be_refused():
+    frame = _frame(200, seed=4)
+    frame.loc[[3, 8], "price"] = np.nan
+    checks = _label_checks(_suite(frame))
+    note = checks["expect_column_values_to_not_be_null"]
+    assert "mostly" not in note.kwargs
+    observed = suite_draft.draft_suite([frame], SPEC)["expectations"]
+    (entry,) = [e for e in observed if e["kwargs"].get("column") == "price"
+                and e["type"] == "expect_column_values_to_not_be_null"]
+    assert entry["meta"]["observed"] == ("1.0% empty: the contract refuses rows without a "
+                                         "label, drop them from the CSV")
