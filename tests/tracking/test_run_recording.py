@@ -16,12 +16,21 @@ from pipeline.mlmd import queries
 from pipeline.tracking import dataset_inputs, run_logging, tuner_trials
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """One store for the module: making an MLflow SQLite store takes seconds."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("e", artifact_location=(tmp_path / "a").as_uri())
+    folder = tmp_path_factory.mktemp("mlflow")
+    return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}"), folder
+
+
+@pytest.fixture
+def store(experiment):
+    """A fresh experiment's client, and a pipeline run with one stage run under it."""
+    client, folder = experiment
+    name = f"e{len(client.search_experiments())}"
+    experiment = client.create_experiment(name, artifact_location=(folder / name).as_uri())
     parent = client.create_run(experiment).info.run_id
     stage = client.create_run(experiment, tags={run_logging.TAG_PARENT: parent}).info.run_id
     return client, experiment, parent, stage
