@@ -121,6 +121,9 @@ def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
     except (LabelRefused, CsvFormatError, ValueError) as e:
         raise InitRefused(str(e)) from None
     inferred_s = time.perf_counter() - started
+    # A pipeline run (not init's own schema draft) left ML Metadata there before.
+    earlier = (Path(output_root) / name / "last_success.json").exists() or \
+        (Path(output_root) / name / "mlflow").exists()
     Path(data_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".init-{name}-", dir=data_root))
     try:
@@ -133,7 +136,8 @@ def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
         raise InitRefused(str(e)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _report(draft, folder, out, inferred_s, time.perf_counter() - started)
+    _report(draft, folder, out, inferred_s, time.perf_counter() - started,
+            Path(output_root) / name if earlier else None)
     return folder
 
 
@@ -176,13 +180,16 @@ def _draft_schema(spec, folder: Path, output_root: Path, sample_csv: Path | None
     """`make schema`'s own run (local_dag.draft_schema), its draft copied into the folder."""
     import io
 
-    from pipeline.runners import local_dag
+    from pipeline.runners import local_dag, run_lock
 
     settings = settings_lib.Settings(dataset=spec.name, data_root=folder.parent,
                                      output_root=output_root, csv=sample_csv,
                                      train_ratio=train_ratio)
     log = io.StringIO()
-    draft = local_dag.draft_schema(settings, out=log)
+    run_id = run_lock.new_run_id()
+    # One run per output folder at a time, as `make schema` holds it.
+    with run_lock.holding_output_folder(settings, "`python -m pipeline init`", run_id, out=log):
+        draft = local_dag.draft_schema(settings, out=log, run_id=run_id)
     text = draft.read_text()
     if sample_csv is not None:
         text = _widen_domains(text)
@@ -275,7 +282,8 @@ def _suite_classes(suite: dict, spec) -> list:
     return []
 
 
-def _report(draft, folder: Path, out, inferred_s: float, total_s: float) -> None:
+def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
+            earlier_runs: Path | None = None) -> None:
     from pipeline.config import dataset_spec as ds
 
     task = draft.task
@@ -303,6 +311,10 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float) -> None
         lines.append(f"  gates: {g.key} {g.minimum:.2f}, {g.change_key} {g.max_drop:.3f} "
                      f"({g.trivial} {g.metric} {g.majority:.3f}, {g.linear_name} {linear}, on "
                      f"the pipeline's eval split)")
+    if earlier_runs:
+        lines.append(f"Note: {earlier_runs} holds earlier runs of a dataset named {draft.name}; "
+                     "its champion is the next run's baseline: delete the folder for a fresh "
+                     "start.")
     lines.append(f"Then: make pipeline DATASET={draft.name}  (or python -m pipeline run "
                  f"--dataset {draft.name} --data-root {folder.parent})")
     out.write("\n".join(lines) + "\n")

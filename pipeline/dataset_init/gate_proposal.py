@@ -13,7 +13,8 @@ figure plus GATE_SHARE (80%) of the linear model's lift over it, rounded down to
 that is clearly better than guessing and not far behind a straight line is pushed, and any
 model at least as good as the linear baseline always is. `max_metric_drop` is one standard
 error of the gated figure on the whole file's eval split (rounded up to 0.001, Hanley and
-McNeil's formula for AUC): a retrained model that is worse than the champion only by noise is
+McNeil's formula for AUC; a perfect figure counted as one error in 2n rows, as n rows cannot
+tell more): a retrained model that is worse than the champion only by noise is
 still blessed; a real drop is not.
 
 Regression (issue 24's gates): the trivial baseline predicts the train rows' mean, the linear
@@ -132,12 +133,16 @@ def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
         figure = linear if linear is not None else majority
         share = class_counts[1] / max(sum(class_counts), 1)
         positives = max(1, round(file_eval * share))
-        error = _auc_standard_error(max(figure, 0.5), positives, max(1, file_eval - positives))
+        negatives = max(1, file_eval - positives)
+        # A perfect AUC on a few rows is not certain: clipped to 1 - 1/(2 x the smaller class).
+        figure = min(max(figure, 0.5), 1 - 1 / (2 * min(positives, negatives)))
+        error = _auc_standard_error(figure, positives, negatives)
     else:
         common = np.bincount(y[train], minlength=classes).argmax() if train.any() else 0
         majority = float((y[held] == common).mean()) if held.any() else 0.0
         metric, key = "accuracy", "min_accuracy"
         figure = linear if linear is not None else majority
+        figure = min(figure, 1 - 1 / (2 * file_eval))  # perfect on n rows: as if 1 in 2n wrong
         error = math.sqrt(max(figure * (1 - figure), 0.0) / file_eval)
     lift = max((linear if linear is not None else majority) - majority, 0.0)
     minimum = math.floor((majority + GATE_SHARE * lift) * 100) / 100
