@@ -224,3 +224,24 @@ def test_a_scored_file_is_published_whole_under_a_new_timestamp(tmp_path):
     assert first.read_text() == second.read_text() == scored.read_text()
     assert sorted(p.name for p in (settings.output_dir / "scores").iterdir()) == [
         "2026-01-02T03-04-05", "2026-01-02T03-04-05-2"]  # no staging folder left
+
+
+def test_a_regression_prediction_is_one_number_per_row(tmp_path):
+    import tensorflow as tf
+
+    from components.score import writer
+
+    source = tmp_path / "trips.csv"
+    source.write_text("trip_miles,company\n1.5,A\n,B\n")
+    record_file = tmp_path / "examples.gz"
+    with tf.io.TFRecordWriter(str(record_file), "GZIP") as out:
+        for key, value in ((1, 7.25), (0, 12.5)):
+            example = tf.train.Example()
+            example.features.feature[ROW_KEY].int64_list.value.append(key)
+            example.features.feature[output_column("regression")].float_list.value.append(value)
+            out.write(example.SerializeToString())
+    target = tmp_path / "predictions.csv"
+    assert writer.write_predictions(str(source), [str(record_file)], str(target), [],
+                                    "regression") == 2
+    assert target.read_text().splitlines() == [
+        "trip_miles,company,prediction", "1.5,A,12.5", ",B,7.25"]
