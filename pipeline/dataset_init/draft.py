@@ -67,7 +67,7 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
         y, classes = _quantile_classes(table.column(label), REGRESSION_GROUPS)
         metric = "AUC on the label's quintiles"
     else:
-        raw_to_class = _class_ids(task, table)
+        raw_to_class = _class_ids(task, table, table.type_of(label))
         y = np.array([raw_to_class[v] for v in table.column(label)], dtype=np.int64)
         classes, metric = len(task.classes), "AUC"
     # A label's tf.Example values decide the split like any column's: the sample's rows are
@@ -117,12 +117,8 @@ def _header(path: str | Path) -> tuple[str, ...]:
     return csv_format.inspect(path).header
 
 
-def _class_ids(task: Task, table: TableSample) -> dict[str, int]:
-    """The label's raw CSV text -> its class id (decimal labels are spelled differently in the
-    spec: six decimals)."""
+def _class_ids(task: Task, table: TableSample, column_type) -> dict[str, int]:
+    """The label's raw CSV text -> its class id (numbers are spelled as the Transform spells
+    them: task.class_text)."""
     ids = {c: i for i, c in enumerate(task.classes)}
-    mapping = {}
-    for raw in table.counts:
-        key = raw if raw in ids else f"{float(raw):.6f}" if raw else raw
-        mapping[raw] = ids[key]
-    return mapping
+    return {raw: ids[task_rules.class_text(raw, column_type)] for raw in table.counts}

@@ -50,10 +50,14 @@ class Task:
     counts: dict[str, int]  # rows per class, whole file
 
 
-def _float_text(value: float) -> str:
-    """A decimal label's class as the pipeline's Transform spells it (tf.strings.as_string of
-    a float: six decimals)."""
-    return f"{value:.6f}"
+def class_text(raw: str, column_type: ColumnType) -> str:
+    """A label cell's class as the pipeline's Transform spells it: text as it is, a whole
+    number as int() reads it, a decimal with six decimals (tf.strings.as_string of a float)."""
+    if column_type == ColumnType.INT:
+        return str(int(raw))
+    if column_type == ColumnType.FLOAT:
+        return f"{float(raw):.6f}"
+    return raw
 
 
 def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
@@ -73,18 +77,26 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
                            "there is nothing to predict")
     if column_type == ColumnType.STRING:
         return _text_task(label, values)
-    numbers = {v: float(v) for v in values}
-    whole = all(math.isfinite(x) and x.is_integer() for x in numbers.values())
+    # Classes as the Transform spells the label's values (preprocessing.label_ids compares
+    # tf.strings.as_string of the number): "7" for an INT 007, "1.000000" for a FLOAT 1.0.
+    spelled: dict[str, int] = {}
+    number_of: dict[str, float] = {}
+    for raw, n in values.items():
+        key = class_text(raw, column_type)
+        spelled[key] = spelled.get(key, 0) + n
+        number_of[key] = float(raw)
+    whole = all(math.isfinite(x) and x.is_integer() for x in number_of.values())
     label_type = dataset_spec.INT if column_type == ColumnType.INT else dataset_spec.FLOAT
-    if len(values) == 2 or (whole and len(values) <= MAX_NUMERIC_CLASSES):
-        ordered = sorted(values, key=numbers.__getitem__)
-        classes = tuple(ordered if column_type == ColumnType.INT else
-                        [_float_text(numbers[v]) for v in ordered])
-        task = dataset_spec.BINARY if len(values) == 2 else dataset_spec.MULTICLASS
-        what = "two values" if len(values) == 2 else (
-            f"{len(values)} distinct whole numbers (at most {MAX_NUMERIC_CLASSES}: class codes)")
+    if len(spelled) == 1:
+        raise LabelRefused(f"the label column '{label}' has one value ({next(iter(values))!r})"
+                           " on every row: there is nothing to predict")
+    if len(spelled) == 2 or (whole and len(spelled) <= MAX_NUMERIC_CLASSES):
+        classes = tuple(sorted(spelled, key=number_of.__getitem__))
+        task = dataset_spec.BINARY if len(classes) == 2 else dataset_spec.MULTICLASS
+        what = "two values" if len(classes) == 2 else (
+            f"{len(classes)} distinct whole numbers (at most {MAX_NUMERIC_CLASSES}: class codes)")
         return Task(task, classes, label_type, f"{what}, in numeric order",
-                    {c: values[v] for c, v in zip(classes, ordered)})
+                    {c: spelled[c] for c in classes})
     why = (f"{len(values):,} distinct numbers" + ("" if whole else ", with decimals"))
     if "regression" not in dataset_spec.TASKS:
         raise LabelRefused(

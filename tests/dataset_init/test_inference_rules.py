@@ -143,6 +143,7 @@ def test_a_perfect_predictor_on_too_few_rows_is_flagged_not_ignored(tmp_path):
     ([3, 1, 2], ds.MULTICLASS, ("1", "2", "3")),
     ([10, 2], ds.BINARY, ("2", "10")),  # numeric order, not text order
     ([0.0, 1.0, 2.0], ds.MULTICLASS, ("0.000000", "1.000000", "2.000000")),
+    (["01", "2", "1"], ds.BINARY, ("1", "2")),  # 01 is the Transform's 1: one class
 ])
 def test_task_and_class_order(tmp_path, values, task, classes):
     rng = random.Random(11)
@@ -153,6 +154,8 @@ def test_task_and_class_order(tmp_path, values, task, classes):
     assert draft.task.task == task
     if classes is None:
         assert draft.task.classes == (values[0], values[1])  # cat: 250 rows, dog: 150
+    elif values[0] == "01":
+        assert draft.task.classes == classes and sum(draft.task.counts.values()) == 400
     else:
         assert draft.task.classes == classes
 
