@@ -174,7 +174,7 @@ def test_rows_grouped_by_slice_give_tfmas_per_example_metrics_and_plots(
     ours = _evaluate(batches, config, [slice_groups.GroupRowsBySlice(config)],
                      tmp_path / "ours")
     # TFMA's own path: its combiners, one example at a time, after its per-example split.
-    monkeypatch.setattr(row_batch_metrics, "on_rows", lambda computations, _: computations)
+    monkeypatch.setattr(row_batch_combiners, "on_rows", lambda computations, _: computations)
     theirs = _evaluate(batches, config, [
         tfma.extractors.UnbatchExtractor(),
         tfma.extractors.SliceKeyExtractor(eval_config=config, materialize=False)],
