@@ -19,6 +19,7 @@ from components.train.model import (
     ModelInput,
     build_model,
     label_scale,
+    regression_batch_size,
 )
 from components.train.export_signatures import make_signatures, write_serving_raw_columns
 from components.train.hyperparameters import model_settings
@@ -84,8 +85,14 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                        train["batch_size"], train["seed"], shuffle=False)
 
-    # Regression: the model learns the label in standard deviations of the training split's.
+    # Regression: the model learns the label in standard deviations of the training split's, in
+    # batches small enough for a small split to train (model.regression_batch_size).
     scale = label_scale(train_ds) if spec.is_regression else None
+    if scale is not None:
+        batch = regression_batch_size(train["batch_size"], scale.count)
+        if batch != train["batch_size"]:
+            train_ds = dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
+                               batch, train["seed"], shuffle=True)
     model_config = ModelConfig.from_settings(
         spec.num_classes, model_settings(train, fn_args.hyperparameters), scale)
     model = build_model(model_inputs(spec, tft_output), model_config)

@@ -21,7 +21,13 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from components.train.model import LearningRateSchedule, ModelConfig, build_model, label_scale
+from components.train.model import (
+    LearningRateSchedule,
+    ModelConfig,
+    build_model,
+    label_scale,
+    regression_batch_size,
+)
 from components.train.trainer_module import model_inputs
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import DatasetSpec
@@ -91,10 +97,10 @@ def tuner_fn(fn_args):
     else:
         tuner = BayesianSearch(build, max_trials=tune["max_trials"], **common)
 
-    def dataset(files, shuffle):
+    def dataset(files, shuffle, batch_size=train["batch_size"]):
         return fn_args.data_accessor.tf_dataset_factory(
             files, tfxio.TensorFlowDatasetOptions(
-                batch_size=train["batch_size"], label_key=spec.transformed_label, num_epochs=1,
+                batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
                 shuffle=shuffle, shuffle_seed=train["seed"]),
             tft_output.transformed_metadata.schema)
 
@@ -103,6 +109,9 @@ def tuner_fn(fn_args):
         # The search's objective stays val_loss: for regression the eval split's loss (mean
         # squared or Huber error in standard deviations), lower is better, as for classes.
         scale = label_scale(train_ds)
+        batch = regression_batch_size(train["batch_size"], scale.count)
+        if batch != train["batch_size"]:  # trials train as the Trainer will
+            train_ds = dataset(fn_args.train_files, True, batch)
     callbacks = [LearningRateSchedule(tune["epochs"]), keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train["early_stopping_patience"],
         restore_best_weights=True)]

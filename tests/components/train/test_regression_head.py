@@ -39,7 +39,8 @@ def test_label_scale_is_the_training_labels_mean_and_standard_deviation():
     assert scale.mean == pytest.approx(float(np.mean(label.astype(np.float64))), rel=1e-9)
     assert scale.std == pytest.approx(float(np.std(label.astype(np.float64))), rel=1e-6)
     # A constant label has no spread to divide by: the scale leaves it as it is.
-    assert LabelScale.of(3, 30.0, 300.0) == LabelScale(mean=10.0, std=1.0)
+    assert LabelScale.of(3, 30.0, 300.0) == LabelScale(mean=10.0, std=1.0, count=3)
+    assert scale.count == len(label)
     with pytest.raises(ValueError, match="no labels"):
         LabelScale.of(0, 0.0, 0.0)
 
@@ -98,6 +99,16 @@ def test_the_losses_are_squared_and_huber_errors_in_standard_deviations():
     assert float(mse) == pytest.approx((1 + 0 + 9) / 3)
     # Huber at delta 1: quadratic up to one standard deviation, linear beyond.
     assert float(huber) == pytest.approx((0.5 + 0 + (0.5 + 2)) / 3)
+
+
+def test_a_small_training_split_trains_in_smaller_batches():
+    from components.train.model import regression_batch_size
+
+    assert regression_batch_size(128, 254) == 16  # 16 steps an epoch, not 2
+    assert regression_batch_size(128, 1000) == 63
+    assert regression_batch_size(128, 10_553) == 128  # taxi_fare: as set
+    assert regression_batch_size(128, 40) == 16  # never below 16 rows
+    assert regression_batch_size(8, 40) == 8  # nor above what was asked
 
 
 def test_a_regression_config_is_checked():
