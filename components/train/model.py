@@ -134,12 +134,15 @@ class LabelScale:
     count: int = 0
 
     @classmethod
-    def of(cls, count: float, total: float, total_squares: float) -> "LabelScale":
+    def of(cls, count: float, total: float, total_squares: float,
+           shift: float = 0.0) -> "LabelScale":
+        """From the count, sum and sum of squares of the labels less `shift` (a label near
+        their mean keeps the variance's digits for labels far from zero)."""
         if count <= 0:
             raise ValueError("the training split has no labels to scale")
-        mean = total / count
-        variance = max(total_squares / count - mean * mean, 0.0)
-        std = math.sqrt(variance)
+        centre = total / count
+        std = math.sqrt(max(total_squares / count - centre * centre, 0.0))
+        mean = shift + centre
         return cls(mean=mean, std=std if std > 1e-12 * max(1.0, abs(mean)) else 1.0,
                    count=int(count))
 
@@ -159,17 +162,21 @@ def regression_batch_size(batch_size: int, rows: int) -> int:
 
 
 def label_scale(dataset) -> LabelScale:
-    """LabelScale of a finite (features, label) dataset, summed in float64 in one pass."""
+    """LabelScale of a finite (features, label) dataset: one pass summing, in float64, the labels
+    less the first one (so that labels such as 1e9 +- 1 keep their spread)."""
     import tensorflow as tf
 
+    first = next(iter(dataset.take(1)), None)
+    shift = float(tf.reshape(first[1], [-1])[0]) if first is not None and tf.size(first[1]) else 0.0
+
     def add(state, batch):
-        label = tf.reshape(tf.cast(batch[1], tf.float64), [-1])
+        label = tf.reshape(tf.cast(batch[1], tf.float64), [-1]) - shift
         return (state[0] + tf.cast(tf.size(label), tf.float64), state[1] + tf.reduce_sum(label),
                 state[2] + tf.reduce_sum(tf.square(label)))
 
     zero = tf.constant(0.0, tf.float64)
     count, total, squares = dataset.reduce((zero, zero, zero), lambda s, b: add(s, b))
-    return LabelScale.of(float(count), float(total), float(squares))
+    return LabelScale.of(float(count), float(total), float(squares), shift)
 
 
 class StandardizedError(keras.losses.Loss):

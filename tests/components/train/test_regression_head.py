@@ -40,6 +40,13 @@ def test_label_scale_is_the_training_labels_mean_and_standard_deviation():
     assert scale.std == pytest.approx(float(np.std(label.astype(np.float64))), rel=1e-6)
     # A constant label has no spread to divide by: the scale leaves it as it is.
     assert LabelScale.of(3, 30.0, 300.0) == LabelScale(mean=10.0, std=1.0, count=3)
+    # Far from zero, the spread keeps its digits (sums in float64 would lose it).
+    far = np.array([1e9 - 1, 1e9, 1e9 + 1], dtype=np.float64)
+    import tensorflow as tf
+
+    far_scale = label_scale(tf.data.Dataset.from_tensor_slices(({"a": far}, far)).batch(2))
+    assert far_scale.mean == pytest.approx(1e9) and far_scale.std == pytest.approx(
+        np.std(far), rel=1e-9)
     assert scale.count == len(label)
     with pytest.raises(ValueError, match="no labels"):
         LabelScale.of(0, 0.0, 0.0)
