@@ -15,6 +15,7 @@ from tfx_bsl.public import tfxio
 from components.train import in_memory_input
 from components.train.model import (
     LearningRateSchedule,
+    MIN_STEPS_PER_EPOCH,
     ModelConfig,
     ModelInput,
     build_model,
@@ -73,6 +74,16 @@ def dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int
         batch_size, shuffle, seed)
 
 
+def small_split_rows(train_ds, batch_size: int) -> int:
+    """The training split's rows when it is small enough for regression_batch_size to shrink
+    the batch (at most MIN_STEPS_PER_EPOCH batches), else a number that keeps it: only that
+    many batches are read."""
+    batches = train_ds.take(MIN_STEPS_PER_EPOCH).reduce(
+        tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[1], out_type=tf.int64)[0])
+    return int(batches) if int(batches) < MIN_STEPS_PER_EPOCH * batch_size else \
+        MIN_STEPS_PER_EPOCH * batch_size
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config: dict[str, Any] = fn_args.custom_config
     spec = DatasetSpec.from_config(config["spec"])
@@ -85,14 +96,16 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                        train["batch_size"], train["seed"], shuffle=False)
 
-    # Regression: the model learns the label in standard deviations of the training split's, in
-    # batches small enough for a small split to train (model.regression_batch_size).
+    # Regression: the model learns the label in standard deviations of the training split's.
+    # Any task: a small split trains in batches small enough for an epoch to be a few steps
+    # (model.regression_batch_size; iris' 104 training rows in one batch of 128 reached accuracy
+    # 0.80 in 30 epochs, in batches of 8 0.96).
     scale = label_scale(train_ds) if spec.is_regression else None
-    if scale is not None:
-        batch = regression_batch_size(train["batch_size"], scale.count)
-        if batch != train["batch_size"]:
-            train_ds = dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
-                               batch, train["seed"], shuffle=True)
+    rows = scale.count if scale is not None else small_split_rows(train_ds, train["batch_size"])
+    batch = regression_batch_size(train["batch_size"], rows)
+    if batch != train["batch_size"]:
+        train_ds = dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
+                           batch, train["seed"], shuffle=True)
     model_config = ModelConfig.from_settings(
         spec.num_classes, model_settings(train, fn_args.hyperparameters), scale)
     model = build_model(model_inputs(spec, tft_output), model_config)

@@ -28,7 +28,7 @@ from components.train.model import (
     label_scale,
     regression_batch_size,
 )
-from components.train.trainer_module import model_inputs
+from components.train.trainer_module import model_inputs, small_split_rows
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import DatasetSpec
 
@@ -105,13 +105,14 @@ def tuner_fn(fn_args):
             tft_output.transformed_metadata.schema)
 
     train_ds = dataset(fn_args.train_files, True)
-    if spec.is_regression:
-        # The search's objective stays val_loss: for regression the eval split's loss (mean
-        # squared or Huber error in standard deviations), lower is better, as for classes.
-        scale = label_scale(train_ds)
-        batch = regression_batch_size(train["batch_size"], scale.count)
-        if batch != train["batch_size"]:  # trials train as the Trainer will
-            train_ds = dataset(fn_args.train_files, True, batch)
+    # The search's objective stays val_loss: for regression the eval split's loss (mean
+    # squared or Huber error in standard deviations), lower is better, as for classes. A small
+    # split trains in smaller batches, whatever the task, as the Trainer's.
+    rows = label_scale(train_ds).count if spec.is_regression else \
+        small_split_rows(train_ds, train["batch_size"])
+    batch = regression_batch_size(train["batch_size"], rows)
+    if batch != train["batch_size"]:  # trials train as the Trainer will
+        train_ds = dataset(fn_args.train_files, True, batch)
     callbacks = [LearningRateSchedule(tune["epochs"]), keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train["early_stopping_patience"],
         restore_best_weights=True)]
