@@ -61,8 +61,8 @@ score: $(STAMP)  ## score a CSV with DATASET's champion model: make score CSV=ne
 schema: $(STAMP)  ## draft a schema for DATASET with SchemaGen, for review
 	@$(PY) -m pipeline schema --dataset $(DATASET) $(ARGS)
 
-airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled Airflow DAG on 127.0.0.1 (Ctrl-C stops it)
-	@$(PY) -m pipeline airflow --dataset $(DATASET) $(ARGS)
+airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled Airflow DAG on 127.0.0.1, SCORE_CSV=path also a scoring DAG (Ctrl-C stops it)
+	@$(PY) -m pipeline airflow --dataset $(DATASET) $(if $(SCORE_CSV),--score-csv "$(SCORE_CSV)") $(ARGS)
 
 compile-kfp: $(KFP_STAMP)  ## write DATASET's pipeline as a Kubeflow Pipelines v2 / Vertex AI JSON spec
 	@$(PY) -m pipeline compile-kfp --dataset $(DATASET) $(ARGS)
