@@ -232,17 +232,14 @@ def _draft_suite(spec, folder: Path, sample_csv: Path | None, draft, stamp: str,
 
 
 def _whole_file_rows(suite: dict, rows: int) -> None:
-    for e in suite["expectations"]:
-        if e["type"] == "expect_table_row_count_to_be_between":
-            e["kwargs"]["min_value"] = -(-rows // suite_draft_factor())
-            e["kwargs"]["max_value"] = rows * suite_draft_factor()
-            e["meta"]["observed"] = f"{rows} rows"
-
-
-def suite_draft_factor() -> int:
+    """The row-count bounds suite_draft sets, for the whole file rather than the sample."""
     from components.contract.suite_draft import ROW_COUNT_FACTOR
 
-    return ROW_COUNT_FACTOR
+    for e in suite["expectations"]:
+        if e["type"] == "expect_table_row_count_to_be_between":
+            e["kwargs"]["min_value"] = -(-rows // ROW_COUNT_FACTOR)
+            e["kwargs"]["max_value"] = rows * ROW_COUNT_FACTOR
+            e["meta"]["observed"] = f"{rows} rows"
 
 
 def _rare_classes_not_required_per_split(suite: dict, spec, draft) -> None:
