@@ -170,3 +170,20 @@ def test_a_rare_class_is_allowed_but_not_required_in_each_split(tmp_path):
                    and not e["meta"].get("per_split"))
     assert allowed["kwargs"]["value_set"] == ["A", "B", "C"]
     suite_loading.parse_suite(suite, spec, "test")
+
+
+def test_a_sampled_draft_widens_string_domains_and_counts_the_whole_file():
+    """A schema and suite drafted from a sample of a large file: a rare value the sample missed
+    must not stop the run, and the row count is the file's."""
+    from pipeline.cli import init_command
+
+    schema = ('feature {\n  name: "company"\n  type: BYTES\n  domain: "company"\n}\n'
+              'feature {\n  name: "fare"\n  type: FLOAT\n}\n'
+              'string_domain {\n  name: "company"\n  value: "A"\n}\n')
+    widened = init_command._widen_domains(schema)
+    assert widened.count("min_domain_mass: 0.99") == 1  # company only, not fare
+    suite = {"expectations": [{"type": "expect_table_row_count_to_be_between",
+                               "kwargs": {"min_value": 25000, "max_value": 100000},
+                               "meta": {"observed": "50000 rows"}}]}
+    init_command._whole_file_rows(suite, 1_500_000)
+    assert suite["expectations"][0]["kwargs"] == {"min_value": 750_000, "max_value": 3_000_000}
