@@ -48,7 +48,7 @@ def _line(stdout: str, stage: str) -> str:
     return next(line for line in stdout.splitlines() if line.strip().startswith(stage))
 
 
-def test_the_first_run_is_blessed_pushed_and_registered_as_champion(runs, client):
+def test_the_first_run_is_blessed_pushed_and_registered_as_champion(runs, client, monkeypatch):
     settings, first, _ = runs
     evaluator = _line(first, "Evaluator")
     assert "RMSE " in evaluator and "MAE " in evaluator and "R² " in evaluator
@@ -58,6 +58,14 @@ def test_the_first_run_is_blessed_pushed_and_registered_as_champion(runs, client
     champion = client.get_model_version_by_alias(settings.registered_model_name,
                                                  registry.CHAMPION)
     assert champion.version in (1, "1")
+    # The pyfunc's signature answers one number per row, in the label's units.
+    import mlflow
+
+    monkeypatch.delenv(mlflow_store.TRACKING_URI_ENV, raising=False)
+    with mlflow_store.active_store(settings):
+        info = mlflow.models.get_model_info(registry.model_uri(settings.registered_model_name))
+    assert [(c.name, c.type.name) for c in info.signature.outputs.inputs] == [
+        ("prediction", "double")]
     parent = mlflow_runs.parent_run(client, settings, lineage.tfx_run_ids(settings)[0])
     metrics = parent.data.metrics
     for name in ("root_mean_squared_error", "mean_squared_error", "mean_absolute_error",
