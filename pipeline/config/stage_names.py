@@ -39,6 +39,8 @@ STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, EXPECTATIONS_GAT
 TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
 
 
+# The scoring pipeline is named the training pipeline's name plus this.
+SCORING_SUFFIX = "-score"
 # The scoring pipeline's node ids in run order; the Evaluator only when the file has the label.
 SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATISTICS,
                   EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,

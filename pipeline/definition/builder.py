@@ -53,6 +53,7 @@ from pipeline.config.stage_names import (
     PUSHER,
     SCHEMA_GEN,
     SCHEMA_IMPORTER,
+    SCORING_SUFFIX,
     SERVING_VALIDATOR,
     STATISTICS_GEN,
     TRAINER,
@@ -385,9 +386,9 @@ def _drop_drift(settings: Settings, spec: DatasetSpec, statistics_gen) -> list:
 
 # Drops are compared on the split the model learns from.
 DROP_DRIFT_SPLIT = "train"
-# The scoring pipeline (`make score`): its name is the training pipeline's plus this, in the
-# same ML Metadata store and pipeline root, so its nodes can import the champion's artifacts.
-SCORING_SUFFIX = "-score"
+# The scoring pipeline (`make score`) is named the training pipeline's name plus SCORING_SUFFIX,
+# in the same ML Metadata store and pipeline root, so its nodes can import the champion's
+# artifacts.
 SCORE_SPLIT = "score"  # the one split of a file to score: every row, in the file's order
 
 

@@ -167,6 +167,7 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
     """`make score`: the scoring pipeline on settings.csv with the champion model; the scored
     file is published under outputs/<dataset>/scores/<timestamp>/ when the run succeeded. The
     caller holds the output folder. Raises on the first failed stage (after the summary)."""
+    from pipeline.config.stage_names import SCORING_SUFFIX
     from pipeline.console.output_capture import captured_output
     from pipeline.runners import scores_folder
     from pipeline.runners.run_lock import new_run_id
@@ -181,15 +182,12 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
               f"  full log: {settings.log_path}\n"
               f"  Beam: {_beam_description(settings)}\n")
     out.flush()
-    pipeline_name = ""
+    pipeline_name = settings.full_pipeline_name + SCORING_SUFFIX
 
     def make_pipeline():
-        nonlocal pipeline_name
         from pipeline.definition.builder import create_scoring_pipeline
 
-        pipeline = create_scoring_pipeline(settings, spec, champion)
-        pipeline_name = pipeline.pipeline_info.pipeline_name
-        return pipeline
+        return create_scoring_pipeline(settings, spec, champion)
 
     started_ms = int(time.time() * 1000)
     published, error = None, None
@@ -205,8 +203,8 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
         with captured_output(settings.log_path):
             try:
                 mlflow_run = scoring_runs.log_scoring_run(
-                    settings, spec, champion, pipeline_name or "", run_id if record.stages
-                    else None, published, record, started_ms, error)
+                    settings, spec, champion, pipeline_name,
+                    run_id if record.stages else None, published, record, started_ms, error)
             except Exception:
                 if error is None:
                     raise
@@ -238,7 +236,7 @@ def _report_drift(settings: Settings, pipeline_name: str, run_id: str, out: Text
 def _scoring_record(settings: Settings, pipeline_name: str, run_id: str):
     from pipeline.tracking import scoring_runs
 
-    return scoring_runs.read_record(settings, pipeline_name, run_id if pipeline_name else None)
+    return scoring_runs.read_record(settings, pipeline_name, run_id)
 
 
 def _scored_csv(settings: Settings, pipeline_name: str, run_id: str) -> Path:

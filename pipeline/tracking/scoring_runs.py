@@ -23,7 +23,6 @@ from pipeline.mlmd import champion as champion_lib
 from pipeline.mlmd import queries
 from pipeline.tracking import git_source, mlflow_store, registry, run_logging
 
-EXPERIMENT_SUFFIX = "-score"
 TAG_KIND = "csv2model.run_kind"
 KIND = "scoring"
 TAG_MODEL_VERSION = "model.version"
