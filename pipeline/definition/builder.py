@@ -458,7 +458,8 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     ).with_id(CHAMPION_STATISTICS)
 
     suite_path = suite_loading.suite_path(spec)
-    suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label)
+    suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label,
+                                        header)
     source = f"{suite_path} (the expectations that apply to a file to score)"
     suite_loading.parse_suite(suite, spec, source)  # a broken suite fails here
     expectations_validator = GreatExpectationsValidator(

@@ -45,6 +45,10 @@ def test_the_scoring_suite_leaves_out_the_label_the_row_count_and_the_columns(sp
     others = [e for e in raw["expectations"] if scoring_suite.applies_to_scoring(e, "species")]
     assert kept == others
     suite_loading.parse_suite(scoring_suite.scoring_suite(raw, spec.label), spec, "scoring")
+    # A column the model does not read may be absent from a file to score: its checks go too.
+    header = [c for c in spec.column_names if c not in ("species", "sex")]
+    without = scoring_suite.scoring_suite(raw, spec.label, header)["expectations"]
+    assert without == [e for e in kept if (e.get("kwargs") or {}).get("column") != "sex"]
 
 
 @pytest.mark.parametrize("with_label", [False, True])
