@@ -571,6 +571,10 @@ def test_worse_model_is_logged_but_champion_stays(runs, second, client):
     assert versions[2].run_id == parent.info.run_id
     assert versions[2].tags[registry.TAG_BLESSED] == "false"
     assert int(client.get_model_version_by_alias(name, registry.CHAMPION).version) == 1
+    # Why, from TFMA's validation result: on the run and on the registered version.
+    why = parent.data.tags["not_blessed_because"]
+    assert "below champion version 1 (allowed drop 0.000: gates.max_metric_drop" in why, why
+    assert versions[2].tags["not_blessed_because"] == why
     # Charts of a model evaluated next to a baseline (TFMA then holds two models).
     evaluator = second[1][builder.EVALUATOR].info.run_id
     assert {a.path for a in client.list_artifacts(evaluator, "plots")} == {
