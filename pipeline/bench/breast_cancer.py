@@ -4,9 +4,9 @@
 rows, 30 numeric features and the diagnosis (0 malignant, 1 benign). Written as a dataset of
 its own, like the original WDBC file with a row `id` first: 32 numeric columns, `id` ignored.
 
-Column names are snake_case (`mean radius` -> `mean_radius`): scikit-learn's names hold
-spaces, which TensorFlow refuses as node and SavedModel signature argument names, so the
-pipeline does not take them today.
+Column names are snake_case (`mean radius` -> `mean_radius`), as the original WDBC file has
+them. The pipeline takes scikit-learn's spaced names too (docs/datasets.md); `make init`'s bench
+tables use them as they come.
 
 The schema and the suite are not written here: the bench drafts them with the pipeline's own
 `schema` and `expectations` commands, as README "Datasets" asks of a new dataset.

@@ -18,13 +18,16 @@ import numpy as np
 
 from pipeline.bench import breast_cancer
 from pipeline.bench.process import measure, pipeline_command
+from pipeline.bench.targets import TAXI_AUC, TAXI_AUC_TOLERANCE
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.settings import Settings
 from pipeline.config.stage_names import EXAMPLE_GEN, TUNER
 
 SEEDS = (1, 2, 3)
-# The issue's targets, on the eval split (README, Results).
-TARGETS = {"taxi": ("auc", 0.957), "penguins": ("accuracy", 0.98)}
+# The targets on the eval split, the same as the speed section's row 6 (targets.py): taxi's
+# AUC 0.956 within its tolerance, penguins' accuracy 0.98.
+TARGETS = {"taxi": ("auc", round(TAXI_AUC - TAXI_AUC_TOLERANCE, 3)),
+           "penguins": ("accuracy", 0.98)}
 PLAIN_EPOCHS = 5  # the seed script's plain Keras MLP trained for 5 epochs
 
 
