@@ -55,10 +55,10 @@ def test_table_rows_and_target_verdicts():
 
     met = quality.table({"taxi": entry([0.957, 0.958, 0.959])})
     assert "| taxi | **pipeline, mean of seeds** | 0.9580 | 0.9000 | auc 0.9570-0.9590, " \
-           "accuracy 0.9000-0.9000; target auc >= 0.957: met |" in met
+           "accuracy 0.9000-0.9000; target auc >= 0.953: met |" in met
     assert "| taxi | pipeline --tune, seed 1 | 0.9580 | 0.9100 | Tuner 100 s, run 160 s |" in met
     assert "| taxi | HistGradientBoosting | 0.9540 | 0.9000 | same split, defaults |" in met
-    missed = quality.table({"taxi": entry([0.950, 0.956, 0.956]),
+    missed = quality.table({"taxi": entry([0.948, 0.952, 0.953]),
                             "other": {"error": "RuntimeError: boom"}})
-    assert "target auc >= 0.957: NOT met |" in missed
+    assert "target auc >= 0.953: NOT met |" in missed
     assert "| other | - | - | - | failed: RuntimeError: boom |" in missed
