@@ -121,9 +121,14 @@ def read_anomalies(anomalies_uri: str, split_pair: str) -> anomalies_pb2.Anomali
 
 
 def drift_line(m: dict, critical: bool = False) -> str:
-    """`drift: fare Jensen–Shannon 0.31 > 0.10` (the issue's wording), `(critical)` after it."""
-    return (f"drift: {m['column']} {COMPARATOR_NAMES[m['comparator']]} {m['value']:.2f} > "
-            f"{m['threshold']:.2f}" + (" (critical)" if critical else ""))
+    """`drift: fare Jensen–Shannon 0.31 > 0.10`, `(critical)` after it; with more digits where
+    two would print the value equal to the threshold (`0.1004 > 0.1000`)."""
+    value, threshold = m["value"], m["threshold"]
+    digits = 2
+    while digits < 6 and round(value, digits) <= round(threshold, digits):
+        digits += 1
+    return (f"drift: {m['column']} {COMPARATOR_NAMES[m['comparator']]} {value:.{digits}f} > "
+            f"{threshold:.{digits}f}" + (" (critical)" if critical else ""))
 
 
 def _row_count(statistics: Optional[standard_artifacts.ExampleStatistics]) -> "dict[str, int]":

@@ -249,3 +249,13 @@ def test_a_regression_prediction_is_one_number_per_row(tmp_path):
                                     "regression") == 2
     assert target.read_text().splitlines() == [
         "trip_miles,company,prediction", "1.5,A,12.5", ",B,7.25"]
+
+
+def test_a_drift_line_names_the_column_the_measure_and_the_threshold():
+    line = drift.drift_line({"column": "fare", "comparator": "jensen_shannon", "value": 0.3123,
+                             "threshold": 0.1})
+    assert line == "drift: fare Jensen–Shannon 0.31 > 0.10"
+    # Never a value printed equal to its threshold, nor below it.
+    close = drift.drift_line({"column": "island", "comparator": "l_infinity", "value": 0.1004,
+                              "threshold": 0.1}, critical=True)
+    assert close == "drift: island L-infinity 0.1004 > 0.1000 (critical)"
