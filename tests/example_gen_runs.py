@@ -27,8 +27,9 @@ def read_examples(split_folder: Path) -> list[bytes]:
 
 
 def run_example_gen(executor_class, csv: Path, out: Path, beam_args: tuple[str, ...] = (),
-                    splits=SPLITS) -> dict[str, list[bytes]]:
-    """Run an ExampleGen executor on one CSV into out; each split's examples (read_examples)."""
+                    splits=SPLITS, custom_config: dict | None = None) -> dict[str, list[bytes]]:
+    """Run an ExampleGen executor on one CSV into out; each split's examples (read_examples).
+    custom_config: the options the builder packs into the ExampleGen's custom config."""
     examples = standard_artifacts.Examples()
     examples.uri = str(out)
     output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
@@ -41,6 +42,15 @@ def run_example_gen(executor_class, csv: Path, out: Path, beam_args: tuple[str, 
         "output_config": proto_utils.proto_to_json(output_config),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
     }
+    if custom_config:
+        from google.protobuf import any_pb2, struct_pb2
+
+        options = struct_pb2.Struct()
+        options.update(custom_config)
+        packed = any_pb2.Any()
+        packed.Pack(options)
+        exec_properties["custom_config"] = proto_utils.proto_to_json(
+            example_gen_pb2.CustomConfig(custom_config=packed))
     context = BaseBeamExecutor.Context(
         beam_pipeline_args=["--runner=DirectRunner", *beam_args], tmp_dir=str(out / ".tmp"))
     # As the pipeline's runners do: else TFX leaves a 50 MB copy of itself in /tmp per call.

@@ -74,10 +74,11 @@ def _frame(columns: dict[str, pd.Series], spec: DatasetSpec) -> pd.DataFrame:
 
 def csv_frames(path: str | Path, spec: DatasetSpec,
                batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """The CSV in frames of at most batch_rows rows. Only empty cells are missing, as in
-    CsvExampleGen ("NA" is text; pandas would otherwise read it as missing)."""
-    reader = csv_format.read_frame(path, dtype=str, keep_default_na=False, na_values=[""],
-                         chunksize=batch_rows)
+    """The CSV in frames of at most batch_rows rows. Only empty cells and the spec's
+    missing_values are missing, as in the ExampleGen ("NA" is text unless the spec lists it;
+    pandas would otherwise read it as missing)."""
+    reader = csv_format.read_frame(path, spec.missing_values, dtype=str, keep_default_na=False,
+                                   na_values=[""], chunksize=batch_rows)
     for chunk in reader:
         yield _frame({name: chunk[name] for name in chunk.columns}, spec)
 

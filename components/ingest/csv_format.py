@@ -15,6 +15,13 @@ another delimiter (semicolon, tab, pipe), gzip content under a `.csv` name (or a
 plain text), a ZIP/Excel/other compressed file, UTF-16 or UTF-32 text, binary data. Values are
 UTF-8; the first byte that is not is named by offset and line where a reader meets it.
 
+Missing values: an empty cell is always missing. A spec may list more cells read as missing
+(`missing_values: [NA]`: R exports, pandas' na_rep); inspect() takes that list and every reader
+honours it the same way, through this module: pyarrow's null_values (read_batches), pandas'
+na_values (read_frame), is_missing() for the csv module. Matches are exact (case and spaces
+count); quoted or not, a marker is missing. With no list a cell such as `NA` is text, as in
+TFX's CsvExampleGen.
+
 Only the standard library is imported here (pandas on use), so the preflight stays quick.
 """
 from __future__ import annotations
@@ -48,6 +55,10 @@ _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
 # Delimiters spreadsheets export with, and how a message names them.
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 _SEP_HINT = re.compile(rb"sep=(.)(\r\n|\n|\r)")
+# Cells that exports commonly write for a missing number (compared lower case): what `make init`
+# looks for, and what the preflight names when an undeclared one stops a numeric column.
+KNOWN_MISSING_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "?", "-", "--", "missing",
+                                   "#n/a"})
 
 
 class CsvFormatError(ValueError):
@@ -66,6 +77,12 @@ class CsvFormat:
     header_line: int
     # The header's column names, spaces around each stripped; () for an empty first line.
     header: tuple[str, ...]
+    # Cells read as missing besides the empty one (the spec's missing_values), exact strings.
+    missing_values: tuple[str, ...] = ()
+
+    def is_missing(self, cell: str) -> bool:
+        """An empty cell, or one of missing_values: what every reader reads as missing."""
+        return cell == "" or cell in self.missing_values
 
     def open_binary(self) -> BinaryIO:
         """The decompressed bytes from the header line on (BOM and hint line skipped)."""
@@ -83,8 +100,9 @@ def is_gzip_name(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 
 
-def inspect(path: str | Path) -> CsvFormat:
-    """The file's format, or CsvFormatError naming the file and why it is not a CSV we read."""
+def inspect(path: str | Path, missing_values: tuple[str, ...] | list[str] = ()) -> CsvFormat:
+    """The file's format, or CsvFormatError naming the file and why it is not a CSV we read.
+    missing_values: cells its readers read as missing, as an empty cell (the spec's list)."""
     path = Path(path)
     if not path.exists():
         raise CsvFormatError(f"{path}: file not found")
@@ -132,7 +150,8 @@ def inspect(path: str | Path) -> CsvFormat:
     header = _parse_header(path, head, offset, header_line)
     _check_delimiter(path, head, offset, header)
     return CsvFormat(path=path, gzip=compressed, header_offset=offset, header_line=header_line,
-                     header=tuple(name.strip() for name in header))
+                     header=tuple(name.strip() for name in header),
+                     missing_values=tuple(dict.fromkeys(v for v in missing_values if v)))
 
 
 def _parse_header(path: Path, head: bytes, offset: int, line: int) -> list[str]:
@@ -194,10 +213,18 @@ def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:
             line += block.count(b"\n")
 
 
-def read_frame(path: str | Path, **read_csv_args):
+def read_frame(path: str | Path, missing_values: tuple[str, ...] | list[str] = (),
+               **read_csv_args):
     """pandas.read_csv on the CSV as inspect() sees it: header names stripped, BOM, hint line
-    and compression handled. Pass dtype, usecols, nrows, chunksize, ... as to read_csv."""
+    and compression handled. Pass dtype, usecols, nrows, chunksize, ... as to read_csv.
+    missing_values (the spec's) are added to na_values: read as NaN, as pandas reads an empty
+    cell by default (a caller that keeps empty cells as "" with keep_default_na=False and no
+    na_values gets NaN for a marker: fillna("") makes them alike)."""
     import pandas as pd
 
-    fmt = inspect(path)
+    fmt = inspect(path, missing_values)
+    if fmt.missing_values:
+        given = read_csv_args.get("na_values")
+        given = [] if given is None else [given] if isinstance(given, str) else list(given)
+        read_csv_args["na_values"] = given + list(fmt.missing_values)
     return pd.read_csv(fmt.open_text(), header=0, names=list(fmt.header), **read_csv_args)

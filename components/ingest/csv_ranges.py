@@ -12,6 +12,7 @@ import io
 from typing import Iterator, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from components.ingest import csv_format
@@ -63,14 +64,16 @@ def _open_range(fmt: csv_format.CsvFormat, byte_range: ByteRange):
 
 
 def read_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange) -> Iterator[pa.RecordBatch]:
-    """The range's rows in record batches of string columns ("" for an empty cell), in header
-    order. Blank lines are skipped and a row with another number of fields fails, as in
-    CsvExampleGen; a byte that is not UTF-8 fails naming its line and offset."""
+    """The range's rows in record batches of string columns ("" for an empty cell, and for a
+    cell of fmt.missing_values), in header order. Blank lines are skipped and a row with another
+    number of fields fails, as in CsvExampleGen; a byte that is not UTF-8 fails naming its line
+    and offset."""
     placeholders = [f"column_{i}" for i in range(len(fmt.header))]
     if byte_range.end is not None and byte_range.end <= byte_range.start:
         return
+    markers = list(fmt.missing_values)
     try:
-        yield from pa_csv.open_csv(
+        batches = pa_csv.open_csv(
             _open_range(fmt, byte_range),
             read_options=pa_csv.ReadOptions(column_names=placeholders, block_size=BLOCK_BYTES,
                                             skip_rows=1 if byte_range.skip_header else 0),
@@ -78,9 +81,18 @@ def read_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange) -> Iterator[p
             parse_options=pa_csv.ParseOptions(delimiter=csv_format.DELIMITER,
                                               newlines_in_values=byte_range.skip_header,
                                               ignore_empty_lines=True),
+            # A marker (quoted or not) is read as null, then as the empty cell it stands for:
+            # downstream, as in CsvExampleGen, an empty cell is an empty value list.
             convert_options=pa_csv.ConvertOptions(
                 column_types={name: pa.string() for name in placeholders},
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
+                null_values=markers, strings_can_be_null=bool(markers),
+                quoted_strings_can_be_null=bool(markers)))
+        if not markers:
+            yield from batches
+            return
+        for batch in batches:
+            yield pa.RecordBatch.from_arrays(
+                [pc.fill_null(column, "") for column in batch.columns], placeholders)
     except pa.ArrowInvalid as e:
         if str(e).startswith("Empty CSV file"):  # blank lines only, or a header alone
             return

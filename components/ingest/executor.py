@@ -19,8 +19,13 @@ memory): 4,300 rows/s and 6.6 GB for 1.5M taxi rows. Here:
    a file; the Trainer shuffles its input.
 
 The header is read as every reader of the CSV reads it (csv_format.py: BOM, CRLF, gzip).
+The custom config's `missing_values` (the spec's list, docs/ingestion.md) names cells read as
+missing: each becomes an empty value list, exactly as an empty cell does, before the columns
+are typed (so a column of numbers with `NA` for missing is INT or FLOAT). Without it a cell
+such as `NA` is text, as in CsvExampleGen.
 
-Two options in the custom config, for scoring a new file against a trained model (`make score`):
+Two more options in the custom config, for scoring a new file against a trained model
+(`make score`):
 `column_types` gives columns the type the model's schema has ({name: "INT"|"FLOAT"|"STRING"}):
 a column of whole numbers in a FLOAT column is written as floats, and a column whose values do
 not fit its type (text in a number column, decimals in an INT one) fails naming file and column.
@@ -49,15 +54,15 @@ from components.ingest.csv_ranges import FileSurvey, survey
 from components.ingest.range_writer import WriteRangeSplits
 
 
-def _survey_input(exec_properties: dict[str, Any],
-                  split_pattern: str) -> tuple[csv_format.CsvFormat, FileSurvey]:
+def _survey_input(exec_properties: dict[str, Any], split_pattern: str,
+                  missing_values: list[str] = ()) -> tuple[csv_format.CsvFormat, FileSurvey]:
     pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY],
                            split_pattern)
     files = fileio.glob(pattern)
     if len(files) != 1:
         raise RuntimeError(f"Split pattern {pattern} matches {len(files)} files; the CSV "
                            "ExampleGen reads exactly one")
-    fmt = csv_format.inspect(files[0])
+    fmt = csv_format.inspect(files[0], missing_values)
     found = survey(fmt)
     logging.info("CSV %s: column types %s, %d byte ranges", fmt.path,
                  dict(zip(fmt.header, (t.name for t in found.types))), len(found.ranges))
@@ -66,6 +71,7 @@ def _survey_input(exec_properties: dict[str, Any],
 
 COLUMN_TYPES_KEY = "column_types"
 ROW_KEY_FEATURE_KEY = "row_key_feature"
+MISSING_VALUES_KEY = "missing_values"
 
 
 def custom_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +143,9 @@ class Executor(BaseExampleGenExecutor):
         split_uris = [artifact_utils.get_split_uri(examples, name) for name in split_names]
         for uri in split_uris:
             fileio.makedirs(uri)
-        fmt, found = _survey_input(exec_properties, input_config.splits[0].pattern)
         options = custom_options(exec_properties)
+        fmt, found = _survey_input(exec_properties, input_config.splits[0].pattern,
+                                   options.get(MISSING_VALUES_KEY) or [])
         types = forced_types(fmt, found.types, options.get(COLUMN_TYPES_KEY) or {})
         write = WriteRangeSplits(fmt, types, split_uris,
                                  [split.hash_buckets for split in split_config.splits],

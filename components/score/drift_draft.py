@@ -27,8 +27,9 @@ def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS) -> dict[str, tupl
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     columns = [f for f in spec.features if f.role == FEATURE]
-    frame = csv_format.read_frame(spec.csv_path, usecols=[f.name for f in columns],
-                                  nrows=max_rows, dtype=str, keep_default_na=False)
+    frame = csv_format.read_frame(spec.csv_path, spec.missing_values,
+                                  usecols=[f.name for f in columns], nrows=max_rows, dtype=str,
+                                  keep_default_na=False).fillna("")  # a marker: as empty
     for f in columns:  # TFDV's types as the ingestion gives them: numbers or text
         if f.type != CATEGORICAL:
             frame[f.name] = frame[f.name].replace("", np.nan).astype("float64")

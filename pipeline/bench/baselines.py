@@ -350,7 +350,8 @@ def serving(settings: Settings, requests: int = 200,
     dtypes = signature.structured_input_signature[1]
     names = [f.name for f in spec.model_features]
     frame = registry.feature_rows(settings.csv or spec.csv_path, names,
-                                  {n for n in names if dtypes[n].dtype != tf.string}, rows=400)
+                                  {n for n in names if dtypes[n].dtype != tf.string}, rows=400,
+                                  missing_values=spec.missing_values)
     with mlflow_store.active_store(settings):
         model = mlflow.pyfunc.load_model(registry.model_uri(settings.registered_model_name))
     schema = model.metadata.get_input_schema()

@@ -289,6 +289,9 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
     classes = ", ".join(f"{c} ({n:,})" for c, n in task.counts.items())
     lines.append(f"  task: {task.task} ({task.reason})" +
                  (f"; classes in order: {classes}" if classes else ""))
+    if draft.missing_values:
+        lines.append(f"  missing_values: {', '.join(draft.missing_values)} "
+                     f"({draft.missing_reason})")
     flagged = draft.flagged
     lines.append(f"  flagged for review ({len(flagged)}):" if flagged else
                  "  flagged for review: none")

@@ -166,6 +166,10 @@ class DatasetSpec:
     gates: Gates = Gates()
     # Not in to_config() either: only the drift stages read it.
     drift: Drift = Drift()
+    # Cells read as missing besides the empty one (`missing_values: [NA]`), in every column, by
+    # every reader of the CSV (components/ingest/csv_format.py). In to_config() when set: the
+    # ExampleGen's custom config carries it, so changing it re-runs ingestion and what follows.
+    missing_values: tuple[str, ...] = ()
 
     # Derived views, so callers never filter by role themselves.
     @property
@@ -232,6 +236,8 @@ class DatasetSpec:
             "classes": list(self.classes),
             "slice_by": self.slice_by,
             "features": [dataclasses.asdict(f) for f in self.features],
+            # Only when set, so the fingerprint of a spec without it is what it was.
+            **({"missing_values": list(self.missing_values)} if self.missing_values else {}),
         }
 
     @classmethod
@@ -244,6 +250,7 @@ class DatasetSpec:
             classes=tuple(config["classes"]),
             features=tuple(Feature(**f) for f in config["features"]),
             slice_by=config.get("slice_by", ""),
+            missing_values=tuple(config.get("missing_values", ())),
         )
 
     def fingerprint(self) -> str:
@@ -391,6 +398,31 @@ def _parse_drift(path: Path, raw: Any, features: tuple[Feature, ...], label: str
     return Drift(**values)
 
 
+def _parse_missing_values(path: Path, raw: Any) -> tuple[str, ...]:
+    """The optional `missing_values:` list: exact cell strings (quote null, ?, -: YAML reads
+    some of them as something else), none empty (an empty cell is always missing)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise _fail(path, f"'missing_values' must be a list of cell strings such as [NA], got "
+                          f"{raw!r}")
+    values = []
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise _fail(path, f"missing_values: {value!r} is not a cell string; quote it (YAML "
+                              "reads null, ~, true, .nan unquoted as something else): \"null\"")
+        value = str(value)
+        if not value:
+            raise _fail(path, "missing_values: an empty cell is always missing; list only other "
+                              "cells")
+        if value in values:
+            raise _fail(path, f"missing_values: {value!r} is listed twice")
+        values.append(value)
+    return tuple(values)
+
+
 def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
     """Read and validate a spec; every mistake raises SpecError naming the file and the field."""
     path = Path(path).resolve()
@@ -406,7 +438,7 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         if key not in raw:
             raise _fail(path, f"missing required key '{key}'")
     unknown = set(raw) - {"name", "csv", "task", "label", "classes", "features", "slice_by",
-                          "description", "gates", "drift"}
+                          "description", "gates", "drift", "missing_values"}
     if unknown:
         raise _fail(path, f"unknown key(s) {sorted(unknown)}")
 
@@ -441,4 +473,5 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         features=features, slice_by=slice_by, description=str(raw.get("description", "")),
         spec_path=path, gates=_parse_gates(path, raw.get("gates"), task),
         drift=_parse_drift(path, raw.get("drift"), features, label),
+        missing_values=_parse_missing_values(path, raw.get("missing_values")),
     )

@@ -8,9 +8,9 @@ Role `ignore` (the column cannot help, or would mislead):
 1. empty on every row, or on at least MOSTLY_EMPTY (95%) of the rows: too few values to learn
    from;
 2. one value on every row that has one (constant);
-3. numbers written with missing-value markers (NA, N/A, NaN, null, ?, -): the ExampleGen
-   reads the column as text, so init cannot use it as a number; it is ignored and flagged,
-   saying to write missing values as empty cells (init does not rewrite the user's data);
+3. numbers written with missing-value markers (NA, N/A, NaN, null, ?, -) that init could not
+   declare in the spec's `missing_values` (draft.py declares them unless the label holds one):
+   the ExampleGen reads the column as text, so it is ignored and flagged;
 4. text with a different value on every row (an identifier, a name), or text whose distinct
    values are at least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a
    vocabulary can learn that carries to new rows);
@@ -43,13 +43,16 @@ import re
 
 import numpy as np
 
+from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
 from pipeline.config import dataset_spec as ds
 from pipeline.dataset_init import leakage
 from pipeline.dataset_init.table_sample import TableSample
 
 MOSTLY_EMPTY = 0.95
-MISSING_MARKERS = {"na", "n/a", "nan", "null", "none", "?", "-", "--", "missing", "#n/a"}
+MISSING_MARKERS = csv_format.KNOWN_MISSING_MARKERS
+# At most this many distinct marker strings in one column: a few recurring ones, not text.
+MAX_MARKERS = 3
 NEARLY_UNIQUE = 0.5
 NEARLY_UNIQUE_MIN_DISTINCT = 20  # below this many values a table is too small to call it
 TEXT_WORDS = 3.0
@@ -98,7 +101,20 @@ def _missing_markers(present: list[str]) -> dict[str, int]:
             if value.strip().lower() not in MISSING_MARKERS:
                 return {}
             counts[value] = counts.get(value, 0) + 1
-    return counts if numbers >= len(present) / 2 else {}
+    return counts if numbers >= len(present) / 2 and len(counts) <= MAX_MARKERS else {}
+
+
+def missing_markers(table: TableSample, label: str) -> dict[str, dict[str, int]]:
+    """{column: {marker: sampled cells}} for the text columns (not the label) whose sampled
+    cells are numbers but for a few known missing-value markers: what draft.py declares as the
+    spec's missing_values, so the columns are read (and typed) as numbers."""
+    found = {}
+    for name in table.header:
+        if name != label and table.type_of(name) == ColumnType.STRING:
+            markers = _missing_markers([v for v in table.column(name) if v != ""])
+            if markers:
+                found[name] = markers
+    return found
 
 
 def _looks_like_id(name: str) -> bool:
@@ -154,8 +170,9 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
             shown = ", ".join(f"{m!r} on {n:,} rows" for m, n in markers.items())
             return dataclasses.replace(ignored(
                 f"REVIEW: numbers with missing-value markers ({shown}) that the pipeline reads "
-                "as text: write missing values as empty cells and run init again to use it as "
-                "a number", ds.CATEGORICAL), flagged=True)
+                "as text (not declared in missing_values: the label holds one of them): write "
+                "missing values as empty cells, or list them under missing_values, to use it "
+                "as a number", ds.CATEGORICAL), flagged=True)
         if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
             return ignored("a different value on every row: an identifier or a name")
         words = _words(values)

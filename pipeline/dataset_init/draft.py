@@ -1,6 +1,8 @@
 """A dataset drafted from its CSV: every rule of this package applied in order.
 
-read the file once (table_sample) -> the task from the label's whole-file counts (task) ->
+read the file once (table_sample; a second time when columns of numbers write missing values as
+markers such as NA: declared as the spec's missing_values, then read as the pipeline will read
+them, column_roles.missing_markers) -> the task from the label's whole-file counts (task) ->
 the pipeline's split of the sampled rows (hash_split) -> each column's type and role, leakage
 included (column_roles, leakage) -> the slicing column (slicing) -> the proposed gates
 (gate_proposal). Pure: nothing is written here (spec_writer renders the spec; the `init`
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.ingest.column_types import ColumnType
 from pipeline.config import dataset_spec as ds
 from pipeline.dataset_init import column_roles, gate_proposal, hash_split, slicing, table_sample
 from pipeline.dataset_init import task as task_rules
@@ -34,6 +37,9 @@ class DatasetDraft:
     slice_reason: str
     gates: Proposal | None
     table: TableSample
+    # Cells read as missing besides empty ones (the spec's missing_values), and why.
+    missing_values: tuple[str, ...] = ()
+    missing_reason: str = ""
 
     @property
     def ignored(self) -> list[ColumnDraft]:
@@ -58,6 +64,8 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     table = table_sample.read(path, count=label, sample_rows=sample_rows)
     if table.rows == 0:
         raise LabelRefused(f"{path} has a header but no data rows")
+    table, missing_values, marked, missing_reason = _declare_markers(path, label, table,
+                                                                     sample_rows)
     task = task_rules.infer(label, table.type_of(label), table.counts)
     split = hash_split.splits(table.sample, table.header, table.types, train_ratio)
     columns = []
@@ -77,7 +85,10 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
             columns.append(ColumnDraft(column, task.label_type, ds.LABEL,
                                        f"the label: {task.task}, {task.reason}"))
         else:
-            columns.append(column_roles.infer_column(table, column, y, split, classes, metric))
+            drafted = column_roles.infer_column(table, column, y, split, classes, metric)
+            if column in marked:
+                drafted = dataclasses.replace(drafted, reason=f"{drafted.reason}; {marked[column]}")
+            columns.append(drafted)
     if not any(c.role == ds.FEATURE for c in columns):
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in columns if c.role == ds.IGNORE)
         raise LabelRefused(f"no column is left to learn from ({reasons})")
@@ -87,7 +98,51 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     else:
         gates = gate_proposal.propose(table, columns, y, split, len(task.classes),
                                       list(task.counts.values()), train_ratio)
-    return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table)
+    return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table,
+                        missing_values, missing_reason)
+
+
+def _declare_markers(path, label: str, table: TableSample, sample_rows: int):
+    """Columns of numbers that write missing values as markers (NA, ?, ...): the markers the
+    spec declares as missing_values, and the file read again as the pipeline will then read it.
+    A marker the label holds is not declared (it would empty label cells). Returns the table,
+    the markers, {column: its note} and the spec line's comment."""
+    found = column_roles.missing_markers(table, label)
+    in_label = set(table.counts)
+    markers = tuple(sorted({m for counts in found.values() for m in counts} - in_label))
+    while markers:
+        again = table_sample.read(path, count=label, sample_rows=sample_rows,
+                                  missing_values=markers)
+        numeric = {name: counts for name, counts in found.items()
+                   if again.type_of(name) != ColumnType.STRING
+                   and set(counts) <= set(markers)}
+        kept = tuple(sorted({m for counts in numeric.values() for m in counts}))
+        if kept != markers:  # a column had text beyond the sample: declare only what works
+            markers = kept
+            continue
+        return again, markers, *_marker_notes(table, again, markers, numeric)
+    return table, (), {}, ""
+
+
+def _marker_notes(before: TableSample, after: TableSample, markers: tuple[str, ...],
+                  numeric: dict[str, dict[str, int]]) -> tuple[dict[str, str], str]:
+    shown = ", ".join(repr(m) for m in markers)
+    marked = {}
+    others = []
+    for i, name in enumerate(after.header):
+        cells = after.empty[i] - before.empty[i]
+        if not cells:
+            continue
+        if name in numeric:
+            marked[name] = f"{cells:,} cells of {shown} read as missing (missing_values)"
+        else:
+            others.append(f"{name} ({cells:,})")
+    reason = (f"cells read as missing, as an empty cell is, in every column: numbers written "
+              f"with them in {len(numeric)} column(s) ({', '.join(numeric)})")
+    if others:
+        reason += (f"; also read as missing in text column(s) {', '.join(others)}: if it is "
+                   "a value there, remove it from this list")
+    return marked, reason
 
 
 def _quantile_classes(values: list[str], groups: int) -> tuple[np.ndarray, int]:

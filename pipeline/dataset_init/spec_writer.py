@@ -53,6 +53,11 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
         f"name: {scalar(draft.name)}",
         f"description: {json.dumps(f'Drafted from {source} by make init; predict {draft.label}.', ensure_ascii=False)}",
         f"csv: {scalar(csv_name)}",
+    ]
+    if draft.missing_values:
+        lines.append(f"missing_values: [{', '.join(scalar(m) for m in draft.missing_values)}]"
+                     + _comment(draft.missing_reason))
+    lines += [
         f"task: {task.task}" + _comment(task.reason),
         f"label: {scalar(draft.label)}",
     ]

@@ -67,11 +67,12 @@ class TableSample:
 
 
 def read(path: str | Path, count: str | None = None, sample_rows: int = SAMPLE_ROWS,
-         seed: int = SEED) -> TableSample:
+         seed: int = SEED, missing_values: tuple[str, ...] = ()) -> TableSample:
     """The whole-file facts and a row sample of the CSV at path, with the value counts of the
     column named `count` (CsvFormatError if it is not a CSV the pipeline reads; ValueError for
-    a malformed row, as the ExampleGen would fail)."""
-    fmt = csv_format.inspect(path)
+    a malformed row, as the ExampleGen would fail). missing_values: cells read as empty, as the
+    pipeline reads them when the spec lists them (types, empty counts and sample included)."""
+    fmt = csv_format.inspect(path, missing_values)
     sample_rows = min(sample_rows, max(MIN_SAMPLE_ROWS, SAMPLE_CELLS // max(len(fmt.header), 1)))
     counted = fmt.header.index(count) if count in fmt.header else None
     counts: dict[str, int] = {}

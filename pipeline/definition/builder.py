@@ -122,9 +122,12 @@ def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
     tfx_bsl, memory flat in the rows); the node keeps the id CsvExampleGen."""
     train_buckets = round(check_train_ratio(settings.train_ratio) * 100)
     # TFX's cache does not look at executor code: its fingerprint re-runs the stage on an edit.
+    options = struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(
+        string_value=stage_fingerprint(EXAMPLE_GEN))})
+    if spec.missing_values:  # part of the cache key: changing the list re-runs ingestion
+        options.update({ingest_executor.MISSING_VALUES_KEY: list(spec.missing_values)})
     fingerprint = any_pb2.Any()
-    fingerprint.Pack(struct_pb2.Struct(fields={"code_fingerprint": struct_pb2.Value(
-        string_value=stage_fingerprint(EXAMPLE_GEN))}))
+    fingerprint.Pack(options)
     return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(ingest_executor.Executor),
         custom_config=example_gen_pb2.CustomConfig(custom_config=fingerprint),
@@ -416,6 +419,8 @@ def _scoring_example_gen(spec: DatasetSpec, column_types: dict[str, str]
         ingest_executor.COLUMN_TYPES_KEY: column_types,
         ingest_executor.ROW_KEY_FEATURE_KEY: serving_schema.ROW_KEY,
     })
+    if spec.missing_values:
+        options.update({ingest_executor.MISSING_VALUES_KEY: list(spec.missing_values)})
     config = any_pb2.Any()
     config.Pack(options)
     return FileBasedExampleGen(

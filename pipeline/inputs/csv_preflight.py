@@ -6,7 +6,8 @@ line endings, gzip, another delimiter, binary or UTF-16 content). The ExampleGen
 line as the header, skips blank lines and fails on a row whose field count differs from the
 header's. This check reads the header and the first PREFLIGHT_ROWS data rows the same way, and
 also checks that the header has the spec's columns (once each) and that numeric columns hold
-numbers. Reading a sample keeps it quick on a large file; the data contract
+numbers (an empty cell, or one of the spec's missing_values, is missing, as for every reader).
+Reading a sample keeps it quick on a large file; the data contract
 (GreatExpectationsValidator) checks every row.
 """
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _check_header_names(path: Path, header: list[str]) -> None:
 
 
 def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,
-                line_offset: int = 0) -> None:
+                line_offset: int, fmt: csv_format.CsvFormat) -> None:
     numeric = [(header.index(f.name), f) for f in spec.features
                if f.holds_numbers and f.name in header]
     not_numbers: dict[str, list] = {}
@@ -80,7 +81,7 @@ def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: 
                              f"fields, the header has {len(header)}")
         for index, feature in numeric:
             cell = row[index]
-            if cell and not _is_number(cell):
+            if not fmt.is_missing(cell) and not _is_number(cell):
                 not_numbers.setdefault(feature.name, []).append((reader.line_num + line_offset,
                                                                   cell))
         if data_rows >= rows:
@@ -94,9 +95,13 @@ def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: 
                 if len(found) > 1 else "")
         others = (f"; also in column(s) {', '.join(list(not_numbers)[1:])}"
                   if len(not_numbers) > 1 else "")
+        hint = ""
+        if cell.strip().lower() in csv_format.KNOWN_MISSING_MARKERS:
+            hint = (f"; if {cell!r} marks a missing value, list it under missing_values: in "
+                    f"{spec.spec_path or 'spec.yaml'} (docs/datasets.md)")
         raise InputError(
             f"{path}: column '{name}' ({spec.feature(name).type} in the spec) holds text that "
-            f"is not a number: {cell!r} on line {line}{more}{others}")
+            f"is not a number: {cell!r} on line {line}{more}{others}{hint}")
 
 
 def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
@@ -115,7 +120,7 @@ def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
 
 
 def _check_integers(path: Path, reader, header: list[str], integer_columns: list[str],
-                    rows: int, line_offset: int) -> None:
+                    rows: int, line_offset: int, fmt: csv_format.CsvFormat) -> None:
     """Columns the model reads as integers hold whole numbers (the ingestion checks every row;
     this names the first offending cell quickly)."""
     indexes = [(header.index(name), name) for name in integer_columns if name in header]
@@ -124,7 +129,7 @@ def _check_integers(path: Path, reader, header: list[str], integer_columns: list
             return
         for index, name in indexes:
             cell = row[index] if index < len(row) else ""
-            if cell and _is_number(cell) and not float(cell).is_integer():
+            if not fmt.is_missing(cell) and _is_number(cell) and not float(cell).is_integer():
                 raise InputError(f"{path}: column '{name}' holds {cell!r} on line "
                                  f"{reader.line_num + line_offset}: the model reads it as "
                                  "whole numbers")
@@ -137,7 +142,7 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
     `reserved` names no column may have."""
     path = Path(spec.csv_path)
     try:
-        fmt = csv_format.inspect(path)
+        fmt = csv_format.inspect(path, spec.missing_values)
     except csv_format.CsvFormatError as e:
         raise InputError(str(e)) from None
     header = list(fmt.header)
@@ -147,7 +152,7 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
             next(reader, None)
             _check_header_names(path, header)
             _check_scoring_header(path, header, spec, reserved)
-            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1)
+            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1, fmt)
         except UnicodeDecodeError:
             raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
         except csv.Error as e:
@@ -156,14 +161,15 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
     with fmt.open_text() as f:
         reader = csv.reader(f)
         next(reader, None)
-        _check_integers(path, reader, header, list(integer_columns), rows, fmt.header_line - 1)
+        _check_integers(path, reader, header, list(integer_columns), rows, fmt.header_line - 1,
+                        fmt)
 
 
 def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:
     """Raise InputError naming the file and the first problem found in spec.csv_path."""
     path = Path(spec.csv_path)
     try:
-        fmt = csv_format.inspect(path)
+        fmt = csv_format.inspect(path, spec.missing_values)
     except csv_format.CsvFormatError as e:
         raise InputError(str(e)) from None
     with fmt.open_text() as f:
@@ -171,7 +177,7 @@ def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:
         try:
             next(reader, None)  # the header, as inspect() read it
             _check_header(path, list(fmt.header), spec)
-            _check_rows(path, reader, list(fmt.header), spec, rows, fmt.header_line - 1)
+            _check_rows(path, reader, list(fmt.header), spec, rows, fmt.header_line - 1, fmt)
         except UnicodeDecodeError:
             raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
         except csv.Error as e:

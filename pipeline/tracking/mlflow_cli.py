@@ -173,7 +173,8 @@ def sample_rows(settings: Settings, types: dict[str, str], rows: int):
 
     spec = settings.load_spec()
     frame = registry.feature_rows(spec.csv_path, list(types),
-                                  {n for n, t in types.items() if t != "string"})
+                                  {n for n, t in types.items() if t != "string"},
+                                  missing_values=spec.missing_values)
     labels = csv_format.read_frame(spec.csv_path, usecols=[spec.label], dtype=str)[spec.label]
     picked = sorted({int((i + 0.5) * len(frame) / rows) for i in range(min(rows, len(frame)))})
     return frame.iloc[picked].reset_index(drop=True), labels.iloc[picked].reset_index(drop=True)

@@ -44,11 +44,12 @@ def model_uri(name: str) -> str:
 
 
 def feature_rows(csv_path: Path, names: list[str], numeric: set[str],
-                 rows: int | None = None) -> pd.DataFrame:
+                 rows: int | None = None, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
     """Raw feature columns from a CSV, typed as the pyfunc's signature says: numbers as float64
-    (NaN when missing), the rest as strings (None when missing). Column types come from the
-    model, not from pandas' guess: a categorical column of digits is still a string column."""
-    frame = csv_format.read_frame(csv_path, usecols=names, nrows=rows,
+    (NaN when missing: empty, or one of the spec's missing_values), the rest as strings (None
+    when missing). Column types come from the model, not from pandas' guess: a categorical
+    column of digits is still a string column."""
+    frame = csv_format.read_frame(csv_path, missing_values, usecols=names, nrows=rows,
                         dtype={n: "float64" if n in numeric else "string" for n in names})
     frame = frame[names]
     for name in names:
@@ -105,7 +106,8 @@ def log_and_register(client, run_id: str, name: str, saved_model_dir: str, spec:
             model = serving_pyfunc.RawFeaturesModel(
                 str(data / serving_pyfunc.SAVED_MODEL_DIR), list(spec.classes))
             rows = feature_rows(spec.csv_path, [f.name for f in spec.model_features],
-                                set(model.numeric_features), rows=EXAMPLE_SCAN_ROWS)
+                                set(model.numeric_features), rows=EXAMPLE_SCAN_ROWS,
+                                missing_values=spec.missing_values)
             # Complete rows: JSON has no NaN, and the example is what the UI shows callers.
             example = (rows.dropna() if rows.notna().all(axis=1).any() else rows)
             example = example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)

@@ -1,0 +1,123 @@
+"""`init` and missing-value markers: columns of numbers that write a missing value as NA, ?, ...
+get the markers declared as the spec's missing_values and are typed as numbers; a marker-like
+value of a genuinely text column is not declared on its own (it stays a category); a marker the
+label holds is never declared. palmerpenguins' raw export is the real case."""
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import palmerpenguins
+import yaml
+
+from pipeline.config import dataset_spec as ds
+from pipeline.config.dataset_spec import load_spec
+from pipeline.dataset_init import draft as drafting
+from pipeline.dataset_init import spec_writer
+
+ROWS = 600
+PENGUINS_RAW = Path(palmerpenguins.__file__).parent / "data" / "penguins-raw.csv"
+
+
+def _table(seed: int = 3) -> dict[str, list]:
+    rng = random.Random(seed)
+    size = [round(rng.gauss(10, 3), 2) for _ in range(ROWS)]
+    colour = [rng.choice(["red", "green", "blue"]) for _ in range(ROWS)]
+    label = [int(s + {"red": 2, "green": 0, "blue": -2}[c] + rng.gauss(0, 2) > 10)
+             for s, c in zip(size, colour)]
+    return {"size": size, "colour": colour, "visits": [rng.randrange(500) for _ in range(ROWS)],
+            "label": label}
+
+
+def _write(path: Path, columns: dict[str, list]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(columns))
+        writer.writerows(zip(*columns.values()))
+    return path
+
+
+def _spec(tmp_path: Path, draft, path: Path) -> ds.DatasetSpec:
+    text = spec_writer.render(draft, str(path), str(path))
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    return load_spec(tmp_path / "spec.yaml")
+
+
+def _with_markers(seed: int = 3) -> dict[str, list]:
+    columns = _table(seed)
+    rng = random.Random(seed + 1)
+    columns["size"] = ["NA" if rng.random() < 0.1 else v for v in columns["size"]]
+    columns["visits"] = ["?" if rng.random() < 0.05 else v for v in columns["visits"]]
+    return columns
+
+
+def test_marked_numbers_are_declared_and_typed_as_numbers(tmp_path):
+    path = _write(tmp_path / "t.csv", _with_markers())
+    draft = drafting.infer(path, "label", "t")
+    columns = {c.name: c for c in draft.columns}
+    assert draft.missing_values == ("?", "NA")
+    assert (columns["size"].type, columns["size"].role) == (ds.FLOAT, ds.FEATURE)
+    assert columns["visits"].type == ds.INT and columns["visits"].role == ds.FEATURE
+    assert "read as missing (missing_values)" in columns["size"].reason
+    assert not draft.flagged
+    # The table init judged is the one the pipeline will read: markers are empty cells.
+    assert "NA" not in draft.table.column("size")
+    assert draft.table.empty_share("size") > 0.05
+    spec = _spec(tmp_path, draft, path)
+    assert spec.missing_values == ("?", "NA")
+    line = next(x for x in (tmp_path / "spec.yaml").read_text().splitlines()
+                if x.startswith("missing_values:"))
+    assert line.startswith('missing_values: ["?", NA]  # cells read as missing')
+
+
+def test_a_marker_like_category_of_a_text_column_stays_a_category(tmp_path):
+    columns = _table()
+    rng = random.Random(9)
+    # Continents: NA is North America here, and no number column writes NA.
+    columns["continent"] = [rng.choice(["EU", "NA", "AS"]) for _ in range(ROWS)]
+    path = _write(tmp_path / "t.csv", columns)
+    draft = drafting.infer(path, "label", "t")
+    assert draft.missing_values == ()
+    continent = next(c for c in draft.columns if c.name == "continent")
+    assert (continent.type, continent.role) == (ds.CATEGORICAL, ds.FEATURE)
+    assert "NA" in draft.table.column("continent")
+    assert "missing_values" not in yaml.safe_load(
+        spec_writer.render(draft, "t.csv", str(path)))
+
+
+def test_text_columns_sharing_a_declared_marker_are_named_for_review(tmp_path):
+    columns = _with_markers()
+    columns["note"] = ["NA" if i % 4 else "late" for i in range(ROWS)]
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
+    assert "NA" in draft.missing_values
+    assert "also read as missing in text column(s) note (450)" in draft.missing_reason
+
+
+def test_a_marker_the_label_holds_is_not_declared(tmp_path):
+    columns = _with_markers()
+    columns["label"] = ["NA" if v == 0 and i % 7 == 0 else v
+                        for i, v in enumerate(columns["label"])]
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
+    assert draft.missing_values == ("?",)  # NA would empty label cells
+    size = next(c for c in draft.columns if c.name == "size")
+    assert size.role == ds.IGNORE and size.flagged and "missing-value markers" in size.reason
+    assert "NA" in draft.task.classes
+
+
+def test_penguins_raw_export_gets_its_measurements_as_numbers(tmp_path):
+    draft = drafting.infer(PENGUINS_RAW, "Species", "penguins_raw")
+    assert draft.missing_values == ("NA",)
+    columns = {c.name: c for c in draft.columns}
+    measurements = ["Culmen Length (mm)", "Culmen Depth (mm)", "Flipper Length (mm)",
+                    "Body Mass (g)", "Delta 15 N (o/oo)", "Delta 13 C (o/oo)"]
+    for name in measurements:
+        assert columns[name].role == ds.FEATURE, (name, columns[name].reason)
+        assert columns[name].type in (ds.FLOAT, ds.INT), name
+    assert not any("missing-value markers" in c.reason for c in draft.columns)
+    spec = _spec(tmp_path, draft, PENGUINS_RAW)
+    assert spec.missing_values == ("NA",)
+    assert set(measurements) <= {f.name for f in spec.model_features}
+    assert spec.classes == ("Adelie Penguin (Pygoscelis adeliae)",
+                            "Chinstrap penguin (Pygoscelis antarctica)",
+                            "Gentoo penguin (Pygoscelis papua)")
