@@ -63,6 +63,7 @@ def test_the_head_is_one_linear_unit_that_starts_at_the_training_mean(architectu
                                             label_scale=scale))
     head = model.get_layer("standardized_prediction")
     assert head.units == 1 and head.activation is keras.activations.linear
+    assert model.optimizer.clipnorm == 1.0  # heavy-tailed labels: see REGRESSION_CLIPNORM
     assert model.output_shape == (None, 1)
     # The bias starts at zero and the scale is put back: an untrained model is near the mean.
     keras.utils.set_random_seed(0)
