@@ -9,8 +9,9 @@ Role `ignore` (the column cannot help, or would mislead):
    from;
 2. one value on every row that has one (constant);
 3. numbers written with missing-value markers (NA, N/A, NaN, null, ?, -) that init could not
-   declare in the spec's `missing_values` (draft.py declares them unless the label holds one):
-   the ExampleGen reads the column as text, so it is ignored and flagged;
+   declare in the spec's `missing_values` (draft.py declares them, and NaN in a column of
+   decimals, unless the label holds one: missing_markers): the ExampleGen reads the column as
+   text, so it is ignored and flagged;
 4. text with a different value on every row (an identifier, a name), or text whose distinct
    values are at least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a
    vocabulary can learn that carries to new rows);
@@ -38,6 +39,7 @@ Types of the others:
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 
@@ -94,26 +96,40 @@ def _missing_markers(present: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     numbers = 0
     for value in present:
+        if value.strip().lower() in MISSING_MARKERS:
+            counts[value] = counts.get(value, 0) + 1
+            continue
         try:
             float(value)
             numbers += 1
         except ValueError:
-            if value.strip().lower() not in MISSING_MARKERS:
-                return {}
-            counts[value] = counts.get(value, 0) + 1
+            return {}
     return counts if numbers >= len(present) / 2 and len(counts) <= MAX_MARKERS else {}
+
+
+def _nan_markers(present: list[str]) -> dict[str, int]:
+    """NaN written in a column of decimals (pandas' na_rep="NaN"): float() takes it, so the
+    ExampleGen would write a NaN value, not a missing one, and the Transform's mean with it."""
+    marked = {v for v in set(present) if v.strip().lower() in MISSING_MARKERS}
+    if not marked or len(marked) > MAX_MARKERS:
+        return {}
+    return {v: n for v, n in collections.Counter(v for v in present if v in marked).items()}
 
 
 def missing_markers(table: TableSample, label: str) -> dict[str, dict[str, int]]:
     """{column: {marker: sampled cells}} for the text columns (not the label) whose sampled
-    cells are numbers but for a few known missing-value markers: what draft.py declares as the
-    spec's missing_values, so the columns are read (and typed) as numbers."""
+    cells are numbers but for a few known missing-value markers, and the columns of decimals
+    that write NaN: what draft.py declares as the spec's missing_values, so the columns are read
+    (and typed) as numbers with missing values."""
     found = {}
     for name in table.header:
-        if name != label and table.type_of(name) == ColumnType.STRING:
-            markers = _missing_markers([v for v in table.column(name) if v != ""])
-            if markers:
-                found[name] = markers
+        if name == label or table.type_of(name) not in (ColumnType.STRING, ColumnType.FLOAT):
+            continue
+        present = [v for v in table.column(name) if v != ""]
+        markers = (_missing_markers(present) if table.type_of(name) == ColumnType.STRING
+                   else _nan_markers(present))
+        if markers:
+            found[name] = markers
     return found
 
 

@@ -121,3 +121,16 @@ def test_penguins_raw_export_gets_its_measurements_as_numbers(tmp_path):
     assert spec.classes == ("Adelie Penguin (Pygoscelis adeliae)",
                             "Chinstrap penguin (Pygoscelis antarctica)",
                             "Gentoo penguin (Pygoscelis papua)")
+
+
+def test_nan_written_in_a_column_of_decimals_is_declared(tmp_path):
+    """float() takes NaN: undeclared, the ExampleGen would write NaN values (which the
+    Transform's mean would spread), not missing ones."""
+    columns = _table()
+    columns["size"] = ["NaN" if i % 9 == 0 else v for i, v in enumerate(columns["size"])]
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
+    assert draft.missing_values == ("NaN",)
+    size = next(c for c in draft.columns if c.name == "size")
+    assert (size.type, size.role) == (ds.FLOAT, ds.FEATURE)
+    assert "67 cells of 'NaN' read as missing" in size.reason
+    assert "NaN" not in draft.table.column("size")

@@ -82,8 +82,9 @@ def test_the_example_gens_cache_key_holds_the_list(tmp_path):
     from pipeline.config.settings import Settings
     from pipeline.definition import builder
 
-    def options(spec):
-        node = builder._example_gen(spec, Settings())
+    def options(spec, scoring=False):
+        node = (builder._scoring_example_gen(spec, {"count": "INT"}) if scoring else
+                builder._example_gen(spec, Settings()))
         config = example_gen_pb2.CustomConfig()
         json_format.Parse(node.exec_properties["custom_config"], config)
         fields = struct_pb2.Struct()
@@ -95,6 +96,20 @@ def test_the_example_gens_cache_key_holds_the_list(tmp_path):
     assert set(plain) == {"code_fingerprint"}  # unchanged for a spec without the list
     declared = options(load_spec(_dataset(tmp_path, ["NA"])))
     assert declared == {**plain, "missing_values": ["NA"]}
+    # make score's ingestion reads the file to score the same way.
+    assert options(load_spec(_dataset(tmp_path, ["NA"])), scoring=True)["missing_values"] == \
+        ["NA"]
+    assert "missing_values" not in options(load_spec(_dataset(tmp_path)), scoring=True)
+
+
+def test_the_drift_drafts_noise_reads_declared_markers_as_missing(tmp_path):
+    from components.score import drift_draft
+
+    rows = "size,count,colour,label\n" + "".join(
+        f"{'NA' if i % 5 == 0 else i * 0.5},{i % 7},{'NA' if i % 4 == 0 else 'red'},{i % 2}\n"
+        for i in range(200))
+    noise = drift_draft.measure_noise(load_spec(_dataset(tmp_path, ["NA"], rows=rows)))
+    assert noise["size"][0] == "jensen_shannon" and noise["colour"][0] == "l_infinity"
 
 
 # ---- the readers -----------------------------------------------------------------------------
