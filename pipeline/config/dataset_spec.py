@@ -398,9 +398,10 @@ def _parse_drift(path: Path, raw: Any, features: tuple[Feature, ...], label: str
     return Drift(**values)
 
 
-def _parse_missing_values(path: Path, raw: Any) -> tuple[str, ...]:
+def _parse_missing_values(path: Path, raw: Any, classes: tuple[str, ...]) -> tuple[str, ...]:
     """The optional `missing_values:` list: exact cell strings (quote null, ?, -: YAML reads
-    some of them as something else), none empty (an empty cell is always missing)."""
+    some of them as something else), none empty (an empty cell is always missing), none a class
+    of the label (its rows would lose their label)."""
     if raw is None:
         return ()
     if isinstance(raw, str):
@@ -419,6 +420,9 @@ def _parse_missing_values(path: Path, raw: Any) -> tuple[str, ...]:
                               "cells")
         if value in values:
             raise _fail(path, f"missing_values: {value!r} is listed twice")
+        if value in classes:
+            raise _fail(path, f"missing_values: {value!r} is a class of the label; its rows "
+                              "would be read as having no label")
         values.append(value)
     return tuple(values)
 
@@ -473,5 +477,5 @@ def load_spec(path: str | Path, *, check_csv: bool = True) -> DatasetSpec:
         features=features, slice_by=slice_by, description=str(raw.get("description", "")),
         spec_path=path, gates=_parse_gates(path, raw.get("gates"), task),
         drift=_parse_drift(path, raw.get("drift"), features, label),
-        missing_values=_parse_missing_values(path, raw.get("missing_values")),
+        missing_values=_parse_missing_values(path, raw.get("missing_values"), classes),
     )

@@ -67,6 +67,7 @@ def test_yaml_written_markers_read_back_as_strings(tmp_path):
     ('missing_values: [""]', "an empty cell is always missing"),
     ("missing_values: [NA, NA]", "'NA' is listed twice"),
     ("missing_values: {NA: 1}", "'missing_values' must be a list of cell strings"),
+    ("missing_values: [NA, 1]", "'1' is a class of the label"),
 ])
 def test_a_bad_list_is_refused_naming_the_field(tmp_path, raw, message):
     path = _dataset(tmp_path)
