@@ -254,6 +254,7 @@ def test_breast_cancer_dataset_has_a_spec_the_pipeline_accepts(tmp_path):
     check_csv(spec)  # what the CLI refuses before TFX starts: nothing
 
 
+@pytest.mark.e2e  # Great Expectations over the 15,002-row taxi CSV (~6 s)
 def test_contract_breaking_csv_breaks_the_chosen_critical_expectation(tmp_path):
     from components.contract import example_frames, suite_loading, suite_validation
 

@@ -19,7 +19,10 @@ def penguins():
     return spec, frame.iloc[rows[:half]], frame.iloc[rows[half:]]
 
 
-@pytest.mark.parametrize("baseline", [quality.plain_keras, quality.hist_gradient_boosting])
+@pytest.mark.parametrize("baseline", [
+    # Trains the plain Keras baseline to the end (~15 s): e2e, out of make test-fast.
+    pytest.param(quality.plain_keras, marks=pytest.mark.e2e, id="plain_keras"),
+    pytest.param(quality.hist_gradient_boosting, id="hist_gradient_boosting")])
 def test_baselines_score_the_eval_frame(penguins, baseline):
     spec, train, test = penguins
     scores = baseline(train, test, spec, seed=1)

@@ -472,6 +472,7 @@ def test_pipeline_makes_transform_wait_for_the_contract_gate(tmp_path):
 
 # ---- the command line -----------------------------------------------------------------------
 
+@pytest.mark.e2e  # the real CLI in a subprocess (~11 s), out of make test-fast
 def test_make_expectations_drafts_a_suite_for_review(tmp_path):
     result = subprocess.run(
         pipeline_command("expectations", "--dataset", "penguins", "--output-root", str(tmp_path)),
