@@ -186,9 +186,10 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
             shown = ", ".join(f"{m!r} on {n:,} rows" for m, n in markers.items())
             return dataclasses.replace(ignored(
                 f"REVIEW: numbers with missing-value markers ({shown}) that the pipeline reads "
-                "as text (not declared in missing_values: the label holds one of them): write "
-                "missing values as empty cells, or list them under missing_values, to use it "
-                "as a number", ds.CATEGORICAL), flagged=True)
+                "as text (init did not declare them in missing_values: the label holds one, or "
+                "the file has other text there): write missing values as empty cells, or list "
+                "them under missing_values, to use it as a number", ds.CATEGORICAL),
+                flagged=True)
         if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
             return ignored("a different value on every row: an identifier or a name")
         words = _words(values)

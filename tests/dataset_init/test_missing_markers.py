@@ -134,3 +134,15 @@ def test_nan_written_in_a_column_of_decimals_is_declared(tmp_path):
     assert (size.type, size.role) == (ds.FLOAT, ds.FEATURE)
     assert "67 cells of 'NaN' read as missing" in size.reason
     assert "NaN" not in draft.table.column("size")
+
+
+def test_a_column_with_other_text_beyond_the_sample_gets_no_declaration(tmp_path):
+    """Markers are found on the sample; the whole file must then read as numbers, else they
+    are not declared (the ExampleGen would still read the column as text)."""
+    columns = _table()
+    columns["size"] = ["NA" if i % 10 == 0 else "oops" if i == 433 else v
+                       for i, v in enumerate(columns["size"])]
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t", sample_rows=100)
+    assert draft.table.sampled and draft.missing_values == ()
+    size = next(c for c in draft.columns if c.name == "size")
+    assert size.type == ds.CATEGORICAL and size.role == ds.IGNORE
