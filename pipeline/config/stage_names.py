@@ -41,6 +41,8 @@ TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.i
 
 # The scoring pipeline is named the training pipeline's name plus this.
 SCORING_SUFFIX = "-score"
+# The one split of a file to score: every row, in the file's order.
+SCORE_SPLIT = "score"
 # The scoring pipeline's node ids in run order; the Evaluator only when the file has the label.
 SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATISTICS,
                   EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,

@@ -154,13 +154,23 @@ def _evaluator(node):
               if key in metrics]
     if "r_squared" in metrics:
         parts.append(f"R² {metrics['r_squared']:.2f}")
+    # A scoring run's Evaluator judges the champion on the scored file: no model is blessed or
+    # pushed there, so its line says whether the champion still meets its gates on these rows.
+    scoring = stage_names.SCORE_SPLIT in _string_property(node, "example_splits")
     if blessed:
-        parts.append("blessed yes")
+        parts.append("meets its gates on this file" if scoring else "blessed yes")
     else:  # which gate it missed, from TFMA's validation result
         from pipeline.console.blessing_verdict import verdict
 
-        parts.append(f"blessed no: {verdict(node.output_uri('evaluation'), metrics)}")
+        why = verdict(node.output_uri('evaluation'), metrics)
+        parts.append(f"below its gates on this file: {why}" if scoring else f"blessed no: {why}")
     return ", ".join(parts)
+
+
+def _string_property(node, name: str) -> str:
+    """An execution property TFX recorded as a string ('' when absent)."""
+    value = node.execution.custom_properties.get(name)
+    return value.string_value if value is not None else ""
 
 
 def _resolver(node):

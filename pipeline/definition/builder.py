@@ -53,6 +53,7 @@ from pipeline.config.stage_names import (
     PUSHER,
     SCHEMA_GEN,
     SCHEMA_IMPORTER,
+    SCORE_SPLIT,
     SCORING_SUFFIX,
     SERVING_VALIDATOR,
     STATISTICS_GEN,
@@ -392,7 +393,6 @@ DROP_DRIFT_SPLIT = "train"
 # The scoring pipeline (`make score`) is named the training pipeline's name plus SCORING_SUFFIX,
 # in the same ML Metadata store and pipeline root, so its nodes can import the champion's
 # artifacts.
-SCORE_SPLIT = "score"  # the one split of a file to score: every row, in the file's order
 
 
 def scoring_pipeline_name(settings: Settings) -> str:

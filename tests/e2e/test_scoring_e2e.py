@@ -126,6 +126,8 @@ def test_a_labelled_file_is_also_evaluated(trained):
     evaluator = [line for line in done.stdout.splitlines()
                  if line.split()[:1] == [stage_names.EVALUATOR]]
     assert evaluator and "accuracy" in evaluator[0], done.stdout
+    # Nothing is blessed or pushed when scoring: the line judges the champion on these rows.
+    assert "meets its gates on this file" in evaluator[0] and "blessed" not in evaluator[0]
     client = _client(trained)
     experiment = client.get_experiment_by_name(trained.full_pipeline_name + "-score")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
