@@ -212,3 +212,96 @@ def test_a_training_rerun_on_a_shifted_drop_reports_drift(trained, tmp_path):
         if "mlflow.parentRunId" not in r.data.tags]
     assert parent.data.metrics["drift/bill_length_mm"] > 0.1
     assert parent.data.metrics["drift/drifted_columns"] == 1
+
+
+# ---- the scoring DAG, run by Airflow ------------------------------------------------------
+
+def _airflow_tree_text(home: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted((home / "logs").rglob("*.log"))
+                     ) if (home / "logs").exists() else ""
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / ".venv-airflow" / "bin"
+                         / "airflow").exists(),
+                    reason="needs the Airflow venv (make airflow-venv)")
+def test_the_scoring_dag_scores_the_file_under_the_training_runs_lock(trained, tmp_path):
+    """`airflow dags test` of the scoring DAG `make airflow SCORE_CSV=...` serves, on the
+    trained champion: it waits while another run holds the output folder's lock (the one every
+    `make pipeline` and training-DAG task holds), then writes predictions.csv under scores/ and
+    logs its MLflow run."""
+    import json
+    import threading
+    import time
+
+    from pipeline.runners import run_lock
+    from pipeline.runners.airflow import scheduler
+
+    source = _penguins(tmp_path, "today.csv")
+    dag_id = trained.full_pipeline_name + "-score"
+    scheduler.write_dag_spec(trained, spec=scheduler.scoring_dag_spec(trained, source, "none"))
+    home = scheduler.airflow_home(trained)
+    env = scheduler.airflow_env(trained, home)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the task logs to the trained folder's store
+    airflow = scheduler.AIRFLOW_VENV / "bin" / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    before = _scores(trained)
+    log = tmp_path / "dags_test.log"
+
+    # A training run holds the output folder (the lock `python -m pipeline run` and every
+    # training-DAG task take) when the scoring DAG starts.
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with run_lock.holding_output_folder(trained, "the test, as a training run", "t",
+                                            wait=False):
+            held.set()
+            release.wait(600)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(30)
+    waiting = f"one run per output folder ({trained.output_dir / run_lock.LOCK_FILE})"
+    with open(log, "w") as out:
+        dags = subprocess.Popen([str(airflow), "dags", "test", dag_id, "2025-06-01"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 600
+            while waiting not in log.read_text(errors="replace") + _airflow_tree_text(home):
+                assert dags.poll() is None, log.read_text()[-5000:]
+                assert time.monotonic() < deadline, log.read_text()[-5000:]
+                time.sleep(2)
+            # Still waiting, nothing scored, while the lock is held.
+            time.sleep(3)
+            assert dags.poll() is None and _scores(trained) == before
+        finally:
+            release.set()
+            holder.join(30)
+        assert dags.wait(900) == 0, log.read_text()[-5000:]
+    text = log.read_text(errors="replace") + _airflow_tree_text(home)
+    assert "got the output folder after" in text, text[-5000:]
+
+    # The DAG run and its one task succeeded.
+    probe = Path(__file__).resolve().parents[1] / "runners" / "airflow_probe.py"
+    done = subprocess.run([str(scheduler.AIRFLOW_VENV / "bin" / "python"), str(probe), "--runs",
+                           dag_id], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    [run] = [r for run_id, r in runs.items() if "__2025-06-01T" in run_id]
+    assert run["state"] == "success" and run["tasks"] == {scheduler.SCORE_TASK: "success"}
+
+    # predictions.csv under scores/, every row of the file scored.
+    [scored] = sorted(set(_scores(trained)) - set(before))
+    assert scored.parent.parent == trained.output_dir / "scores"
+    got = pd.read_csv(scored)
+    assert len(got) == len(pd.read_csv(source)) and "prediction" in got.columns
+
+    # Its MLflow run, in the scoring experiment, names that file.
+    client = _client(trained)
+    experiment = client.get_experiment_by_name(dag_id)
+    [mlflow_run] = client.search_runs([experiment.experiment_id],
+                                      filter_string=f"tags.`scores.path` = '{scored}'")
+    assert mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.data.tags["csv2model.run_kind"] == "scoring"
+    assert mlflow_run.data.metrics["rows"] == len(got)
