@@ -28,7 +28,8 @@ from components.contract.gates import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
 from components.ingest import csv_format
 from components.ingest import executor as ingest_executor
-from components.score import drift, previous_statistics, scoring_suite, serving_schema
+from components.score import (bulk_inference, drift, previous_statistics, scoring_suite,
+                              serving_schema)
 from components.score.schema_types import output_column, output_key
 from components.score.writer import PredictionsWriter
 from components.train.export_signatures import SERVING_DEFAULT
@@ -498,7 +499,8 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     ).with_id(DRIFT_GATE)
 
     key, column = output_key(spec.task), output_column(spec.task)
-    inferrer = tfx_components.BulkInferrer(
+    # TFX's BulkInferrer with a batched executor (components/score/bulk_inference.py).
+    inferrer = bulk_inference.BulkInferrer(
         examples=examples, model=model.outputs["result"],
         data_spec=bulk_inferrer_pb2.DataSpec(example_splits=[SCORE_SPLIT]),
         model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=[SERVING_DEFAULT]),
