@@ -174,4 +174,7 @@ def test_registered_model_page_shows_champion_on_its_version(runs, client, ui, t
               if v.version != champion]
     assert others  # the second, worse run's version
     for version in others:
-        assert registry.CHAMPION not in (version_row(found, version) or ""), found
+        other = version_row(found, version) or ""
+        # The alias only on the champion; the worse version's tags say why it was not blessed.
+        assert f"@ {registry.CHAMPION}" not in other, found
+        assert f"below champion version {champion}" in other, found
