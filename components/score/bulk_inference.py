@@ -25,8 +25,10 @@ from absl import logging
 import numpy as np
 from tfx.components.bulk_inferrer import component as bulk_inferrer_component
 from tfx.components.bulk_inferrer import executor as bulk_inferrer_executor
-from tfx.dsl.components.base import executor_spec
-from tfx.types import artifact_utils
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.proto import bulk_inferrer_pb2
+from tfx.types import artifact_utils, channel, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils
 
 BATCH = 32_768  # examples per call of the signature (~20 MB of taxi examples)
@@ -209,8 +211,33 @@ class BatchedExecutor(bulk_inferrer_executor.Executor):
         return saved.model_path, saved.signature_name[0], col.output_key, col.output_column
 
 
-class BulkInferrer(bulk_inferrer_component.BulkInferrer):
-    """TFX's BulkInferrer (same spec, inputs and outputs) with BatchedExecutor."""
+class BulkInferrerSpec(standard_component_specs.BulkInferrerSpec):
+    """BulkInferrer's spec and one more property, the fingerprint of this module's code: TFX
+    caches a component on its inputs and properties, not on its executor's code, so without it
+    an edited executor would be served from cache when the same file is scored again."""
 
+    PARAMETERS = {**standard_component_specs.BulkInferrerSpec.PARAMETERS,
+                  "code_fingerprint": ExecutionParameter(type=str, optional=True)}
+
+
+class BulkInferrer(bulk_inferrer_component.BulkInferrer):
+    """TFX's BulkInferrer (its spec, inputs and outputs, plus code_fingerprint) with
+    BatchedExecutor, writing examples with the prediction added (output_example_spec)."""
+
+    SPEC_CLASS = BulkInferrerSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(BatchedExecutor)
+
+    def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
+                 data_spec: bulk_inferrer_pb2.DataSpec, model_spec: bulk_inferrer_pb2.ModelSpec,
+                 output_example_spec: bulk_inferrer_pb2.OutputExampleSpec,
+                 code_fingerprint: str = ""):
+        # TFX's __init__ builds the stock spec, which has no place for the fingerprint: the
+        # same spec here, from the arguments the scoring pipeline passes.
+        spec = BulkInferrerSpec(
+            examples=examples, model=model, model_blessing=None, data_spec=data_spec,
+            model_spec=model_spec, output_example_spec=output_example_spec,
+            inference_result=None,
+            output_examples=channel.Channel(type=standard_artifacts.Examples),
+            code_fingerprint=code_fingerprint)
+        base_component.BaseComponent.__init__(self, spec=spec)
 

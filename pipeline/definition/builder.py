@@ -93,6 +93,7 @@ STAGE_ENTRY_MODULES: dict[str, tuple[str, ...]] = {
     DRIFT_GATE: (drift.DriftGate.__module__,),
     SERVING_VALIDATOR: (serving_schema.ServingExampleValidator.__module__,),
     PREDICTIONS_WRITER: (PredictionsWriter.__module__,),
+    BULK_INFERRER: (bulk_inference.__name__,),
 }
 
 
@@ -508,6 +509,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
             bulk_inferrer_pb2.OutputColumnsSpec(predict_output=bulk_inferrer_pb2.PredictOutput(
                 output_columns=[bulk_inferrer_pb2.PredictOutputCol(output_key=key,
                                                                    output_column=column)]))]),
+        code_fingerprint=stage_fingerprint(BULK_INFERRER),
     ).with_id(BULK_INFERRER)
     # No rows are scored before every check passed.
     for gate in (anomalies_gate, expectations_gate, drift_gate):

@@ -55,3 +55,31 @@ def test_an_example_not_in_the_one_field_layout_is_merged_as_a_proto():
     assert list(merged.features.feature["p"].float_list.value) == [0.25, 0.75]
     assert list(merged.features.feature["a"].float_list.value) == [1.0]
     assert bulk_inference.features_field(b"") == b""
+
+
+def test_the_component_carries_its_code_fingerprint_where_tfx_caches_on_it():
+    """TFX keys its cache on a component's inputs and properties, not its executor's code: the
+    fingerprint is a property, compiled into the node's parameters like BulkInferrer's own."""
+    from tfx.dsl.compiler import compiler
+    from tfx.dsl.components.common import importer
+    from tfx.orchestration import pipeline as tfx_pipeline
+    from tfx.proto import bulk_inferrer_pb2
+    from tfx.types import standard_artifacts
+
+    examples = importer.Importer(source_uri="/nowhere/examples",
+                                 artifact_type=standard_artifacts.Examples).with_id("examples")
+    model = importer.Importer(source_uri="/nowhere/model",
+                              artifact_type=standard_artifacts.Model).with_id("model")
+    inferrer = bulk_inference.BulkInferrer(
+        examples=examples.outputs["result"], model=model.outputs["result"],
+        data_spec=bulk_inferrer_pb2.DataSpec(example_splits=["score"]),
+        model_spec=bulk_inferrer_pb2.ModelSpec(model_signature_name=["serving_default"]),
+        output_example_spec=bulk_inferrer_pb2.OutputExampleSpec(),
+        code_fingerprint="abc123").with_id("BulkInferrer")
+    assert isinstance(inferrer.executor_spec.executor_class(), bulk_inference.BatchedExecutor)
+    ir = compiler.Compiler().compile(tfx_pipeline.Pipeline(
+        pipeline_name="p", pipeline_root="/nowhere", components=[examples, model, inferrer]))
+    node = next(n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == "BulkInferrer")
+    assert node.parameters.parameters["code_fingerprint"].field_value.string_value == "abc123"
+    assert "output_example_spec" in node.parameters.parameters
+    assert "output_examples" in node.outputs.outputs
