@@ -145,10 +145,12 @@ def draft_schema(settings: Settings, out: TextIO = sys.stdout,
     """Run CsvExampleGen -> StatisticsGen -> SchemaGen and copy the inferred schema out for review."""
     import shutil
 
-    from pipeline.definition import builder
+    from pipeline.console.output_capture import captured_output
     from pipeline.mlmd import queries
     from pipeline.runners.run_lock import new_run_id
 
+    with captured_output(settings.log_path):  # TensorFlow prints CUDA/oneDNN lines on import
+        from pipeline.definition import builder
     run_id = run_id or new_run_id()
     spec = settings.load_spec()
     out.write(f"Drafting a schema for {spec.name} from {spec.csv_path}\n")

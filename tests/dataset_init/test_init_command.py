@@ -122,6 +122,9 @@ def test_init_then_run_on_a_public_table_pushes_a_model(tmp_path):
     assert {p.name for p in folder.iterdir()} == {"data.csv", "spec.yaml", "schema",
                                                   "expectations.json"}
     assert "id: a different whole number on every row" in done.stdout
+    # TensorFlow's import lines (CUDA, TensorRT) go to the log file, not to the user.
+    assert not [line for line in (done.stdout + done.stderr).splitlines()
+                if "TensorRT" in line or "cuda" in line.lower()], done.stderr
     assert (folder / "schema" / "schema.pbtxt").read_text().startswith(
         "# Drafted by `make init` on ")
     spec = Settings(dataset="wdbc", data_root=tmp_path / "data").load_spec()
