@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 KFP_STAMP := $(VENV)/.kfp-installed
+# Flink's distribution and Beam's Flink job server, installed at set-up (docs/cluster.md).
+FLINK_CACHE := .cache/flink
+FLINK_STAMP := $(FLINK_CACHE)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: help venv init pipeline score schema expectations mlflow-ui serve predict test test-fast browser \
@@ -28,7 +31,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 venv: $(STAMP)  ## create the virtualenv from requirements/lock.txt
 
-.PHONY: airflow-venv airflow compile-kfp bench data-scale
+.PHONY: airflow-venv airflow compile-kfp bench data-scale flink flink-install
 
 $(AIRFLOW_STAMP): requirements/airflow-lock.txt pyproject.toml
 	@echo "Setting up $(AIRFLOW_VENV) (Apache Airflow 2, apart from the pipeline's venv; about a minute)..."
@@ -44,6 +47,15 @@ $(KFP_STAMP): $(STAMP) requirements/kfp-lock.txt
 	@touch $@
 
 airflow-venv: $(AIRFLOW_STAMP)  ## create the Airflow venv from requirements/airflow-lock.txt
+
+$(FLINK_STAMP): scripts/install-flink $(STAMP)
+	@scripts/install-flink $(FLINK_CACHE) $(PY)
+	@touch $@
+
+flink-install: $(FLINK_STAMP)  ## install Flink 1.18 (PyPI's apache-flink-libraries) and Beam's Flink job server into .cache/flink
+
+flink: $(STAMP) $(FLINK_STAMP)  ## a local Flink cluster (JobManager, TaskManager, Beam worker pool) on 127.0.0.1 for --beam-runner flink (Ctrl-C stops it)
+	@$(PY) -m pipeline.cluster.flink_session $(ARGS)
 
 # DATASET is passed on only when given (make init CSV=... LABEL=... DATASET=name): otherwise init
 # names the dataset after the CSV file, not after this file's default.
@@ -99,7 +111,7 @@ RUN_TESTS = if [ -n "$(PYTEST_TMPDIR)" ]; then tmp="$(PYTEST_TMPDIR)"; mkdir -p 
 	else tmp=$$(mktemp -d -t csv2model-tests.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; fi; \
 	TMPDIR="$$tmp" $(PY) -m pytest
 
-test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) browser  ## check the layers, run every test, end-to-end pipelines included
+test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) $(FLINK_STAMP) browser  ## check the layers, run every test, end-to-end pipelines included
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(RUN_TESTS) $(PYTEST_ARGS)
 

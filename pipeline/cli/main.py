@@ -127,6 +127,11 @@ def _run(settings: settings_lib.Settings, command: str) -> None:
     if command == "run" and _report_up_to_date(settings):
         return
     _preflight(settings, command)  # bad input is refused before anything is created
+    # Then, before TFX: a Flink run whose cluster, worker pool or job server is missing stops
+    # here with nothing written (a refused CSV has said so first).
+    from pipeline.cluster import flink_preflight
+
+    flink_preflight.check(settings)
     run_id = run_lock.new_run_id()
     with run_lock.holding_output_folder(settings, f"`python -m pipeline {command}`", run_id,
                                         wait=settings.wait):
@@ -143,12 +148,13 @@ def _run(settings: settings_lib.Settings, command: str) -> None:
 
 def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
     """Run `work`; turn what it raises into one error line and the exit status."""
+    from pipeline.cluster.flink_preflight import ClusterUnavailable
     from pipeline.inputs.csv_preflight import InputError
     from pipeline.runners.run_lock import OutputFolderBusy
 
     try:
         work()
-    except (SpecError, InputError) as e:
+    except (SpecError, InputError, ClusterUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OutputFolderBusy as e:

@@ -26,6 +26,24 @@ BEAM_MODES = ("auto", "in_memory", "multi_processing", "multi_threading")
 IN_MEMORY_MAX_BYTES = 64 * 2**20
 IN_MEMORY_MAX_CORES = 2
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+# Where the SDK workers of a Flink or Spark job come from: `external`, a Beam worker pool that
+# runs this virtualenv (`make flink` starts one; no Docker), or `docker`, cluster_image. `auto`
+# takes the worker pool for a master on this machine (127.0.0.1, localhost) and the image else.
+BEAM_ENVIRONMENTS = ("auto", "external", "docker")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# `make flink` (pipeline/cluster/): the Flink REST port and the worker pool's, on 127.0.0.1.
+FLINK_REST_PORT = 8081
+WORKER_POOL_PORT = 50000
+# Beam 2.59's Flink job server (Flink 1.18), fetched into the cache at set-up (scripts/install-flink)
+# and handed to Beam, which would otherwise download it from Maven Central at run time.
+FLINK_JOB_SERVER_JAR = REPO_ROOT / ".cache" / "flink" / "beam-runners-flink-1.18-job-server-2.59.0.jar"
+
+
+def _beam_runner_name(text: str) -> str:
+    """`--beam-runner flink` for FlinkRunner (any case, with or without the Runner suffix)."""
+    key = text.lower().removesuffix("runner")
+    return next((name for name in BEAM_RUNNERS if name.lower().removesuffix("runner") == key),
+                text)
 
 
 # The fields below that shape the model (components/train/model.py): the Trainer's custom_config
@@ -189,9 +207,20 @@ class Settings:
     # Beam stages (ExampleGen, StatisticsGen, Transform, Evaluator) run; the others run in the
     # orchestrator's worker either way.
     beam_runner: str = _opt(
-        "DirectRunner", "Beam runner; DirectRunner runs on this machine", choices=BEAM_RUNNERS)
+        "DirectRunner", "Beam runner (flink, spark, dataflow are short for FlinkRunner, ...); "
+        "DirectRunner runs on this machine", choices=BEAM_RUNNERS, type=_beam_runner_name)
     beam_master: str = _opt(
         "", "FlinkRunner: Flink master host:port; SparkRunner: Spark master URL spark://host:port")
+    beam_environment: str = _opt(
+        "auto", "FlinkRunner, SparkRunner: where the SDK workers run; external: the Beam worker "
+        "pool at --beam-worker-pool (this virtualenv, no Docker); docker: --cluster-image; auto: "
+        "external for a master on 127.0.0.1/localhost, else docker", choices=BEAM_ENVIRONMENTS)
+    beam_worker_pool: str = _opt(
+        f"127.0.0.1:{WORKER_POOL_PORT}", "host:port of the Beam worker pool (`make flink` starts "
+        "one) for --beam-environment external")
+    flink_job_server_jar: Path = _opt(
+        FLINK_JOB_SERVER_JAR, "FlinkRunner: Beam's Flink job server jar, installed at set-up "
+        "(scripts/install-flink); Beam would download it at run time otherwise")
     cluster_image: str = _opt(
         "csv2model:latest", "container image with the project installed: the Kubeflow default "
         "image, and the Beam worker image on Flink, Spark and Dataflow")
@@ -282,6 +311,15 @@ class Settings:
         """The beam_runner's argument set, then beam_args (later args win in Beam)."""
         return self._beam_runner_args() + list(self.beam_args)
 
+    def resolved_beam_environment(self) -> str:
+        """`external` or `docker`: beam_environment with `auto` decided by the master's host."""
+        if self.beam_environment != "auto":
+            return self.beam_environment
+        from urllib.parse import urlsplit
+
+        host = urlsplit("//" + self.beam_master.split("://", 1)[-1]).hostname or ""
+        return "external" if host in LOOPBACK_HOSTS else "docker"
+
     def _beam_runner_args(self) -> list[str]:
         runner = self.beam_runner
         if runner == "DirectRunner":
@@ -298,11 +336,23 @@ class Settings:
             if not self.beam_master:
                 raise ValueError(f"{runner} needs --beam-master (where the cluster listens)")
             master = "--flink_master" if runner == "FlinkRunner" else "--spark_master_url"
+            args = [f"--runner={runner}", f"{master}={self.beam_master}"]
+            if runner == "FlinkRunner":
+                # The jar on disk: Beam downloads it from Maven Central at run time otherwise.
+                args += ["--flink_version=1.18",
+                         f"--flink_job_server_jar={self.flink_job_server_jar}"]
+            if self.resolved_beam_environment() == "external":
+                # The worker pool's workers run this virtualenv, so TFX must not pack itself
+                # for them either (pipeline/runners/beam_packaging.py); cloudpickle as on the
+                # DirectRunner (same pickler on both ends).
+                return args + ["--environment_type=EXTERNAL",
+                               f"--environment_config={self.beam_worker_pool}",
+                               "--pickle_library=cloudpickle"]
             # --sdk_container_image too: it tells TFX the image holds TFX, so it does not pack
             # itself for the workers to install (pipeline/runners/beam_packaging.py).
-            return [f"--runner={runner}", f"{master}={self.beam_master}",
-                    "--environment_type=DOCKER", f"--environment_config={self.cluster_image}",
-                    f"--sdk_container_image={self.cluster_image}"]
+            return args + ["--environment_type=DOCKER",
+                           f"--environment_config={self.cluster_image}",
+                           f"--sdk_container_image={self.cluster_image}"]
         if runner == "DataflowRunner":
             if not self.gcp_project or not self.gcs_temp.startswith("gs://"):
                 raise ValueError("DataflowRunner needs --gcp-project and a gs:// --gcs-temp")
@@ -355,6 +405,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
+        if isinstance(default, str) and "type" in f.metadata:  # e.g. `--beam-runner flink`
+            kwargs["type"] = f.metadata["type"]
         if f.name == "beam_args":
             kwargs.update(action="append", metavar="ARG")
         elif isinstance(default, bool):
@@ -363,7 +415,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs["type"] = f.metadata.get("type", type(default))
         elif default is None and "type" in f.metadata:
             kwargs["type"] = f.metadata["type"]
-        elif f.name in ("data_root", "output_root", "csv"):
+        elif f.name in ("data_root", "output_root", "csv", "flink_job_server_jar"):
             kwargs["type"] = Path
         parser.add_argument(_flag(f.name), **kwargs)
 
