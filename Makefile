@@ -21,17 +21,13 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 	@echo "  variables: DATASET=$(DATASET) (taxi|penguins|taxi_fare), ARGS='--epochs 5 ...' (see python -m pipeline run --help)"
 
+# scripts/install-venv is the recipe, shared with the Dockerfile; it writes the stamp, $(STAMP).
 $(STAMP): requirements/lock.txt pyproject.toml
-	@echo "Setting up $(VENV) (Python 3.10, TFX 1.16; first time takes a few minutes)..."
-	@test -x $(PY) || "$$(scripts/find-python310)" -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade "pip<25" 2>&1 | grep -v "is ignored" || true
-	@set -o pipefail; $(PY) -m pip install --quiet -r requirements/lock.txt 2>&1 | { grep -v "is ignored" || true; }
-	@set -o pipefail; $(PY) -m pip install --quiet --no-deps -e . 2>&1 | { grep -v "is ignored" || true; }
-	@touch $@
+	@scripts/install-venv $(VENV)
 
 venv: $(STAMP)  ## create the virtualenv from requirements/lock.txt
 
-.PHONY: airflow-venv airflow compile-kfp bench data-scale flink flink-install
+.PHONY: airflow-venv airflow compile-kfp image bench data-scale flink flink-install
 
 $(AIRFLOW_STAMP): requirements/airflow-lock.txt pyproject.toml
 	@echo "Setting up $(AIRFLOW_VENV) (Apache Airflow 2, apart from the pipeline's venv; about a minute)..."
@@ -78,6 +74,13 @@ airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled A
 
 compile-kfp: $(KFP_STAMP)  ## write DATASET's pipeline as a Kubeflow Pipelines v2 / Vertex AI JSON spec
 	@$(PY) -m pipeline compile-kfp --dataset $(DATASET) $(ARGS)
+
+# IMAGE defaults to the name compile-kfp and the cluster runners use (--cluster-image); docs/image.md.
+IMAGE ?= csv2model:latest
+CONTAINER_ENGINE ?= docker
+IMAGE_BUILD_ARGS ?=
+image:  ## build the container image IMAGE (csv2model:latest) for Kubeflow steps and Beam workers
+	$(CONTAINER_ENGINE) build -t $(IMAGE) $(IMAGE_BUILD_ARGS) .
 
 expectations: $(STAMP)  ## draft a Great Expectations suite (data contract) for DATASET, for review
 	@$(PY) -m pipeline expectations --dataset $(DATASET) $(ARGS)
