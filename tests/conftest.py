@@ -13,6 +13,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 
+# The tests' in-process runs import what `python -m pipeline` imports (pipeline/cli/main.py
+# keeps the same modules out first thing).
+from pipeline.cli import unused_imports  # noqa: E402
+
+unused_imports.keep_out()
+
 # A developer's environment must not steer test runs: MLFLOW_TRACKING_URI would send every
 # run's records to their server, AIRFLOW_HOME / AIRFLOW__* would point the DAG tests at their
 # Airflow, BENCH_* change what the bench does, TF_CPP_* / TF_ENABLE_ONEDNN_OPTS what TensorFlow
