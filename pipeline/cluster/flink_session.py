@@ -176,6 +176,32 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no log at {path})"
 
 
+def start_worker_pool(port: int, log_path: Path) -> subprocess.Popen:
+    """Beam's worker pool (worker_pool.py) on 127.0.0.1:port, its SDK workers in its group."""
+    from pipeline.cluster import worker_pool
+
+    return processes.start([sys.executable, "-m", "pipeline.cluster.worker_pool",
+                            f"--service_port={port}"], log_path,
+                           env=worker_pool.worker_environment(), cwd=REPO_ROOT)
+
+
+@contextlib.contextmanager
+def local_worker_pool(log_path: Path, port: int = 0, timeout: float = 60.0) -> Iterator[str]:
+    """The worker pool alone, without Flink (Beam's portable runner with its embedded job
+    service uses it the way a Flink job does); yields its host:port, stops it at the end."""
+    port = port or free_port()
+    pool = start_worker_pool(port, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _accepts(port):
+            if pool.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker pool did not start:\n{_tail(log_path)}")
+            time.sleep(0.2)
+        yield f"{HOST}:{port}"
+    finally:
+        processes.stop(pool)
+
+
 @contextlib.contextmanager
 def local_flink(rest_port: int = 0, worker_pool_port: int = 0, taskmanagers: int = 1,
                 slots: int = 2, taskmanager_memory: str = "2048m", workdir: Path | None = None,
@@ -201,12 +227,8 @@ def local_flink(rest_port: int = 0, worker_pool_port: int = 0, taskmanagers: int
             cluster.processes[f"taskmanager-{i}"] = processes.start(
                 _jvm_command(home, conf_dir, logs / f"taskmanager-{i}.log", TASKMANAGER_CLASS,
                              "GET_TM_RESOURCE_PARAMS"), logs / f"taskmanager-{i}.out")
-        from pipeline.cluster import worker_pool
-
-        cluster.processes["worker-pool"] = processes.start(
-            [sys.executable, "-m", "pipeline.cluster.worker_pool",
-             f"--service_port={cluster.worker_pool_port}"], logs / "worker-pool.log",
-            env=worker_pool.worker_environment(), cwd=REPO_ROOT)
+        cluster.processes["worker-pool"] = start_worker_pool(cluster.worker_pool_port,
+                                                             logs / "worker-pool.log")
         _wait_until_up(cluster, taskmanagers, timeout)
         yield cluster
     finally:
