@@ -69,7 +69,7 @@ score: $(STAMP)  ## score a CSV with DATASET's champion model: make score CSV=ne
 schema: $(STAMP)  ## draft a schema for DATASET with SchemaGen, for review
 	@$(PY) -m pipeline schema --dataset $(DATASET) $(ARGS)
 
-airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled Airflow DAG on 127.0.0.1, SCORE_CSV=path also a scoring DAG (Ctrl-C stops it)
+airflow: $(STAMP) $(AIRFLOW_STAMP)  ## serve DATASET's pipeline as a scheduled Airflow DAG on 127.0.0.1, SCORE_CSV=path also a scoring DAG, AIRFLOW_DB_URL=postgresql+psycopg2://... parallel stages (Ctrl-C stops it)
 	@$(PY) -m pipeline airflow --dataset $(DATASET) $(if $(SCORE_CSV),--score-csv "$(SCORE_CSV)") $(ARGS)
 
 compile-kfp: $(KFP_STAMP)  ## write DATASET's pipeline as a Kubeflow Pipelines v2 / Vertex AI JSON spec
@@ -88,6 +88,12 @@ expectations: $(STAMP)  ## draft a Great Expectations suite (data contract) for 
 mlflow-ui: $(STAMP)  ## MLflow UI on 127.0.0.1 for DATASET's runs and models (Ctrl-C stops it)
 	@$(PY) -m pipeline.tracking.mlflow_cli ui --dataset $(DATASET) $(ARGS)
 
+# A team's tracking server (docs/team.md): the backend store's URL, password included, stays in
+# the environment; clients use it with MLFLOW_TRACKING_URI=http://127.0.0.1:5000.
+.PHONY: mlflow-server postgres
+mlflow-server: $(STAMP)  ## MLflow tracking server on 127.0.0.1:5000 for a team: MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://... (Ctrl-C stops it)
+	@$(PY) -m pipeline.tracking.mlflow_cli server $(ARGS)
+
 serve: $(STAMP)  ## serve DATASET's `champion` model over HTTP on 127.0.0.1 (Ctrl-C stops it)
 	@$(PY) -m pipeline.tracking.mlflow_cli serve --dataset $(DATASET) $(ARGS)
 
@@ -105,6 +111,20 @@ browser:
 	  else \
 	    echo "Chromium is missing (installing it needs root and apt-get): the browser test will fail"; \
 	  fi; }
+
+# The PostgreSQL tests (Airflow's LocalExecutor, the MLflow tracking server; pipeline/bench/local_postgres.py)
+# start Debian's PostgreSQL server: installed here when missing, as Chromium is above.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing PostgreSQL (Debian's package) for the Airflow and MLflow server tests..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
+	      >/dev/null; } || echo "apt-get could not install postgresql: the PostgreSQL tests will fail"; \
+	  else \
+	    echo "PostgreSQL's server is missing (installing it needs root and apt-get): the PostgreSQL tests will fail"; \
+	  fi; }
+
+test: postgres
 
 # Tests run with a temp folder of their own, removed afterwards: what the processes they start
 # leave in TMPDIR (TensorFlow's autograph sources, Beam's temp folders) must not pile up in /tmp
@@ -125,7 +145,7 @@ test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tes
 # Multiples of the 15,002-row taxi sample for the scaling section; 10 adds 150k rows, 100 (1.5M
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.
 BENCH_SIZES ?= 1
-BENCH_SECTIONS ?= targets,regression,scoring,init,scaling
+BENCH_SECTIONS ?= targets,regression,scoring,init,airflow,scaling
 bench: $(STAMP) $(AIRFLOW_STAMP)  ## speed targets vs TFX's reference pipeline, then scaling vs plain baselines (BENCH_SIZES=1[,10[,100]]; ~10 min)
 	@BENCH_SIZES=$(BENCH_SIZES) BENCH_SECTIONS=$(BENCH_SECTIONS) $(PY) -m pipeline.bench
 

@@ -43,6 +43,16 @@ def _no_developer_environment():
         yield
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server on 127.0.0.1 for the whole session (started on first
+    use): each test makes its own databases with postgres.database(name)."""
+    from pipeline.bench import local_postgres
+
+    with local_postgres.running() as server:
+        yield server
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

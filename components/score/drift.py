@@ -23,7 +23,7 @@ import logging
 import os
 from typing import List, Optional
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.proto import distribution_validator_pb2
@@ -41,6 +41,7 @@ _MEASUREMENTS = {
     anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON,
 }
 ANOMALIES_FILE = "SchemaDiff.pb"
+STATS_FILE = "FeatureStats.pb"  # what StatisticsGen writes per split (TFX 1.16)
 SPLIT_PAIR_PREFIX = "SplitPair-"
 
 
@@ -135,11 +136,23 @@ def _row_count(statistics: Optional[standard_artifacts.ExampleStatistics]) -> "d
     """{split: rows} from TFDV's statistics (StatisticsGen's output)."""
     if statistics is None:
         return {}
-    from tfx.components.statistics_gen import stats_artifact_utils
-
-    return {split: int(stats_artifact_utils.load_statistics(statistics, split).proto()
-                       .datasets[0].num_examples)
+    return {split: _num_examples(statistics, split)
             for split in artifact_utils.decode_split_names(statistics.split_names)}
+
+
+def _num_examples(statistics: standard_artifacts.ExampleStatistics, split: str) -> int:
+    """StatisticsGen writes each split's statistics as one binary proto, FeatureStats.pb: read
+    with tensorflow_metadata's own class, not TFDV, so that the gate's task does not import
+    TFDV and TensorFlow (~3 s) for a row count (pipeline/runners/stage_imports.py)."""
+    path = os.path.join(artifact_utils.get_split_uri([statistics], split), STATS_FILE)
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+        return int(stats.datasets[0].num_examples)
+    from tfx.components.statistics_gen import stats_artifact_utils  # an older TFRecord artifact
+
+    return int(stats_artifact_utils.load_statistics(statistics, split).proto()
+               .datasets[0].num_examples)
 
 
 def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],

@@ -43,7 +43,7 @@ from pipeline.config.settings import Settings, settings_args
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 SMALL_ROWS = 500  # the fixed-overhead run's sample
-SECTIONS = ("targets", "regression", "scoring", "quality", "init", "scaling")
+SECTIONS = ("targets", "regression", "scoring", "quality", "init", "airflow", "flink", "scaling")
 __all__ = ["PipelineRun", "run_pipeline", "bench", "main"]
 
 
@@ -105,6 +105,16 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_init_tables(root / "init", say, report.setdefault("init", {}))
         say("init done")
+    if "airflow" in sections:  # on PostgreSQL with the LocalExecutor (bench/airflow_tasks.py)
+        from pipeline.bench.airflow_tasks import run_airflow
+
+        run_airflow(root / "airflow", say, report.setdefault("airflow", {}))
+        say("airflow done")
+    if "flink" in sections:  # the Beam stages on a local Flink cluster (bench/flink.py)
+        from pipeline.bench.flink import run_flink
+
+        run_flink(root / "flink", say, report.setdefault("flink", {}), epochs)
+        say("flink done")
     if "scaling" in sections and sizes:
         _scaling(report, sizes, root, epochs, serving_requests, say, other_mode)
     return report
@@ -213,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.bench.regression import table as regression_table
 
         table += "\n## Regression (eval split)\n\n" + regression_table(report["regression"])
+    if report.get("airflow"):
+        from pipeline.bench.airflow_tasks import markdown as airflow_table
+
+        table += "\n" + airflow_table(report["airflow"])
+    if report.get("flink"):
+        from pipeline.bench.flink import markdown as flink_table
+
+        table += "\n" + flink_table(report["flink"])
     if report.get("quality"):
         from pipeline.bench.quality import table as quality_table
 

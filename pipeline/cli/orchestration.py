@@ -97,12 +97,14 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
 
 def _run_task(args: argparse.Namespace, settings: settings_lib.Settings) -> int:
     """One task of an orchestrated run, holding the output folder while it works: a task of
-    another run, or a local `make pipeline`, waits for it (the task log says for whom)."""
-    from pipeline.runners import run_lock, single_node
+    another run, or a local `make pipeline`, waits for it (the task log says for whom). Tasks
+    of the same run share it: the LocalExecutor runs independent stages at once."""
+    from pipeline.runners import run_lock_shared, single_node, stage_imports
 
     task = f"{args.command} {getattr(args, 'node', '')}".strip()
-    with run_lock.holding_output_folder(settings, f"the orchestrated task `{task}`",
-                                        args.run_id, wait=settings.wait):
+    with run_lock_shared.sharing_output_folder(settings, f"the orchestrated task `{task}`",
+                                               args.run_id, wait=settings.wait), \
+            stage_imports.only_what_it_needs(getattr(args, "node", None) or args.command):
         if args.command == "check-inputs":
             if single_node.check_inputs(settings, args.run_id) is not None:
                 return single_node.EXIT_UP_TO_DATE

@@ -385,6 +385,33 @@ class Gate(NamedTuple):
         return f"gates.{self.key} in spec.yaml, or {_flag(self.key)}"
 
 
+# The servers a team shares (docs/team.md). Read from the environment, never Settings fields: a
+# field becomes a flag in every Airflow task's command and an MLflow parameter of every run, and
+# these URLs may carry a password (or leave it to ~/.pgpass, which libpq reads).
+AIRFLOW_DB_URL_ENV = "AIRFLOW_DB_URL"
+MLFLOW_BACKEND_STORE_ENV = "MLFLOW_BACKEND_STORE_URI"  # MLflow's own name, for `mlflow server`
+MLFLOW_ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    # Empty: SQLite and the SequentialExecutor (zero set-up). A PostgreSQL URL, e.g.
+    # postgresql+psycopg2://user:pass@127.0.0.1:5432/airflow: the LocalExecutor, which runs the
+    # stages that do not depend on each other at the same time.
+    airflow_db_url: str = ""
+    # `make mlflow-server`'s backend store (a PostgreSQL URL) and its artifact root (a folder;
+    # default <output-root>/mlflow-server/artifacts).
+    mlflow_backend_store_uri: str = ""
+    mlflow_artifacts_destination: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> "ServerSettings":
+        environ = os.environ if environ is None else environ
+        return cls(airflow_db_url=environ.get(AIRFLOW_DB_URL_ENV, "").strip(),
+                   mlflow_backend_store_uri=environ.get(MLFLOW_BACKEND_STORE_ENV, "").strip(),
+                   mlflow_artifacts_destination=environ.get(MLFLOW_ARTIFACTS_ENV, "").strip())
+
+
 def choose_beam_mode(input_bytes: int, cores: int) -> str:
     """`--beam-mode auto`: in_memory for small inputs or few cores, else multi_processing."""
     if cores <= IN_MEMORY_MAX_CORES or input_bytes <= IN_MEMORY_MAX_BYTES:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
+from pipeline.config.secret_urls import mask_url
 from pipeline.config.settings import REPO_ROOT, Settings
 
 RECORD_FILE = "last_success.json"
@@ -61,7 +62,8 @@ def fingerprint(settings: Settings, spec: DatasetSpec) -> dict[str, str]:
         "code": code_sha256(),
         "settings": hashlib.sha256(json.dumps(settings_values(settings), sort_keys=True)
                                    .encode()).hexdigest(),
-        "mlflow_tracking_uri": os.environ.get("MLFLOW_TRACKING_URI", ""),
+        # Masked: this lands in last_success.json, and a new password is the same store.
+        "mlflow_tracking_uri": mask_url(os.environ.get("MLFLOW_TRACKING_URI", "")),
     }
     return parts
 

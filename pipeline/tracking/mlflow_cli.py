@@ -4,7 +4,8 @@ Each command takes the same options as `python -m pipeline run` (--dataset, --ou
 --serve-port, ...), so it finds the store that run wrote to: outputs/<dataset>/mlflow, or
 whatever MLFLOW_TRACKING_URI names.
 
-  ui       the MLflow UI on 127.0.0.1 against that store
+  ui       the MLflow UI on 127.0.0.1 against that store (a tracking server's URI: its own UI)
+  server   an MLflow tracking server on PostgreSQL for a team (tracking_server.py)
   serve    `mlflow models serve` of the registered model's `champion`, local environment only
   predict  a few rows of the dataset's CSV to the served model, and its answer
 """
@@ -118,11 +119,26 @@ def ui(settings: Settings, out: TextIO = sys.stdout) -> int:
     from pipeline.tracking import mlflow_store
 
     if not mlflow_store.uses_local_store(settings):
-        out.write(f"MLFLOW_TRACKING_URI is set: the UI is the one of "
-                  f"{mlflow_store.tracking_uri(settings)}\n")
+        uri = mlflow_store.tracking_uri(settings)
+        if uri.startswith(("http://", "https://")):  # a tracking server serves its own UI
+            out.write(f"MLFLOW_TRACKING_URI is set: the UI is the tracking server's, "
+                      f"{mlflow_store.display_uri(settings)}\n")
+            experiment = pipeline_experiment(settings)
+            if experiment is not None:
+                base = mlflow_store.display_uri(settings).rstrip("/")
+                out.write(f"  runs of {settings.full_pipeline_name}: {base}/#/experiments/"
+                          f"{experiment}?{TRAINING_VIEW}\n  registered model:  "
+                          f"{base}/#/models/{settings.registered_model_name}\n")
+            return 0
+        # A database URI: a UI on 127.0.0.1 over it, the URL in the environment only.
+        out.write(f"MLflow UI: {ui_url(settings)}  (store {mlflow_store.display_uri(settings)};"
+                  " Ctrl-C stops it)\n")
+        command = [c for c in ui_command(settings) if c != uri]
+        command.remove("--backend-store-uri")
+        _exec(command, dict(mlflow_env(settings), MLFLOW_BACKEND_STORE_URI=uri))
         return 0
     settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    out.write(f"MLflow UI: {ui_url(settings)}  (store {mlflow_store.tracking_uri(settings)}; "
+    out.write(f"MLflow UI: {ui_url(settings)}  (store {mlflow_store.display_uri(settings)}; "
               "Ctrl-C stops it)\n")
     experiment = pipeline_experiment(settings)
     if experiment is not None:
@@ -245,11 +261,16 @@ def _parser() -> argparse.ArgumentParser:
         ("ui", "start the MLflow UI on 127.0.0.1 against the dataset's store"),
         ("serve", "serve the registered champion model with `mlflow models serve`"),
         ("predict", "send a few rows of the dataset's CSV to the served model"),
+        ("server", "run an MLflow tracking server: backend store MLFLOW_BACKEND_STORE_URI "
+                   "(PostgreSQL), artifacts served from a folder"),
     ):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         settings_lib.add_arguments(sub)
         if name == "predict":
             sub.add_argument("--rows", type=int, default=5, help="rows to send (default: 5)")
+        if name == "server":
+            sub.add_argument("--host", default=HOST,
+                             help=f"address to listen on (default: {HOST}, this machine only)")
     return parser
 
 
@@ -262,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         return ui(settings)
     if args.command == "serve":
         return serve(settings)
+    if args.command == "server":
+        from pipeline.tracking import tracking_server
+
+        return tracking_server.serve(settings, host=args.host)
     return predict(settings, args.rows)
 
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from pipeline.config.secret_urls import mask_url
 from pipeline.config.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ def tracking_uri(settings: Settings) -> str:
     """MLFLOW_TRACKING_URI when set, else the dataset's own SQLite store."""
     return os.environ.get(TRACKING_URI_ENV) or \
         f"sqlite:///{(Path(settings.mlflow_dir) / 'mlflow.db').resolve()}"
+
+
+def display_uri(settings: Settings) -> str:
+    """tracking_uri for people (summaries, messages): a password in it masked."""
+    return mask_url(tracking_uri(settings))
 
 
 def artifact_root(settings: Settings) -> str:
@@ -48,6 +54,10 @@ def active_store(settings: Settings) -> Iterator[mlflow.MlflowClient]:
     uri = tracking_uri(settings)
     if uses_local_store(settings):
         Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
+    if mask_url(uri) != uri:
+        # MLflow prints "View run <name> at: <tracking URI>/#/..." as each run ends: with the
+        # URI's password in it, into every log. The run summary names the run, masked.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     # Read before set_tracking_uri writes the variable: from here on it is always set.
     saved_env = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)

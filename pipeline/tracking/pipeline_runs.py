@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.file_digest import file_sha256
+from pipeline.config.secret_urls import mask_url
 from pipeline.config.settings import REGRESSION_SETTINGS, Settings
 from pipeline.console import blessing_verdict
 from pipeline.mlmd import queries
@@ -75,7 +76,7 @@ class TrackedRun:
 
     def summary(self) -> str:
         lines = [f"MLflow run {self.run_id} ({self.status.lower()}), experiment "
-                 f"{self.experiment_id}, store {self.tracking_uri}"]
+                 f"{self.experiment_id}, store {mask_url(self.tracking_uri)}"]
         if self.model is not None:
             m = self.model
             verdict = ("blessed: now champion" if m.champion else "blessed" if m.blessed

@@ -37,7 +37,7 @@ def resolve_champion(settings: Settings) -> champion_lib.Champion:
         if version is None:
             raise champion_lib.ChampionNotFound(
                 f"no champion model to score with: the registered model {name} has no "
-                f"`{registry.CHAMPION}` alias in {mlflow_store.tracking_uri(settings)}; train "
+                f"`{registry.CHAMPION}` alias in {mlflow_store.display_uri(settings)}; train "
                 f"one with `make pipeline DATASET={settings.dataset}` (a blessed model becomes "
                 "champion)")
         model_uri = client.get_model_version(name, version).tags.get(registry.TAG_MODEL_URI)

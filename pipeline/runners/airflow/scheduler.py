@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config.settings import REPO_ROOT, Settings, settings_args
+from pipeline.config.secret_urls import mask_url
+from pipeline.config.settings import REPO_ROOT, ServerSettings, Settings, settings_args
+from pipeline.config.stage_names import EXPECTATIONS_GATE, STATISTICS_GEN
 from pipeline.runners import single_node
 
 DAG_FOLDER = Path(__file__).resolve().parent / "dags"
@@ -43,9 +45,21 @@ def airflow_schedule(settings: Settings) -> str | None:
     return None if settings.schedule.strip().lower() in ("", "none") else settings.schedule
 
 
+# Edges the builder adds only so that a runner that runs one stage at a time stops sooner on a
+# CSV the contract refuses (its gate before the statistics). Under the LocalExecutor the two run
+# at once instead; a refused CSV still stops the run before Transform, which needs the gate.
+SEQUENTIAL_ONLY_EDGES = {(STATISTICS_GEN, EXPECTATIONS_GATE)}  # (stage, upstream)
+
+
+def parallel_stages(settings: Settings, servers: ServerSettings | None = None) -> bool:
+    """Does Airflow run independent stages at once (the LocalExecutor, on PostgreSQL)?"""
+    return bool((servers or ServerSettings.from_env()).airflow_db_url)
+
+
 def dag_spec(settings: Settings) -> dict:
     """Everything the Airflow DAG needs, as plain data."""
     ir = single_node.compile_ir(settings, settings.load_spec())
+    dropped = SEQUENTIAL_ONLY_EDGES if parallel_stages(settings) else set()
     command = [sys.executable, "-m", "pipeline"]
     flags = settings_args(settings)
     return {
@@ -66,7 +80,7 @@ def dag_spec(settings: Settings) -> dict:
                   "command": command + ["check-inputs", "--run-id", RUN_ID_TEMPLATE] + flags,
                   "skip_exit_code": single_node.EXIT_UP_TO_DATE},
         "tasks": [
-            {"task_id": node, "upstream": upstream,
+            {"task_id": node, "upstream": [u for u in upstream if (node, u) not in dropped],
              "command": command + ["run-node", "--node", node, "--run-id", RUN_ID_TEMPLATE]
                         + flags}
             for node, upstream in single_node.stages(ir)
@@ -120,16 +134,23 @@ def write_dag_spec(settings: Settings, home: Path | None = None, spec: dict | No
     return path
 
 
-def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV) -> dict[str, str]:
-    """The environment every Airflow command of this project runs with."""
+def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV,
+                servers: ServerSettings | None = None) -> dict[str, str]:
+    """The environment every Airflow command of this project runs with. The database URL
+    (AIRFLOW_DB_URL, password included) goes to Airflow only here, in the environment: never
+    in a command line, which `ps` shows to every user of the machine."""
+    servers = servers or ServerSettings.from_env()
     env = dict(os.environ)
     env.update({
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # With SQLite Airflow runs one task at a time, which suits this machine anyway: a Beam
-        # stage already takes every core.
-        "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
+        # With SQLite Airflow runs one task at a time, which suits one laptop: a Beam stage
+        # already takes every core. On PostgreSQL the LocalExecutor runs the stages that do not
+        # depend on each other (ingestion and the schema import, the contract and the
+        # statistics) at the same time.
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor" if parallel_stages(settings, servers)
+                                   else "SequentialExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(settings.airflow_port),
@@ -138,7 +159,17 @@ def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV) -> di
         # The scheduler starts each task as `airflow tasks run ...`, found on PATH.
         "PATH": f"{Path(venv) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     })
+    if servers.airflow_db_url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = servers.airflow_db_url
     return env
+
+
+def database_label(servers: ServerSettings | None = None) -> str:
+    """Which metadata DB Airflow uses, for people: the URL's password masked."""
+    servers = servers or ServerSettings.from_env()
+    if servers.airflow_db_url:
+        return f"{mask_url(servers.airflow_db_url)}, LocalExecutor"
+    return "SQLite in the home, SequentialExecutor"
 
 
 def _airflow(venv: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -214,7 +245,8 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout,
         f"schedule {schedule} (UTC), catch-up {'on' if spec['catchup'] else 'off'}\n"
         f"  UI:     {url}\n"
         f"  login:  {ADMIN} / {password}   (kept in {home / PASSWORD_FILE})\n"
-        f"  home:   {home}  (SQLite DB, task logs; scheduler.log and webserver.log in logs/)\n"
+        f"  DB:     {database_label()}\n"
+        f"  home:   {home}  (task logs; scheduler.log and webserver.log in logs/)\n"
         f"  DAG:    {DAG_FOLDER}, described by {spec_path}\n")
     if score_csv is not None:
         out.write(f"  scoring DAG {settings.full_pipeline_name}-score: {score_csv}, schedule "
