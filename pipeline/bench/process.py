@@ -54,6 +54,9 @@ class PipelineRun:
     stdout: str
     returncode: int = 0
     done_in_seconds: float | None = None  # what the CLI's own "Done in Ns" line said
+    # (seconds since the command started, line) for every output line, as it arrived: where
+    # a run's fixed costs go (pipeline/bench/fixed_costs.py).
+    line_seconds: list[tuple[float, str]] = dataclasses.field(default_factory=list)
 
 
 def measure(command: list[str], check: bool = True, env: dict[str, str] | None = None,
@@ -82,11 +85,12 @@ def measure(command: list[str], check: bool = True, env: dict[str, str] | None =
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    stages, stage_peaks, states, lines = {}, {}, {}, []
+    stages, stage_peaks, states, lines, line_seconds = {}, {}, {}, [], []
     done_in = None
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append(line)
+        line_seconds.append((time.perf_counter() - started, line.rstrip("\n")))
         match = _STAGE_LINE.match(line)
         if match:
             with lock:
@@ -109,7 +113,7 @@ def measure(command: list[str], check: bool = True, env: dict[str, str] | None =
     if check and proc.returncode != 0:
         raise RuntimeError(f"command failed ({' '.join(command)}):\n{stdout[-3000:]}")
     return PipelineRun(wall, peak["run"] / 2**20, stages, stage_peaks, states, stdout,
-                       proc.returncode, done_in)
+                       proc.returncode, done_in, line_seconds)
 
 
 def pipeline_command(*args: str) -> list[str]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import sys
 
 import pandas as pd
 import pytest
 
 from conftest import DATA, write_csv_sample
-from pipeline.bench import (baselines, benchmark, breast_cancer, reference_penguin, targets,
-                            targets_table)
+from pipeline.bench import (baselines, benchmark, breast_cancer, fixed_costs, reference_penguin,
+                            targets, targets_table)
+from pipeline.bench.process import measure
 from pipeline.bench import report as bench_report
 from pipeline.bench.scaled_csv import write_scaled_csv
 from pipeline.config.dataset_spec import load_spec
@@ -322,7 +324,12 @@ def _fake_targets(**changes):
                              blessed=True, columns=32, rows=569,
                              stages={"Transform": 21.5}),
         "airflow_noop": _airflow_entry(12.3),
+        "taxi_epochs": run(14.0, states={"Transform": "cached", "Trainer": "ran"}),
+        "seed_script": {"wall_s": 5.0, "returncode": 0, "epochs": 7},
     }
+    t["taxi_first"]["fixed_costs"] = {"imports": 1.5, "set-up": 3.0, "Trainer": 15.0,
+                                      "MLflow logging after Pusher": 2.5}
+    t["taxi_first"]["first_line_s"] = 1.5
     t.update(changes)
     return t
 
@@ -330,8 +337,8 @@ def _fake_targets(**changes):
 def test_targets_table_says_pass_or_fail_per_row():
     verdicts = {row[0]: (row[3], row[4]) for row in targets_table.rows(_fake_targets())}
     assert verdicts == {
-        "1": ("55.0 s", "pass"),
-        "2": ("38.0 s", "pass"),
+        "1": ("55.0 s", "**FAIL**"),  # over 25 s
+        "2": ("38.0 s", "**FAIL**"),  # over 15 s
         "3": ("1.8 s (Up to date, no TFX)", "pass"),
         "3b": ("21.0 s (2 cached, 1 resolved)", ""),
         "4": ('30.5 s, exit 1, "data contract broken"', "**FAIL**"),  # over 25 s
@@ -339,11 +346,15 @@ def test_targets_table_says_pass_or_fail_per_row():
         "5b": ("50.0 s (drafts: schema 12.0 s, suite 5.0 s)", ""),
         "6a": ("0.9542, yes", "pass"),  # within 0.003 of 0.956
         "6b": ("0.9886, yes", "pass"),  # one of 88 rows wrong: at least 0.98
-        "7": ("0.32 (38.0 s / 120.0 s)", "pass"),
+        "7": ("0.32 (38.0 s / 120.0 s)", "**FAIL**"),  # over 0.2
         "8": ("12.3 s (4 skipped; check_inputs: up to date)", "pass"),
+        "9": ("2.5 s", "pass"),
+        "10": ("1.5 s", "pass"),
+        "11": ("2.80 (14.0 s / 5.0 s, 7 epochs; 1 cached, 1 ran)", "pass"),
     }
     table = targets_table.markdown(_fake_targets())
-    assert "| 1 | taxi first run, whole process | <= 60 s | 55.0 s | pass |" in table
+    assert "| 1 | taxi first run, whole process | <= 25 s | 55.0 s | **FAIL** |" in table
+    assert "| MLflow logging after Pusher | 2.5 |" in table  # the fixed-cost table
     assert "| 5 | breast cancer (32 numeric columns, 569 rows): Transform | <= 20 s | 21.5 s " \
            "| **FAIL** |" in table
     assert "| Transform | 20.0 | 9.0 | 42.9 | 21.5 |" in table  # stages side by side
@@ -368,6 +379,14 @@ def test_targets_table_fails_what_misses_and_names_what_did_not_run():
     assert verdicts["6a"] == ("0.9520, yes", "**FAIL**")  # 0.004 below 0.956
     assert verdicts["6b"] == ("0.9773, yes", "**FAIL**")  # two of 88 rows wrong: below 0.98
     assert verdicts["7"] == ("not run", "not measured")
+    assert verdicts["9"] == ("no MLflow line", "not measured")  # the run had no fixed costs
+    assert verdicts["10"] == ("no output line", "not measured")
+    t["seed_script"] = {"error": "the --epochs re-run did not say how many epochs"}
+    t["taxi_epochs"] = {"wall_s": 16.0, "returncode": 0, "states": {}}
+    assert targets_table.rows(t)[-1][3:] == ("the --epochs re-run did not say how many epochs",
+                                             "not measured")
+    t["seed_script"] = {"wall_s": 5.0, "returncode": 0, "epochs": 7}
+    assert targets_table.rows(t)[-1][4] == "**FAIL**"  # 3.2 over 3
     # An error's message stays on its table row.
     t["breast_cancer"] = {"error": "RuntimeError: command failed (python -m pipeline schema):\n"
                                    "error: a | b\n" + "x" * 500}
@@ -531,3 +550,33 @@ def test_a_forked_child_is_not_counted_twice_in_the_tree_memory():
         proc.kill()
         proc.wait()
     assert 300 <= total < 450  # counting the child would read ~600 MB
+
+
+def test_fixed_costs_split_a_run_by_when_its_lines_came():
+    """Imports until the first line; set-up until the first stage started (its end less its
+    seconds); each stage's own seconds; the launcher's gaps between stages; MLflow logging from
+    the last stage (the Pusher) to the MLflow line; the rest to exit. They add up to the wall."""
+    lines = [(1.5, "Pipeline csv2model-taxi: data.csv"), (1.5, "  full log: x"),
+             (6.0, "  CsvExampleGen               ran         0.5s  splits train, eval"),
+             (9.0, "  Transform                   ran         2.0s  25 transformed features"),
+             (9.5, "  Pusher                      ran         0.2s  pushed to y"),
+             (12.0, "MLflow run abc (finished), experiment 1, store sqlite:///z"),
+             (12.1, "Done in 12s.")]
+    costs = fixed_costs.parts(lines, wall_s=12.5)
+    assert costs == pytest.approx({
+        "imports": 1.5, "set-up": 4.0, "CsvExampleGen": 0.5, "Transform": 2.0, "Pusher": 0.2,
+        "between stages": 1.3, "MLflow logging after Pusher": 2.5, "the rest, to exit": 0.5})
+    assert sum(costs.values()) == pytest.approx(12.5)
+    assert fixed_costs.mlflow_after_pusher_s(lines, 12.5) == pytest.approx(2.5)
+    # A refused input: no stage, no MLflow line; all of it is set-up.
+    assert fixed_costs.parts([(1.0, "error: x")], 2.0) == {
+        "imports": 1.0, "set-up": 1.0, "the rest, to exit": 0.0}
+
+
+def test_measured_lines_carry_when_they_came(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import sys, time\nprint('a', flush=True)\ntime.sleep(0.6)\n"
+                      "print('b', flush=True)\n")
+    run = measure([sys.executable, str(script)])
+    (first, a), (second, b) = run.line_seconds
+    assert (a, b) == ("a", "b") and second - first >= 0.5 and run.wall_seconds >= second
