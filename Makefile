@@ -44,7 +44,8 @@ $(KFP_STAMP): $(STAMP) requirements/kfp-lock.txt
 
 airflow-venv: $(AIRFLOW_STAMP)  ## create the Airflow venv from requirements/airflow-lock.txt
 
-$(FLINK_STAMP): scripts/install-flink $(STAMP)
+# Order-only on the venv (its pip downloads the sdist): a venv update does not re-run this.
+$(FLINK_STAMP): scripts/install-flink | $(STAMP)
 	@scripts/install-flink $(FLINK_CACHE) $(PY)
 	@touch $@
 
