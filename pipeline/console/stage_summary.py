@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from pipeline.console import summary_figures
 from pipeline.mlmd import queries
@@ -28,8 +28,11 @@ def stage_line(node_id: str, state: str, seconds: float, figure: str = "") -> st
 
 class StageReporter(logging.Handler):
     def __init__(self, metadata_path: Path, pipeline_name: str, out: TextIO,
-                 live: bool | None = None, run_id: str | None = None):
+                 live: bool | None = None, run_id: str | None = None,
+                 on_finished: Callable[[queries.NodeExecution | None], None] | None = None):
         super().__init__(level=logging.INFO)
+        # Told each finished stage's execution as read here (MLflow logs it while the run goes).
+        self.on_finished = on_finished
         self.metadata_path = metadata_path
         self.pipeline_name = pipeline_name
         self.run_id = run_id  # figures come from this TFX run's executions only
@@ -69,6 +72,8 @@ class StageReporter(logging.Handler):
         state = "resolved" if node is None or node.is_resolver else node.state
         text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, state, seconds, text))
+        if self.on_finished is not None:
+            self.on_finished(node)
 
     def close(self) -> None:
         self._stop_ticker()

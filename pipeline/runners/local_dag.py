@@ -13,7 +13,9 @@ from pipeline.console.wall_clock import process_seconds
 from pipeline.runners import last_run, run_record
 
 
-def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> None:
+def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
+         on_stage_end=None) -> None:
+    """on_stage_end: called with each finished stage's execution (live_tracking.py)."""
     from pipeline.console.output_capture import captured_output
 
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
@@ -25,7 +27,8 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str) -> None:
 
         pipeline = make_pipeline()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
-                                 terminal if out is sys.stdout else out, run_id=run_id)
+                                 terminal if out is sys.stdout else out, run_id=run_id,
+                                 on_finished=on_stage_end)
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
         try:
@@ -65,17 +68,8 @@ def _run_options(settings: Settings):
     return _run_opts_to_proto(RunOptions(to_nodes=[settings.until]))
 
 
-def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
-                 run_id: str | None = None) -> None:
-    """The full pipeline; raises on the first failed stage (after the summary shows it).
-    The caller holds the output folder (runners/run_lock.py); run_id: the TFX run id to use."""
-    from pipeline.runners.run_lock import new_run_id
-
-    run_id = run_id or new_run_id()
-    spec = settings.load_spec()
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
-    # The inputs as this run starts (what its stages will read), for the next run's check.
-    inputs = last_run.fingerprint(settings, spec)
+def write_header(settings: Settings, spec, out: TextIO = sys.stdout) -> None:
+    """The run's first lines: the pipeline and its CSV, the log file, the Beam runner."""
     out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
               f"  full log: {settings.log_path}\n"
               f"  Beam: {_beam_description(settings)}\n")
@@ -83,19 +77,39 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
         out.write(f"  until {settings.until}: the stages after it do not run\n")
     out.flush()
 
+
+def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
+                 run_id: str | None = None, header_written: bool = False) -> None:
+    """The full pipeline; raises on the first failed stage (after the summary shows it).
+    The caller holds the output folder (runners/run_lock.py); run_id: the TFX run id to use;
+    header_written: the caller wrote the first lines (write_header) already."""
+    from pipeline.runners.run_lock import new_run_id
+
+    run_id = run_id or new_run_id()
+    spec = settings.load_spec()
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    # The inputs as this run starts (what its stages will read), for the next run's check.
+    inputs = last_run.fingerprint(settings, spec)
+    if not header_written:
+        write_header(settings, spec, out)
+
     def make_pipeline():
         from pipeline.definition.builder import create_pipeline
 
         return create_pipeline(settings, spec)
 
     started_ms = int(time.time() * 1000)
+    tracker = None
     try:
-        _run(make_pipeline, settings, out, run_id)
+        # MLflow logging while the stages run (the store opened, each stage logged as it ends).
+        tracker = _live_tracker(settings, spec, run_id, started_ms)
+        _run(make_pipeline, settings, out, run_id,
+             on_stage_end=tracker.stage_finished if tracker else None)
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
-        _track(settings, spec, run_id, started_ms, out, error)
+        _track(settings, spec, run_id, started_ms, out, error, tracker)
         raise
     _report_drift(settings, settings.full_pipeline_name, run_id, out)
-    tracked = _track(settings, spec, run_id, started_ms, out)
+    tracked = _track(settings, spec, run_id, started_ms, out, tracker=tracker)
     if not settings.until:
         run_record.record_success(settings, inputs, tracked, tfx_run=run_id)
     out.write(f"Done in {process_seconds():.0f}s. Outputs in {settings.output_dir}/\n"
@@ -114,9 +128,16 @@ def _beam_description(settings: Settings) -> str:
     return f"DirectRunner {mode}"
 
 
+def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
+    from pipeline.tracking import live_tracking
+
+    return live_tracking.LiveTracker(settings, spec, run_id, started_ms).start()
+
+
 def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
-           error: BaseException | None = None):
-    """Log the run to MLflow, with MLflow's own output going to the log file like the rest.
+           error: BaseException | None = None, tracker=None):
+    """Log the run to MLflow (what the live tracker has not logged yet, and wait for it), with
+    MLflow's own output going to the log file like the rest.
 
     After a failed run, a tracking failure is only logged: the pipeline's error is the one to
     report. After a successful run it propagates: an untracked run is a failed `make pipeline`."""
@@ -128,8 +149,11 @@ def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
         try:
             # None when the run failed before TFX recorded it (nothing of it in ML Metadata).
             tfx_run = run_id if run_id in lineage.tfx_run_ids(settings) else None
-            tracked = pipeline_runs.log_pipeline_run(
-                settings, spec, tfx_run, error=error, started_ms=started_ms)
+            if tracker is not None:
+                tracked = tracker.finish(tfx_run, error)
+            else:
+                tracked = pipeline_runs.log_pipeline_run(
+                    settings, spec, tfx_run, error=error, started_ms=started_ms)
         except Exception:
             if error is None:
                 raise

@@ -118,81 +118,179 @@ def settings_params(settings: Settings, spec: DatasetSpec | None = None) -> dict
 def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None, *,
                      error: BaseException | None = None,
                      started_ms: int | None = None) -> TrackedRun:
-    """Log one pipeline run (and register its model) from ML Metadata.
+    """Log one pipeline run (and register its model) from ML Metadata, after the fact.
 
     tfx_run: the TFX run id (None if the pipeline failed before TFX started a run).
-    error: what ended the run early; KeyboardInterrupt marks it KILLED, anything else FAILED."""
-    status = FINISHED if error is None else KILLED if isinstance(error, KeyboardInterrupt) \
-        else FAILED
+    error: what ended the run early; KeyboardInterrupt marks it KILLED, anything else FAILED.
+    (live_tracking.py logs the same records while the run goes, with RunLog's steps.)"""
     nodes: list[queries.NodeExecution] = []
     store = None
     if tfx_run is not None:
         store = queries.open_store(settings.metadata_path)
         nodes = queries.run_executions(store, settings.full_pipeline_name, tfx_run)
+    location = artifact_location(settings)
+    try:
+        with active_store(settings) as client:
+            run_log = RunLog(client, settings, spec, tfx_run, started_ms, nodes, location)
+            try:
+                run_log.log_inputs(nodes)
+                for node in nodes:
+                    run_log.log_node(node, store, error)
+                return run_log.close(nodes, error)
+            finally:
+                run_log.cleanup()
+    finally:
+        if store is not None:
+            del store
 
-    location = artifact_root(settings) if uses_local_store(settings) else None
-    with active_store(settings) as client, tempfile.TemporaryDirectory() as tmp:
-        experiment = experiment_id(client, settings, location)
+
+def artifact_location(settings: Settings) -> str | None:
+    """Where a new experiment keeps its artifacts. Read before active_store(): it sets
+    MLFLOW_TRACKING_URI, after which every store looks like one the variable chose."""
+    return artifact_root(settings) if uses_local_store(settings) else None
+
+
+class RunLog:
+    """One pipeline run's MLflow records, in steps: the pipeline's run (created with its tags
+    and parameters), its data inputs, a child run per stage execution, then close(): the
+    pipeline's figures, files and model, and its status. Whatever step raises leaves the
+    pipeline's run FAILED (or KILLED) with a tracking_error tag, never RUNNING."""
+
+    def __init__(self, client, settings: Settings, spec: DatasetSpec, tfx_run: str | None,
+                 started_ms: int | None, nodes: list[queries.NodeExecution],
+                 location: str | None):
+        """location: artifact_location(settings), read before active_store sets the URI."""
+        self.client, self.settings, self.spec, self.tfx_run = client, settings, spec, tfx_run
+        self.experiment = experiment_id(client, settings, location)
         first_start = min((n.execution.create_time_since_epoch for n in nodes), default=None)
-        started = started_ms or first_start or int(time.time() * 1000)
-        csv_sha256 = file_sha256(spec.csv_path)
-        source = source_tags()
+        self.started = started_ms or first_start or int(time.time() * 1000)
+        self.csv_sha256 = file_sha256(spec.csv_path)
+        self.source = source_tags()
+        self._tmp = tempfile.TemporaryDirectory()
+        self.workdir = Path(self._tmp.name)
         tags = {TAG_PIPELINE: settings.full_pipeline_name, TAG_PIPELINE_RUN: tfx_run or "none",
                 "dataset": spec.name, "dataset.spec_fingerprint": spec.fingerprint(),
-                "dataset.csv": str(spec.csv_path), "dataset.data_sha256": csv_sha256, **source}
-        parent = client.create_run(experiment, start_time=started, tags=tags,
+                "dataset.csv": str(spec.csv_path), "dataset.data_sha256": self.csv_sha256,
+                **self.source}
+        parent = client.create_run(self.experiment, start_time=self.started, tags=tags,
                                    run_name=tfx_run or f"{settings.full_pipeline_name} (no run)")
-        parent_id = parent.info.run_id
-        tracked = TrackedRun(parent_id, experiment, tracking_uri(settings), status, {})
+        self.parent_id = parent.info.run_id
+        self.tracked = TrackedRun(self.parent_id, self.experiment, tracking_uri(settings),
+                                  FINISHED, {})
+        self.whole = True  # False once any part of the run could not be recorded
+        self.ended = False  # the pipeline's run has its final status
+        self.inputs: dict | None = None  # the data inputs by split, once logged
+        self.metrics: dict[str, float] = {}
+        self.series: dict[str, list[float]] = {}
+        self.stage_tags: dict[str, str] = {}
+        self._logged: list[str] = []  # node ids with a child run, in logging order
+        self._readers: list[str] = []  # child runs whose data inputs are still to be logged
+        self.guarded(log, client, self.parent_id, params=settings_params(settings, spec))
+
+    def guarded(self, step, *args, error: BaseException | None = None, **kwargs):
+        """Run one step; if it raises, end the pipeline's run FAILED (KILLED after Ctrl-C)."""
         try:
-            log(client, parent_id, params=settings_params(settings, spec))
-            inputs = dataset_inputs.log_dataset_inputs(client, parent_id, spec, csv_sha256, nodes)
-            whole = inputs is not None  # False once any part of the run could not be recorded
-            inputs = inputs or {}
-            files: list[tuple[Path, str]] = []
-            if spec.spec_path is not None:
-                files.append((spec.spec_path, "dataset"))
-            metrics, series, stage_tags = {}, {}, {}
-            for node in nodes:
-                child, record, seconds = stage_runs.log_stage(
-                    client, store, experiment, parent_id, node, spec, tfx_run, error, Path(tmp),
-                    source, inputs)
-                tracked.children[node.node_id] = child
-                whole &= TAG_TRACKING_ERROR not in record.tags
-                if node.node_id == stage_names.TUNER:
-                    whole &= tuner_trials.log_tuner(client, experiment, parent_id, child, node,
-                                                    tfx_run, source)
-                # The parent carries every stage's figures, for comparing pipeline runs.
-                metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})
-                metrics[f"duration_s/{node.node_id}"] = seconds
-                series.update(record.series)
-                for tag in ("blessed", blessing_verdict.TAG):
-                    if tag in record.tags:
-                        stage_tags[tag] = record.tags[tag]
-            if nodes:
-                ended = max(n.execution.last_update_time_since_epoch for n in nodes)
-                metrics["duration_s/total"] = max(0, ended - started) / 1000
-            if error is not None:
-                stage_tags[TAG_ERROR] = error_summary(error)
-                path = Path(tmp) / ERROR_FILE
-                path.write_text(error_text(error))
-                files.append((path, ""))
-            log(client, parent_id, metrics=metrics, series=series, tags=stage_tags)
-            log_files(client, parent_id, files)
-            # A failed or stopped run registers nothing: its model did not finish the pipeline.
-            if error is None:
-                tracked.model = registration.register(client, parent_id, settings, spec,
-                                                      {n.node_id: n for n in nodes})
-                _tag_why_not_blessed(client, parent_id, tracked.model,
-                                     stage_tags.get(blessing_verdict.TAG))
+            return step(*args, **kwargs)
         except BaseException as e:
-            client.set_tag(parent_id, TAG_TRACKING_ERROR, short(f"{type(e).__name__}: {e}"))
-            client.set_terminated(parent_id, FAILED if status == FINISHED else status)
+            self.fail(e, error)
             raise
-        finally:
-            if store is not None:
-                del store
-        if not whole:  # its stages' runs and the log say what is missing and why
-            tracked.status = FAILED
-        client.set_terminated(parent_id, tracked.status)
-    return tracked
+
+    def fail(self, e: BaseException, error: BaseException | None = None) -> None:
+        status = self.status(error)
+        self.client.set_tag(self.parent_id, TAG_TRACKING_ERROR, short(f"{type(e).__name__}: {e}"))
+        self.client.set_terminated(self.parent_id, FAILED if status == FINISHED else status)
+        self.ended = True
+
+    @staticmethod
+    def status(error: BaseException | None) -> str:
+        return FINISHED if error is None else KILLED if isinstance(error, KeyboardInterrupt) \
+            else FAILED
+
+    def logged(self, node_id: str) -> bool:
+        return node_id in self.tracked.children
+
+    def log_inputs(self, nodes: list[queries.NodeExecution],
+                   error: BaseException | None = None) -> None:
+        """The data's inputs on the pipeline's run and on the stage runs logged so far that read
+        it (later stage runs get theirs as they are logged)."""
+        self.guarded(self._log_inputs, nodes, error=error)
+
+    def _log_inputs(self, nodes: list[queries.NodeExecution]) -> None:
+        inputs = dataset_inputs.log_dataset_inputs(self.client, self.parent_id, self.spec,
+                                                   self.csv_sha256, nodes)
+        self.whole &= inputs is not None
+        self.inputs = inputs or {}
+        for node_id in self._readers:
+            read = dataset_inputs.stage_inputs(node_id, self.inputs)
+            if read:
+                self.client.log_inputs(self.tracked.children[node_id], datasets=read)
+        self._readers = []
+
+    def log_node(self, node: queries.NodeExecution, store, error: BaseException | None) -> None:
+        """The stage's child run (store: ML Metadata, to find what made a cached stage's
+        outputs; None for a stage that ran)."""
+        self.guarded(self._log_node, node, store, error, error=error)
+
+    def _log_node(self, node, store, error) -> None:
+        child, record, seconds = stage_runs.log_stage(
+            self.client, store, self.experiment, self.parent_id, node, self.spec, self.tfx_run,
+            error, self.workdir, self.source, self.inputs or {})
+        self.tracked.children[node.node_id] = child
+        if self.inputs is None:
+            self._readers.append(node.node_id)
+        self.whole &= TAG_TRACKING_ERROR not in record.tags
+        if node.node_id == stage_names.TUNER:
+            self.whole &= tuner_trials.log_tuner(self.client, self.experiment, self.parent_id,
+                                                 child, node, self.tfx_run, self.source)
+        # The parent carries every stage's figures, for comparing pipeline runs.
+        self.metrics.update({k: v for k, v in record.metrics.items() if k != "duration_s"})
+        self.metrics[f"duration_s/{node.node_id}"] = seconds
+        self.series.update(record.series)
+        for tag in ("blessed", blessing_verdict.TAG):
+            if tag in record.tags:
+                self.stage_tags[tag] = record.tags[tag]
+
+    def close(self, nodes: list[queries.NodeExecution],
+              error: BaseException | None) -> TrackedRun:
+        """The pipeline's figures, files and model; its final status. nodes: every execution
+        of the run (every one of them logged by now)."""
+        self.guarded(self._close, nodes, error, error=error)
+        return self.tracked
+
+    def _close(self, nodes, error) -> None:
+        if self.inputs is None:
+            self._log_inputs(nodes)
+        # Node order, as ML Metadata lists the run's executions.
+        order = {n.node_id: i for i, n in enumerate(nodes)}
+        self.tracked.children = dict(sorted(self.tracked.children.items(),
+                                            key=lambda item: order.get(item[0], len(order))))
+        files: list[tuple[Path, str]] = []
+        if self.spec.spec_path is not None:
+            files.append((self.spec.spec_path, "dataset"))
+        metrics = dict(self.metrics)
+        if nodes:
+            ended = max(n.execution.last_update_time_since_epoch for n in nodes)
+            metrics["duration_s/total"] = max(0, ended - self.started) / 1000
+        stage_tags = dict(self.stage_tags)
+        if error is not None:
+            stage_tags[TAG_ERROR] = error_summary(error)
+            path = self.workdir / ERROR_FILE
+            path.write_text(error_text(error))
+            files.append((path, ""))
+        client, parent_id = self.client, self.parent_id
+        log(client, parent_id, metrics=metrics, series=self.series, tags=stage_tags)
+        log_files(client, parent_id, files)
+        # A failed or stopped run registers nothing: its model did not finish the pipeline.
+        if error is None:
+            self.tracked.model = registration.register(client, parent_id, self.settings,
+                                                       self.spec, {n.node_id: n for n in nodes})
+            _tag_why_not_blessed(client, parent_id, self.tracked.model,
+                                 stage_tags.get(blessing_verdict.TAG))
+        self.tracked.status = self.status(error)
+        if not self.whole:  # its stages' runs and the log say what is missing and why
+            self.tracked.status = FAILED
+        client.set_terminated(parent_id, self.tracked.status)
+        self.ended = True
+
+    def cleanup(self) -> None:
+        self._tmp.cleanup()

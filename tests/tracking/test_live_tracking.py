@@ -1,0 +1,145 @@
+"""MLflow logging while the run goes (pipeline/tracking/live_tracking.py), on a real MLflow store
+and a real ML Metadata store holding a two-stage run: a stage is logged as it ends, finish()
+logs the rest and leaves nothing RUNNING, and whatever the worker raises reaches the caller
+with the pipeline's run FAILED. No pipeline runs: ~10 s, most of it making the MLflow store."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config.settings import Settings
+from pipeline.mlmd import queries
+from pipeline.tracking import live_tracking, run_logging
+from pipeline.tracking.mlflow_store import TRACKING_URI_ENV, tracking_uri
+
+STAGES = ("StageA", "StageB")
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    """One output folder for the module: its MLflow store is made once (seconds)."""
+    return Settings(dataset="penguins", output_root=tmp_path_factory.mktemp("live"))
+
+
+@pytest.fixture(autouse=True)
+def _local_store(monkeypatch):
+    monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+
+
+def _record_run(settings: Settings, run_id: str) -> list[queries.NodeExecution]:
+    """Two finished stage executions of TFX run `run_id` in the output folder's ML Metadata,
+    with the contexts TFX gives them (pipeline, pipeline run, node)."""
+    settings.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(settings.metadata_path)
+    config.sqlite.connection_mode = \
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(config)
+    types = {name: store.put_context_type(metadata_store_pb2.ContextType(name=name))
+             for name in ("pipeline", "pipeline_run", "node")}
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="x.Stage"))
+
+    def context(kind: str, name: str):
+        found = store.get_context_by_type_and_name(kind, name)
+        if found is not None:
+            return found
+        [context_id] = store.put_contexts([metadata_store_pb2.Context(type_id=types[kind],
+                                                                      name=name)])
+        return store.get_contexts_by_id([context_id])[0]
+
+    pipeline = settings.full_pipeline_name
+    for stage in STAGES:
+        execution = metadata_store_pb2.Execution(type_id=execution_type,
+                                                 last_known_state=queries.COMPLETE)
+        store.put_execution(execution, [], [context("pipeline", pipeline),
+                                            context("pipeline_run", run_id),
+                                            context("node", f"{pipeline}.{stage}")])
+    return queries.run_executions(store, pipeline, run_id)
+
+
+def _client(settings: Settings):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri(settings))
+
+
+def _stage_runs(client, parent: str) -> dict:
+    runs = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.`{run_logging.TAG_PARENT}` = '{parent}'")
+    return {r.data.tags[run_logging.TAG_NODE]: r for r in runs}
+
+
+def _wait_for_stage_run(client, settings: Settings, run_id: str, stage: str):
+    """The pipeline's run and `stage`'s run under it, once the worker has logged them."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name(settings.full_pipeline_name)
+        if experiment is not None:
+            runs = client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{run_logging.TAG_PIPELINE_RUN}` = '{run_id}'")
+            parents = [r for r in runs if run_logging.TAG_PARENT not in r.data.tags]
+            if parents and stage in _stage_runs(client, parents[0].info.run_id):
+                return parents[0]
+        time.sleep(0.2)
+    raise AssertionError(f"{stage} was not logged while the run went on")
+
+
+def test_a_stage_is_logged_as_it_ends_and_finish_logs_the_rest(settings):
+    first, second = _record_run(settings, "run-1")
+    spec = settings.load_spec()
+    tracker = live_tracking.LiveTracker(settings, spec, "run-1", int(time.time() * 1000))
+    tracker.start().stage_finished(first)
+    tracker.drain()
+    client = _client(settings)
+    # The run goes on: StageA's run is there, the pipeline's still RUNNING, StageB not yet.
+    parent = _wait_for_stage_run(client, settings, "run-1", first.node_id)
+    assert parent.info.status == "RUNNING"
+    assert set(_stage_runs(client, parent.info.run_id)) == {first.node_id}
+
+    tracked = tracker.finish("run-1")  # StageB never reported: logged from ML Metadata
+
+    assert tracked.status == "FINISHED" and list(tracked.children) == list(STAGES)
+    stage_runs = _stage_runs(client, tracked.run_id)
+    assert {n: r.info.status for n, r in stage_runs.items()} == dict.fromkeys(STAGES, "FINISHED")
+    assert {n: r.data.tags[run_logging.TAG_STATE] for n, r in stage_runs.items()} == \
+        dict.fromkeys(STAGES, "ran")
+    parent = client.get_run(tracked.run_id)
+    assert parent.info.status == "FINISHED"
+    assert {f"duration_s/{s}" for s in STAGES} <= set(parent.data.metrics)
+    # The data: one input for the whole CSV (no statistics in this run), on the run.
+    assert [i.dataset.name for i in parent.inputs.dataset_inputs] == [spec.name]
+
+
+def test_what_the_worker_raises_reaches_finish_and_fails_the_pipeline_run(settings):
+    first, _ = _record_run(settings, "run-2")
+    tracker = live_tracking.LiveTracker(settings, settings.load_spec(), "run-2",
+                                        int(time.time() * 1000)).start()
+    tracker.stage_finished(first)
+    tracker.drain()
+    client = _client(settings)
+    parent = _wait_for_stage_run(client, settings, "run-2", first.node_id)
+    # A stage the worker cannot read (no execution): it raises outside any stage's recording.
+    tracker.stage_finished(queries.NodeExecution("Broken", "ran", None, {}))
+
+    with pytest.raises(AttributeError):
+        tracker.finish("run-2")
+
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags[run_logging.TAG_TRACKING_ERROR].startswith("AttributeError")
+    assert client.search_runs([parent.info.experiment_id], "attributes.status = 'RUNNING'") == []
+
+
+def test_a_store_that_cannot_be_opened_fails_finish(settings, monkeypatch, tmp_path):
+    """The worker opens the store as the run starts; its error waits for finish()."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(TRACKING_URI_ENV, f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}")
+    tracker = live_tracking.LiveTracker(settings, settings.load_spec(), "run-3",
+                                        int(time.time() * 1000)).start()
+    with pytest.raises(Exception, match="file"):  # MLflow cannot make or open the store there
+        tracker.finish(None)
