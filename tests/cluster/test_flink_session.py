@@ -5,7 +5,6 @@ when the block ends, also when it ends by an error. One cluster start (~10-20 s)
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 import pytest
@@ -16,21 +15,13 @@ from pipeline.cluster.flink_session import local_flink
 pytestmark = pytest.mark.e2e
 
 
-def _listening_on_every_interface(port: int) -> bool:
-    """Whether the port answers on an address of this machine other than the loopback one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent by a UDP connect
-            address = probe.getsockname()[0]
-        except OSError:
-            return False
-    if address.startswith("127."):
-        return False
-    try:
-        socket.create_connection((address, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (read from the kernel's socket
+    table: no traffic)."""
+    import psutil
+
+    return {c.laddr.ip for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
 
 
 def _beam_job_through_the_pool(worker_pool: str, out_dir) -> list:
@@ -69,8 +60,9 @@ def test_cluster_starts_serves_and_stops_every_process_even_on_error(tmp_path):
             assert len(pids) == 3 and all(processes.group_alive(p) for p in pids)
             # Servers bind 127.0.0.1 only: Flink's REST API and the worker pool (Beam's own
             # pool would listen on every interface).
-            assert not _listening_on_every_interface(cluster.rest_port)
-            assert not _listening_on_every_interface(cluster.worker_pool_port)
+            loopback = {"127.0.0.1", "::ffff:127.0.0.1"}
+            for port in (cluster.rest_port, cluster.worker_pool_port):
+                assert _listening_addresses(port) and _listening_addresses(port) <= loopback
             # The pool starts SDK workers that run this virtualenv, with the project's code and
             # Keras 2 for tf.Transform and TFMA.
             rows = _beam_job_through_the_pool(cluster.worker_pool, tmp_path)
