@@ -353,6 +353,23 @@ def test_beam_pickles_what_the_components_ship_with_cloudpickle():
         pickler.set_library(pickler.DEFAULT_PICKLE_LIB)
 
 
+def test_beams_worker_pool_service_keeps_what_the_loopback_pool_reads():
+    """pipeline/cluster/worker_pool.py subclasses Beam's BeamFnExternalWorkerPoolServicer to
+    start each SDK worker with this interpreter: it reads the servicer's private settings and
+    process table and calls SdkHarness as Beam's own StartWorker does."""
+    from apache_beam.runners.worker import sdk_worker, worker_pool_main
+
+    servicer = worker_pool_main.BeamFnExternalWorkerPoolServicer(use_process=True)
+    assert isinstance(servicer._state_cache_size, int)  # noqa: SLF001
+    assert isinstance(servicer._data_buffer_time_limit_ms, int)  # noqa: SLF001
+    assert servicer._worker_processes == {}  # noqa: SLF001
+    assert _parameters(sdk_worker.SdkHarness.__init__)[:5] == [
+        "self", "control_address", "credentials", "worker_id", "state_cache_size"]
+    assert "data_buffer_time_limit_ms" in _parameters(sdk_worker.SdkHarness.__init__)
+    source = inspect.getsource(worker_pool_main.BeamFnExternalWorkerPoolServicer.StartWorker)
+    assert "'python'," in source  # Beam still starts PATH's python: the fix is still needed
+
+
 # ---- Great Expectations -------------------------------------------------------------------------
 
 def test_gx_matches_a_str_subclass_column_label_exactly():
