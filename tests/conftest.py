@@ -43,6 +43,23 @@ def _no_developer_environment():
         yield
 
 
+def _restoring_environment():
+    before = dict(os.environ)
+    yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+# What an in-process run sets in os.environ (main() sets TF_CPP_MIN_LOG_LEVEL and
+# MLFLOW_DISABLE_TELEMETRY for its process) ends with the test, or with the module for a
+# module-scoped run, so no test depends on which ran before it in the same worker
+# (pytest-xdist spreads the files over two).
+_environment_restored_per_test = pytest.fixture(autouse=True)(_restoring_environment)
+_environment_restored_per_module = pytest.fixture(autouse=True, scope="module")(
+    _restoring_environment)
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """One throwaway PostgreSQL server on 127.0.0.1 for the whole session (started on first

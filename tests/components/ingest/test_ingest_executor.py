@@ -136,7 +136,8 @@ def test_byte_ranges_cut_at_line_ends_and_cover_every_row(tmp_path):
     assert len(_rows(fmt, whole)) == 3000
 
 
-@pytest.mark.parametrize("content", [EDGE_CASES.encode(), gzip.compress(b"a,b\n1,2\n" * 9)])
+@pytest.mark.parametrize("content", [EDGE_CASES.encode(), gzip.compress(b"a,b\n1,2\n" * 9)],
+                         ids=["line-break-in-a-value", "gzip"])
 def test_a_line_break_in_a_value_or_gzip_reads_the_file_as_one_range(tmp_path, content):
     csv = tmp_path / ("data.csv.gz" if content[:2] == csv_format.GZIP_MAGIC else "data.csv")
     csv.write_bytes(content)
