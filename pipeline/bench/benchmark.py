@@ -85,6 +85,11 @@ def bench(sizes: list[int], root: Path, epochs: int = 3, serving_requests: int =
 
         run_targets(root / "targets", say, report.setdefault("targets", {}))
         say("targets done")
+        # The first line and the MLflow logging after the Pusher, apart (bench/tracking_cost.py).
+        from pipeline.bench.tracking_cost import tracking_costs
+
+        report["tracking_cost"] = tracking_costs(root / "targets" / "runs", root / "tracking_cost")
+        say(f"tracking and start-up fixed costs: {report['tracking_cost']}")
     if "regression" in sections:
         from pipeline.bench.regression import run_regression
 

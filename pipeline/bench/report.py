@@ -83,6 +83,10 @@ def markdown(report: dict) -> str:
              f"{m['python']}.", ""]
     if report.get("targets"):
         lines.append(targets_table.markdown(report["targets"]))
+    if report.get("tracking_cost"):
+        from pipeline.bench.tracking_cost import lines as tracking_lines
+
+        lines += tracking_lines(report["tracking_cost"])
     if report.get("init"):
         from pipeline.bench.init_tables import table as init_table
 
