@@ -109,11 +109,14 @@ class LiveTracker:
 
     def _finish(self, client, tfx_run: str | None, error: BaseException | None) -> TrackedRun:
         run_log = self._run_log
-        if run_log is None or tfx_run is None:  # nothing logged yet: all of it after the fact
-            return pipeline_runs.log_pipeline_run(self.settings, self.spec, tfx_run, error=error,
-                                                  started_ms=self.started_ms)
+        if run_log is None:  # nothing logged yet: all of it after the fact
+            return pipeline_runs.log_after_the_fact(client, self.settings, self.spec, tfx_run,
+                                                    self._location, error=error,
+                                                    started_ms=self.started_ms)
         with queries.open_store_context(self.settings.metadata_path) as store:
-            nodes = queries.run_executions(store, self.settings.full_pipeline_name, tfx_run)
+            # A stage has run, so TFX recorded this run (tfx_run names it too).
+            nodes = queries.run_executions(store, self.settings.full_pipeline_name,
+                                           tfx_run or self.run_id)
             for node in nodes:
                 if not run_log.logged(node.node_id):
                     run_log.log_node(node, store, error)

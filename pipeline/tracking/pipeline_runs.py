@@ -123,22 +123,30 @@ def log_pipeline_run(settings: Settings, spec: DatasetSpec, tfx_run: str | None,
     tfx_run: the TFX run id (None if the pipeline failed before TFX started a run).
     error: what ended the run early; KeyboardInterrupt marks it KILLED, anything else FAILED.
     (live_tracking.py logs the same records while the run goes, with RunLog's steps.)"""
+    location = artifact_location(settings)
+    with active_store(settings) as client:
+        return log_after_the_fact(client, settings, spec, tfx_run, location, error=error,
+                                  started_ms=started_ms)
+
+
+def log_after_the_fact(client, settings: Settings, spec: DatasetSpec, tfx_run: str | None,
+                       location: str | None, *, error: BaseException | None = None,
+                       started_ms: int | None = None) -> TrackedRun:
+    """log_pipeline_run on an open store (location: artifact_location(), read before)."""
     nodes: list[queries.NodeExecution] = []
     store = None
     if tfx_run is not None:
         store = queries.open_store(settings.metadata_path)
         nodes = queries.run_executions(store, settings.full_pipeline_name, tfx_run)
-    location = artifact_location(settings)
     try:
-        with active_store(settings) as client:
-            run_log = RunLog(client, settings, spec, tfx_run, started_ms, nodes, location)
-            try:
-                run_log.log_inputs(nodes)
-                for node in nodes:
-                    run_log.log_node(node, store, error)
-                return run_log.close(nodes, error)
-            finally:
-                run_log.cleanup()
+        run_log = RunLog(client, settings, spec, tfx_run, started_ms, nodes, location)
+        try:
+            run_log.log_inputs(nodes)
+            for node in nodes:
+                run_log.log_node(node, store, error)
+            return run_log.close(nodes, error)
+        finally:
+            run_log.cleanup()
     finally:
         if store is not None:
             del store

@@ -89,6 +89,23 @@ def _wait_for_stage_run(client, settings: Settings, run_id: str, stage: str):
     raise AssertionError(f"{stage} was not logged while the run went on")
 
 
+def test_a_run_stopped_before_any_stage_ran_is_logged_after_the_fact(settings):
+    """Nothing reported: finish() logs it all from ML Metadata (here: no TFX run at all), and
+    the experiment it creates keeps its artifacts in the output folder's store, not ./mlruns."""
+    from pipeline.tracking.mlflow_store import artifact_root
+
+    tracker = live_tracking.LiveTracker(settings, settings.load_spec(), "run-0",
+                                        int(time.time() * 1000)).start()
+    tracked = tracker.finish(None, RuntimeError("no CSV"))
+    client = _client(settings)
+    parent = client.get_run(tracked.run_id)
+    assert (tracked.status, parent.info.status) == ("FAILED", "FAILED")
+    assert parent.data.tags[run_logging.TAG_PIPELINE_RUN] == "none"
+    assert parent.data.tags[run_logging.TAG_ERROR] == "RuntimeError: no CSV"
+    assert client.get_experiment(tracked.experiment_id).artifact_location == \
+        artifact_root(settings)
+
+
 def test_a_stage_is_logged_as_it_ends_and_finish_logs_the_rest(settings):
     first, second = _record_run(settings, "run-1")
     spec = settings.load_spec()
