@@ -132,11 +132,12 @@ test: postgres
 # run after run. PYTEST_TMPDIR=/some/folder keeps it, e.g. to look at a failing test's files.
 PYTEST_TMPDIR ?=
 # Test files are spread over one pytest-xdist worker per core (a file's tests stay together, so a
-# module's shared pipeline run happens once); PYTEST_WORKERS=0 runs them in this process.
+# module's shared pipeline run happens once; tests/conftest.py names the groups);
+# PYTEST_WORKERS=0 runs them in this process.
 PYTEST_WORKERS ?= auto
 RUN_TESTS = if [ -n "$(PYTEST_TMPDIR)" ]; then tmp="$(PYTEST_TMPDIR)"; mkdir -p "$$tmp"; \
 	else tmp=$$(mktemp -d -t csv2model-tests.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; fi; \
-	TMPDIR="$$tmp" $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	TMPDIR="$$tmp" $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) $(FLINK_STAMP) browser  ## check the layers, run every test, end-to-end pipelines included
 	@$(VENV)/bin/lint-imports --no-cache

@@ -88,3 +88,24 @@ def write_csv_sample(source: Path, target: Path, rows: int) -> Path:
 
 def pipeline_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", *args]
+
+
+SHARED_PENGUIN_RUNS = "penguin_runs"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's `--dist loadgroup` (the Makefile's): a test module is one group,
+    so its module-scoped pipeline runs are made once, in one worker; the modules that read the
+    session's shared penguin runs (tests/mlflow_runs.py) are one group together, so those runs
+    are made once per session, not once per worker. Before xdist's own hook reads the marks."""
+    import mlflow_runs
+
+    shared = (mlflow_runs.penguin_runs, mlflow_runs.runs)
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.module
+        uses_shared = any(getattr(module, name, None) in shared for name in ("penguin_runs", "runs"))
+        item.add_marker(pytest.mark.xdist_group(
+            SHARED_PENGUIN_RUNS if uses_shared else item.nodeid.split("::")[0]))
