@@ -11,8 +11,9 @@ and metrics (within float tolerance).
   (`--environment_type=EXTERNAL`): every Beam stage's work runs in SDK worker processes the
   pool starts, its state pickled to them, as on Flink; what Flink adds is the Java side.
 
-Penguins (344 rows), 3 epochs: 82 s for the DirectRunner run and 129 s for the worker pool's,
-measured on 2 cores at load 4.4 (other engineers' runs alongside).
+Penguins (344 rows). The DirectRunner run compared with is the session's shared penguin run
+(tests/mlflow_runs.py, which the MLflow tests make anyway); the worker pool's run took 116-129 s
+on 2 cores at load 4-7 (other engineers' runs alongside).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import pipeline_command
+from mlflow_runs import FIRST_EPOCHS, clean_env, penguin_runs
 from pipeline.cluster import flink_install
 from pipeline.cluster.flink_session import local_flink, local_worker_pool
 from pipeline.config.settings import Settings
@@ -32,15 +34,14 @@ from pipeline.mlmd import queries
 
 pytestmark = pytest.mark.e2e
 
-EPOCHS = "3"
 REL_TOL = 1e-6
 
 
 def _run(output_root: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         pipeline_command("run", "--dataset", "penguins", "--output-root", str(output_root),
-                         "--epochs", EPOCHS, *extra),
-        capture_output=True, text=True, timeout=900)
+                         "--epochs", str(FIRST_EPOCHS), *extra),
+        capture_output=True, text=True, timeout=900, env=clean_env())
 
 
 def _passed(result: subprocess.CompletedProcess) -> None:
@@ -49,18 +50,19 @@ def _passed(result: subprocess.CompletedProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def direct(tmp_path_factory) -> Settings:
-    settings = Settings(dataset="penguins", output_root=tmp_path_factory.mktemp("direct"))
-    _passed(_run(settings.output_root))
-    return settings
+def direct(tmp_path_factory) -> tuple[Settings, str]:
+    """The DirectRunner run of the same data and settings: the shared penguin run's first (its
+    output folder and TFX run id)."""
+    runs = penguin_runs(tmp_path_factory)
+    return runs.settings, runs.first_tfx_run
 
 
-def _outputs(settings: Settings) -> dict:
-    """What the Beam stages made: {stage: output uri}."""
+def _outputs(settings: Settings, run_id: str | None = None) -> dict:
+    """What the Beam stages made in that run (the only one when None): {stage: output uri}."""
     keys = {STATISTICS_GEN: "statistics", TRANSFORM: "transformed_examples",
             EVALUATOR: "evaluation"}
     with queries.open_store_context(settings.metadata_path) as store:
-        return {stage: queries.node_execution(store, settings.full_pipeline_name, stage)
+        return {stage: queries.node_execution(store, settings.full_pipeline_name, stage, run_id)
                 .output_uri(key) for stage, key in keys.items()}
 
 
@@ -126,8 +128,8 @@ def _close(a, b) -> bool:
     return a == b
 
 
-def _assert_same_results(remote: Settings, direct: Settings) -> None:
-    got, want = _outputs(remote), _outputs(direct)
+def _assert_same_results(remote: Settings, direct: tuple[Settings, str]) -> None:
+    got, want = _outputs(remote), _outputs(*direct)
     statistics = _statistics(got[STATISTICS_GEN])
     assert statistics and _close(statistics, _statistics(want[STATISTICS_GEN]))
     transformed = _transformed(got[TRANSFORM])
@@ -139,11 +141,12 @@ def _assert_same_results(remote: Settings, direct: Settings) -> None:
         assert math.isclose(value, expected[name], rel_tol=1e-4, abs_tol=1e-4), name
 
 
-def test_on_a_local_flink_cluster_the_results_are_the_direct_runners(direct, tmp_path):
+def test_on_a_local_flink_cluster_the_results_are_the_direct_runners(request, tmp_path):
     missing = flink_install.missing_job_server()
     if missing:
         pytest.skip(missing)
-    remote = direct.replace(output_root=tmp_path / "flink")
+    direct = request.getfixturevalue("direct")  # after the skip: the shared runs take minutes
+    remote = direct[0].replace(output_root=tmp_path / "flink")
     with local_flink(workdir=tmp_path / "cluster") as cluster:
         _passed(_run(remote.output_root, "--beam-runner", "flink", "--beam-master",
                      cluster.master, "--beam-worker-pool", cluster.worker_pool))
@@ -155,7 +158,7 @@ def test_on_a_local_flink_cluster_the_results_are_the_direct_runners(direct, tmp
 
 
 def test_in_the_worker_pools_processes_the_results_are_the_direct_runners(direct, tmp_path):
-    remote = direct.replace(output_root=tmp_path / "pool")
+    remote = direct[0].replace(output_root=tmp_path / "pool")
     log = tmp_path / "worker-pool.log"
     with local_worker_pool(log) as pool:
         _passed(_run(remote.output_root, "--beam-args=--runner=PortableRunner",
