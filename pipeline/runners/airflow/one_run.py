@@ -37,13 +37,21 @@ def run_scheduled(settings: Settings, venv: Path = scheduler.AIRFLOW_VENV,
                                     "--skip-serve-logs"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        done = subprocess.run(
+        report = subprocess.Popen(
             [str(venv / "bin" / "python"), "-m", "pipeline.runners.airflow.run_report",
              spec["dag_id"], "latest", "--timeout-s", str(timeout_s)],
-            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s + 120)
-        if done.returncode != 0:
-            raise RuntimeError(f"run_report failed:\n{done.stderr[-3000:]}")
-        seen = json.loads(done.stdout.strip().splitlines()[-1])
+            env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while report.poll() is None:
+            if process.poll() is not None:  # a dead scheduler finishes no run: say so now
+                report.kill()
+                report.wait()
+                raise RuntimeError(f"the Airflow scheduler stopped (exit {process.returncode});"
+                                   f" see {log_path}")
+            time.sleep(1)
+        out, err = report.communicate()
+        if report.returncode != 0:
+            raise RuntimeError(f"run_report failed:\n{err[-3000:]}")
+        seen = json.loads(out.strip().splitlines()[-1])
     finally:
         process.terminate()
         try:
