@@ -22,7 +22,8 @@ WORKDIR /opt/csv2model
 # layer below, not the ~3.5 GB of TFX, TensorFlow, Beam and MLflow.
 COPY requirements/lock.txt requirements/kfp-lock.txt requirements/
 COPY pyproject.toml ./
-COPY scripts/ scripts/
+# Only the two scripts the install runs: an edit to any other script must not rebuild this layer.
+COPY scripts/install-venv scripts/find-python310 scripts/
 # No pip cache in the image (it would only add size), no pip upgrade notices in the build log.
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # Two pins of the lock (crcmod, pyfarmhash) ship no wheel and compile C/C++: g++ is there for the

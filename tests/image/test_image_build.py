@@ -77,7 +77,8 @@ def image():
         stopped = engine("ps", "-a", "-q", "--filter", f"ancestor={tag}").stdout.split()
         if stopped:
             engine("rm", "-f", *stopped)
-        engine("rmi", tag)
+        # Its own layers (a rebuilt code layer; all of them when the cache missed) go with it.
+        engine("rmi", tag, timeout=900)
 
 
 def in_image(tag: str, entrypoint: str, *args: str) -> subprocess.CompletedProcess:
