@@ -131,7 +131,8 @@ def _beam_description(settings: Settings) -> str:
 def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
     from pipeline.tracking import live_tracking
 
-    return live_tracking.LiveTracker(settings, spec, run_id, started_ms).start()
+    # Not started here: its worker starts as the first stage ends (LiveTracker.start).
+    return live_tracking.LiveTracker(settings, spec, run_id, started_ms)
 
 
 def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,

@@ -6,8 +6,8 @@ Pusher, 4.5-6 s was creating the store (MLflow's ~60 schema migrations, each an 
 transaction with its own fsync: mostly waiting on the disk, ~0.8 s of CPU), ~1 s importing
 MLflow, 1.7-7 s the stage runs (plots, statistics pages, ~5 SQLite commits per stage) and the
 rest the model (registry.py no longer loads it). A worker thread does the first three while the
-stages run: it opens the store as the run starts and logs each stage that ran when the stage
-ends (the node the live summary read from ML Metadata, stage_summary.py). finish() then logs
+stages run: it opens the store when the first stage ends and logs each stage that ran when the
+stage ends (the node the live summary read from ML Metadata, stage_summary.py). finish() then logs
 what is left with the same steps as pipeline_runs.log_pipeline_run: stages served from cache
 (what made their outputs is looked up in ML Metadata, which only the main thread reads while
 TFX runs), failed or stopped ones, the data inputs, the pipeline's figures and the model.
@@ -49,13 +49,19 @@ class LiveTracker:
         self._location = pipeline_runs.artifact_location(settings)
 
     def start(self) -> LiveTracker:
-        self._thread.start()
+        """Start the worker now. Otherwise it starts when the first stage ends: by then the run
+        has imported TensorFlow, TFX, Beam and Great Expectations, so MLflow's import does not
+        run beside theirs (two threads importing modules they share can deadlock on Python's
+        import locks) and does not slow the set-up down."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
         return self
 
     def stage_finished(self, node: queries.NodeExecution | None) -> None:
-        """Called by the live summary as each stage ends (in TFX's thread: only a put)."""
+        """Called by the live summary as each stage ends (in TFX's thread: a put)."""
         if node is not None:
             self._events.put(node)
+            self.start()
 
     def drain(self, poll_s: float = 0.05) -> None:
         """Wait until every stage reported so far is logged (or the worker stopped): for the
@@ -66,6 +72,7 @@ class LiveTracker:
     def finish(self, tfx_run: str | None, error: BaseException | None = None) -> TrackedRun:
         """Log what is left and wait for it; raise what the worker raised."""
         self._events.put((_FINISH, tfx_run, error))
+        self.start()
         self._thread.join()
         if self._failure is not None:
             raise self._failure
