@@ -81,12 +81,15 @@ def test_install_creates_the_venv_and_fails_when_the_lock_cannot_be_installed(tm
 def test_make_venv_and_make_image_use_the_script_and_the_cluster_image_name(tmp_path):
     venv = tmp_path / "v"
     # --no-print-directory: under `make test` this make is a sub-make, which would print its
-    # "Entering directory" lines around the recipe.
+    # "Entering directory" lines around the recipe. Nor may the outer make's variables
+    # (`make test IMAGE=...`, in MAKEFLAGS) reach it: the defaults are what is checked.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+           and k not in ("IMAGE", "CONTAINER_ENGINE", "IMAGE_BUILD_ARGS", "VENV")}
     dry = subprocess.run(["make", "--no-print-directory", "-n", "venv", f"VENV={venv}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+                         cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert dry.stdout.strip() == f"scripts/install-venv {venv}", dry.stdout + dry.stderr
     image = subprocess.run(["make", "--no-print-directory", "-n", "image"], cwd=REPO,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, env=env)
     # The name `make compile-kfp` and the cluster runners use unless told otherwise.
     assert image.stdout.split()[:4] == ["docker", "build", "-t", Settings().cluster_image]
     # The image installs with the same script: the dependencies, then the project and a check.
