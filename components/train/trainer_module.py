@@ -28,6 +28,7 @@ from components.train.export_signatures import (
     write_serving_raw_columns,
 )
 from components.train.hyperparameters import model_settings
+from pipeline.config import stage_names
 from pipeline.config.dataset_spec import (
     DatasetSpec,
     bucketized_name,
@@ -35,7 +36,7 @@ from pipeline.config.dataset_spec import (
     vocabulary_name,
 )
 
-HISTORY_FILE = "history.json"
+HISTORY_FILE = stage_names.TRAINING_HISTORY_FILE
 TIMING_FILE = "timing.json"
 
 

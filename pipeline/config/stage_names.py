@@ -39,6 +39,10 @@ STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, EXPECTATIONS_GAT
 TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
 
 
+# The Trainer's per-epoch metrics, beside its model (components/train/trainer_module.py writes it):
+# named here so the summary and the tracking task read it without importing TensorFlow.
+TRAINING_HISTORY_FILE = "history.json"
+
 # The scoring pipeline is named the training pipeline's name plus this.
 SCORING_SUFFIX = "-score"
 # The one split of a file to score: every row, in the file's order.
