@@ -102,6 +102,17 @@ def test_the_image_holds_the_locked_venv_and_the_repository(image):
     assert entrypoint.stdout.strip() == '["/opt/apache/beam/boot"]'
 
 
+def test_the_pipeline_runs_in_the_image_without_network(image, tmp_path):
+    """Everything a step needs is in the image: the whole penguins pipeline, no network, into a
+    mounted output root (about 35 s)."""
+    done = engine("run", "--rm", "--network=none", "-v", f"{tmp_path}:/out", "--entrypoint",
+                  "python", image, "-m", "pipeline", "run", "--dataset", "penguins",
+                  "--output-root", "/out", timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"Evaluator .* blessed yes", done.stdout), done.stdout
+    assert list((tmp_path / "penguins" / "serving").glob("*/saved_model.pb"))
+
+
 _BEAM_PROBE = """
 import sys
 import apache_beam as beam
