@@ -101,29 +101,28 @@ serve: $(STAMP)  ## serve DATASET's `champion` model over HTTP on 127.0.0.1 (Ctr
 predict: $(STAMP)  ## send a few rows of DATASET to the model `make serve` serves, print the answer
 	@$(PY) -m pipeline.tracking.mlflow_cli predict --dataset $(DATASET) $(ARGS)
 
-# The MLflow UI browser test (tests/tracking/test_mlflow_ui_browser.py) drives Debian's Chromium:
-# installed here when missing, if this is root with apt-get; otherwise that test fails and says how.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# A Debian package some tests need, installed at set-up when missing, if this is root with apt-get;
+# otherwise those tests fail and say how. $(1): the shell check that it is there, $(2): the
+# package, $(3): the tests that need it.
+define debian_package
+	@$(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Chromium (Debian's package) for the MLflow UI browser test..."; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	      >/dev/null; } || echo "apt-get could not install chromium: the browser test will fail"; \
+	    echo "Installing $(2) (Debian's package) for $(3)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) \
+	      >/dev/null; } || echo "apt-get could not install $(2): $(3) will fail"; \
 	  else \
-	    echo "Chromium is missing (installing it needs root and apt-get): the browser test will fail"; \
+	    echo "$(2) is missing (installing it needs root and apt-get): $(3) will fail"; \
 	  fi; }
+endef
 
-# The PostgreSQL tests (Airflow's LocalExecutor, the MLflow tracking server; pipeline/bench/local_postgres.py)
-# start Debian's PostgreSQL server: installed here when missing, as Chromium is above.
+# The MLflow UI browser test (tests/tracking/test_mlflow_ui_browser.py) drives Debian's Chromium.
+browser:
+	$(call debian_package,command -v chromium,chromium,the MLflow UI browser test)
+
+# The PostgreSQL tests (Airflow's LocalExecutor, the MLflow tracking server) start Debian's
+# PostgreSQL server (pipeline/bench/local_postgres.py).
 postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing PostgreSQL (Debian's package) for the Airflow and MLflow server tests..."; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
-	      >/dev/null; } || echo "apt-get could not install postgresql: the PostgreSQL tests will fail"; \
-	  else \
-	    echo "PostgreSQL's server is missing (installing it needs root and apt-get): the PostgreSQL tests will fail"; \
-	  fi; }
+	$(call debian_package,ls /usr/lib/postgresql/*/bin/initdb,postgresql,the PostgreSQL tests)
 
 test: postgres
 
