@@ -67,7 +67,7 @@ def team(postgres, tmp_path_factory):
         yield {"root": root, "airflow_url": airflow_url, "mlflow_url": mlflow_url,
                "tracking_uri": f"http://team:{tracking_password}@127.0.0.1:{port}",
                "passwords": [postgres.roles["csv2model"], tracking_password],
-               "server": server, "log": log, "postgres": postgres}
+               "server": server, "log": log, "postgres": postgres, "port": port}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -120,6 +120,12 @@ def test_scheduled_run_on_postgres_overlaps_stages_and_tracks_to_the_server(team
     assert {t["state"] for t in tasks.values()} == {"success"}
     print(f"scheduled run on PostgreSQL: {seen['end'] - seen['start']:.1f} s "
           f"(scheduler start to end {seen['wall_s']:.1f} s)")
+
+    # The servers listen on 127.0.0.1 only (the kernel's socket table: no traffic).
+    import psutil
+
+    assert {c.laddr.ip for c in psutil.net_connections(kind="tcp") if c.status == "LISTEN"
+            and c.laddr.port in (team["port"], team["postgres"].port)} == {"127.0.0.1"}
 
     # The LocalExecutor ran the independent stages at the same time (Airflow's own times).
     for a, b in INDEPENDENT:
