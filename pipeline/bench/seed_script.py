@@ -5,7 +5,7 @@ changed `--epochs` (issue 26: at most 3x this, measured in the same `make bench`
 pandas, prepares it as the pipeline's Transform does (pipeline/bench/baselines.py:
 pandas_transformed: mean imputation, z-scores, vocabulary ids), holds out every fourth row,
 fits the seed's model (Dense 64 relu, Dense 64 relu, softmax, Adam, sparse categorical
-cross-entropy) for exactly that many epochs, scores the held-out rows and prints one line:
+cross-entropy; Keras 3) for exactly that many epochs, scores the held-out rows and prints one line:
 `rows N, epochs E, eval accuracy A`. Nothing is tracked, validated, exported or cached: what
 the seed's script did. Numbers only; a regression dataset is not its job.
 """
@@ -25,10 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+    # Plain Keras as a script written today gets it (`import keras`, Keras 3), not the tf_keras
+    # the pipeline needs for tf.Transform and TFMA: on tf_keras AutoGraph converts Keras' own
+    # training loop first (components/train/model.py:keep_autograph_out_of_keras), ~10 s of a
+    # 7-epoch fit here that the seed's script never paid.
+    import keras
     import numpy as np
-    import tf_keras as keras
 
     from pipeline.bench.baselines import pandas_transformed
     from pipeline.config.settings import Settings
