@@ -51,8 +51,11 @@ def test_the_tuner_is_a_stage_and_the_trainer_uses_its_choice(tuned):
     import tensorflow as tf
 
     model_dir = glob.glob(f"{trainer.outputs['model'][0].uri}/Format-Serving")[0]
+    # The export holds the signatures, not Keras' layer traces (save_for_serving): the model's
+    # variables are the ones its serving signature reads.
     loaded = tf.saved_model.load(model_dir)
-    kernels = {v.name: v.shape for v in loaded.variables if v.name.startswith("dense_0/kernel")}
+    serving = loaded.signatures["serving_default"]
+    kernels = {v.name: v.shape for v in serving.variables if v.name.startswith("dense_0/kernel")}
     assert [shape[-1] for shape in kernels.values()] == [chosen["hidden_units"]]
 
 
