@@ -109,3 +109,11 @@ def pytest_collection_modifyitems(config, items):
         uses_shared = any(getattr(module, name, None) in shared for name in ("penguin_runs", "runs"))
         item.add_marker(pytest.mark.xdist_group(
             SHARED_PENGUIN_RUNS if uses_shared else item.nodeid.split("::")[0]))
+    # Longest first, so that no worker is left with a long group at the end while the other
+    # waits: the shared penguin runs' group (minutes), then the files that run pipelines.
+    def weight(item) -> int:
+        if item.get_closest_marker("xdist_group").args[0] == SHARED_PENGUIN_RUNS:
+            return 0
+        return 1 if item.get_closest_marker("e2e") else 2
+
+    items.sort(key=weight)
