@@ -10,7 +10,7 @@ import os
 import sys
 import warnings
 
-from pipeline.cli import init_command, orchestration, unused_imports
+from pipeline.cli import init_command, orchestration, termination, unused_imports
 from pipeline.config import settings as settings_lib
 from pipeline.config.dataset_spec import SpecError
 
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out
         return _refusing_bad_input(settings, lambda: (_preflight(settings, args.command),
                                                       _draft_expectations(settings)))
-    return _refusing_bad_input(settings, lambda: _run(settings, args.command))
+    with termination.terminating_as_interrupt():  # kill ends a run as Ctrl-C does
+        return _refusing_bad_input(settings, lambda: _run(settings, args.command))
 
 
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL: try again later
@@ -171,6 +172,9 @@ def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
     except OutputFolderBusy as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BUSY
+    except termination.Terminated:
+        print("terminated", file=sys.stderr)
+        return termination.EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -631,8 +631,10 @@ def _with_unknown_island(target: Path) -> Path:
     return target
 
 
-def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 300):
-    """Start a run, press Ctrl-C (SIGINT to its process group) once node_id is running."""
+def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 300,
+                            signum: int = signal.SIGINT):
+    """Start a run, press Ctrl-C (SIGINT to its process group; or send `signum`, SIGTERM as
+    `kill` does) once node_id is running."""
     log = settings.log_path
     start = log.stat().st_size if log.exists() else 0
     process = subprocess.Popen(
@@ -650,28 +652,30 @@ def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 3
                     break
         time.sleep(0.5)
     time.sleep(1)
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signum)
     output, _ = process.communicate(timeout=300)
     return process.returncode, output
 
 
 @pytest.fixture(scope="module")
 def stopped_runs(tmp_path_factory):
-    """A run failed by bad data, then a run interrupted with Ctrl-C, in one output folder."""
+    """A run failed by bad data, then a run interrupted with Ctrl-C, then one stopped with
+    SIGTERM, in one output folder."""
     root = tmp_path_factory.mktemp("mlflow_stopped")
     csv_path = _with_unknown_island(root / "input" / "data.csv")
     settings = Settings(dataset="penguins", output_root=root / "out")
     failed = mlflow_runs.run(settings, "--csv", str(csv_path), "--epochs", "2")
     # Transform: the longest data stage, so that Ctrl-C lands while a stage runs.
     interrupted = _interrupt_when_running(settings, builder.TRANSFORM)
-    return settings, failed, interrupted
+    terminated = _interrupt_when_running(settings, builder.TRANSFORM, signum=signal.SIGTERM)
+    return settings, failed, interrupted, terminated
 
 
 @pytest.mark.e2e
 def test_failed_stage_marks_its_run_and_the_pipeline_run_failed(stopped_runs, tmp_path):
     from mlflow import MlflowClient
 
-    settings, failed, _ = stopped_runs
+    settings, failed, _, _ = stopped_runs
     assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-2000:]
     client = MlflowClient(mlflow_runs.store_uri(settings))
     tfx_run = lineage.tfx_run_ids(settings)[0]
@@ -701,10 +705,10 @@ def test_failed_stage_marks_its_run_and_the_pipeline_run_failed(stopped_runs, tm
 def test_interrupted_run_is_killed_not_left_running(stopped_runs):
     from mlflow import MlflowClient
 
-    settings, _, (returncode, output) = stopped_runs
+    settings, _, (returncode, output), _ = stopped_runs
     assert returncode == 130, output[-3000:]
     client = MlflowClient(mlflow_runs.store_uri(settings))
-    parent = mlflow_runs.parent_run(client, settings, lineage.tfx_run_ids(settings)[-1])
+    parent = mlflow_runs.parent_run(client, settings, lineage.tfx_run_ids(settings)[1])
     assert parent.info.status == "KILLED"
     assert parent.data.tags[run_logging.TAG_ERROR] == "KeyboardInterrupt"
     experiment = parent.info.experiment_id
@@ -715,3 +719,20 @@ def test_interrupted_run_is_killed_not_left_running(stopped_runs):
     assert [(c.data.tags[run_logging.TAG_NODE], c.info.status,
              c.data.tags[run_logging.TAG_STATE]) for c in stopped] == [
         (builder.TRANSFORM, "KILLED", "interrupted")]
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_with_sigterm_ends_killed_not_left_running(stopped_runs):
+    """`kill` (SIGTERM) takes Ctrl-C's path (pipeline/cli/termination.py): exit 143 and the
+    MLflow run KILLED, where the default handler left it RUNNING (the live tracker logs while
+    the stages run)."""
+    from mlflow import MlflowClient
+
+    settings, _, _, (returncode, output) = stopped_runs
+    assert returncode == 143, output[-3000:]
+    assert "terminated" in output.splitlines()[-1]
+    client = MlflowClient(mlflow_runs.store_uri(settings))
+    parent = mlflow_runs.parent_run(client, settings, lineage.tfx_run_ids(settings)[2])
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags[run_logging.TAG_ERROR] == "Terminated"
+    assert client.search_runs([parent.info.experiment_id], "attributes.status = 'RUNNING'") == []
