@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import re
 
-_STAGE = re.compile(r"^\s+(\S+)\s+(ran|cached|resolved|FAILED)\s+([\d.]+)s")
+from pipeline.bench.process import STAGE_LINE
+
 _MLFLOW = re.compile(r"^MLflow run ")
 PUSHER = "Pusher"
+MLFLOW_AFTER_PUSHER = f"MLflow logging after {PUSHER}"  # the part issue 26 gives a target
 
 
 def parts(line_seconds: list[tuple[float, str]], wall_s: float) -> dict[str, float]:
@@ -32,7 +34,7 @@ def parts(line_seconds: list[tuple[float, str]], wall_s: float) -> dict[str, flo
         return {"imports": wall_s}
     out: dict[str, float] = {"imports": line_seconds[0][0]}
     stages = [(at, m[1], float(m[3])) for at, line in line_seconds
-              if (m := _STAGE.match(line))]
+              if (m := STAGE_LINE.match(line))]
     mlflow_at = next((at for at, line in line_seconds if _MLFLOW.match(line)), None)
     if not stages:
         out["set-up"] = (mlflow_at or wall_s) - out["imports"]
@@ -57,10 +59,6 @@ def parts(line_seconds: list[tuple[float, str]], wall_s: float) -> dict[str, flo
 
 def first_line_s(line_seconds: list[tuple[float, str]]) -> float | None:
     return line_seconds[0][0] if line_seconds else None
-
-
-def mlflow_after_pusher_s(line_seconds: list[tuple[float, str]], wall_s: float) -> float | None:
-    return parts(line_seconds, wall_s).get(f"MLflow logging after {PUSHER}")
 
 
 def table(runs: dict[str, dict]) -> list[str]:

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-_STAGE_LINE = re.compile(r"^\s+(\S+)\s+(ran|cached|resolved|FAILED)\s+([\d.]+)s")
+STAGE_LINE = re.compile(r"^\s+(\S+)\s+(ran|cached|resolved|FAILED)\s+([\d.]+)s")
 _DONE_LINE = re.compile(r"^Done in ([\d.]+)s")
 
 
@@ -91,7 +91,7 @@ def measure(command: list[str], check: bool = True, env: dict[str, str] | None =
     for line in proc.stdout:
         lines.append(line)
         line_seconds.append((time.perf_counter() - started, line.rstrip("\n")))
-        match = _STAGE_LINE.match(line)
+        match = STAGE_LINE.match(line)
         if match:
             with lock:
                 stage_peaks[match[1]] = peak["stage"] / 2**20

@@ -141,7 +141,7 @@ def _fixed_cost_rows(t: dict) -> list[tuple[str, str, str, str, str]]:
     taxi first run; the --epochs re-run against the seed-style script."""
     taxi = t.get("taxi_first") or {}
     ok = _seconds(taxi) is not None
-    logging = (taxi.get("fixed_costs") or {}).get(f"MLflow logging after {fixed_costs.PUSHER}")
+    logging = (taxi.get("fixed_costs") or {}).get(fixed_costs.MLFLOW_AFTER_PUSHER)
     out = [("9", "taxi first run: MLflow logging after the Pusher",
             f"<= {MLFLOW_AFTER_PUSHER_S:g} s",
             f"{logging:.1f} s" if ok and logging is not None else _why(taxi) or "no MLflow line",

@@ -567,7 +567,7 @@ def test_fixed_costs_split_a_run_by_when_its_lines_came():
         "imports": 1.5, "set-up": 4.0, "CsvExampleGen": 0.5, "Transform": 2.0, "Pusher": 0.2,
         "between stages": 1.3, "MLflow logging after Pusher": 2.5, "the rest, to exit": 0.5})
     assert sum(costs.values()) == pytest.approx(12.5)
-    assert fixed_costs.mlflow_after_pusher_s(lines, 12.5) == pytest.approx(2.5)
+    assert costs[fixed_costs.MLFLOW_AFTER_PUSHER] == pytest.approx(2.5)
     # A refused input: no stage, no MLflow line; all of it is set-up.
     assert fixed_costs.parts([(1.0, "error: x")], 2.0) == {
         "imports": 1.0, "set-up": 1.0, "the rest, to exit": 0.0}

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import mlflow_runs
+import toy_saved_model
 from mlflow_runs import runs  # noqa: F401 - a pytest fixture
 from components.train import export_signatures
 from pipeline.bench import baselines
@@ -31,27 +32,9 @@ def test_pyfunc_names_match_the_exported_signature():
 
 @pytest.fixture(scope="module")
 def toy_model(tmp_path_factory) -> serving_pyfunc.RawFeaturesModel:
-    """A SavedModel with a serving_raw signature like the pipeline's: logits are the number x
-    (0 when missing) and the length of the string `color`."""
-    import tensorflow as tf
-
-    class Toy(tf.Module):
-        @tf.function(input_signature=[{"x": tf.TensorSpec([None], tf.float64, name="x"),
-                                        "color": tf.TensorSpec([None], tf.string, name="color")}])
-        def serve(self, features):
-            x = features["x"]
-            x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
-            length = tf.cast(tf.strings.length(features["color"]), tf.float64)
-            probabilities = tf.nn.softmax(tf.cast(tf.stack([x, length], axis=1), tf.float32))
-            class_id = tf.argmax(probabilities, axis=1)
-            return {"probabilities": probabilities, "class_id": class_id,
-                    "class": tf.gather(tf.constant(["low", "high"]), class_id)}
-
-    toy = Toy()
-    path = tmp_path_factory.mktemp("toy") / "saved_model"
-    tf.saved_model.save(toy, str(path),
-                        signatures={export_signatures.SERVING_RAW: toy.serve.get_concrete_function()})
-    return serving_pyfunc.RawFeaturesModel(str(path), ["low", "high"])
+    """tests/toy_saved_model.py's classifier, loaded as the pyfunc loads the pipeline's model."""
+    path = toy_saved_model.write(tmp_path_factory.mktemp("toy") / "saved_model")
+    return serving_pyfunc.RawFeaturesModel(path, toy_saved_model.CLASSES)
 
 
 def test_pyfunc_sends_missing_values_the_way_serving_raw_expects(toy_model):
