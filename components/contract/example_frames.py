@@ -17,18 +17,17 @@ round-trips, so a CSV value of 12.45 is checked (and shown) as 12.45, not 12.449
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from components.ingest import csv_format
+from components.ingest import csv_format, example_batches
 from pipeline.config.dataset_spec import CATEGORICAL, DatasetSpec, Feature
 
 # Rows per frame: GX validates a whole DataFrame, so this bounds the memory a validation needs.
-BATCH_ROWS = 50_000
+BATCH_ROWS = 150_000
 
 
 def normalize(values: pd.Series, feature: Feature | None) -> pd.Series:
@@ -83,6 +82,35 @@ def csv_frames(path: str | Path, spec: DatasetSpec,
         yield _frame({name: chunk[name] for name in chunk.columns}, spec)
 
 
+def shortest_decimals(values: np.ndarray) -> np.ndarray:
+    """float32 values as the float64 of the shortest decimal that round-trips to each, the
+    number `str()` prints (12.45 for float32 12.449999809): what a CSV reader gives for the cell
+    the value came from. Vectorized: for 1 to 9 significant digits (9 always round-trip a
+    float32), a value rounded to that many digits is kept when it is the first to round-trip.
+    Scaling by an exact power of ten (up to 1e22) and dividing rounds once, so the kept value is
+    the float64 nearest that decimal; anything else (tiny or huge values, rounding noise) goes
+    through str(). Several times faster than astype(str) on a million values."""
+    out = values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(out)))
+    todo = np.flatnonzero(np.isfinite(magnitude) & (np.abs(magnitude) <= 12))
+    for digits in range(1, 10):
+        if not len(todo):
+            break
+        x = out[todo]
+        shift = digits - 1 - magnitude[todo]  # decimals kept: |shift| <= 20, exact powers
+        scale = 10.0 ** np.abs(shift)
+        rounded = np.where(shift >= 0, np.rint(x * scale) / scale, np.rint(x / scale) * scale)
+        fits = rounded.astype(np.float32) == values[todo]
+        out[todo[fits]] = rounded[fits]
+        todo = todo[~fits]
+    rest = np.flatnonzero(np.isfinite(magnitude) & (np.abs(magnitude) > 12))
+    rest = np.concatenate([rest, todo])
+    if len(rest):
+        out[rest] = values[rest].astype(str).astype(np.float64)
+    return out
+
+
 def _first_values(column, num_rows: int) -> pd.Series:
     """A tf.Example feature column (a list per row) as one value per row; [] is missing.
 
@@ -101,7 +129,7 @@ def _first_values(column, num_rows: int) -> pd.Series:
         out[rows] = [v.decode("utf-8", errors="replace") for v in values]
     else:
         if values.dtype == np.float32:
-            values = values.astype(str).astype(np.float64)  # shortest round-trip decimal
+            values = shortest_decimals(values)
         out = np.full(num_rows, np.nan)
         out[rows] = values
     return pd.Series(out)
@@ -117,15 +145,7 @@ def example_frames(split_uri: str, spec: DatasetSpec,
                    batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """One split of an Examples artifact (TFRecord files of tf.Examples) in typed frames of at
     most batch_rows rows; only one batch is in memory at a time."""
-    import tensorflow as tf
-    from tfx_bsl.coders import example_coder
-
-    files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
-    if not files:
-        return
-    compression = "GZIP" if files[0].endswith(".gz") else ""
-    records = tf.data.TFRecordDataset(files, compression_type=compression).batch(batch_rows)
-    # Without a schema the decoder types each feature from the data, as CsvExampleGen did.
-    decoder = example_coder.ExamplesToRecordBatchDecoder()
-    for serialized in records.as_numpy_iterator():
-        yield frame_from_record_batch(decoder.DecodeBatch(list(serialized)), spec)
+    # Without a schema each feature is typed from the data, as ingestion wrote it.
+    for batch in example_batches.read_batches(example_batches.record_files(split_uri),
+                                              batch_rows):
+        yield frame_from_record_batch(batch, spec)

@@ -28,6 +28,7 @@ from components.contract.gates import AnomaliesGate, ExpectationsGate
 from components.contract.gx_validator import GreatExpectationsValidator
 from components.ingest import csv_format
 from components.ingest import executor as ingest_executor
+from components.ingest.statistics_gen import StatisticsGen
 from components.score import (bulk_inference, drift, previous_statistics, scoring_suite,
                               serving_schema)
 from components.score.schema_types import output_column, output_key
@@ -94,6 +95,7 @@ STAGE_ENTRY_MODULES: dict[str, tuple[str, ...]] = {
     SERVING_VALIDATOR: (serving_schema.ServingExampleValidator.__module__,),
     PREDICTIONS_WRITER: (PredictionsWriter.__module__,),
     BULK_INFERRER: (bulk_inference.__name__,),
+    STATISTICS_GEN: (StatisticsGen.__module__,),
 }
 
 
@@ -154,8 +156,9 @@ def _example_gen(spec: DatasetSpec, settings: Settings) -> FileBasedExampleGen:
 def create_schema_draft_pipeline(settings: Settings, spec: DatasetSpec) -> Pipeline:
     """CsvExampleGen -> StatisticsGen -> SchemaGen, for `make schema`: a draft to review."""
     example_gen = _example_gen(spec, settings)
-    statistics_gen = tfx_components.StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        code_fingerprint=stage_fingerprint(STATISTICS_GEN)).with_id(STATISTICS_GEN)
     schema_gen = tfx_components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
     ).with_id(SCHEMA_GEN)
@@ -167,8 +170,9 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     """The pipeline. write_files=False when only compiling it (Kubeflow): no file is written,
     not even the content-addressed schema copy a local run imports."""
     example_gen = _example_gen(spec, settings)
-    statistics_gen = tfx_components.StatisticsGen(
-        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        code_fingerprint=stage_fingerprint(STATISTICS_GEN)).with_id(STATISTICS_GEN)
     schema_importer = ImportSchemaGen(
         schema_file=str(_content_addressed_copy(spec.schema_path,
                                                 settings.pipeline_root / "_schemas", write_files))
@@ -477,7 +481,9 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     expectations_gate = ExpectationsGate(
         validation=expectations_validator.outputs["report"],
         code_fingerprint=stage_fingerprint(EXPECTATIONS_GATE)).with_id(EXPECTATIONS_GATE)
-    statistics_gen = tfx_components.StatisticsGen(examples=examples).with_id(STATISTICS_GEN)
+    statistics_gen = StatisticsGen(
+        examples=examples, code_fingerprint=stage_fingerprint(STATISTICS_GEN)
+    ).with_id(STATISTICS_GEN)
     statistics_gen.add_upstream_node(expectations_gate)
     statistics = statistics_gen.outputs["statistics"]
     validator = serving_schema.ServingExampleValidator(
