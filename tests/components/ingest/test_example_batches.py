@@ -92,3 +92,20 @@ def test_shortest_decimals_are_what_str_prints():
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, expected)  # NaN equals NaN here
     assert got[values == np.float32(12.45)][0] == 12.45
+
+
+def test_contract_frames_hold_at_most_batch_cells():
+    from pathlib import Path
+
+    from components.contract import example_frames
+    from pipeline.config.dataset_spec import DatasetSpec, Feature
+
+    def spec(columns: int) -> DatasetSpec:
+        return DatasetSpec(name="wide", csv_path=Path("wide.csv"), task="binary", label="y",
+                           classes=("0", "1"), features=tuple(
+                               Feature(f"x{i}", "float") for i in range(columns - 1)) + (
+                               Feature("y", "int", role="label"),))
+
+    assert example_frames.frame_rows(spec(20)) == example_frames.BATCH_ROWS == 150_000
+    assert example_frames.frame_rows(spec(20), 7) == 7
+    assert example_frames.frame_rows(spec(200)) == 15_000
