@@ -294,6 +294,8 @@ def validate(suite: Suite, batches: Iterable[tuple[str, pd.DataFrame]],
             check = by_id[gx_result.expectation_config.id]
             tally = tallies[check.id].setdefault(split if check.per_split else "", _Tally())
             _add(tally, check, gx_result, frame)
+        # Let go of this frame before the next is built: one frame in memory at a time.
+        del frame, batch, validation
     results = [_judge_per_split(c, tallies[c.id]) if c.per_split
                else _judge(c, tallies[c.id].get("", _Tally())) for c in suite.checks]
     return Outcome(suite, results, rows, label_counts)

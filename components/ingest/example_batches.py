@@ -91,4 +91,6 @@ def read_batches(files: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBat
     records = tf.data.TFRecordDataset(list(files), compression_type=compression).batch(
         batch_rows)
     for serialized in records.as_numpy_iterator():
-        yield decode_batch(serialized)
+        batch = decode_batch(serialized)
+        del serialized  # not alive while the next batch is read: one batch in memory, not two
+        yield batch

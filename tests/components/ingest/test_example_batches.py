@@ -106,6 +106,7 @@ def test_contract_frames_hold_at_most_batch_cells():
                                Feature(f"x{i}", "float") for i in range(columns - 1)) + (
                                Feature("y", "int", role="label"),))
 
-    assert example_frames.frame_rows(spec(20)) == example_frames.BATCH_ROWS == 150_000
+    assert example_frames.frame_rows(spec(5)) == example_frames.BATCH_ROWS == 150_000
     assert example_frames.frame_rows(spec(20), 7) == 7
-    assert example_frames.frame_rows(spec(200)) == 15_000
+    assert example_frames.frame_rows(spec(20)) == 75_000
+    assert example_frames.frame_rows(spec(200)) == 7_500
