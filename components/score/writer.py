@@ -100,6 +100,20 @@ def _csv_cells(column: pa.Array) -> pa.Array:
     return pc.if_else(quote, quoted, column)
 
 
+def _text_lines(lines: pa.Array) -> memoryview:
+    """The rows, each ended by a line break, as one UTF-8 buffer: no Python string per row."""
+    ended = pc.binary_join_element_wise(lines, "\n", "")
+    if ended.null_count:  # a null cell would drop its row from the join
+        raise ValueError("a row of the scored file has a null cell")
+    if not len(ended):
+        return memoryview(b"")
+    wide = pa.types.is_large_string(ended.type) or pa.types.is_large_binary(ended.type)
+    width = 8 if wide else 4
+    offsets = np.frombuffer(ended.buffers()[1], dtype=np.int64 if wide else np.int32,
+                            count=len(ended) + 1, offset=ended.offset * width)
+    return memoryview(ended.buffers()[2])[int(offsets[0]):int(offsets[-1])]
+
+
 def _header_line(names: List[str]) -> str:
     return ",".join(_csv_cells(pa.array(names, pa.string())).to_pylist()) + "\n"
 
@@ -119,9 +133,9 @@ def write_predictions(csv_path: str, files: List[str], output_path: str, classes
     fmt = csv_format.inspect(csv_path)
     header = list(fmt.header)
     written = 0
-    with open(output_path, "w", encoding="utf-8", newline="") as out:
+    with open(output_path, "wb") as out:
         out.write(_header_line(header + prediction_columns(
-            header, [] if task == "regression" else classes)))
+            header, [] if task == "regression" else classes)).encode("utf-8"))
         for batch in read_batches(fmt, ByteRange(fmt.header_offset, None, skip_header=True)):
             rows = batch.num_rows
             if written + rows > len(keys):
@@ -130,9 +144,7 @@ def write_predictions(csv_path: str, files: List[str], output_path: str, classes
             cells = [_csv_cells(c) for c in batch.columns]
             cells += [_csv_cells(c) for c in _predicted(values[written:written + rows],
                                                         classes, task)]
-            lines = pc.binary_join_element_wise(*cells, ",")
-            out.write("\n".join(lines.to_pylist()))
-            out.write("\n")
+            out.write(_text_lines(pc.binary_join_element_wise(*cells, ",")))
             written += rows
     if written != len(keys):
         raise ValueError(f"{csv_path}: {written} rows but {len(keys)} predictions; the file "
