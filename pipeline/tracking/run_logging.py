@@ -5,6 +5,7 @@ Nothing here touches MLflow at import time."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from pathlib import Path
@@ -26,6 +27,16 @@ ERROR_FILE = "error.txt"
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 _MAX_TAG = 5000
 _BATCH = 500  # MLflow's log_batch takes at most 1000 metrics per call
+
+
+# What MLflow refuses in a metric, param or tag key (its rule: letters, digits, `_ - . : /` and
+# spaces); a dataset's column names (`Body Mass (g)`) end up in keys.
+_UNSAFE_NAME = re.compile(r"[^\w.\- :/]")
+
+
+def safe_name(name: str) -> str:
+    """A key MLflow accepts: each character it refuses becomes `_`."""
+    return _UNSAFE_NAME.sub("_", name)
 
 
 def short(text: str) -> str:
@@ -54,11 +65,16 @@ def log(client, run_id: str, params=None, metrics=None, series=None, tags=None) 
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
-    entries = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+    entries = [Metric(safe_name(k), float(v), now, 0) for k, v in (metrics or {}).items()]
     for key, values in (series or {}).items():
-        entries += [Metric(key, float(v), now, step) for step, v in enumerate(values, start=1)]
-    param_list = [Param(k, str(v)) for k, v in (params or {}).items()]
-    tag_list = [RunTag(k, short(str(v))) for k, v in (tags or {}).items()]
+        entries += [Metric(safe_name(key), float(v), now, step)
+                    for step, v in enumerate(values, start=1)]
+    # Keys that differ only in refused characters meet here: the last value is kept (MLflow
+    # refuses a batch that gives one param two values).
+    param_list = [Param(k, v) for k, v in
+                  {safe_name(k): str(v) for k, v in (params or {}).items()}.items()]
+    tag_list = [RunTag(k, v) for k, v in
+                {safe_name(k): short(str(v)) for k, v in (tags or {}).items()}.items()]
     client.log_batch(run_id, params=param_list, tags=tag_list)
     for start in range(0, len(entries), _BATCH):
         client.log_batch(run_id, metrics=entries[start:start + _BATCH])

@@ -84,8 +84,6 @@ def log_scoring_run(settings: Settings, spec: DatasetSpec, champion: champion_li
                     record: ScoringRecord, started_ms: int,
                     error: BaseException | None = None) -> str:
     """One MLflow run for the scored file; returns its id."""
-    from pipeline.tracking.stage_records import safe_name
-
     location = mlflow_store.artifact_root(settings) if mlflow_store.uses_local_store(settings) \
         else None
     with mlflow_store.active_store(settings) as client:
@@ -111,16 +109,21 @@ def log_scoring_run(settings: Settings, spec: DatasetSpec, champion: champion_li
             metrics["rows"] = float(record.rows)
         if record.drift and record.drift.get("rows") is not None:
             metrics.setdefault("rows", float(record.drift["rows"]))
-        metrics.update({safe_name(f"eval/{k}"): v for k, v in record.metrics.items()})
+        metrics.update({f"eval/{k}": v for k, v in record.metrics.items()})
         metrics["duration_s"] = max(0, int(time.time() * 1000) - started_ms) / 1000
-        run_logging.log(client, run_id, params=params, metrics=metrics)
-        if record.drift is not None:
-            report = Path(settings.log_path).parent / f"drift-{run_id}.json"
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(json.dumps(record.drift, indent=2))
-            run_logging.log_files(client, run_id, [(report, "")])
-            report.unlink()
         status = "FINISHED" if error is None else \
             "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        try:
+            run_logging.log(client, run_id, params=params, metrics=metrics)
+            if record.drift is not None:
+                report = Path(settings.log_path).parent / f"drift-{run_id}.json"
+                report.parent.mkdir(parents=True, exist_ok=True)
+                report.write_text(json.dumps(record.drift, indent=2))
+                run_logging.log_files(client, run_id, [(report, "")])
+                report.unlink()
+        except Exception as failure:  # the run ends FAILED saying why, not RUNNING for good
+            run_logging.recording_failed(client, run_id, "the scoring run's figures", failure)
+            client.set_terminated(run_id, "FAILED")
+            raise
         client.set_terminated(run_id, status)
     return run_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +19,7 @@ from pipeline.config.dataset_spec import BINARY, DatasetSpec
 from pipeline.console import blessing_verdict, summary_figures
 from pipeline.mlmd.queries import NodeExecution
 from pipeline.tracking import plots
+from pipeline.tracking.run_logging import safe_name
 
 # What the data checks output (components/contract: gates, gx_validator): counts as
 # numeric custom properties, report files in its folder, and the path of the rendered Great
@@ -27,7 +27,6 @@ from pipeline.tracking import plots
 VALIDATION_REPORT_TYPE = DataValidationReport.TYPE_NAME
 DATA_DOCS_PROPERTY = "data_docs"
 # Keys MLflow accepts in metric and parameter names; anything else becomes "_".
-_UNSAFE_NAME = re.compile(r"[^\w.\- :/]")
 _MAX_PARAM_LENGTH = 500  # longer values (whole configs) go to exec_properties.json instead
 
 
@@ -40,10 +39,6 @@ class StageRecord:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)
     # (local file or folder, artifact folder in the run)
     files: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
-
-
-def safe_name(name: str) -> str:
-    return _UNSAFE_NAME.sub("_", name)
 
 
 def exec_properties(node: NodeExecution) -> dict[str, Any]:

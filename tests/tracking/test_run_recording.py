@@ -89,3 +89,18 @@ def test_registration_reads_node_ids_without_importing_the_builder_or_tfx():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           check=True)
     assert done.stdout.splitlines() == ["None", "[] False"]
+
+
+def test_keys_from_column_names_are_logged_with_what_mlflow_refuses_replaced(store):
+    """A column `Body Mass (g)` gives keys MLflow refuses as they are (`drift/Body Mass (g)`
+    stopped a scoring run's logging): every key is logged with `_` in their place."""
+    client, _, parent, _ = store
+    run_logging.log(client, parent, params={"feature.Body Mass (g)": "float"},
+                    metrics={"drift/Body Mass (g)": 0.25, "drift/Delta 15 N (o/oo)": 0.5},
+                    series={"loss [train]": [0.5, 0.25]}, tags={"note (x)": "y"})
+    data = client.get_run(parent).data
+    assert data.metrics == {"drift/Body Mass _g_": 0.25, "drift/Delta 15 N _o/oo_": 0.5,
+                            "loss _train_": 0.25}
+    assert data.params == {"feature.Body Mass _g_": "float"}
+    assert data.tags["note _x_"] == "y"
+    assert [m.value for m in client.get_metric_history(parent, "loss _train_")] == [0.5, 0.25]
