@@ -155,3 +155,25 @@ def test_data_docs_and_tracked_params_show_the_original_names(settings, champion
     parent = client.get_run(version.run_id)
     children = mlflow_runs.child_runs(client, parent)
     assert children["Evaluator"].data.params["slicing"] == "overall; island.name"
+
+
+def test_scoring_a_file_keeps_its_names_and_logs_drift_under_names_mlflow_takes(settings):
+    """`make score` on new rows without the label: predictions.csv has the file's own header,
+    and the MLflow scoring run has each column's drift, `(` and `)` replaced (MLflow refused
+    `drift/bill length (mm)`, which stopped the command after the predictions were written)."""
+    from mlflow import MlflowClient
+
+    new = settings.output_root / "new rows.csv"
+    frame = pd.read_csv(settings.data_root / "columns" / "data.csv").drop(columns=["Espèce"])
+    frame.to_csv(new, index=False)  # all rows: a part could break the contract's null shares
+    done = _cli("score", "--dataset", "columns", "--data-root", str(settings.data_root),
+                "--output-root", str(settings.output_root), "--csv", str(new))
+    scored = next((settings.output_root / "columns" / "scores").glob("*/predictions.csv"))
+    written = pd.read_csv(scored)
+    assert list(written.columns[:len(frame.columns)]) == list(frame.columns)
+    assert len(written) == len(frame)
+    assert set(written["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}
+    [run_id] = [line.split()[2] for line in done.stdout.splitlines()
+                if line.startswith("MLflow run ")]
+    metrics = MlflowClient(mlflow_runs.store_uri(settings)).get_run(run_id).data.metrics
+    assert "drift/bill length _mm_" in metrics and metrics["rows"] == len(frame)
