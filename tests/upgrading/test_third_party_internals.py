@@ -169,6 +169,20 @@ def test_example_gen_output_is_named_as_tfx_names_it():
     assert range_writer.FILE_PREFIX == write_split.DEFAULT_TF_RECORD_FILE_NAME
 
 
+def test_statistics_gen_gets_its_reader_from_tfxio_utils():
+    """components/ingest/statistics_gen.py swaps tfxio_utils.get_split_tfxio while TFX's
+    StatisticsGen executor runs, and reads TFExampleRecord's file pattern."""
+    from tfx.components.statistics_gen import executor
+    from tfx.components.util import tfxio_utils
+    from tfx_bsl.tfxio import tf_example_record
+
+    assert "tfxio_utils.get_split_tfxio(" in inspect.getsource(executor.Executor.Do)
+    assert _parameters(tfxio_utils.get_split_tfxio)[:4] == [
+        "examples", "split", "telemetry_descriptors", "schema"]
+    record = tf_example_record.TFExampleRecord(file_pattern="/x/*", telemetry_descriptors=["t"])
+    assert record._file_pattern == ["/x/*"]  # noqa: SLF001
+
+
 def test_the_kubeflow_checks_mirror_tfxs_compiler():
     """pipeline/runners/kubeflow_spec.py:kfp_problems names what TFX's Kubeflow v2 compiler
     would refuse: its private type-name pattern and the resolver strategies it compiles."""

@@ -108,5 +108,5 @@ def test_contract_frames_hold_at_most_batch_cells():
 
     assert example_frames.frame_rows(spec(5)) == example_frames.BATCH_ROWS == 150_000
     assert example_frames.frame_rows(spec(20), 7) == 7
-    assert example_frames.frame_rows(spec(20)) == 75_000
-    assert example_frames.frame_rows(spec(200)) == 7_500
+    assert example_frames.frame_rows(spec(20)) == 50_000
+    assert example_frames.frame_rows(spec(200)) == 5_000
