@@ -105,7 +105,8 @@ def shortest_decimals(values: np.ndarray) -> np.ndarray:
     out = values.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         magnitude = np.floor(np.log10(np.abs(out)))
-    todo = np.flatnonzero(np.isfinite(magnitude) & (np.abs(magnitude) <= 12))
+    finite = np.isfinite(magnitude)  # not 0, nan or inf: those need no rounding
+    todo = np.flatnonzero(finite & (np.abs(magnitude) <= 12))
     for digits in range(1, 10):
         if not len(todo):
             break
@@ -116,8 +117,7 @@ def shortest_decimals(values: np.ndarray) -> np.ndarray:
         fits = rounded.astype(np.float32) == values[todo]
         out[todo[fits]] = rounded[fits]
         todo = todo[~fits]
-    rest = np.flatnonzero(np.isfinite(magnitude) & (np.abs(magnitude) > 12))
-    rest = np.concatenate([rest, todo])
+    rest = np.concatenate([np.flatnonzero(finite & (np.abs(magnitude) > 12)), todo])
     if len(rest):
         out[rest] = values[rest].astype(str).astype(np.float64)
     return out

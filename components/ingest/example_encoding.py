@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from components.ingest import arrow_bytes
 from components.ingest.column_types import ColumnType
 
 _LEN = 0x0A  # field 1, length-delimited: Example.features, Features.feature, key, list values
@@ -181,10 +182,9 @@ def _key_field(name: str) -> bytes:
 def _bytes_list(array: pa.Array) -> list[bytes]:
     """A large_binary array's values: slices of one bytes object, twice as fast as
     to_pylist (which makes a scalar per value first)."""
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=len(array) + 1,
-                            offset=array.offset * 8).tolist()
+    ends = arrow_bytes.offsets(array).tolist()
     data = array.buffers()[2].to_pybytes()  # the join's output starts at offset 0
-    return [data[start:end] for start, end in zip(offsets, offsets[1:])]
+    return [data[start:end] for start, end in zip(ends, ends[1:])]
 
 
 class ExampleEncoder:

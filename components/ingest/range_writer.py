@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components.ingest import csv_format
+from components.ingest import arrow_bytes, csv_format
 from components.ingest.column_types import ColumnType
 from components.ingest.csv_ranges import ByteRange, read_batches
 from components.ingest.example_encoding import ExampleEncoder
@@ -71,9 +71,7 @@ def tfrecord_frames(records: list[bytes]) -> memoryview:
     tails = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), count, [None, pa.py_buffer(tail)])
     framed = pc.binary_join_element_wise(heads.cast(pa.binary()), pa.array(records, pa.binary()),
                                          tails.cast(pa.binary()), b"")
-    offsets = np.frombuffer(framed.buffers()[1], dtype=np.int32, count=count + 1,
-                            offset=framed.offset * 4)
-    return memoryview(framed.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
+    return arrow_bytes.joined(framed)
 
 
 class WriteRangeSplits(beam.DoFn):

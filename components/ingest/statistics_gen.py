@@ -64,6 +64,10 @@ class BatchedExampleRecord(tf_example_record.TFExampleRecord):
         return _read()
 
 
+# TFX's own, kept before _batched_reads swaps in _batched_split_tfxio.
+_stock_get_split_tfxio = tfxio_utils.get_split_tfxio
+
+
 def _batched_split_tfxio(examples, split: str, telemetry_descriptors: List[str],
                          schema=None, **kwargs: Any):
     tfxio = _stock_get_split_tfxio(examples, split, telemetry_descriptors, schema=schema,
@@ -74,9 +78,6 @@ def _batched_split_tfxio(examples, split: str, telemetry_descriptors: List[str],
         return tfxio
     return BatchedExampleRecord(file_pattern=tfxio._file_pattern,  # noqa: SLF001
                                 telemetry_descriptors=telemetry_descriptors)
-
-
-_stock_get_split_tfxio = tfxio_utils.get_split_tfxio
 
 
 @contextlib.contextmanager

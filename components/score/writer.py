@@ -28,7 +28,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.ingest import csv_format
+from components.ingest import arrow_bytes, csv_format
 from components.ingest.csv_ranges import ByteRange, read_batches
 from components.score.schema_types import ROW_KEY, output_column
 
@@ -105,13 +105,7 @@ def _text_lines(lines: pa.Array) -> memoryview:
     ended = pc.binary_join_element_wise(lines, "\n", "")
     if ended.null_count:  # a null cell would drop its row from the join
         raise ValueError("a row of the scored file has a null cell")
-    if not len(ended):
-        return memoryview(b"")
-    wide = pa.types.is_large_string(ended.type) or pa.types.is_large_binary(ended.type)
-    width = 8 if wide else 4
-    offsets = np.frombuffer(ended.buffers()[1], dtype=np.int64 if wide else np.int32,
-                            count=len(ended) + 1, offset=ended.offset * width)
-    return memoryview(ended.buffers()[2])[int(offsets[0]):int(offsets[-1])]
+    return arrow_bytes.joined(ended)
 
 
 def _header_line(names: List[str]) -> str:

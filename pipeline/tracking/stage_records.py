@@ -26,7 +26,6 @@ from pipeline.tracking.run_logging import safe_name
 # Expectations Data Docs in the string property DATA_DOCS_PROPERTY.
 VALIDATION_REPORT_TYPE = DataValidationReport.TYPE_NAME
 DATA_DOCS_PROPERTY = "data_docs"
-# Keys MLflow accepts in metric and parameter names; anything else becomes "_".
 _MAX_PARAM_LENGTH = 500  # longer values (whole configs) go to exec_properties.json instead
 
 
@@ -370,7 +369,7 @@ def _pusher(node, spec, properties, result, folder):
 def _drift_gate(node, spec, properties, result, folder):
     """Drift against the baseline (components/score/drift.py): a metric per column."""
     metrics = summary_figures.drift_metrics(summary_figures.drift_report(node))
-    result.metrics.update({safe_name(k): v for k, v in metrics.items()})
+    result.metrics.update(metrics)  # run_logging.log makes the column names safe keys
 
 
 _STAGES: dict[str, Callable] = {
