@@ -139,16 +139,20 @@ def _jvm_command(home: Path, conf_dir: Path, log_file: Path, entry: str,
             "-cp", flink_install.classpath(home), entry, "--configDir", str(conf_dir), *dynamic]
 
 
-def _wait_until_up(cluster: FlinkCluster, taskmanagers: int, timeout: float) -> None:
-    """Until the REST API counts the TaskManagers and the worker pool accepts connections;
-    raises naming the process that died, with its log's tail."""
+def _wait_until_up(cluster: FlinkCluster, taskmanagers: int, slots: int,
+                   timeout: float) -> None:
+    """Until the REST API counts the TaskManagers and every one's slots (a TaskManager is
+    counted before its slots are: a job then would wait for them) and the worker pool accepts
+    connections; raises naming the process that died, with its log's tail."""
     deadline = time.monotonic() + timeout
     while True:
         for name, process in cluster.processes.items():
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with status {process.returncode}:\n"
                                    + _tail(cluster.workdir / "logs" / f"{name}.log"))
-        if _registered(cluster) >= taskmanagers and _accepts(cluster.worker_pool_port):
+        registered, offered = _registered(cluster)
+        if registered >= taskmanagers and offered >= taskmanagers * slots \
+                and _accepts(cluster.worker_pool_port):
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the Flink cluster was not up after {timeout:.0f}s "
@@ -156,11 +160,13 @@ def _wait_until_up(cluster: FlinkCluster, taskmanagers: int, timeout: float) -> 
         time.sleep(0.5)
 
 
-def _registered(cluster: FlinkCluster) -> int:
+def _registered(cluster: FlinkCluster) -> tuple[int, int]:
+    """(TaskManagers, slots) the JobManager counts; (0, 0) while it does not answer."""
     try:
-        return int(cluster.rest("/overview", timeout=2)["taskmanagers"])
+        overview = cluster.rest("/overview", timeout=2)
+        return int(overview["taskmanagers"]), int(overview["slots-total"])
     except (OSError, urllib.error.URLError, ValueError, KeyError):
-        return 0
+        return 0, 0
 
 
 def _accepts(port: int) -> bool:
@@ -229,7 +235,7 @@ def local_flink(rest_port: int = 0, worker_pool_port: int = 0, taskmanagers: int
                              "GET_TM_RESOURCE_PARAMS"), logs / f"taskmanager-{i}.out")
         cluster.processes["worker-pool"] = start_worker_pool(cluster.worker_pool_port,
                                                              logs / "worker-pool.log")
-        _wait_until_up(cluster, taskmanagers, timeout)
+        _wait_until_up(cluster, taskmanagers, slots, timeout)
         yield cluster
     finally:
         # The worker pool first (its SDK workers talk to the TaskManagers), the JobManager last.
