@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":  # no dataset yet: its own arguments, no Settings
         return init_command.main(args)
     if args.command in orchestration.COMMANDS:
-        return orchestration.main(args, settings)
+        # argv None: this process is the task's command (a warm worker may run it, docs/team.md)
+        return orchestration.main(args, settings, own_process=argv is None)
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out
         return _refusing_bad_input(settings, lambda: (_preflight(settings, args.command),
                                                       _draft_expectations(settings)))

@@ -1,0 +1,191 @@
+"""The warm worker's protocol with real processes (pipeline/runners/warm_worker.py): a client
+process, the worker it starts, the children the worker forks. The children run
+tests/runners/warm_probe.py instead of `python -m pipeline`, and the worker preloads `json`
+instead of TensorFlow: what is tested is the passing of descriptors, environment, cwd, umask,
+exit codes and signals, the fallbacks and the worker's lifecycle (~0.5-2 s a test). The
+Airflow tests (test_airflow_dag.py, test_airflow_postgres.py) run the DAG with the real worker.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.runners import warm_worker
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT = """
+import os, sys
+from pipeline.runners import warm_worker
+code = warm_worker.run_task(
+    sys.argv[1], ["probe", *sys.argv[2:]], module="tests.runners.warm_probe",
+    preload=os.environ.get("PROBE_PRELOAD", "json").split(","),
+    key=os.environ.get("PROBE_KEY"), start=os.environ.get("PROBE_START", "1") == "1")
+sys.exit(97 if code is None else code)  # 97: the task would run in-process
+"""
+IN_PROCESS = 97
+
+
+@pytest.fixture
+def root(tmp_path):
+    # Longer than a Unix socket's path may be: the worker binds through /proc/self/fd.
+    root = tmp_path / ("long-output-root-" + "x" * 90)
+    yield root
+    warm_worker.stop(root)
+    for lock in (root / warm_worker.FOLDER).glob("*.lock"):
+        _wait(lambda: not warm_worker._worker_running(lock.parent, lock.name[:-5]))
+
+
+def _env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != warm_worker.ENV_SWITCH}
+    env[warm_worker.IDLE_ENV] = "30"  # a worker a test leaves behind goes on its own
+    env.update(extra)
+    return env
+
+
+def _client(root: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CLIENT, str(root), *args], cwd=REPO,
+                            env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **kwargs)
+
+
+def _run(root: Path, *args: str, env: dict | None = None, stdin: bytes = b"",
+         **kwargs) -> subprocess.CompletedProcess:
+    process = _client(root, *args, env=env, stdin=subprocess.PIPE, **kwargs)
+    out, err = process.communicate(stdin, timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out.decode(),
+                                       err.decode())
+
+
+def _wait(condition, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def _sleeping_task(root: Path, tmp_path: Path, *args: str) -> tuple[subprocess.Popen, int]:
+    pid_file = tmp_path / f"child-{time.monotonic_ns()}.pid"
+    client = _client(root, args[0], str(pid_file), *args[1:])
+    _wait(pid_file.exists)
+    return client, int(pid_file.read_text())
+
+
+def test_the_task_runs_in_a_child_with_the_clients_descriptors_environment_cwd(root):
+    env = _env(PROBE_VALUE="pass word")
+    first = _run(root, "report", "two words", env=env, stdin=b"from stdin",
+                 preexec_fn=lambda: os.umask(0o027))
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["argv"] == ["report", "two words"]
+    assert (report["cwd"], report["value"], report["stdin"]) == (str(REPO), "pass word",
+                                                                 "from stdin")
+    assert report["umask"] == 0o027
+    assert first.stderr == "to stderr\n"  # the child's stderr; no fallback line
+    second = json.loads(_run(root, "report", env=env).stdout)
+    assert second["ppid"] == report["ppid"] and second["pid"] != report["pid"]  # one worker
+    folder = root / warm_worker.FOLDER
+    assert folder.stat().st_mode & 0o777 == 0o700
+    [log] = folder.glob("*.log")
+    assert "task report: child" in log.read_text()
+    assert "pass word" not in log.read_text()  # the environment is never logged
+
+
+def test_the_client_exits_with_the_childs_code(root):
+    for code in (0, 3, 99):
+        assert _run(root, "exit", str(code)).returncode == code
+
+
+def test_sigterm_to_the_client_reaches_the_child(root, tmp_path):
+    client, child = _sleeping_task(root, tmp_path, "sleep")
+    client.send_signal(signal.SIGTERM)
+    assert client.wait(timeout=15) == -signal.SIGTERM  # died of it, as the child did
+    _wait(lambda: not _alive(child))
+    client, child = _sleeping_task(root, tmp_path, "trap", "7")  # a child that handles it
+    client.send_signal(signal.SIGTERM)
+    assert client.wait(timeout=15) == 7
+
+
+def test_a_killed_client_leaves_no_child_running(root, tmp_path):
+    client, child = _sleeping_task(root, tmp_path, "sleep")
+    client.kill()
+    client.wait()
+    _wait(lambda: not _alive(child))  # the worker saw the connection close
+
+
+def test_a_dead_worker_takes_its_children_and_fails_the_task(root, tmp_path):
+    client, child = _sleeping_task(root, tmp_path, "sleep")
+    os.kill(_ppid(child), signal.SIGKILL)
+    assert client.wait(timeout=15) == 1
+    assert "stopped before the task ended" in client.stderr.read().decode()
+    _wait(lambda: not _alive(child))
+
+
+def test_without_a_worker_the_task_runs_in_process_saying_so(root):
+    done = _run(root, "report", env=_env(PROBE_START="0"))
+    assert done.returncode == IN_PROCESS
+    assert done.stderr == ("warm worker: none is running; running this task in-process\n")
+    off = _run(root, "report", env=_env(**{warm_worker.ENV_SWITCH: "0"}))
+    assert (off.returncode, off.stderr) == (IN_PROCESS, "")  # turned off: not a word
+    assert not list((root / warm_worker.FOLDER).glob("*.sock"))
+
+
+def test_a_worker_refuses_tasks_after_a_reinstall(root, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    env = _env(PYTHONPATH=str(site))
+    assert _run(root, "exit", "0", env=env).returncode == 0
+    [sock] = (root / warm_worker.FOLDER).glob("*.sock")
+    (site / "newly_installed-1.0.dist-info").mkdir()
+    stale = _run(root, "exit", "0", env=dict(env, PROBE_KEY=sock.stem))
+    assert stale.returncode == IN_PROCESS
+    assert ("warm worker: the installed packages changed since this worker imported them "
+            "(stopping); running this task in-process\n") == stale.stderr
+    _wait(lambda: not sock.exists())
+    fresh = _run(root, "report", env=env)  # the new key: a new worker
+    assert fresh.returncode == 0 and fresh.stderr == "to stderr\n"
+
+
+def test_two_tasks_starting_together_share_one_worker(root):
+    clients = [_client(root, "report", stdin=subprocess.DEVNULL) for _ in range(2)]
+    reports = [json.loads(c.communicate(timeout=60)[0]) for c in clients]
+    assert [c.returncode for c in clients] == [0, 0]
+    assert reports[0]["ppid"] == reports[1]["ppid"]
+    [log] = (root / warm_worker.FOLDER).glob("*.log")
+    assert log.read_text().count("listening on") == 1
+
+
+def test_a_worker_with_threads_of_its_own_refuses_to_fork(root, tmp_path):
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "starts_a_thread.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), "
+        "daemon=True).start()\n")
+    done = _run(root, "report", env=_env(PYTHONPATH=str(mods), PROBE_PRELOAD="starts_a_thread"))
+    assert done.returncode == IN_PROCESS
+    assert done.stderr.startswith("warm worker: not safe to fork: 1 thread(s) started after")
+
+
+def test_an_idle_worker_stops(root):
+    report = json.loads(_run(root, "report", env=_env(**{warm_worker.IDLE_ENV: "1"})).stdout)
+    _wait(lambda: not _alive(report["ppid"]), seconds=10)
+    assert not list((root / warm_worker.FOLDER).glob("*.sock"))
