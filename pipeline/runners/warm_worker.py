@@ -77,12 +77,14 @@ CHILD_MARK = "_csv2model_warm_child"  # in sys.modules of a child: it runs the t
 # pool down around fork, jemalloc's background thread is re-created in the child).
 FORK_SAFE_POOLS = ("numpy", "scipy.linalg", "pyarrow")
 # What the stages' tasks import, measured on penguins: with these loaded, a task's own imports
-# of the libraries' other modules take ~0.4 s.
-PRELOAD = FORK_SAFE_POOLS + (
-    "tensorflow", "tf_keras", "tfx.orchestration.portable.launcher", "apache_beam",
-    "tensorflow_transform", "tensorflow_data_validation", "tensorflow_model_analysis",
-    "great_expectations", "mlflow", "mlflow.pyfunc", "mlflow.store.tracking.sqlalchemy_store",
-    "mlflow.store.model_registry.sqlalchemy_store")
+# of the libraries' other modules take ~0.4 s. The worker forks as soon as READY_AFTER are in
+# (what every stage's task loads: TFX's launcher, TensorFlow, Beam) and imports the rest
+# between tasks, in the order the stages need them.
+READY_AFTER = ("tensorflow", "tfx.orchestration.portable.launcher", "apache_beam")
+PRELOAD = FORK_SAFE_POOLS + READY_AFTER + (
+    "great_expectations", "tensorflow_data_validation", "tensorflow_transform", "tf_keras",
+    "tensorflow_model_analysis", "mlflow", "mlflow.pyfunc",
+    "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store")
 # Read at import by the libraries above: a worker preloaded with other values is another worker.
 IMPORT_ENV = ("PYTHONPATH", "PYTHONHASHSEED", "TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL",
               "TF_ENABLE_ONEDNN_OPTS", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES",
@@ -400,14 +402,19 @@ class Worker:
         self.keep_out = list(keep_out)
         self.idle_s = idle_s
         self.tasks: dict[int, _Task] = {}
-        self.unsafe: str | None = None
         self.allowed_threads: set[str] = set()
+        # Pools first (their threads are allowed), then the rest in the list's order.
+        pools = [m for m in self.preload if m in FORK_SAFE_POOLS]
+        self.to_import = pools + [m for m in self.preload if m not in FORK_SAFE_POOLS]
+        ready = [i for i, m in enumerate(self.to_import) if m in READY_AFTER]
+        # Tasks wait in the socket's backlog until these are imported (all without READY_AFTER).
+        self.before_ready = (ready[-1] + 1) if ready else len(self.to_import)
+        self.ready = False
         self.stopping = False
         self.last_active = time.monotonic()
         # As the worker started: the key is computed from these (imports add to both).
         self.path = list(sys.path)
         self.environ = dict(os.environ)
-        self.import_env: dict[str, str] = {}
 
     def log(self, line: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} [{os.getpid()}] {line}", flush=True)
@@ -436,8 +443,10 @@ class Worker:
             os.close(fd)
         self.listener.listen(64)
         self.sock_inode = os.stat(self.folder / f"{self.key}.sock").st_ino
-        self.log(f"listening on {self.key}.sock; importing {', '.join(self.preload)}")
-        self._preload()
+        self.log(f"listening on {self.key}.sock; importing {', '.join(self.to_import)}")
+        for name in self.keep_out:
+            sys.modules.setdefault(name, None)  # as pipeline/cli/unused_imports.py does
+        self.import_started = time.monotonic()
         return self._loop()
 
     def _lock(self, lock) -> bool:
@@ -451,31 +460,32 @@ class Worker:
                     return False
                 time.sleep(0.05)
 
-    def _preload(self) -> None:
-        started = time.monotonic()
-        for name in self.keep_out:
-            sys.modules.setdefault(name, None)  # as pipeline/cli/unused_imports.py does
-        pools = [m for m in self.preload if m in FORK_SAFE_POOLS]
-        for name in pools + [m for m in self.preload if m not in FORK_SAFE_POOLS]:
-            if name not in pools and not self.allowed_threads:
-                self.allowed_threads = _threads()
-            try:
-                __import__(name)
-            except Exception as e:  # noqa: BLE001 - a task that needs it will say so itself
-                self.log(f"could not import {name}: {type(e).__name__}: {e}")
-        if not self.allowed_threads:
+    def _import_next(self) -> None:
+        """One module of the preload list; the worker serves tasks between two imports once
+        the first before_ready are in."""
+        name = self.to_import.pop(0)
+        if name not in FORK_SAFE_POOLS and not self.allowed_threads:
             self.allowed_threads = _threads()
-        # What the imports set in the environment (TensorFlow: TF2_BEHAVIOR, KMP_*): a task
-        # importing them itself would have it too.
-        self.import_env = {name: value for name, value in os.environ.items()
-                           if self.environ.get(name) != value}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        gc.collect()
-        gc.freeze()  # fewer pages copied into each child by the collector's bookkeeping
-        self.unsafe = fork_unsafe(self.allowed_threads)
-        self.log(f"imported in {time.monotonic() - started:.1f} s, {len(sys.modules)} modules, "
-                 f"{len(_threads())} threads; " + (self.unsafe or "ready to fork"))
+        try:
+            __import__(name)
+        except Exception as e:  # noqa: BLE001 - a task that needs it will say so itself
+            self.log(f"could not import {name}: {type(e).__name__}: {e}")
+        self.before_ready -= 1
+        done = not self.to_import
+        if done and not self.allowed_threads:
+            self.allowed_threads = _threads()
+        if done:
+            gc.collect()
+        if (self.before_ready <= 0 and not self.ready) or done:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.log(f"imported {'everything' if done else 'enough to fork'} in "
+                     f"{time.monotonic() - self.import_started:.1f} s, {len(sys.modules)} "
+                     f"modules, {len(_threads())} threads; "
+                     + (fork_unsafe(self.allowed_threads) or "safe to fork"))
+        if self.before_ready <= 0 and not self.ready:
+            self.ready = True
+            self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.last_active = time.monotonic()
 
     def _loop(self) -> int:
@@ -488,10 +498,16 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_term)
         self.wake = (wake_r, wake_w)
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
-        self.selector.register(wake_r, selectors.EVENT_READ, "wake")
+        self.selector.register(wake_r, selectors.EVENT_READ, "wake")  # the listener: once ready
+        if not self.to_import:  # nothing to import: ready at once
+            self.allowed_threads = _threads()
+            self.ready = True
+            self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         while True:
-            for key, _ in self.selector.select(timeout=0.5):
+            events = self.selector.select(timeout=0 if self.to_import else 0.5)
+            if not events and self.to_import:
+                self._import_next()
+            for key, _ in events:
                 if key.data == "accept":
                     self._accept()
                 elif key.data == "wake":
@@ -543,7 +559,8 @@ class Worker:
                 break
             conn.setblocking(True)
             self._serve_request(conn)
-        self.selector.unregister(self.listener)
+        if self.ready:
+            self.selector.unregister(self.listener)
         self.listener.close()
 
     def _accept(self) -> None:
@@ -600,14 +617,19 @@ class Worker:
             return "the installed packages changed since this worker imported them (stopping)"
         if self.stopping:
             return "stopping"
-        return self.unsafe or fork_unsafe(self.allowed_threads)
+        return fork_unsafe(self.allowed_threads)
 
     def _fork(self, conn: socket.socket, request: dict, fds: list[int]) -> None:
         argv = request["argv"]
         what = " ".join(argv[1:2] + [argv[i + 1] for i, a in enumerate(argv[:-1])
                                      if a == "--node"])
+        # What the imports set in the environment (TensorFlow: TF2_BEHAVIOR, KMP_*): a task
+        # importing them itself would have it too.
+        self.import_env = {name: value for name, value in os.environ.items()
+                           if self.environ.get(name) != value}
         sys.stdout.flush()
         sys.stderr.flush()
+        gc.freeze()  # fewer pages copied into each child by the collector's bookkeeping
         pid = os.fork()
         if pid == 0:  # the child: never returns
             code = 1

@@ -17,7 +17,7 @@ from conftest import DATA, pipeline_command, write_csv_sample
 from pipeline.config.settings import Settings, from_args, settings_args
 from pipeline.definition import builder
 from pipeline.mlmd import queries
-from pipeline.runners import last_run, single_node
+from pipeline.runners import last_run, single_node, warm_worker
 from pipeline.runners.airflow import scheduler
 
 PROBE = Path(__file__).resolve().parent / "airflow_probe.py"
@@ -37,6 +37,21 @@ def topology(settings: Settings) -> dict[str, list[str]]:
     """Stage -> upstream stages, straight from create_pipeline."""
     pipeline = builder.create_pipeline(settings, settings.load_spec())
     return {c.id: sorted(u.id for u in c.upstream_nodes) for c in pipeline.components}
+
+
+@pytest.fixture(autouse=True)
+def _no_warm_worker_left(tmp_path):
+    """The DAG runs' tasks go through the warm worker (warm_worker.py): stop it after the test
+    instead of leaving it to its idle time."""
+    yield
+    for root in (tmp_path, tmp_path / "outputs"):
+        warm_worker.stop(root)
+
+
+def served_by_the_warm_worker(settings: Settings) -> str:
+    """What the output root's warm worker logged (its tasks), one log per worker."""
+    return "".join(log.read_text(errors="replace") for log in
+                   (settings.output_root / warm_worker.FOLDER).glob("*.log"))
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +348,9 @@ def test_dag_run_on_a_taxi_sample_runs_every_stage_pushes_and_tracks(tmp_path):
     assert set(run["tasks"].values()) == {"success"}
     assert set(run["tasks"]) == set(topology(settings)) | {scheduler.CHECK_TASK,
                                                           scheduler.TRACK_TASK}
+    served = served_by_the_warm_worker(settings)  # check_inputs started it for the stages
+    for task in (f"run-node {builder.TRAINER}", f"run-node {builder.EVALUATOR}", "track-run"):
+        assert f"task {task}: child" in served, served[-3000:]
 
     # Every stage ran in one TFX run, named after the Airflow run.
     with queries.open_store_context(settings.metadata_path) as store:

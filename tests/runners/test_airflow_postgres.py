@@ -24,7 +24,7 @@ from conftest import DATA, write_csv_sample
 from pipeline.bench.local_postgres import free_port
 from pipeline.config import stage_names
 from pipeline.config.settings import AIRFLOW_DB_URL_ENV, MLFLOW_BACKEND_STORE_ENV, Settings
-from pipeline.runners import last_run
+from pipeline.runners import last_run, warm_worker
 from pipeline.runners.airflow import one_run
 
 pytestmark = pytest.mark.e2e
@@ -114,10 +114,18 @@ def test_scheduled_run_on_postgres_overlaps_stages_and_tracks_to_the_server(team
                               team["root"] / "input" / "penguins.csv", 344)
     settings = Settings(dataset="penguins", csv=sample, output_root=team["root"] / "run",
                         retries=0, beam_mode="in_memory")
-    seen = one_run.run_scheduled(settings, timeout_s=1500)
+    try:
+        seen = one_run.run_scheduled(settings, timeout_s=1500)
+    finally:
+        warm_worker.stop(settings.output_root)  # it ran the stages: not left to its idle time
     tasks = seen["tasks"]
     assert seen["state"] == "success", (seen, Path(seen["scheduler_log"]).read_text()[-3000:])
     assert {t["state"] for t in tasks.values()} == {"success"}
+    # The stages' tasks ran in children of the warm worker (its log is searched for passwords
+    # below with every other file).
+    served = "".join(p.read_text() for p in
+                     (settings.output_root / warm_worker.FOLDER).glob("*.log"))
+    assert f"task run-node {stage_names.TRAINER}: child" in served, served[-3000:]
     print(f"scheduled run on PostgreSQL: {seen['end'] - seen['start']:.1f} s "
           f"(scheduler start to end {seen['wall_s']:.1f} s)")
 
