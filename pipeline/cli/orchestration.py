@@ -5,6 +5,7 @@
   check-inputs   is anything to run? the DAG's first task; imports neither TensorFlow nor TFX
   run-node       run one stage as part of a pipeline run: what each Airflow task runs
   track-run      log a run made by run-node tasks to MLflow: the DAG's last task
+  warm-worker    start the warm worker the tasks run in (pipeline/runners/warm_worker.py)
   compile-kfp    write the Kubeflow Pipelines v2 / Vertex AI JSON spec (`make compile-kfp`)
 
 run-node exits 0 when the stage ran or came from cache, 1 when it failed, 2 when the input or the
@@ -28,6 +29,8 @@ COMMANDS = {
                     "their fingerprint for the run (the DAG's first task)",
     "run-node": "run one stage of the pipeline as part of a pipeline run (one Airflow task)",
     "track-run": "log a pipeline run made by run-node to MLflow (the DAG's last task)",
+    "warm-worker": "start the warm worker the Airflow tasks run in, if none runs (make airflow "
+                   "does; docs/team.md)",
     "compile-kfp": "compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI JSON spec",
 }
 
@@ -45,6 +48,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                      help="stage (TFX node id) to run, e.g. Trainer")
     parsers["track-run"].add_argument("--failed-node", action="append", default=[],
                                       metavar="NODE", help="a stage that failed (repeatable)")
+    parsers["warm-worker"].add_argument("--keep-while", type=int, default=None, metavar="PID",
+                                        help="keep the worker while process PID runs; its idle "
+                                             "time (CSV2MODEL_WARM_WORKER_IDLE_S, 300 s) "
+                                             "counts from then")
     parsers["airflow"].add_argument(
         "--score-csv", type=Path, default=None,
         help="also serve a scoring DAG that scores this CSV with the champion model on "
@@ -76,7 +83,13 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings,
 
                 warm_worker.ensure_started(settings.output_root, keep_out=unused_imports.UNUSED)
             return code
-        if args.command == "airflow-spec":
+        if args.command == "warm-worker":  # as the tasks start it: same process set-up, key
+            from pipeline.cli import unused_imports
+            from pipeline.runners import warm_worker
+
+            warm_worker.ensure_started(settings.output_root, keep_out=unused_imports.UNUSED,
+                                       keep_while=args.keep_while, wait=True)
+        elif args.command == "airflow-spec":
             from pipeline.runners.airflow import scheduler
 
             print(f"DAG description: {scheduler.write_dag_spec(settings)}")

@@ -71,6 +71,7 @@ PROTOCOL = 1
 KILL_GRACE_S = 10.0  # after its client died, the child's time to end on SIGTERM
 START_WAIT_S = 5.0  # how long a task waits for the socket of a worker it started
 PRELOAD_WAIT_S = 180.0  # how long a task waits for a worker to answer (its imports included)
+KEY_CHECK_S = 10.0  # an idle worker checks this often that the install is still what it loaded
 CHILD_MARK = "_csv2model_warm_child"  # in sys.modules of a child: it runs the task itself
 
 # Imported first: their thread pools start at import and are made for fork (OpenBLAS shuts its
@@ -129,7 +130,8 @@ def worker_key(preload: Sequence[str], keep_out: Sequence[str] = (),
     # `python -c` and `python -m` from one folder: '' and that folder's path.
     path = [entry or os.getcwd() for entry in (sys.path if path is None else path)]
     digest = hashlib.sha256()
-    digest.update(json.dumps([PROTOCOL, os.path.realpath(sys.executable), sys.version,
+    digest.update(json.dumps([PROTOCOL, sys.executable, os.path.realpath(sys.executable),
+                              sys.version,
                               list(preload), list(keep_out), path,
                               [(name, environ.get(name)) for name in IMPORT_ENV]]).encode())
     digest.update(Path(__file__).read_bytes())
@@ -180,8 +182,9 @@ def _worker_running(folder: Path, key: str) -> bool:
 
 
 def start(folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str] = (),
-          idle_s: float | None = None) -> subprocess.Popen:
-    """Start a worker detached (its own session, no descriptor of the caller's)."""
+          idle_s: float | None = None, keep_while: int | None = None) -> subprocess.Popen:
+    """Start a worker detached (its own session, no descriptor of the caller's). keep_while:
+    a process id; the worker's idle time counts only once that process has ended."""
     if idle_s is None:
         idle_s = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE_S)
     env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
@@ -191,6 +194,8 @@ def start(folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str
     command = [sys.executable, "-m", "pipeline.runners.warm_worker", "serve", "--folder",
                str(folder), "--key", key, "--preload", ",".join(preload),
                "--keep-out", ",".join(keep_out), "--idle-s", str(idle_s)]
+    if keep_while:
+        command += ["--keep-while", str(keep_while)]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, close_fds=True)
@@ -216,9 +221,11 @@ def _say(line: str) -> None:
 
 
 def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
-                   keep_out: Sequence[str] = ()) -> bool:
-    """Start the worker if none is running (the run's first task); never waits for it.
-    Returns whether one was started."""
+                   keep_out: Sequence[str] = (), idle_s: float | None = None,
+                   keep_while: int | None = None, wait: bool = False) -> bool:
+    """Start the worker if none is running (the run's first task). Never waits for its
+    imports; wait: until it listens (then stop() reaches it). Returns whether one was
+    started."""
     if disabled():
         return False
     try:
@@ -226,7 +233,10 @@ def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
         key = worker_key(preload, keep_out)
         if _worker_running(folder, key):
             return False
-        start(folder, key, preload, keep_out)
+        start(folder, key, preload, keep_out, idle_s, keep_while)
+        deadline = time.monotonic() + (START_WAIT_S if wait else 0)
+        while not (folder / f"{key}.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         return True
     except (OSError, Unusable) as e:
         _say(f"not started ({e})")
@@ -289,8 +299,12 @@ class _Client:
         data = struct.pack("!I", len(request)) + request
         previous = {s: signal.signal(s, self._forward) for s in FORWARDED_SIGNALS}
         try:
-            sent = socket.send_fds(self.sock, [data], [0, 1, 2])
-            self.sock.sendall(data[sent:])
+            try:
+                sent = socket.send_fds(self.sock, [data], [0, 1, 2])
+                self.sock.sendall(data[sent:])
+            except OSError as e:  # a closed stdin, say: the task runs here, as before
+                _say(f"could not pass the task ({e}); running this task in-process")
+                return None
             self.sock.settimeout(PRELOAD_WAIT_S)
             replies = self.sock.makefile("rb")
             while True:
@@ -395,7 +409,8 @@ class _Task:
 
 class Worker:
     def __init__(self, folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str],
-                 idle_s: float):
+                 idle_s: float, keep_while: int | None = None):
+        self.keep_while = keep_while
         self.folder = folder
         self.key = key
         self.preload = list(preload)
@@ -412,6 +427,7 @@ class Worker:
         self.ready = False
         self.stopping = False
         self.last_active = time.monotonic()
+        self.key_checked = time.monotonic()
         # As the worker started: the key is computed from these (imports add to both).
         self.path = list(sys.path)
         self.environ = dict(os.environ)
@@ -540,9 +556,19 @@ class Worker:
         except FileNotFoundError:
             self.log("socket file removed: stopping")
             self.stopping = True
-        if not self.tasks and time.monotonic() - self.last_active > self.idle_s:
+        if self.keep_while and not os.path.exists(f"/proc/{self.keep_while}"):
+            self.log(f"process {self.keep_while} ended: idle time counts from now")
+            self.keep_while = None
+            self.last_active = time.monotonic()
+        if (not self.tasks and not self.keep_while
+                and time.monotonic() - self.last_active > self.idle_s):
             self.log(f"idle for {self.idle_s:.0f} s: stopping")
             self.stopping = True
+        if not self.tasks and time.monotonic() - self.key_checked > KEY_CHECK_S:
+            self.key_checked = time.monotonic()
+            if worker_key(self.preload, self.keep_out, self.path, self.environ) != self.key:
+                self.log("the installed packages or this module changed: stopping")
+                self.stopping = True
         return self.stopping
 
     def _stop_listening(self) -> None:
@@ -758,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--preload", default=",".join(PRELOAD))
     serve.add_argument("--keep-out", default="")
     serve.add_argument("--idle-s", type=float, default=DEFAULT_IDLE_S)
+    serve.add_argument("--keep-while", type=int, default=None,
+                       help="a process id: idle time counts only once it has ended")
     stop_parser = commands.add_parser("stop", help="stop the workers of an output root")
     stop_parser.add_argument("--output-root", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -766,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     split = lambda text: [part for part in text.split(",") if part]  # noqa: E731
     return Worker(args.folder, args.key, split(args.preload), split(args.keep_out),
-                  args.idle_s).serve()
+                  args.idle_s, args.keep_while).serve()
 
 
 if __name__ == "__main__":

@@ -189,3 +189,19 @@ def test_an_idle_worker_stops(root):
     report = json.loads(_run(root, "report", env=_env(**{warm_worker.IDLE_ENV: "1"})).stdout)
     _wait(lambda: not _alive(report["ppid"]), seconds=10)
     assert not list((root / warm_worker.FOLDER).glob("*.sock"))
+
+
+def test_a_worker_kept_for_a_process_stays_past_its_idle_time_until_that_process_ends(root):
+    """`make airflow` keeps its worker while it serves (keep_while: its own pid)."""
+    keeper = subprocess.Popen(["sleep", "60"])
+    start = ("import sys; from pipeline.runners import warm_worker; warm_worker.ensure_started("
+             "sys.argv[1], preload=['json'], keep_while=int(sys.argv[2]), wait=True)")
+    subprocess.run([sys.executable, "-c", start, str(root), str(keeper.pid)], cwd=REPO,
+                   env=_env(**{warm_worker.IDLE_ENV: "1"}), check=True, timeout=60)
+    folder = root / warm_worker.FOLDER
+    [lock] = folder.glob("*.lock")
+    time.sleep(2.5)  # past its idle time
+    assert warm_worker._worker_running(folder, lock.stem)
+    keeper.kill()
+    keeper.wait()
+    _wait(lambda: not warm_worker._worker_running(folder, lock.stem), seconds=10)

@@ -26,6 +26,7 @@ def run_scheduled(settings: Settings, venv: Path = scheduler.AIRFLOW_VENV,
     home.mkdir(parents=True, exist_ok=True)
     spec = json.loads(scheduler.write_dag_spec(settings, home).read_text())
     env = scheduler.airflow_env(settings, home, venv)
+    scheduler.start_warm_worker(settings, env)  # as `make airflow` does; the caller stops it
     subprocess.run([str(venv / "bin" / "airflow"), "db", "migrate"], env=env, check=True,
                    capture_output=True, timeout=600)
     logs = home / "logs"

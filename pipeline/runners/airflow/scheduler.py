@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline.config.secret_urls import mask_url
 from pipeline.config.settings import REPO_ROOT, ServerSettings, Settings, settings_args
 from pipeline.config.stage_names import EXPECTATIONS_GATE, STATISTICS_GEN
-from pipeline.runners import single_node
+from pipeline.runners import single_node, warm_worker
 
 DAG_FOLDER = Path(__file__).resolve().parent / "dags"
 AIRFLOW_VENV = REPO_ROOT / ".venv-airflow"  # made by `make airflow-venv`
@@ -169,6 +169,19 @@ def airflow_env(settings: Settings, home: Path, venv: Path = AIRFLOW_VENV,
     return env
 
 
+def start_warm_worker(settings: Settings, env: dict, keep_while: int | None = None) -> None:
+    """Start the warm worker the tasks run in (pipeline/runners/warm_worker.py) as Airflow
+    starts, rather than at the run's first task: as a task's command does (`python -m pipeline
+    warm-worker` in the tasks' folder and environment, so under the key the tasks compute),
+    so that the first run's stages find its imports done. Returns once it listens, before
+    its imports. keep_while: a process id the worker stays for (then its idle time counts)."""
+    command = [sys.executable, "-m", "pipeline", "warm-worker", *settings_args(settings)]
+    if keep_while is not None:
+        command += ["--keep-while", str(keep_while)]
+    subprocess.run(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=120)
+
+
 def database_label(servers: ServerSettings | None = None) -> str:
     """Which metadata DB Airflow uses, for people: the URL's password masked."""
     servers = servers or ServerSettings.from_env()
@@ -261,6 +274,10 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout,
     processes = []
     # `kill` stops Airflow as Ctrl-C does, until serve returns: then the caller's handler is back.
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    # Kept while Airflow is served (stopped below, or idle 300 s after this process is gone),
+    # so every run's stages find it warm; an install or a change of the worker's code stops it
+    # (the next run's first task starts a fresh one).
+    start_warm_worker(settings, env, keep_while=os.getpid())
     try:
         for name, args in (("scheduler", ["scheduler", "--skip-serve-logs"]),
                            ("webserver", ["webserver"])):
@@ -279,6 +296,7 @@ def serve(settings: Settings, venv: Path = AIRFLOW_VENV, out=sys.stdout,
         out.write("Stopping Airflow...\n")
         return 0
     finally:
+        warm_worker.stop(settings.output_root)
         for process in processes:
             if process.poll() is None:
                 process.terminate()
