@@ -78,16 +78,14 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings,
             code = _run_task(args, settings)
             if own_process and args.command == "check-inputs" and code == 0:
                 # The stages run next: the worker imports their libraries meanwhile.
-                from pipeline.cli import unused_imports
                 from pipeline.runners import warm_worker
 
-                warm_worker.ensure_started(settings.output_root, keep_out=unused_imports.UNUSED)
+                warm_worker.ensure_started(settings.output_root, setup=_WARM_SETUP)
             return code
         if args.command == "warm-worker":  # as the tasks start it: same process set-up, key
-            from pipeline.cli import unused_imports
             from pipeline.runners import warm_worker
 
-            warm_worker.ensure_started(settings.output_root, keep_out=unused_imports.UNUSED,
+            warm_worker.ensure_started(settings.output_root, setup=_WARM_SETUP,
                                        keep_while=args.keep_while, wait=True)
         elif args.command == "airflow-spec":
             from pipeline.runners.airflow import scheduler
@@ -120,12 +118,16 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings,
     return 0
 
 
+# What the warm worker calls before its imports: what pipeline/cli/main.py does first thing, so
+# that the libraries it preloads are imported as a task's own process imports them.
+_WARM_SETUP = ("pipeline.cli.unused_imports:keep_out",)
+
+
 def _through_warm_worker(args: argparse.Namespace, settings: settings_lib.Settings) -> int | None:
     """A stage's task runs in a child of the warm worker, which has TensorFlow, TFX and Beam
     imported (pipeline/runners/warm_worker.py); None: it runs here. check-inputs, the run's
     first task, runs here (no TensorFlow: 0.1 s) and starts the worker when the stages are
     to run (main above)."""
-    from pipeline.cli import unused_imports
     from pipeline.runners import stage_imports, warm_worker
 
     if args.command == "check-inputs":
@@ -133,7 +135,7 @@ def _through_warm_worker(args: argparse.Namespace, settings: settings_lib.Settin
     # A light stage goes through a worker that runs (0.3-0.5 s against 0.7-1.0 s here) but
     # does not start one: the worker's imports would take longer than the stage itself.
     light = bool(stage_imports.blocked_for(getattr(args, "node", None) or args.command))
-    return warm_worker.run_task(settings.output_root, sys.argv, keep_out=unused_imports.UNUSED,
+    return warm_worker.run_task(settings.output_root, sys.argv, setup=_WARM_SETUP,
                                 start=not light)
 
 

@@ -49,6 +49,8 @@ import errno
 import fcntl
 import gc
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import re
@@ -121,7 +123,7 @@ def private_folder(output_root: str | Path) -> Path:
     return folder
 
 
-def worker_key(preload: Sequence[str], keep_out: Sequence[str] = (),
+def worker_key(preload: Sequence[str], setup: Sequence[str] = (),
                path: Sequence[str] | None = None, environ=None) -> str:
     """What a worker preloads: the Python, the installed distributions, this module, the
     preload list, the import-time environment and sys.path. A stat of the site-packages
@@ -132,9 +134,12 @@ def worker_key(preload: Sequence[str], keep_out: Sequence[str] = (),
     digest = hashlib.sha256()
     digest.update(json.dumps([PROTOCOL, sys.executable, os.path.realpath(sys.executable),
                               sys.version,
-                              list(preload), list(keep_out), path,
+                              list(preload), list(setup), path,
                               [(name, environ.get(name)) for name in IMPORT_ENV]]).encode())
     digest.update(Path(__file__).read_bytes())
+    for call in setup:  # the code the worker runs before its imports
+        origin = importlib.util.find_spec(call.split(":")[0]).origin
+        digest.update(Path(origin).read_bytes())
     for entry in path:
         try:
             listing = sorted(os.scandir(entry), key=lambda e: e.name)
@@ -181,7 +186,7 @@ def _worker_running(folder: Path, key: str) -> bool:
         return False
 
 
-def start(folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str] = (),
+def start(folder: Path, key: str, preload: Sequence[str], setup: Sequence[str] = (),
           idle_s: float | None = None, keep_while: int | None = None) -> subprocess.Popen:
     """Start a worker detached (its own session, no descriptor of the caller's). keep_while:
     a process id; the worker's idle time counts only once that process has ended."""
@@ -193,7 +198,7 @@ def start(folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str
             env[name] = os.environ[name]
     command = [sys.executable, "-m", "pipeline.runners.warm_worker", "serve", "--folder",
                str(folder), "--key", key, "--preload", ",".join(preload),
-               "--keep-out", ",".join(keep_out), "--idle-s", str(idle_s)]
+               "--setup", ",".join(setup), "--idle-s", str(idle_s)]
     if keep_while:
         command += ["--keep-while", str(keep_while)]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
@@ -221,7 +226,7 @@ def _say(line: str) -> None:
 
 
 def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
-                   keep_out: Sequence[str] = (), idle_s: float | None = None,
+                   setup: Sequence[str] = (), idle_s: float | None = None,
                    keep_while: int | None = None, wait: bool = False) -> bool:
     """Start the worker if none is running (the run's first task). Never waits for its
     imports; wait: until it listens (then stop() reaches it). Returns whether one was
@@ -230,10 +235,10 @@ def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
         return False
     try:
         folder = private_folder(output_root)
-        key = worker_key(preload, keep_out)
+        key = worker_key(preload, setup)
         if _worker_running(folder, key):
             return False
-        start(folder, key, preload, keep_out, idle_s, keep_while)
+        start(folder, key, preload, setup, idle_s, keep_while)
         deadline = time.monotonic() + (START_WAIT_S if wait else 0)
         while not (folder / f"{key}.sock").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -244,7 +249,7 @@ def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
 
 
 def run_task(output_root: str | Path, argv: Sequence[str], preload: Sequence[str] = PRELOAD,
-             keep_out: Sequence[str] = (), key: str | None = None, start: bool = True,
+             setup: Sequence[str] = (), key: str | None = None, start: bool = True,
              module: str = "pipeline") -> int | None:
     """Run `python -m pipeline <argv[1:]>` in a child of the worker; returns its exit code, or
     None when the task must run in-process (one line on stderr says why). A child killed by a
@@ -254,11 +259,11 @@ def run_task(output_root: str | Path, argv: Sequence[str], preload: Sequence[str
         return None
     try:
         folder = private_folder(output_root)
-        key = key or worker_key(preload, keep_out)
+        key = key or worker_key(preload, setup)
         try:
             sock = _connect(folder, key)
         except (FileNotFoundError, ConnectionRefusedError):
-            sock = _start_and_connect(folder, key, preload, keep_out) if start else None
+            sock = _start_and_connect(folder, key, preload, setup) if start else None
     except (OSError, Unusable) as e:
         _say(f"unreachable ({e}); running this task in-process")
         return None
@@ -270,9 +275,9 @@ def run_task(output_root: str | Path, argv: Sequence[str], preload: Sequence[str
         return _Client(sock, key, list(argv), module).run()
 
 
-def _start_and_connect(folder: Path, key: str, preload, keep_out) -> socket.socket | None:
+def _start_and_connect(folder: Path, key: str, preload, setup) -> socket.socket | None:
     if not _worker_running(folder, key):
-        start(folder, key, preload, keep_out)
+        start(folder, key, preload, setup)
     deadline = time.monotonic() + START_WAIT_S
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
@@ -408,13 +413,13 @@ class _Task:
 
 
 class Worker:
-    def __init__(self, folder: Path, key: str, preload: Sequence[str], keep_out: Sequence[str],
+    def __init__(self, folder: Path, key: str, preload: Sequence[str], setup: Sequence[str],
                  idle_s: float, keep_while: int | None = None):
         self.keep_while = keep_while
         self.folder = folder
         self.key = key
         self.preload = list(preload)
-        self.keep_out = list(keep_out)
+        self.setup = list(setup)
         self.idle_s = idle_s
         self.tasks: dict[int, _Task] = {}
         self.allowed_threads: set[str] = set()
@@ -445,7 +450,7 @@ class Worker:
         os.dup2(log, 2)
         os.close(log)
         self.lock = lock
-        own = worker_key(self.preload, self.keep_out, self.path, self.environ)
+        own = worker_key(self.preload, self.setup, self.path, self.environ)
         if own != self.key:
             self.log(f"refusing to serve: started for key {self.key}, but this Python's "
                      f"libraries make {own}")
@@ -460,8 +465,9 @@ class Worker:
         self.listener.listen(64)
         self.sock_inode = os.stat(self.folder / f"{self.key}.sock").st_ino
         self.log(f"listening on {self.key}.sock; importing {', '.join(self.to_import)}")
-        for name in self.keep_out:
-            sys.modules.setdefault(name, None)  # as pipeline/cli/unused_imports.py does
+        for call in self.setup:  # what the command line does first (unused_imports.keep_out)
+            module, function = call.split(":")
+            getattr(importlib.import_module(module), function)()
         self.import_started = time.monotonic()
         return self._loop()
 
@@ -566,7 +572,7 @@ class Worker:
             self.stopping = True
         if not self.tasks and time.monotonic() - self.key_checked > KEY_CHECK_S:
             self.key_checked = time.monotonic()
-            if worker_key(self.preload, self.keep_out, self.path, self.environ) != self.key:
+            if worker_key(self.preload, self.setup, self.path, self.environ) != self.key:
                 self.log("the installed packages or this module changed: stopping")
                 self.stopping = True
         return self.stopping
@@ -637,7 +643,7 @@ class Worker:
                     " (installed packages or settings changed)")
         if len(fds) != 3:
             return "the task did not pass its stdin, stdout and stderr"
-        current = worker_key(self.preload, self.keep_out, self.path, self.environ)
+        current = worker_key(self.preload, self.setup, self.path, self.environ)
         if current != self.key:
             self.stopping = True
             return "the installed packages changed since this worker imported them (stopping)"
@@ -782,7 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--folder", type=Path, required=True)
     serve.add_argument("--key", required=True)
     serve.add_argument("--preload", default=",".join(PRELOAD))
-    serve.add_argument("--keep-out", default="")
+    serve.add_argument("--setup", default="", help="module:function,... to call before the "
+                       "imports, as the command line does first thing")
     serve.add_argument("--idle-s", type=float, default=DEFAULT_IDLE_S)
     serve.add_argument("--keep-while", type=int, default=None,
                        help="a process id: idle time counts only once it has ended")
@@ -793,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"asked {stop(args.output_root)} worker(s) to stop")
         return 0
     split = lambda text: [part for part in text.split(",") if part]  # noqa: E731
-    return Worker(args.folder, args.key, split(args.preload), split(args.keep_out),
+    return Worker(args.folder, args.key, split(args.preload), split(args.setup),
                   args.idle_s, args.keep_while).serve()
 
 
