@@ -1,6 +1,7 @@
 """Run the pipeline locally with LocalDagRunner: live summary on the terminal, full log in a file."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -24,15 +25,16 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
 
         from pipeline.console.stage_summary import StageReporter
         from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
+        from pipeline.runners.beam_state_cache import weighing_without_module_scan
 
         pipeline = make_pipeline()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
                                  terminal if out is sys.stdout else out, run_id=run_id,
-                                 on_finished=on_stage_end)
+                                 on_finished=functools.partial(_stage_ended, on_stage_end))
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
         try:
-            with no_tfx_package_for_local_workers(settings):
+            with no_tfx_package_for_local_workers(settings), weighing_without_module_scan():
                 LocalDagRunner().run_with_ir(_pipeline_ir(pipeline, run_id),
                                              run_options=_run_options(settings))
         except BaseException:
@@ -40,6 +42,16 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
             raise
         finally:
             logger.removeHandler(reporter)
+
+
+def _stage_ended(then, node) -> None:
+    """After each stage: what it freed goes back to the system (heap_trim.py), so the next
+    stage's peak does not stand on it; then `then` (the live MLflow tracking)."""
+    from pipeline.runners.heap_trim import release_freed_memory
+
+    release_freed_memory()
+    if then is not None:
+        then(node)
 
 
 def _pipeline_ir(pipeline, run_id: str):

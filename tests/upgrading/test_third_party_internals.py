@@ -183,6 +183,26 @@ def test_statistics_gen_gets_its_reader_from_tfxio_utils():
     assert record._file_pattern == ["/x/*"]  # noqa: SLF001
 
 
+def test_beams_state_cache_weighs_values_through_its_module_function():
+    """pipeline/runners/beam_state_cache.py replaces statecache.get_deep_size for the run and
+    repeats its objsize call with exclude_modules_globals=False: StateCache must look the
+    function up on the module, and Beam's call must still be objsize's with these three
+    functions (else the copy no longer weighs as Beam does)."""
+    import objsize
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.runners.worker import statecache
+
+    assert "weight = get_deep_size(value)" in inspect.getsource(statecache.StateCache.get)
+    source = inspect.getsource(statecache.get_deep_size)
+    for name in ("objsize.get_deep_size(", "get_size_func=_size_func",
+                 "get_referents_func=_get_referents_func", "filter_func=_filter_func"):
+        assert name in source
+    assert "exclude_modules_globals" in _parameters(objsize.get_deep_size)
+    # The in-process worker's cache is on, so its weighing runs in every local run.
+    assert "StateCache(STATE_CACHE_SIZE_MB * MB_TO_BYTES)" in inspect.getsource(
+        worker_handlers.EmbeddedWorkerHandler.__init__)
+
+
 def test_the_kubeflow_checks_mirror_tfxs_compiler():
     """pipeline/runners/kubeflow_spec.py:kfp_problems names what TFX's Kubeflow v2 compiler
     would refuse: its private type-name pattern and the resolver strategies it compiles."""
