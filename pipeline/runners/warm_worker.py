@@ -13,16 +13,21 @@ Airflow's exit-code handling (no-retry codes, the skip code) is unchanged.
 - Where: `<output-root>/.warm-worker/` (mode 0700, checked), `<key>.sock`, `<key>.lock`,
   `<key>.log`. The key is a fingerprint of what the worker preloads: the venv's Python, every
   installed distribution (the names and times of the *.dist-info folders on sys.path), this
-  module's code, the preload list and the environment variables read at import. A reinstall
-  changes the key, so the old worker is never used again (and refuses a request whose key is
-  not its own); it exits after its idle time.
-- Who starts it: check-inputs (the run's first task) starts it detached when none is running,
-  and so does a heavy task that finds none (it then waits for the worker's imports rather than
-  importing the libraries itself). The worker holds `<key>.lock` while it lives: of two workers
-  started at once, one serves and the other exits. It listens before it imports, so a task that
-  connects during the imports waits in the socket's backlog.
-- When it stops: after IDLE_ENV seconds (default 300) without a task, when its socket file is
-  removed (stop()), or on SIGTERM (its running tasks get SIGTERM too).
+  module's code, the set-up it calls first (the command line's unused_imports.keep_out), the
+  preload list and the environment variables read at import. A reinstall changes the key, so
+  the old worker is never used again (it refuses a request whose key is not its own, and stops
+  when it sees the change).
+- Who starts it: `make airflow` as Airflow starts (`python -m pipeline warm-worker --keep-while
+  <pid>`: kept while that process runs); check-inputs (the run's first task) when none is
+  running and the stages are to run; a heavy task that finds none (it then waits for the
+  worker's imports rather than importing the libraries itself). The worker holds `<key>.lock`
+  while it lives: of two workers started at once, one serves and the other exits. It listens
+  before it imports, so a task that connects during the imports waits in the socket's backlog;
+  it forks once READY_AFTER are imported and imports the rest between tasks.
+- When it stops: after IDLE_ENV seconds (default 300) without a task (counted once the
+  keep-while process has ended), when the installed packages or this module change (checked
+  every KEY_CHECK_S while idle), when its socket file is removed (stop()), or on SIGTERM (its
+  running tasks get SIGTERM too).
 - Fork safety: the worker imports first the libraries whose thread pools start at import and
   survive fork by design (OpenBLAS in numpy and SciPy, jemalloc in pyarrow), notes those
   threads, then the rest. Before each fork it checks /proc/self/task: a thread that was not
@@ -45,7 +50,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import errno
 import fcntl
 import gc
 import hashlib
@@ -63,7 +67,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 ENV_SWITCH = "CSV2MODEL_WARM_WORKER"  # 0, off, false or no: every task runs in-process
 IDLE_ENV = "CSV2MODEL_WARM_WORKER_IDLE_S"
