@@ -16,8 +16,9 @@ print("loaded" if sys.modules.get("rfc3987_syntax") else "absent", "iri" in chec
 """
 
 
-def _probe(keep_out: bool) -> list[str]:
-    code = PROBE.format(keep_out="from pipeline.cli import unused_imports\n"
+def _probe(keep_out: bool, probe: str = PROBE) -> list[str]:
+    """What `probe` prints in a new process, with or without keep_out() first."""
+    code = probe.format(keep_out="from pipeline.cli import unused_imports\n"
                                  "unused_imports.keep_out()" if keep_out else "")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
@@ -46,20 +47,11 @@ print(type(compat.python_bigquery).__name__, type(compat.secretmanager).__name__
 """
 
 
-def _gx_probe(keep_out: bool) -> list[str]:
-    code = GX_PROBE.format(keep_out="from pipeline.cli import unused_imports\n"
-                                    "unused_imports.keep_out()" if keep_out else "")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
-
-
 def test_great_expectations_is_imported_without_the_cloud_clients_it_would_load():
     """Without the lever GX's compatibility module loads BigQuery's and Secret Manager's clients
     (and, through BigQuery, IPython): 0.65-0.85 s measured. With it GX keeps placeholders and
     none of them is loaded, while any other importer still gets BigQuery. If the first assertion
     fails, GX no longer imports them and the lever can go."""
-    assert _gx_probe(keep_out=False) == [
+    assert _probe(keep_out=False, probe=GX_PROBE) == [
         "module", "module", "IPython,google.cloud.bigquery,google.cloud.secretmanager", "True"]
-    assert _gx_probe(keep_out=True) == ["NotImported", "NotImported", "-", "True"]
+    assert _probe(keep_out=True, probe=GX_PROBE) == ["NotImported", "NotImported", "-", "True"]
