@@ -651,6 +651,10 @@ def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 3
                 if marker in f.read():
                     break
         time.sleep(0.5)
+    if process.poll() is not None:  # say why rather than fail on a missing process group
+        output, _ = process.communicate()
+        pytest.fail(f"the run ended (exit {process.returncode}) before {node_id} was seen "
+                    f"running:\n{output[-4000:]}")
     time.sleep(1)
     os.killpg(process.pid, signum)
     output, _ = process.communicate(timeout=300)
@@ -667,7 +671,10 @@ def stopped_runs(tmp_path_factory):
     failed = mlflow_runs.run(settings, "--csv", str(csv_path), "--epochs", "2")
     # Transform: the longest data stage, so that Ctrl-C lands while a stage runs.
     interrupted = _interrupt_when_running(settings, builder.TRANSFORM)
-    terminated = _interrupt_when_running(settings, builder.TRANSFORM, signum=signal.SIGTERM)
+    # The Trainer, which the interrupted run never reached: had Ctrl-C landed only after its
+    # Transform finished (a loaded machine), this run's Transform would come from cache, no
+    # "running" line would show, and the run would end before the signal.
+    terminated = _interrupt_when_running(settings, builder.TRAINER, signum=signal.SIGTERM)
     return settings, failed, interrupted, terminated
 
 
