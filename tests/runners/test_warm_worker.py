@@ -160,8 +160,13 @@ def test_a_worker_refuses_tasks_after_a_reinstall(root, tmp_path):
     (site / "newly_installed-1.0.dist-info").mkdir()
     stale = _run(root, "exit", "0", env=dict(env, PROBE_KEY=sock.stem))
     assert stale.returncode == IN_PROCESS
-    assert ("warm worker: the installed packages changed since this worker imported them "
-            "(stopping); running this task in-process\n") == stale.stderr
+    # The worker refuses the task, or, when its own periodic check saw the change first, is
+    # already stopping and closes the connection (seen once in make test under load).
+    assert stale.stderr in (
+        "warm worker: the installed packages changed since this worker imported them "
+        "(stopping); running this task in-process\n",
+        "warm worker: could not pass the task ([Errno 32] Broken pipe); running this task "
+        "in-process\n"), stale.stderr
     _wait(lambda: not sock.exists())
     fresh = _run(root, "report", env=env)  # the new key: a new worker
     assert fresh.returncode == 0 and fresh.stderr == "to stderr\n"

@@ -637,9 +637,19 @@ def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 3
     `kill` does) once node_id is running."""
     log = settings.log_path
     start = log.stat().st_size if log.exists() else 0
+    # The run starts with SIGINT and SIGTERM as a terminal leaves them, whatever this test
+    # process passes on: in `make test` on two fresh clones (xdist) the Ctrl-C run ran to its
+    # end, while it stops when these tests run alone (-n 0 and -n 1). A disposition or mask
+    # inherited from the xdist worker (exec keeps both) is the likely cause; not confirmed.
+    reset = ("import os, signal, sys; "
+             "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM]); "
+             "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+             "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+    command = pipeline_command("run", "--dataset", settings.dataset,
+                               "--output-root", str(settings.output_root), "--epochs", "2")
     process = subprocess.Popen(
-        pipeline_command("run", "--dataset", settings.dataset,
-                         "--output-root", str(settings.output_root), "--epochs", "2"),
+        [command[0], "-c", reset, *command[1:]],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env=mlflow_runs.clean_env())
     deadline = time.monotonic() + timeout
