@@ -638,9 +638,9 @@ def _interrupt_when_running(settings: Settings, node_id: str, timeout: float = 3
     log = settings.log_path
     start = log.stat().st_size if log.exists() else 0
     # The run starts with SIGINT and SIGTERM as a terminal leaves them, whatever this test
-    # process passes on: in `make test` on two fresh clones (xdist) the Ctrl-C run ran to its
-    # end, while it stops when these tests run alone (-n 0 and -n 1). A disposition or mask
-    # inherited from the xdist worker (exec keeps both) is the likely cause; not confirmed.
+    # process inherited: `make test &` from a script (a shell without job control) starts it
+    # with SIGINT ignored, exec keeps that, and the Ctrl-C run then ran to its end (twice, on
+    # fresh clones started that way).
     reset = ("import os, signal, sys; "
              "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM]); "
              "signal.signal(signal.SIGINT, signal.SIG_DFL); "
