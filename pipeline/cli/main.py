@@ -10,9 +10,10 @@ import os
 import sys
 import warnings
 
-from pipeline.cli import init_command, orchestration, termination, unused_imports
+from pipeline.cli import init_command, orchestration, unused_imports
 from pipeline.config import settings as settings_lib
 from pipeline.config.dataset_spec import SpecError
+from pipeline.runners import termination
 
 
 def _parser() -> argparse.ArgumentParser:

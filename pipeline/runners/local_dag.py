@@ -46,12 +46,15 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
 
 def _stage_ended(then, node) -> None:
     """After each stage: what it freed goes back to the system (heap_trim.py), so the next
-    stage's peak does not stand on it; then `then` (the live MLflow tracking)."""
+    stage's peak does not stand on it; then `then` (the live MLflow tracking); then a Ctrl-C or
+    SIGTERM that a callback swallowed during the stage stops the run here (termination.py)."""
+    from pipeline.runners import termination
     from pipeline.runners.heap_trim import release_freed_memory
 
     release_freed_memory()
     if then is not None:
         then(node)
+    termination.raise_if_lost()
 
 
 def _pipeline_ir(pipeline, run_id: str):

@@ -740,7 +740,7 @@ def test_interrupted_run_is_killed_not_left_running(stopped_runs):
 
 @pytest.mark.e2e
 def test_a_run_stopped_with_sigterm_ends_killed_not_left_running(stopped_runs):
-    """`kill` (SIGTERM) takes Ctrl-C's path (pipeline/cli/termination.py): exit 143 and the
+    """`kill` (SIGTERM) takes Ctrl-C's path (pipeline/runners/termination.py): exit 143 and the
     MLflow run KILLED, where the default handler left it RUNNING (the live tracker logs while
     the stages run)."""
     from mlflow import MlflowClient
