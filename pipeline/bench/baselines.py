@@ -87,15 +87,21 @@ def pandas_transformed(csv_path: Path, spec) -> pd.DataFrame:
 INTERLEAVED_ROUNDS, ROUNDS_UP_TO = 3, 1_000_000
 
 
-def keras_in_memory(settings: Settings) -> dict[str, float]:
+def interleaved_rounds(examples_trained: int) -> int:
+    """Rounds of interleaved fits: three while a fit is short, so that one slow minute on a
+    shared machine does not decide the figure; one for long fits."""
+    return INTERLEAVED_ROUNDS if examples_trained <= ROUNDS_UP_TO else 1
+
+
+def keras_in_memory(settings: Settings, rounds: int | None = None) -> dict[str, float]:
     """Train the same model with plain model.fit on the Transform's output held in memory as
     arrays, for as many epochs as the Trainer ran, and compare with the Trainer's own fit time.
 
     The Trainer's fit ran minutes earlier, inside the pipeline; on a shared machine the speed
     can move by 2x between minutes. So the Trainer's input path (components/train/trainer_module.dataset,
     the same function run_fn feeds fit) is also timed here, interleaved with the arrays: arrays,
-    input path, input path, arrays (three times over for short fits), the best of each kept
-    (`input_ratio`)."""
+    input path, input path, arrays (three times over for short fits; `rounds` sets it), the best
+    of each kept (`input_ratio`)."""
     import tensorflow as tf
     import tensorflow_transform as tft
     import tf_keras as keras
@@ -162,7 +168,7 @@ def keras_in_memory(settings: Settings) -> dict[str, float]:
 
     seconds: dict[str, list[float]] = {"arrays": [], "input_path": []}
     rows = len(y_train) * timing["epochs"]
-    for _ in range(INTERLEAVED_ROUNDS if rows <= ROUNDS_UP_TO else 1):
+    for _ in range(interleaved_rounds(rows) if rounds is None else rounds):
         for source in ("arrays", "input_path", "input_path", "arrays"):
             seconds[source].append(fit(source))
     # The Trainer's one fit against a typical plain fit (the median), not the luckiest; the

@@ -99,6 +99,14 @@ def test_the_pandas_transform_computes_what_the_transform_does(tmp_path):
                                        for c in ("Gentoo", "Adelie", "Adelie", "Chinstrap")]
 
 
+def test_short_fits_are_timed_in_three_interleaved_rounds_long_ones_in_one():
+    """The e2e smoke (tests/e2e/test_pipeline_e2e.py) times one round to stay cheap; the bench
+    itself repeats short fits."""
+    assert baselines.interleaved_rounds(10_000) == 3
+    assert baselines.interleaved_rounds(baselines.ROUNDS_UP_TO) == 3
+    assert baselines.interleaved_rounds(baselines.ROUNDS_UP_TO + 1) == 1
+
+
 def test_markdown_table_names_every_figure():
     run = {"wall_seconds": 10.0, "peak_rss_mb": 900.0,
            "stages": {"StatisticsGen": 2.0, "Transform": 4.0},
