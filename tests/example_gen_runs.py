@@ -57,3 +57,15 @@ def run_example_gen(executor_class, csv: Path, out: Path, beam_args: tuple[str, 
     with no_tfx_package_for_local_workers(Settings(output_root=out)):
         executor_class(context).Do({}, {"examples": [examples]}, exec_properties)
     return {name: read_examples(out / f"Split-{name}") for name, _ in splits}
+
+
+# A CSV with what a reader may get wrong: Python-only number forms, an integer beyond int64, an
+# all-empty column, quoted commas, quotes and line breaks, a blank line, non-ASCII text.
+EDGE_CASES = (
+    'id,spaced_int,big_int,float,text,empty,int_then_float,quoted\n'
+    '1," 12",12345678901234567890,inf,"a, b",,1,"two\nlines"\n'
+    '2,1_000,5,1e5,,,2.5,"x"\n'
+    '\n'
+    '3,,7,.5,ünï,,3,"say ""hi"""\n'
+    '4,-0,-8,-0,plain text,,,""\n'
+)

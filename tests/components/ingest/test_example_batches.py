@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import DATA, write_csv_sample
-from example_gen_runs import run_example_gen
-from test_ingest_executor import EDGE_CASES
+from example_gen_runs import EDGE_CASES, run_example_gen
 from tfx_bsl.coders import example_coder
 
 from components.contract.example_frames import shortest_decimals

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 from conftest import DATA, write_csv_sample
-from example_gen_runs import run_example_gen
+from example_gen_runs import EDGE_CASES, run_example_gen
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
 from tfx.proto import example_gen_pb2
 from tfx_bsl.coders import csv_decoder
@@ -56,16 +56,6 @@ def test_multi_processing_with_many_ranges_gives_the_same(taxi_by_csv_example_ge
         "--direct_running_mode=multi_processing", "--direct_num_workers=2"))
     assert ours == taxi_by_csv_example_gen
     assert len(list((tmp_path / "Split-train").iterdir())) > 4  # one file per range
-
-
-EDGE_CASES = (
-    'id,spaced_int,big_int,float,text,empty,int_then_float,quoted\n'
-    '1," 12",12345678901234567890,inf,"a, b",,1,"two\nlines"\n'
-    '2,1_000,5,1e5,,,2.5,"x"\n'
-    '\n'
-    '3,,7,.5,ünï,,3,"say ""hi"""\n'
-    '4,-0,-8,-0,plain text,,,""\n'
-)
 
 
 @pytest.mark.e2e  # runs the ExampleGen executors for real (Beam)
