@@ -21,13 +21,12 @@ whatever runs there, and two kinds of places mishandle what it raises.
   ... Terminated").
 So the handler (SIGINT's too, unless the caller set its own or ignores it) records the stop and,
 inside importlib's code, raises nothing there; a stop that Python reports as swallowed
-(`sys.unraisablehook`) or that was held back is delivered again 50 ms later
-(`_thread.interrupt_main`); and each stage's end calls `raise_if_lost()`, which raises a recorded
-stop that some code caught and dropped.
+(`sys.unraisablehook`) or that was held back is delivered again 50 ms later (the signal, sent to
+the main thread); and each stage's end calls `raise_if_lost()`, which raises a recorded stop that
+some code caught and dropped.
 """
 from __future__ import annotations
 
-import _thread
 import contextlib
 import signal
 import sys
@@ -81,8 +80,10 @@ def _deliver_later(stop: _Stop) -> None:
 
 
 def _deliver_again(stop: _Stop) -> None:
+    # The signal itself, to the main thread: unlike _thread.interrupt_main, it also wakes a main
+    # thread blocked in a wait (a lock, a join) so that the handler runs there.
     if stop is _current:  # the block is still running: its handler is still installed
-        _thread.interrupt_main(stop.signum)
+        signal.pthread_kill(threading.main_thread().ident, stop.signum)
 
 
 def _unraisable_hook(previous):

@@ -65,6 +65,15 @@ def test_a_stop_landing_in_importlib_is_not_raised_there_but_moments_later():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_a_held_back_stop_wakes_a_main_thread_blocked_in_a_wait():
+    started = time.monotonic()
+    with pytest.raises(termination.Terminated):
+        with termination.terminating_as_interrupt():
+            _in_importlib(signal.getsignal(signal.SIGTERM), signal.SIGTERM)
+            threading.Event().wait(60)  # a lock wait: only a real signal interrupts it
+    assert time.monotonic() - started < 30
+
+
 def test_ctrl_c_landing_in_a_finalizer_is_raised_after_it_as_keyboardinterrupt():
     with pytest.raises(KeyboardInterrupt) as raised:
         with termination.terminating_as_interrupt():
