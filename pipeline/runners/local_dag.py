@@ -24,8 +24,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
         from pipeline.console.stage_summary import StageReporter
-        from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
-        from pipeline.runners.beam_state_cache import weighing_without_module_scan
+        from pipeline.runners.beam_in_process import levers_for_beam
 
         pipeline = make_pipeline()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
@@ -34,7 +33,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
         try:
-            with no_tfx_package_for_local_workers(settings), weighing_without_module_scan():
+            with levers_for_beam(settings):
                 LocalDagRunner().run_with_ir(_pipeline_ir(pipeline, run_id),
                                              run_options=_run_options(settings))
         except BaseException:

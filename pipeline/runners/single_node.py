@@ -216,8 +216,7 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
     """Run (or take from cache) one stage as part of pipeline run `run_id`; raises on failure."""
     from pipeline.console.stage_summary import StageReporter
     from pipeline.inputs import csv_preflight
-    from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
-    from pipeline.runners.beam_state_cache import weighing_without_module_scan
+    from pipeline.runners.beam_in_process import levers_for_beam
 
     errors = error_file(settings, run_id, node_id)
     errors.unlink(missing_ok=True)  # a retry starts clean
@@ -227,7 +226,7 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
         if node_id == EXAMPLE_GEN:
             # As `make pipeline` does before it starts: an unreadable CSV is one clear line.
             csv_preflight.check_csv(settings.load_spec())
-        with no_tfx_package_for_local_workers(settings), weighing_without_module_scan():
+        with levers_for_beam(settings):
             execution_id = _launch(ir, node_id, run_id)
         _check_ran(settings, node_id, run_id, execution_id)
     except BaseException as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -201,6 +202,34 @@ def test_beams_state_cache_weighs_values_through_its_module_function():
     # The in-process worker's cache is on, so its weighing runs in every local run.
     assert "StateCache(STATE_CACHE_SIZE_MB * MB_TO_BYTES)" in inspect.getsource(
         worker_handlers.EmbeddedWorkerHandler.__init__)
+
+
+def test_beams_dofn_specs_are_the_loop_beam_dofn_specs_copies_and_looked_up_per_call():
+    """pipeline/runners/beam_dofn_specs.py copies userstate.get_dofn_specs with each method's
+    defaults read once per function: Beam's function must still be that loop over MethodWrapper
+    defaults, a method's arguments must come from its function unless the instance has an
+    `_inspect_<name>` hook, and Beam's callers must look the function up on `userstate`."""
+    from apache_beam.runners import common
+    from apache_beam.transforms import core, userstate
+
+    source = inspect.getsource(userstate.get_dofn_specs)
+    for line in ("for method_name in dir(dofn):",
+                 "if not isinstance(getattr(dofn, method_name, None), types.MethodType):",
+                 "method = MethodWrapper(dofn, method_name)",
+                 "d.param_id for d in method.defaults if isinstance(d, _DoFnParam)",
+                 "if isinstance(d, _StateDoFnParam):", "elif isinstance(d, _TimerDoFnParam):"):
+        assert line in source, line
+    arguments = inspect.getsource(core.get_function_arguments)
+    assert "func_name = '_inspect_%s' % func" in arguments
+    assert "return get_function_args_defaults(f)" in arguments
+    # runners/common.py is compiled with Cython: its source is read from the file beside it.
+    common_source = Path(common.__file__).with_name("common.py").read_text()
+    assert "self.args, self.defaults = core.get_function_arguments(obj_to_invoke," \
+        in common_source
+    assert "userstate.is_stateful_dofn(do_fn)" in common_source
+    for function in (userstate.is_stateful_dofn, userstate.validate_stateful_dofn):
+        assert "= get_dofn_specs(dofn)" in inspect.getsource(function)
+    assert "userstate.get_dofn_specs(self.fn)" in inspect.getsource(core.ParDo)
 
 
 def test_the_kubeflow_checks_mirror_tfxs_compiler():

@@ -1,0 +1,20 @@
+"""What a stage's Beam pipeline runs inside, in this process: `make pipeline`, `make score` and
+each orchestrated stage (local_dag.py, single_node.py) wrap their TFX launch in this one block.
+Each lever is measured in its own module."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from pipeline.config.settings import Settings
+
+
+@contextlib.contextmanager
+def levers_for_beam(settings: Settings) -> Iterator[None]:
+    from pipeline.runners.beam_dofn_specs import dofn_specs_read_once
+    from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
+    from pipeline.runners.beam_state_cache import weighing_without_module_scan
+
+    with no_tfx_package_for_local_workers(settings), weighing_without_module_scan(), \
+            dofn_specs_read_once():
+        yield
