@@ -37,11 +37,15 @@ def root(tmp_path):
     # Longer than a Unix socket's path may be: the worker binds through /proc/self/fd.
     root = tmp_path / ("long-output-root-" + "x" * 90)
     yield root
-    warm_worker.stop(root)
+    # Asked again while waiting: a second worker that two clients started together waits up to
+    # 2 s for the first one's lock (warm_worker._lock), so when stop() ends the first one within
+    # those 2 s, the second takes over with a new socket (and its idle time, 30 s here, made
+    # this teardown 30 s).
     for lock in (root / warm_worker.FOLDER).glob("*.lock"):
         # Generous: in `make test` the other xdist worker's pipelines share the two cores (15 s
         # timed out once on a fresh clone).
-        _wait(lambda: not warm_worker._worker_running(lock.parent, lock.name[:-5]), seconds=60)
+        _wait(lambda: warm_worker.stop(root) >= 0
+              and not warm_worker._worker_running(lock.parent, lock.name[:-5]), seconds=60)
 
 
 def _env(**extra: str) -> dict:
