@@ -15,10 +15,9 @@ inspected by Beam each time, as before.
 """
 from __future__ import annotations
 
-import contextlib
 import types
 import weakref
-from typing import Iterator
+from typing import ContextManager
 
 # function -> its default parameter values as Beam's MethodWrapper lists them
 _defaults_by_function: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -67,19 +66,10 @@ def get_dofn_specs(dofn):
     return all_state_specs, all_timer_specs
 
 
-@contextlib.contextmanager
-def dofn_specs_read_once() -> Iterator[None]:
+def dofn_specs_read_once() -> ContextManager[None]:
     """Within the block, Beam's get_dofn_specs is the one above. Beam's callers look it up on
     `userstate` at each call (core, common, the DirectRunner, and userstate's own
     is_stateful_dofn and validate_stateful_dofn), so this reaches them all."""
-    try:
-        from apache_beam.transforms import userstate
-    except ImportError:  # a task whose stage does not load Beam (stage_imports.py)
-        yield
-        return
-    original = userstate.get_dofn_specs
-    userstate.get_dofn_specs = get_dofn_specs
-    try:
-        yield
-    finally:
-        userstate.get_dofn_specs = original
+    from pipeline.runners.module_attribute import replaced
+
+    return replaced("apache_beam.transforms.userstate", "get_dofn_specs", get_dofn_specs)

@@ -14,8 +14,7 @@ the cache then evicts sooner, it never holds more than its bound.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
+from typing import ContextManager
 
 
 def _weigh(*objs) -> int:
@@ -31,18 +30,9 @@ def _weigh(*objs) -> int:
         exclude_modules_globals=False)
 
 
-@contextlib.contextmanager
-def weighing_without_module_scan() -> Iterator[None]:
+def weighing_without_module_scan() -> ContextManager[None]:
     """Within the block, Beam's in-process state cache weighs values without the module scan.
     StateCache looks `get_deep_size` up on its module at each call, so this reaches it."""
-    try:
-        from apache_beam.runners.worker import statecache
-    except ImportError:  # a task whose stage does not load Beam (stage_imports.py)
-        yield
-        return
-    original = statecache.get_deep_size
-    statecache.get_deep_size = _weigh
-    try:
-        yield
-    finally:
-        statecache.get_deep_size = original
+    from pipeline.runners.module_attribute import replaced
+
+    return replaced("apache_beam.runners.worker.statecache", "get_deep_size", _weigh)
