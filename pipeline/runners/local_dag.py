@@ -11,7 +11,7 @@ from typing import TextIO
 
 from pipeline.config.settings import Settings
 from pipeline.console.wall_clock import process_seconds
-from pipeline.runners import last_run, run_record
+from pipeline.runners import last_run, run_record, termination
 
 
 def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
@@ -36,8 +36,11 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
             with levers_for_beam(settings):
                 LocalDagRunner().run_with_ir(_pipeline_ir(pipeline, run_id),
                                              run_options=_run_options(settings))
-        except BaseException:
+        except BaseException as error:
             reporter.report_failure()
+            stop = termination.interruption_behind(error)
+            if stop is not None:  # a Ctrl-C that Beam re-raised as a RuntimeError
+                raise stop from error
             raise
         finally:
             logger.removeHandler(reporter)
@@ -47,7 +50,6 @@ def _stage_ended(then, node) -> None:
     """After each stage: what it freed goes back to the system (heap_trim.py), so the next
     stage's peak does not stand on it; then `then` (the live MLflow tracking); then a Ctrl-C or
     SIGTERM that a callback swallowed during the stage stops the run here (termination.py)."""
-    from pipeline.runners import termination
     from pipeline.runners.heap_trim import release_freed_memory
 
     release_freed_memory()

@@ -112,6 +112,17 @@ def raise_if_lost() -> None:
     raise _interrupt(stop.signum)
 
 
+def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The stop to raise instead of `error` when a stop was asked for in this block and `error`
+    is not one: Beam re-raises what a DoFn raised as `RuntimeError("KeyboardInterrupt [while
+    running '...']")`, which made a Ctrl-C in the Evaluator a failure (exit 1, the MLflow run
+    FAILED) instead of an interruption. Once a stop is asked for, the run ends as stopped."""
+    stop = _current
+    if stop is None or stop.signum is None or isinstance(error, KeyboardInterrupt):
+        return None
+    return _interrupt(stop.signum)
+
+
 @contextlib.contextmanager
 def terminating_as_interrupt() -> Iterator[None]:
     """Within the block SIGTERM raises Terminated and Ctrl-C KeyboardInterrupt, neither lost;

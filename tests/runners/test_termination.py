@@ -155,3 +155,20 @@ def test_off_the_main_thread_the_block_runs_as_it_is():
     thread.start()
     thread.join()
     assert seen == [signal.getsignal(signal.SIGTERM)]
+
+
+def test_an_error_that_follows_a_stop_becomes_that_stop():
+    """Beam re-raises a DoFn's KeyboardInterrupt as RuntimeError("KeyboardInterrupt [while
+    running '...']"): once a stop was asked for, the run ends as stopped, not failed."""
+    beams = RuntimeError("KeyboardInterrupt [while running 'ComputeMetricsAndPlots()']")
+    assert termination.interruption_behind(beams) is None  # outside the block
+    for signum, expected in ((signal.SIGINT, KeyboardInterrupt),
+                             (signal.SIGTERM, termination.Terminated)):
+        with termination.terminating_as_interrupt():
+            assert termination.interruption_behind(beams) is None  # no stop asked for
+            try:
+                signal.getsignal(signum)(signum, sys._getframe())
+            except KeyboardInterrupt:
+                pass
+            assert type(termination.interruption_behind(beams)) is expected
+            assert termination.interruption_behind(KeyboardInterrupt()) is None  # one already
