@@ -99,20 +99,7 @@ def _unraisable_hook(previous):
     return hook
 
 
-def raise_if_lost() -> None:
-    """At a stage's end, in the main thread: raise a stop that arrived but did not propagate
-    (swallowed by a callback, see the module docstring). Nothing when no stop was asked for, or
-    when the stop is the exception being handled right now."""
-    stop = _current
-    if stop is None or stop.signum is None or threading.current_thread() is not \
-            threading.main_thread():
-        return
-    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
-        return
-    raise _interrupt(stop.signum)
-
-
-def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
+def interruption_behind(error: BaseException | None) -> KeyboardInterrupt | None:
     """The stop to raise instead of `error` when a stop was asked for in this block and `error`
     is not one: Beam re-raises what a DoFn raised as `RuntimeError("KeyboardInterrupt [while
     running '...']")`, which made a Ctrl-C in the Evaluator a failure (exit 1, the MLflow run
@@ -121,6 +108,17 @@ def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
     if stop is None or stop.signum is None or isinstance(error, KeyboardInterrupt):
         return None
     return _interrupt(stop.signum)
+
+
+def raise_if_lost() -> None:
+    """At a stage's end, in the main thread: raise a stop that arrived but did not propagate
+    (swallowed by a callback, see the module docstring). Nothing when no stop was asked for, or
+    when the stop is the exception being handled right now."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    stop = interruption_behind(sys.exc_info()[1])
+    if stop is not None:
+        raise stop
 
 
 @contextlib.contextmanager

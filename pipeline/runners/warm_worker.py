@@ -21,8 +21,10 @@ Airflow's exit-code handling (no-retry codes, the skip code) is unchanged.
   <pid>`: kept while that process runs); check-inputs (the run's first task) when none is
   running and the stages are to run; a heavy task that finds none (it then waits for the
   worker's imports rather than importing the libraries itself). The worker holds `<key>.lock`
-  while it lives: of two workers started at once, one serves and the other exits. It listens
-  before it imports, so a task that connects during the imports waits in the socket's backlog;
+  while it lives: of two workers started at once, one serves and the other waits up to 2 s for
+  the lock (a worker that is stopping releases it in moments), then exits. Known race: when
+  stop() ends the first within those 2 s, the second takes over and serves until its own idle
+  time. It listens before it imports, so a task that connects during the imports waits in the socket's backlog;
   it forks once READY_AFTER are imported and imports the rest between tasks.
 - When it stops: after IDLE_ENV seconds (default 300) without a task (counted once the
   keep-while process has ended), when the installed packages or this module change (checked
