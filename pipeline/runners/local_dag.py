@@ -147,8 +147,9 @@ def _beam_description(settings: Settings) -> str:
 def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
     from pipeline.tracking import live_tracking
 
-    # Not started here: its worker starts as the first stage ends (LiveTracker.start).
-    return live_tracking.LiveTracker(settings, spec, run_id, started_ms)
+    # Started now: its process imports MLflow and opens the store on the other core while this
+    # one sets the run up.
+    return live_tracking.LiveTracker(settings, spec, run_id, started_ms).start()
 
 
 def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,

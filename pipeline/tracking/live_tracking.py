@@ -1,16 +1,25 @@
-"""Logging a `make pipeline` run to MLflow while its stages run, so little is left after the
-Pusher.
+"""Logging a `make pipeline` run to MLflow while its stages run, in a process of its own, so
+little is left after the Pusher and none of it slows the stages down.
 
 Profiled on taxi (15k rows, first run, pyinstrument): of the 8-15 s of MLflow logging after the
 Pusher, 4.5-6 s was creating the store (MLflow's ~60 schema migrations, each an SQLite
 transaction with its own fsync: mostly waiting on the disk, ~0.8 s of CPU), ~1 s importing
 MLflow, 1.7-7 s the stage runs (plots, statistics pages, ~5 SQLite commits per stage) and the
-rest the model (registry.py no longer loads it). A worker thread does the first three while the
-stages run: it opens the store when the first stage ends and logs each stage that ran when the
-stage ends (the node the live summary read from ML Metadata, stage_summary.py). finish() then logs
-what is left with the same steps as pipeline_runs.log_pipeline_run: stages served from cache
-(what made their outputs is looked up in ML Metadata, which only the main thread reads while
-TFX runs), failed or stopped ones, the data inputs, the pipeline's figures and the model.
+rest the model (registry.py no longer loads it). A worker does the first three while the stages
+run: it opens the store as the run starts and logs each stage that ran when the stage ends (the
+node the live summary read from ML Metadata, stage_summary.py). finish() then logs what is left
+with the same steps as pipeline_runs.log_pipeline_run: stages served from cache (what made their
+outputs is looked up in ML Metadata), failed or stopped ones, the data inputs, the pipeline's
+figures and the model.
+
+Why a process, not a thread: the run is bound by Python's interpreter lock (its CPU time is its
+wall time on a 2-core machine), and a worker thread took 4-6 s of that lock per penguin run
+(measured with time.thread_time). A child process does the same work on the other core. It is
+started with `python -c` (no fork: TensorFlow's threads do not survive one), in a session of
+its own so Ctrl-C in the terminal reaches only the pipeline, which tells the worker how the run
+ended. Events go down one pipe and acknowledgements, the result or the worker's error come back
+up another (multiprocessing's pickled, length-prefixed messages). If the pipeline process dies
+without finish() (SIGKILL), the worker sees the pipe close and ends the run KILLED.
 
 The pipeline's MLflow run is created when the first stage has run (TFX has recorded the run by
 then); a run that fails before that is logged after the fact, as before. finish() waits for the
@@ -19,85 +28,228 @@ worker and raises what it raised, in the main thread: a run whose tracking faile
 """
 from __future__ import annotations
 
+import logging
+import os
+import pickle
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
-from pipeline.tracking import pipeline_runs
+from pipeline.tracking import pipeline_runs, run_logging
 from pipeline.tracking.mlflow_store import active_store
 
 if TYPE_CHECKING:
     from pipeline.tracking.pipeline_runs import TrackedRun
 
-_FINISH = object()
+# Messages. Down (pipeline -> worker): a NodeExecution as a stage ends, then (_FINISH, tfx_run,
+# error). Up: _ACK per event handled, then (_RESULT, TrackedRun) or (_FAILED, ...).
+_FINISH, _ACK, _RESULT, _FAILED = "finish", "ack", "result", "failed"
+_PARENT_GONE = object()
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the `pipeline` package
+_WORKER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+           "from pipeline.tracking.live_tracking import serve; serve(*map(int, sys.argv[2:]))")
 
 
 class LiveTracker:
+    """The pipeline's side: starts the worker, passes it each finished stage, waits for it."""
+
     def __init__(self, settings: Settings, spec: DatasetSpec, run_id: str, started_ms: int):
         self.settings, self.spec, self.run_id, self.started_ms = settings, spec, run_id, started_ms
-        self._events: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="mlflow-tracking", daemon=True)
-        self._run_log: pipeline_runs.RunLog | None = None
-        self._seen: dict[str, queries.NodeExecution] = {}
-        self._result: TrackedRun | None = None
+        self._process: subprocess.Popen | None = None
+        self._down: Connection | None = None
+        self._up: Connection | None = None
+        self._send_lock = threading.Lock()  # stage_finished runs in TFX's thread
+        self._sent = self._acked = 0
         self._failure: BaseException | None = None
-        self._location = pipeline_runs.artifact_location(settings)
+        self._result: TrackedRun | None = None
 
     def start(self) -> LiveTracker:
-        """Start the worker now. Otherwise it starts when the first stage ends: by then the run
-        has imported TensorFlow, TFX, Beam and Great Expectations, so MLflow's import does not
-        run beside theirs (two threads importing modules they share can deadlock on Python's
-        import locks) and does not slow the set-up down."""
-        if not self._thread.is_alive() and self._thread.ident is None:
-            self._thread.start()
+        """Start the worker (once): it imports MLflow and opens the store meanwhile."""
+        if self._process is not None:
+            return self
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        log_path = Path(self.settings.log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(log_path, "ab") as log:  # MLflow's own output goes where the run's does
+                self._process = subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, _ROOT, str(down_r), str(up_w)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    pass_fds=(down_r, up_w), start_new_session=True)
+        finally:
+            os.close(down_r)
+            os.close(up_w)
+        self._down, self._up = Connection(down_w, readable=False), Connection(up_r, writable=False)
+        self._send((self.settings, self.spec, self.run_id, self.started_ms,
+                    pipeline_runs.artifact_location(self.settings)))
         return self
 
     def stage_finished(self, node: queries.NodeExecution | None) -> None:
-        """Called by the live summary as each stage ends (in TFX's thread: a put)."""
+        """Called by the live summary as each stage ends (in TFX's thread)."""
         if node is not None:
-            self._events.put(node)
             self.start()
+            if self._send(node):
+                self._sent += 1
 
     def drain(self, poll_s: float = 0.05) -> None:
         """Wait until every stage reported so far is logged (or the worker stopped): for the
         bench and tests, which read the store meanwhile."""
-        while self._events.unfinished_tasks and self._thread.is_alive():
-            time.sleep(poll_s)
+        while self._acked < self._sent and self._failure is None:
+            if not self._receive(poll_s) and self._process.poll() is not None:
+                return
 
     def finish(self, tfx_run: str | None, error: BaseException | None = None) -> TrackedRun:
         """Log what is left and wait for it; raise what the worker raised."""
-        self._events.put((_FINISH, tfx_run, error))
         self.start()
-        self._thread.join()
+        self._send((_FINISH, tfx_run, portable_error(error)))
+        while self._result is None and self._failure is None:
+            if not self._receive(0.5) and self._process.poll() is not None:
+                self._receive(0)  # what it sent before it ended
+                if self._result is None and self._failure is None:
+                    self._failure = RuntimeError(
+                        f"the MLflow tracking process ended with exit code "
+                        f"{self._process.returncode} (see {self.settings.log_path})")
+        self._close()
         if self._failure is not None:
             raise self._failure
-        assert self._result is not None
         return self._result
 
-    # ---- the worker thread ----------------------------------------------------------------
-    def _work(self) -> None:
+    def _send(self, message) -> bool:
+        with self._send_lock:
+            try:
+                self._down.send(message)
+                return True
+            except OSError:  # the worker ended: finish() reports why
+                return False
+
+    def _receive(self, timeout: float) -> bool:
+        """Read the worker's messages that arrive within `timeout`; False when none did."""
+        got = False
+        try:
+            while self._up.poll(timeout):
+                got, timeout = True, 0
+                kind, *payload = self._up.recv()
+                if kind == _ACK:
+                    self._acked += 1
+                elif kind == _RESULT:
+                    self._result = payload[0]
+                elif kind == _FAILED:
+                    self._failure = _raised_again(*payload)
+        except (EOFError, OSError):
+            return got
+        return got
+
+    def _close(self) -> None:
+        for connection in (self._down, self._up):
+            connection.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def portable_error(error: BaseException | None) -> tuple | None:
+    """What the worker needs of the run's error (exceptions and their tracebacks do not all
+    pickle): whether it was an interruption, its type's name, message and traceback."""
+    if error is None:
+        return None
+    return (isinstance(error, KeyboardInterrupt), type(error).__name__, str(error),
+            run_logging.error_text(error))
+
+
+def _raised_again(pickled: bytes | None, summary: str, text: str) -> BaseException:
+    """The worker's exception in this process: itself when it pickles, else a RuntimeError
+    naming it. Its traceback goes to the run's log."""
+    logging.getLogger(__name__).error("MLflow tracking failed in its worker process:\n%s", text)
+    if pickled is not None:
+        try:
+            return pickle.loads(pickled)
+        except Exception:  # noqa: BLE001 - a class this process cannot rebuild
+            pass
+    return RuntimeError(summary)
+
+
+# ---- the worker process ----------------------------------------------------------------------
+def serve(down_fd: int, up_fd: int) -> None:
+    """The worker's main: log events from the pipeline until finish, then exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pipeline decides how the run ends
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    down, up = Connection(down_fd, writable=False), Connection(up_fd, readable=False)
+    settings, spec, run_id, started_ms, location = down.recv()
+    events: queue.Queue = queue.Queue()
+
+    def read() -> None:  # at once, so the pipeline's sends never wait on a full pipe
+        try:
+            while True:
+                events.put(down.recv())
+        except (EOFError, OSError):
+            events.put(_PARENT_GONE)
+
+    threading.Thread(target=read, name="pipeline-events", daemon=True).start()
+    worker = _Worker(settings, spec, run_id, started_ms, location)
+    try:
+        worker.work(events, lambda: up.send((_ACK,)))
+        message = (_RESULT, worker.result)
+    except BaseException as e:  # noqa: BLE001 - raised again in the pipeline by finish()
+        try:
+            pickled = pickle.dumps(e)
+        except Exception:  # noqa: BLE001
+            pickled = None
+        message = (_FAILED, pickled, run_logging.error_summary(e), run_logging.error_text(e))
+    try:
+        up.send(message)
+    except OSError:
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # the result is sent: nothing left worth an interpreter's teardown
+
+
+class _Worker:
+    """The logging itself, in the worker process: a RunLog fed stage by stage."""
+
+    def __init__(self, settings: Settings, spec: DatasetSpec, run_id: str, started_ms: int,
+                 location: str | None):
+        self.settings, self.spec, self.run_id, self.started_ms = settings, spec, run_id, started_ms
+        self._location = location
+        self._run_log: pipeline_runs.RunLog | None = None
+        self._seen: dict[str, queries.NodeExecution] = {}
+        self.result: TrackedRun | None = None
+
+    def work(self, events: queue.Queue, handled) -> None:
         try:
             with active_store(self.settings) as client:  # a first run creates the store here
                 _warm_up()
                 while True:
-                    event = self._events.get()
-                    if isinstance(event, tuple) and event[0] is _FINISH:
-                        self._result = self._finish(client, *event[1:])
+                    event = events.get()
+                    if event is _PARENT_GONE:  # killed without finish(): not left RUNNING
+                        if self._run_log is not None:
+                            self.result = self._finish(client, self.run_id, _parent_gone())
+                        return
+                    if isinstance(event, tuple) and event[0] == _FINISH:
+                        self.result = self._finish(client, event[1], _rebuilt(event[2]))
                         return
                     self._stage(client, event)
-                    self._events.task_done()
-        except BaseException as e:  # noqa: BLE001 - raised again in the main thread by finish()
-            self._failure = e
+                    handled()
+        except BaseException as e:
             if self._run_log is not None and not self._run_log.ended:
                 try:  # a failure outside RunLog's own steps: still no run left RUNNING
                     self._run_log.fail(e)
                 except Exception:  # noqa: BLE001 - the store itself may be what failed
                     pass
+            raise
         finally:
             if self._run_log is not None:
                 self._run_log.cleanup()
@@ -128,6 +280,21 @@ class LiveTracker:
                 if not run_log.logged(node.node_id):
                     run_log.log_node(node, store, error)
         return run_log.close(nodes, error)
+
+
+def _rebuilt(error: tuple | None) -> BaseException | None:
+    """The run's error as portable_error described it, for RunLog: the same status, summary
+    and traceback text as the original."""
+    if error is None:
+        return None
+    interrupted, type_name, message, text = error
+    kind = run_logging.ReportedInterrupt if interrupted else run_logging.ReportedError
+    return kind(type_name, message, text)
+
+
+def _parent_gone() -> BaseException:
+    return run_logging.ReportedInterrupt(
+        "ProcessEnded", "the pipeline process ended before the run finished (killed?)", "")
 
 
 def _warm_up() -> None:

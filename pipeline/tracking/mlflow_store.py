@@ -26,8 +26,12 @@ EXPERIMENT_KIND = "custom_model_development"
 
 def tracking_uri(settings: Settings) -> str:
     """MLFLOW_TRACKING_URI when set, else the dataset's own SQLite store."""
-    return os.environ.get(TRACKING_URI_ENV) or \
-        f"sqlite:///{(Path(settings.mlflow_dir) / 'mlflow.db').resolve()}"
+    return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{local_db(settings).resolve()}"
+
+
+def local_db(settings: Settings) -> Path:
+    """The dataset's own store (a SQLite file in its output folder)."""
+    return Path(settings.mlflow_dir) / "mlflow.db"
 
 
 def display_uri(settings: Settings) -> str:
@@ -53,7 +57,10 @@ def active_store(settings: Settings) -> Iterator[mlflow.MlflowClient]:
 
     uri = tracking_uri(settings)
     if uses_local_store(settings):
+        from pipeline.tracking import empty_store
+
         Path(settings.mlflow_dir).mkdir(parents=True, exist_ok=True)
+        empty_store.seed(local_db(settings), artifact_root(settings))
     if mask_url(uri) != uri:
         # MLflow prints "View run <name> at: <tracking URI>/#/..." as each run ends: with the
         # URI's password in it, into every log. The run summary names the run, masked.

@@ -160,3 +160,51 @@ def test_a_store_that_cannot_be_opened_fails_finish(settings, monkeypatch, tmp_p
                                         int(time.time() * 1000)).start()
     with pytest.raises(Exception, match="file"):  # MLflow cannot make or open the store there
         tracker.finish(None)
+
+
+def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, tmp_path):
+    """SIGKILL gives the pipeline no chance to call finish(): the worker, a process of its
+    own, sees its pipe close and ends the runs KILLED."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    _record_run(settings, "run-4")
+    script = tmp_path / "pipeline_stand_in.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pipeline.config.settings import Settings\n"
+        "from pipeline.mlmd import queries\n"
+        "from pipeline.tracking import live_tracking\n"
+        f"settings = Settings(dataset='penguins', output_root={str(settings.output_root)!r})\n"
+        "with queries.open_store_context(settings.metadata_path) as store:\n"
+        "    first = queries.run_executions(store, settings.full_pipeline_name, 'run-4')[0]\n"
+        "tracker = live_tracking.LiveTracker(settings, settings.load_spec(), 'run-4', "
+        "int(time.time() * 1000)).start()\n"
+        "tracker.stage_finished(first)\n"
+        "tracker.drain()\n"
+        "print(tracker._process.pid, flush=True)\n"  # noqa: SLF001 - the worker's pid
+        "time.sleep(600)\n")
+    stand_in = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(stand_in.stdout.readline())
+        assert worker_pid != stand_in.pid  # the logging runs beside the pipeline, not in it
+        client = _client(settings)
+        parent = _wait_for_stage_run(client, settings, "run-4", STAGES[0])
+        assert parent.info.status == "RUNNING"
+        os.kill(stand_in.pid, signal.SIGKILL)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    deadline = time.monotonic() + 60
+    while client.get_run(parent.info.run_id).info.status == "RUNNING":
+        assert time.monotonic() < deadline, "the pipeline's run stayed RUNNING"
+        time.sleep(0.2)
+    assert client.get_run(parent.info.run_id).info.status == "KILLED"
+    assert client.search_runs([parent.info.experiment_id],
+                              "attributes.status = 'RUNNING'") == []
+    with pytest.raises(ProcessLookupError):  # and the worker has ended
+        for _ in range(100):
+            os.kill(worker_pid, 0)
+            time.sleep(0.1)
