@@ -77,6 +77,25 @@ def test_summary_shows_each_stage_and_the_log_keeps_the_noise(runs):
     assert "Component Trainer is finished" in settings.log_path.read_text()
 
 
+def test_summary_reads_the_same_metrics_as_tfmas_loader_without_the_plots(runs):
+    """summary_figures reads the Evaluator's metrics file alone (load_eval_result also turns
+    every plot into dicts): the same slices and numbers as TFMA's own loader."""
+    import tensorflow_model_analysis as tfma
+
+    from pipeline.console import summary_figures
+
+    settings, _, _ = runs
+    with queries.open_store_context(settings.metadata_path) as store:
+        evaluator = queries.node_execution(store, settings.full_pipeline_name, builder.EVALUATOR)
+    uri = evaluator.outputs["evaluation"][0].uri
+    full = tfma.load_eval_result(uri)
+    assert full.plots  # the file the summary skips is there
+    assert summary_figures._MetricsOnly(uri).slicing_metrics == full.slicing_metrics  # noqa: SLF001
+    overall = summary_figures.overall_metrics(uri)
+    assert overall == {n: v for k, _, n, v in summary_figures.eval_metrics(full) if k == ()}
+    assert overall and all(isinstance(v, float) for v in overall.values())
+
+
 def _pushed_model(settings: Settings) -> Path:
     pushed = sorted(p for p in settings.serving_dir.iterdir() if p.is_dir())
     assert len(pushed) == 1, pushed  # pushed once; the cached run pushed nothing new

@@ -232,6 +232,31 @@ def test_beams_dofn_specs_are_the_loop_beam_dofn_specs_copies_and_looked_up_per_
     assert "userstate.get_dofn_specs(self.fn)" in inspect.getsource(core.ParDo)
 
 
+def test_beams_option_views_keep_their_values_in_the_shared_dict():
+    """pipeline/runners/beam_option_views.py returns the view view_as made before: a view must
+    still keep its values in the options' shared _all_options (set by view_as), fill only
+    missing keys, and read and write through that dict."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    view_as = inspect.getsource(PipelineOptions.view_as)
+    for line in ("view = cls(self._flags)", "if option_name not in self._all_options:",
+                 "view._all_options = self._all_options"):
+        assert line in view_as, line
+    assert "return self._all_options[name]" in inspect.getsource(PipelineOptions.__getattr__)
+    assert "self._all_options[name] = value" in inspect.getsource(PipelineOptions.__setattr__)
+
+
+def test_tfmas_metrics_file_is_read_as_load_eval_result_reads_it():
+    """pipeline/console/summary_figures.py:_MetricsOnly repeats load_eval_result's metrics
+    step without its plots (tests/e2e/test_pipeline_e2e.py compares the two on a real run)."""
+    from tensorflow_model_analysis.api import model_eval_lib
+
+    source = inspect.getsource(model_eval_lib.load_eval_result)
+    for line in ("metrics_plots_and_validations_writer.load_and_deserialize_metrics(",
+                 "view_util.convert_metrics_proto_to_dict(p, model_name=model_name)"):
+        assert line in source, line
+
+
 def test_the_kubeflow_checks_mirror_tfxs_compiler():
     """pipeline/runners/kubeflow_spec.py:kfp_problems names what TFX's Kubeflow v2 compiler
     would refuse: its private type-name pattern and the resolver strategies it compiles."""
