@@ -16,9 +16,17 @@
   that imports them gets them: only GX's compatibility module is refused, so a Beam or TFX
   extension that needs BigQuery still works.
 
+- `tqdm.notebook`, for BigQuery's client alone: Beam's `apache_beam.io` imports its BigQuery
+  IO (when the client is installed, as TFX's dependencies install it), whose client imports
+  tqdm's notebook bar for its `progress_bar_type="tqdm_notebook"` option, and with it
+  ipywidgets and IPython: 0.28-0.4 s of every process that imports Beam (0.98 s against
+  0.70 s for the client's import alone, measured one process each; the only importer of
+  IPython in a run, py-spy). Nothing here runs a BigQuery query; the client catches the
+  ImportError and leaves that one option out.
+
 `None` in sys.modules makes `import rfc3987_syntax` raise ImportError, which jsonschema
-catches; GX catches the ImportError the finder below raises for its two and keeps a
-placeholder. Called first thing by the command line (and by the tests' conftest, so the tests'
+catches; GX and BigQuery's client catch the ImportError the finder below raises for theirs
+(GX keeps a placeholder). Called first thing by the command line (and by the tests' conftest, so the tests'
 in-process runs import what users' runs import); it changes nothing already imported.
 """
 from __future__ import annotations
@@ -27,17 +35,24 @@ import importlib.abc
 import sys
 
 UNUSED = ("rfc3987_syntax",)
-GX_UNUSED = ("google.cloud.bigquery", "google.cloud.secretmanager")
 GX_IMPORTER = "great_expectations.compatibility.google"
+# module -> the one module whose own import statements are refused it.
+REFUSED_TO = {
+    "google.cloud.bigquery": GX_IMPORTER,
+    "google.cloud.secretmanager": GX_IMPORTER,
+    "tqdm.notebook": "google.cloud.bigquery._tqdm_helpers",
+}
 
 
-class _RefusedToGreatExpectations(importlib.abc.MetaPathFinder):
-    """Refuses GX_UNUSED to GX_IMPORTER's own import statements; declines everything else."""
+class _RefusedToOneImporter(importlib.abc.MetaPathFinder):
+    """Refuses each REFUSED_TO module to its importer's own import statements; declines
+    everything else (any other importer gets the module)."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname in GX_UNUSED and _imported_by(GX_IMPORTER):
-            raise ModuleNotFoundError(f"No module named {fullname!r} (kept from Great "
-                                      f"Expectations by {__name__})", name=fullname)
+        importer = REFUSED_TO.get(fullname)
+        if importer is not None and _imported_by(importer):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (kept from {importer} "
+                                      f"by {__name__})", name=fullname)
         return None
 
 
@@ -53,5 +68,5 @@ def _imported_by(module: str) -> bool:
 def keep_out() -> None:
     for name in UNUSED:
         sys.modules.setdefault(name, None)
-    if not any(isinstance(f, _RefusedToGreatExpectations) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RefusedToGreatExpectations())
+    if not any(isinstance(f, _RefusedToOneImporter) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RefusedToOneImporter())
