@@ -231,13 +231,11 @@ class _Worker:
     def work(self, events: queue.Queue, handled) -> None:
         try:
             with active_store(self.settings) as client:  # a first run creates the store here
-                warm = False
+                # While the pipeline sets up (its imports take one core; this is the other): a
+                # run whose stages all come from the cache sends every event within a second
+                # of its set-up's end, and its records need TFMA (with TensorFlow) too.
+                _warm_up()
                 while True:
-                    if not warm and self._seen and events.empty():
-                        # Idle once the run's own set-up is over (a stage has ended): not
-                        # before, where these imports would compete with the run's.
-                        _warm_up()
-                        warm = True
                     event = events.get()
                     if event is _PARENT_GONE:  # killed without finish(): not left RUNNING
                         if self._run_log is not None:
@@ -245,6 +243,7 @@ class _Worker:
                         return
                     if isinstance(event, tuple) and event[0] == _FINISH:
                         self.result = self._finish(client, event[1], _rebuilt(event[2]))
+                        _ask_champion(client, self.result)
                         return
                     self._stage(client, event)
                     handled()
@@ -285,6 +284,21 @@ class _Worker:
                 if not run_log.logged(node.node_id):
                     run_log.log_node(node, store, error)
         return run_log.close(nodes, error)
+
+
+def _ask_champion(client, tracked: TrackedRun) -> None:
+    """Whether the champion alias points at the run's model (run_record keeps it): asked here,
+    where MLflow is loaded, not in the pipeline's process (1.3 s of MLflow's import there)."""
+    from pipeline.tracking import registry
+
+    model = tracked.model
+    if model is not None:
+        try:
+            tracked.champion_now = model.champion or \
+                registry.champion_version(client, model.name) == str(model.version)
+        except Exception:  # noqa: BLE001 - left to run_record, which asks again and reports
+            logging.getLogger(__name__).warning("could not read the champion alias",
+                                                exc_info=True)
 
 
 def _rebuilt(error: tuple | None) -> BaseException | None:

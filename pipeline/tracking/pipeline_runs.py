@@ -73,6 +73,9 @@ class TrackedRun:
     status: str
     children: dict[str, str]  # node id -> child run id
     model: RegisteredVersion | None = None
+    # Whether the registry's champion alias pointed at `model` when the run was logged, asked
+    # by the process that logged it (live_tracking's worker); None: not asked.
+    champion_now: bool | None = None
 
     def summary(self) -> str:
         lines = [f"MLflow run {self.run_id} ({self.status.lower()}), experiment "

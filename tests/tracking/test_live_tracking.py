@@ -208,3 +208,31 @@ def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, 
         for _ in range(100):
             os.kill(worker_pid, 0)
             time.sleep(0.1)
+
+
+def test_the_worker_says_whether_the_champion_alias_points_at_the_runs_model(settings):
+    """A cached re-run promotes nothing (model.champion False) while its model may still be the
+    champion: the worker asks the registry, so the pipeline's process need not load MLflow
+    for last_success.json (run_record.record_success)."""
+    from pipeline.tracking import pipeline_runs, registry
+    from pipeline.tracking.mlflow_store import active_store
+
+    name = "live-champion"
+    with active_store(settings) as client:
+        client.create_registered_model(name)
+        for _ in range(2):
+            client.create_model_version(name, source=settings.output_root.as_uri())
+        client.set_registered_model_alias(name, registry.CHAMPION, "1")
+
+        def tracked(version: str) -> pipeline_runs.TrackedRun:
+            model = registry.RegisteredVersion(name, version, blessed=True, created=False,
+                                               champion=False)
+            return pipeline_runs.TrackedRun("r", "1", "uri", "FINISHED", {}, model)
+
+        champion, other = tracked("1"), tracked("2")
+        for run in (champion, other):
+            live_tracking._ask_champion(client, run)  # noqa: SLF001
+    assert (champion.champion_now, other.champion_now) == (True, False)
+    no_model = pipeline_runs.TrackedRun("r", "1", "uri", "FINISHED", {})
+    live_tracking._ask_champion(None, no_model)  # noqa: SLF001 - nothing to ask
+    assert no_model.champion_now is None
