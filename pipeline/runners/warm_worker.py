@@ -22,10 +22,11 @@ Airflow's exit-code handling (no-retry codes, the skip code) is unchanged.
   running and the stages are to run; a heavy task that finds none (it then waits for the
   worker's imports rather than importing the libraries itself). The worker holds `<key>.lock`
   while it lives: of two workers started at once, one serves and the other waits up to 2 s for
-  the lock (a worker that is stopping releases it in moments), then exits. Known race: when
-  stop() ends the first within those 2 s, the second takes over and serves until its own idle
-  time. It listens before it imports, so a task that connects during the imports waits in the socket's backlog;
-  it forks once READY_AFTER are imported and imports the rest between tasks.
+  the lock (a worker that is stopping releases it in moments), then exits. stop() also writes
+  STOP_MARKER: a worker asked for before that stop (waiting for the lock, or not yet listening,
+  so stop() found no socket of its to remove) does not serve; one asked for later does. It
+  listens before it imports, so a task that connects during the imports waits in the socket's
+  backlog; it forks once READY_AFTER are imported and imports the rest between tasks.
 - When it stops: after IDLE_ENV seconds (default 300) without a task (counted once the
   keep-while process has ended), when the installed packages or this module change (checked
   every KEY_CHECK_S while idle), when its socket file is removed (stop()), or on SIGTERM (its
@@ -75,6 +76,7 @@ ENV_SWITCH = "CSV2MODEL_WARM_WORKER"  # 0, off, false or no: every task runs in-
 IDLE_ENV = "CSV2MODEL_WARM_WORKER_IDLE_S"
 DEFAULT_IDLE_S = 300.0
 FOLDER = ".warm-worker"
+STOP_MARKER = "stop-requested"  # written by stop(): when the last stop was asked for
 PROTOCOL = 1
 KILL_GRACE_S = 10.0  # after its client died, the child's time to end on SIGTERM
 START_WAIT_S = 5.0  # how long a task waits for the socket of a worker it started
@@ -204,7 +206,8 @@ def start(folder: Path, key: str, preload: Sequence[str], setup: Sequence[str] =
             env[name] = os.environ[name]
     command = [sys.executable, "-m", "pipeline.runners.warm_worker", "serve", "--folder",
                str(folder), "--key", key, "--preload", ",".join(preload),
-               "--setup", ",".join(setup), "--idle-s", str(idle_s)]
+               "--setup", ",".join(setup), "--idle-s", str(idle_s),
+               "--started", repr(time.time())]
     if keep_while:
         command += ["--keep-while", str(keep_while)]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
@@ -216,6 +219,10 @@ def stop(output_root: str | Path) -> int:
     """Ask every worker of this output root to stop: each exits once its tasks end (and at
     once when it has none). Returns how many were asked."""
     folder = Path(output_root).resolve() / FOLDER
+    if folder.is_dir():
+        # For a worker started before this call that is not listening yet (still waiting for
+        # the lock of one that stops, or not yet bound): it reads the marker and does not serve.
+        (folder / STOP_MARKER).write_text(f"{time.time()}\n")
     count = 0
     for sock in folder.glob("*.sock"):
         with contextlib.suppress(FileNotFoundError):
@@ -420,8 +427,10 @@ class _Task:
 
 class Worker:
     def __init__(self, folder: Path, key: str, preload: Sequence[str], setup: Sequence[str],
-                 idle_s: float, keep_while: int | None = None):
+                 idle_s: float, keep_while: int | None = None, started: float | None = None):
         self.keep_while = keep_while
+        # When it was asked for (start()): a stop() asked after that ends it before it serves.
+        self.started = time.time() if started is None else started
         self.folder = folder
         self.key = key
         self.preload = list(preload)
@@ -450,6 +459,8 @@ class Worker:
         lock = open(self.folder / f"{self.key}.lock", "a")
         if not self._lock(lock):
             return 0  # another worker serves this key
+        if self.stop_asked():  # while it waited for a stopping worker's lock
+            return 0
         log = os.open(self.folder / f"{self.key}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                       0o600)
         os.dup2(log, 1)
@@ -470,12 +481,26 @@ class Worker:
             os.close(fd)
         self.listener.listen(64)
         self.sock_inode = os.stat(self.folder / f"{self.key}.sock").st_ino
+        if self.stop_asked():  # before the socket existed for stop() to remove
+            self.log("a stop was asked for as this worker started: not serving")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.folder / f"{self.key}.sock")
+            self.listener.close()  # a client that connected meanwhile runs its task itself
+            return 0
         self.log(f"listening on {self.key}.sock; importing {', '.join(self.to_import)}")
         for call in self.setup:  # what the command line does first (unused_imports.keep_out)
             module, function = call.split(":")
             getattr(importlib.import_module(module), function)()
         self.import_started = time.monotonic()
         return self._loop()
+
+    def stop_asked(self) -> bool:
+        """Whether stop() was called after this worker was asked for."""
+        try:
+            asked = float((self.folder / STOP_MARKER).read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        return asked >= self.started
 
     def _lock(self, lock) -> bool:
         deadline = time.monotonic() + 2.0  # a worker that is stopping releases it in moments
@@ -799,6 +824,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--idle-s", type=float, default=DEFAULT_IDLE_S)
     serve.add_argument("--keep-while", type=int, default=None,
                        help="a process id: idle time counts only once it has ended")
+    serve.add_argument("--started", type=float, default=None,
+                       help="when the worker was asked for (time.time()); default: now")
     stop_parser = commands.add_parser("stop", help="stop the workers of an output root")
     stop_parser.add_argument("--output-root", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -807,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     split = lambda text: [part for part in text.split(",") if part]  # noqa: E731
     return Worker(args.folder, args.key, split(args.preload), split(args.setup),
-                  args.idle_s, args.keep_while).serve()
+                  args.idle_s, args.keep_while, args.started).serve()
 
 
 if __name__ == "__main__":

@@ -216,3 +216,31 @@ def test_a_worker_kept_for_a_process_stays_past_its_idle_time_until_that_process
     keeper.kill()
     keeper.wait()
     _wait(lambda: not warm_worker._worker_running(folder, lock.stem), seconds=10)
+
+
+STARTED_AT = """
+import sys
+from pathlib import Path
+from pipeline.runners import warm_worker
+sys.exit(warm_worker.Worker(Path(sys.argv[1]), "key", [], [], 30.0,
+                            started=float(sys.argv[2])).serve())
+"""
+
+
+def test_a_worker_asked_for_before_a_stop_does_not_serve(tmp_path):
+    """stop() removes the sockets it finds; a worker asked for before it that was not listening
+    yet (it waited for the lock of the worker that stopped) reads stop()'s marker and exits
+    before it serves. One asked for after the stop goes on (here to refuse its made-up key)."""
+    folder = tmp_path / warm_worker.FOLDER
+    folder.mkdir()
+    asked = time.time()
+    assert warm_worker.stop(tmp_path) == 0  # no socket yet: only the marker is left
+
+    def serve(started: float) -> int:
+        return subprocess.run([sys.executable, "-c", STARTED_AT, str(folder), repr(started)],
+                              cwd=REPO, timeout=60).returncode
+
+    assert serve(asked) == 0
+    assert not (folder / "key.log").exists() and not (folder / "key.sock").exists()
+    assert serve(time.time()) == 1  # past the marker: it went on, logged, refused the key
+    assert "refusing to serve" in (folder / "key.log").read_text()
