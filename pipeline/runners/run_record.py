@@ -38,9 +38,12 @@ def record_success(settings: Settings, inputs: dict[str, str], tracked,
     model = tracked.model if tracked else None
     # `model.champion` says whether this run promoted it; a cached re-run of the champion's
     # inputs promotes nothing, so ask the registry where the alias points now.
-    champion = bool(model and model.champion) or (model is not None and (
-        tracked.champion_now if tracked.champion_now is not None
-        else _is_champion(settings, model)))
+    if model is None:
+        champion = False
+    elif tracked.champion_now is not None:  # asked by the process that logged the run
+        champion = tracked.champion_now
+    else:
+        champion = model.champion or _is_champion(settings, model)
     return last_run.record(settings, last_run.LastRun(
         fingerprint=inputs, tfx_run_id=tfx_run, finished=time.time(),
         mlflow_run_id=tracked.run_id if tracked else "",

@@ -6,7 +6,7 @@ process on the spot: since MLflow logs each stage while the run goes on
 output folder's lock to be found stale by the next run. Inside `terminating_as_interrupt()` the
 signal raises Terminated, a KeyboardInterrupt, so it takes Ctrl-C's path: the MLflow run ends
 KILLED, the lock is released, and the process exits 143 (128 + SIGTERM) instead of Ctrl-C's 130.
-SIGKILL cannot be caught; a run killed so stays RUNNING.
+SIGKILL cannot be caught: the MLflow worker process ends that run KILLED when its pipe closes.
 
 Why the handler is more than `raise`: Python runs it in the main thread between two bytecodes of
 whatever runs there, and two kinds of places mishandle what it raises.

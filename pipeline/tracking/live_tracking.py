@@ -317,15 +317,15 @@ def _parent_gone() -> BaseException:
 
 
 def _warm_up() -> None:
-    """What the last records need, while the stages run: MLflow's pyfunc modules, and its
+    """What the records need, imported before the first stage ends: MLflow's pyfunc modules, its
     map of installed modules to packages (Model.log checks the pinned requirements against it:
     ~1 s over this venv's packages). The map is MLflow's private cache: if it moves, the
     model's logging pays for it later, as before."""
     import mlflow.pyfunc  # noqa: F401
     from mlflow.models import Model  # noqa: F401
 
-    # What the Evaluator's record needs (TFMA, matplotlib's Agg canvas for its plots): imported
-    # while the stages run, not after the Evaluator (0.5-0.7 s of the logging after the Pusher).
+    # The Evaluator's record (TFMA, matplotlib's Agg canvas for its plots), not imported after
+    # the Evaluator (0.5-0.7 s of the logging after the Pusher).
     import tensorflow_model_analysis  # noqa: F401
     from matplotlib.backends import backend_agg  # noqa: F401
     from matplotlib import figure  # noqa: F401

@@ -44,33 +44,33 @@ def short(text: str) -> str:
     return text if len(text) <= _MAX_TAG else text[:_MAX_TAG - 20] + "\n... (truncated)"
 
 
-class ReportedError(Exception):
+class Reported(BaseException):
     """An error raised in another process, as that process described it (tracebacks do not
-    pickle): live_tracking's worker records the pipeline's error with these."""
+    pickle): live_tracking's worker records the pipeline's error with these. Its type's name
+    and traceback text are the original's."""
 
     def __init__(self, type_name: str, message: str, text: str):
         super().__init__(message)
         self.type_name, self.text = type_name, text
 
 
-class ReportedInterrupt(KeyboardInterrupt):
-    """ReportedError for a run that was interrupted (its MLflow runs end KILLED)."""
+class ReportedError(Reported, Exception):
+    """A run that failed (its MLflow runs end FAILED)."""
 
-    def __init__(self, type_name: str, message: str, text: str):
-        super().__init__(message)
-        self.type_name, self.text = type_name, text
+
+class ReportedInterrupt(Reported, KeyboardInterrupt):
+    """A run that was interrupted (its MLflow runs end KILLED)."""
 
 
 def error_text(error: BaseException) -> str:
-    if isinstance(error, (ReportedError, ReportedInterrupt)) and error.text:
+    if isinstance(error, Reported) and error.text:
         return error.text
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
 def error_summary(error: BaseException) -> str:
     message = str(error).strip()
-    name = error.type_name if isinstance(error, (ReportedError, ReportedInterrupt)) \
-        else type(error).__name__
+    name = error.type_name if isinstance(error, Reported) else type(error).__name__
     return f"{name}: {message}" if message else name
 
 
