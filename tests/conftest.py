@@ -60,6 +60,18 @@ _environment_restored_per_module = pytest.fixture(autouse=True, scope="module")(
     _restoring_environment)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _suite_verdicts_of_the_session(tmp_path_factory):
+    """In-process suite checks remember GX's verdicts in the session's own folder, not the
+    checkout's .cache (components/contract/suite_verdicts.py): a test that needs GX consulted
+    is not answered by what a developer's runs remembered."""
+    from components.contract import suite_verdicts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suite_verdicts, "CACHE_DIR", tmp_path_factory.mktemp("suite-verdicts"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """One throwaway PostgreSQL server on 127.0.0.1 for the whole session (started on first

@@ -117,8 +117,12 @@ def _kind(type_: str) -> str | None:
 
 
 def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
-    """Check a suite against GX and the spec; every problem raises SuiteError naming `source`."""
-    from great_expectations.exceptions import ExpectationNotFoundError
+    """Check a suite against GX and the spec; every problem raises SuiteError naming `source`.
+    A suite GX accepted before under this GX version is not shown to GX again
+    (suite_verdicts.py): the run then need not import GX for it."""
+    from components.contract import suite_verdicts
+
+    remembered = suite_verdicts.kinds(raw)
 
     def fail(message: str) -> SuiteError:
         return SuiteError(f"expectation suite {source}: {message}")
@@ -146,10 +150,7 @@ def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
         if "column" in kwargs and kwargs["column"] not in columns:
             raise fail(f"{where}: column {kwargs['column']!r} is not in the spec "
                        f"(columns: {', '.join(spec.column_names)})")
-        try:
-            kind = _kind(type_)
-        except ExpectationNotFoundError:
-            raise fail(f"{where}: Great Expectations has no expectation of that type") from None
+        kind = remembered[index] if remembered is not None else _checked_kind(type_, fail, where)
         if kind is None:
             raise fail(f"{where}: cannot be checked batch by batch (it needs the whole column at "
                        "once); use column value expectations, row counts or the column set")
@@ -158,6 +159,22 @@ def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
             raise fail(f"{where}: meta.per_split must be true or false, got {per_split!r}")
         checks.append(Check(index, type_, dict(kwargs), severity, kind, per_split))
     suite = Suite(str(raw.get("name") or spec.name), source, tuple(checks), raw)
+    if remembered is None:
+        _gx_builds(suite, fail)
+        suite_verdicts.remember(raw, [check.kind for check in checks])
+    return suite
+
+
+def _checked_kind(type_: str, fail, where: str) -> str | None:
+    from great_expectations.exceptions import ExpectationNotFoundError
+
+    try:
+        return _kind(type_)
+    except ExpectationNotFoundError:
+        raise fail(f"{where}: Great Expectations has no expectation of that type") from None
+
+
+def _gx_builds(suite: Suite, fail) -> None:
     from great_expectations import exceptions as gx_exceptions
     from great_expectations.compatibility.pydantic import ValidationError
 
@@ -168,7 +185,6 @@ def parse_suite(raw: Any, spec: DatasetSpec, source: str) -> Suite:
     except (ValidationError, gx_exceptions.InvalidExpectationConfigurationError,
             gx_exceptions.InvalidExpectationKwargsError) as e:
         raise fail(f"Great Expectations rejects it: {e}") from None
-    return suite
 
 
 def load_suite(path: str | Path, spec: DatasetSpec) -> Suite:

@@ -17,6 +17,7 @@ from components.contract import (
     suite_draft,
     suite_loading,
     suite_validation,
+    suite_verdicts,
 )
 from components.contract.suite_loading import SuiteError
 from conftest import DATA, pipeline_command
@@ -176,12 +177,13 @@ def test_malformed_suite_fails_with_a_clear_message(entry, message):
     assert message in str(error.value)
 
 
-def test_a_bug_while_building_the_gx_suite_is_not_refused_input(monkeypatch):
+def test_a_bug_while_building_the_gx_suite_is_not_refused_input(monkeypatch, tmp_path):
     """Only GX's verdict on the suite is a SuiteError (exit 2, no Airflow retry); an error of
     this code while building it stays what it is, so the run fails (exit 1) and is retried."""
     def broken(self):
         raise KeyError("internal")
 
+    monkeypatch.setattr(suite_verdicts, "CACHE_DIR", tmp_path)  # GX asked, not remembered
     monkeypatch.setattr(suite_loading.Suite, "to_gx", broken)
     entry = _expectation("expect_column_values_to_not_be_null", column="fare")
     with pytest.raises(KeyError, match="internal"):
