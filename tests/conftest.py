@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def _restoring_environment():
 _environment_restored_per_test = pytest.fixture(autouse=True)(_restoring_environment)
 _environment_restored_per_module = pytest.fixture(autouse=True, scope="module")(
     _restoring_environment)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_as_in_a_terminal():
+    """A `make test` started in the background by a non-interactive shell (`nohup make test &`,
+    a CI step's job control) inherits SIGINT ignored, and Python then keeps it ignored: the
+    Ctrl-C tests (tests/runners/test_termination.py) need the handler a terminal's run has."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(autouse=True, scope="session")

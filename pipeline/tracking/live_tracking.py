@@ -6,11 +6,11 @@ Pusher, 4.5-6 s was creating the store (MLflow's ~60 schema migrations, each an 
 transaction with its own fsync: mostly waiting on the disk, ~0.8 s of CPU), ~1 s importing
 MLflow, 1.7-7 s the stage runs (plots, statistics pages, ~5 SQLite commits per stage) and the
 rest the model (registry.py no longer loads it). A worker does the first three while the stages
-run: it opens the store as the run starts and logs each stage that ran when the stage ends (the
-node the live summary read from ML Metadata, stage_summary.py). finish() then logs what is left
-with the same steps as pipeline_runs.log_pipeline_run: stages served from cache (what made their
-outputs is looked up in ML Metadata), failed or stopped ones, the data inputs, the pipeline's
-figures and the model.
+run: it opens the store as the run starts and logs each stage that ran or came from the cache
+when the live summary reports it (the node it read from ML Metadata, stage_summary.py; for a
+cached stage, what made its outputs is looked up there too). finish() then logs what is left
+with the same steps as pipeline_runs.log_pipeline_run: failed or stopped stages, any not
+reported, the data inputs, the pipeline's figures and the model.
 
 Why a process, not a thread: the run is bound by Python's interpreter lock (its CPU time is its
 wall time on a 2-core machine), and a worker thread took 4-6 s of that lock per penguin run
@@ -229,7 +229,13 @@ class _Worker:
         self._location = location
         self._run_log: pipeline_runs.RunLog | None = None
         self._seen: dict[str, queries.NodeExecution] = {}
+        self._store = None  # ML Metadata, opened when a cached stage is first reported
         self.result: TrackedRun | None = None
+
+    def _metadata(self):
+        if self._store is None:
+            self._store = queries.open_store(self.settings.metadata_path)
+        return self._store
 
     def work(self, events: queue.Queue, handled) -> None:
         try:
@@ -263,13 +269,19 @@ class _Worker:
 
     def _stage(self, client, node: queries.NodeExecution) -> None:
         self._seen[node.node_id] = node
-        # A cached stage's producer is found in ML Metadata: logged by finish(), like a failure.
-        if node.execution.last_known_state != queries.COMPLETE:
+        state = node.execution.last_known_state
+        # A failed or stopped stage is logged by finish(), with the run's error.
+        if state not in (queries.COMPLETE, queries.CACHED):
             return
         if self._run_log is None:
             self._run_log = pipeline_runs.RunLog(client, self.settings, self.spec, self.run_id,
                                                  self.started_ms, [], self._location)
-        self._run_log.log_node(node, None, None)
+        # A cached stage's record names the execution that made its outputs, found in ML
+        # Metadata now, while the stages after it run (it was ~1 s of the logging after the
+        # Pusher of a run whose first ten stages came from the cache). The reads fall between
+        # TFX's writes; ML Metadata's SQLite busy handler retries a locked database.
+        store = self._metadata() if state == queries.CACHED else None
+        self._run_log.log_node(node, store, None)
         if node.node_id == stage_names.STATISTICS_GEN:  # the splits' row counts are known now
             self._run_log.log_inputs(list(self._seen.values()))
 

@@ -132,6 +132,60 @@ def test_a_stage_is_logged_as_it_ends_and_finish_logs_the_rest(settings):
     assert [i.dataset.name for i in parent.inputs.dataset_inputs] == [spec.name]
 
 
+def _record_cached_stage(settings: Settings, made_in: str, run_id: str) -> tuple[int, object]:
+    """StageA ran in TFX run `made_in` and wrote an artifact; in run `run_id` it came from the
+    cache (TFX links the reused artifact as the cached execution's output). Returns the first
+    execution's id and the cached node."""
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(settings.metadata_path)
+    store = metadata_store.MetadataStore(config)
+    pipeline = settings.full_pipeline_name
+    contexts = {(kind, name): store.get_context_by_type_and_name(kind, name) or
+                store.get_contexts_by_id(store.put_contexts([metadata_store_pb2.Context(
+                    type_id=store.get_context_type(kind).id, name=name)]))[0]
+                for kind, name in (("pipeline", pipeline), ("pipeline_run", made_in),
+                                   ("pipeline_run", run_id), ("node", f"{pipeline}.StageA"))}
+    artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="Examples"))
+    execution_type = store.get_execution_type("x.Stage").id
+    artifact = metadata_store_pb2.Artifact(type_id=artifact_type, uri="/nowhere/examples",
+                                           state=metadata_store_pb2.Artifact.LIVE)
+    ids = []
+    for run, state in ((made_in, queries.COMPLETE), (run_id, queries.CACHED)):
+        output = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
+        output.path.steps.add().key = "examples"
+        output.path.steps.add().index = 0
+        execution_id, [artifact.id], _ = store.put_execution(
+            metadata_store_pb2.Execution(type_id=execution_type, last_known_state=state),
+            [(artifact, output)],
+            [contexts[("pipeline", pipeline)], contexts[("pipeline_run", run)],
+             contexts[("node", f"{pipeline}.StageA")]])
+        ids.append(execution_id)
+    [cached] = queries.run_executions(store, pipeline, run_id)
+    return ids[0], cached
+
+
+def test_a_cached_stage_is_logged_as_reported_with_the_execution_that_made_its_outputs(settings):
+    _record_run(settings, "run-c0")  # the types and contexts
+    producer, cached = _record_cached_stage(settings, "run-c1", "run-c2")
+    assert cached.execution.last_known_state == queries.CACHED
+    tracker = live_tracking.LiveTracker(settings, settings.load_spec(), "run-c2",
+                                        int(time.time() * 1000))
+    tracker.start().stage_finished(cached)
+    tracker.drain()
+    client = _client(settings)
+
+    parent = _wait_for_stage_run(client, settings, "run-c2", "StageA")
+    assert parent.info.status == "RUNNING"  # logged before finish()
+    stage = _stage_runs(client, parent.info.run_id)["StageA"]
+    assert stage.data.tags[run_logging.TAG_STATE] == "cached"
+    assert stage.data.tags[run_logging.TAG_CACHED_FROM_EXECUTION] == str(producer)
+    assert stage.data.tags[run_logging.TAG_CACHED_FROM] == "not tracked"
+
+    tracked = tracker.finish("run-c2")
+    assert tracked.status == "FINISHED" and list(tracked.children) == ["StageA"]
+    assert tracked.children["StageA"] == stage.info.run_id  # logged once, not again by finish
+
+
 def test_what_the_worker_raises_reaches_finish_and_fails_the_pipeline_run(settings):
     first, _ = _record_run(settings, "run-2")
     tracker = live_tracking.LiveTracker(settings, settings.load_spec(), "run-2",
