@@ -24,6 +24,13 @@
   IPython in a run, py-spy). Nothing here runs a BigQuery query; the client catches the
   ImportError and leaves that one option out.
 
+Deferred, not refused: `tensorflow_model_analysis.metrics.bleu` and `.rouge` (TFMA's text
+metrics) are loaded when first used rather than when TFMA's metrics package binds their names
+(which is all it does with them at import): BLEU brings sacrebleu, ROUGE nltk and
+rouge_score, ~0.25 s of every process that imports TFMA (and TFX imports TFMA in every run,
+through its component specs). Their metric classes register themselves when they load; this
+pipeline's evaluation configs (pipeline/definition/eval_config.py) name neither.
+
 `None` in sys.modules makes `import rfc3987_syntax` raise ImportError, which jsonschema
 catches; GX and BigQuery's client catch the ImportError the finder below raises for theirs
 (GX keeps a placeholder). Called first thing by the command line (and by the tests' conftest, so the tests'
@@ -32,6 +39,8 @@ in-process runs import what users' runs import); it changes nothing already impo
 from __future__ import annotations
 
 import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
 
 UNUSED = ("rfc3987_syntax",)
@@ -42,6 +51,8 @@ REFUSED_TO = {
     "google.cloud.secretmanager": GX_IMPORTER,
     "tqdm.notebook": "google.cloud.bigquery._tqdm_helpers",
 }
+# Modules executed on first attribute access instead of when imported.
+DEFERRED = ("tensorflow_model_analysis.metrics.bleu", "tensorflow_model_analysis.metrics.rouge")
 
 
 class _RefusedToOneImporter(importlib.abc.MetaPathFinder):
@@ -65,8 +76,23 @@ def _imported_by(module: str) -> bool:
     return False
 
 
+class _Deferred(importlib.abc.MetaPathFinder):
+    """Finds DEFERRED modules where the path finder would, with a loader that runs the module's
+    code on first use (importlib.util.LazyLoader)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in DEFERRED:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, importlib.abc.Loader):
+            return spec
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
 def keep_out() -> None:
     for name in UNUSED:
         sys.modules.setdefault(name, None)
-    if not any(isinstance(f, _RefusedToOneImporter) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RefusedToOneImporter())
+    for finder in (_Deferred, _RefusedToOneImporter):
+        if not any(isinstance(f, finder) for f in sys.meta_path):
+            sys.meta_path.insert(0, finder())
