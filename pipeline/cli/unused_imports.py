@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 
 UNUSED = ("rfc3987_syntax",)
@@ -51,7 +50,7 @@ REFUSED_TO = {
     "google.cloud.secretmanager": GX_IMPORTER,
     "tqdm.notebook": "google.cloud.bigquery._tqdm_helpers",
 }
-# Modules executed on first attribute access instead of when imported.
+# Modules whose code runs when a name is first asked of them, not when they are imported.
 DEFERRED = ("tensorflow_model_analysis.metrics.bleu", "tensorflow_model_analysis.metrics.rouge")
 
 
@@ -78,7 +77,7 @@ def _imported_by(module: str) -> bool:
 
 class _Deferred(importlib.abc.MetaPathFinder):
     """Finds DEFERRED modules where the path finder would, with a loader that runs the module's
-    code on first use (importlib.util.LazyLoader)."""
+    code when something first asks it for a name it does not have yet (_RunOnFirstUse)."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in DEFERRED:
@@ -86,8 +85,41 @@ class _Deferred(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.abc.Loader):
             return spec
-        spec.loader = importlib.util.LazyLoader(spec.loader)
+        spec.loader = _RunOnFirstUse(spec.loader)
         return spec
+
+
+class _RunOnFirstUse(importlib.abc.Loader):
+    """The module is made with its import metadata (__name__, __file__, __spec__) and a module
+    `__getattr__` (PEP 562) that runs its code on the first other name asked of it.
+    importlib.util.LazyLoader would run it on any attribute, __file__ included, and
+    inspect.getmodule reads every module's __file__: TensorFlow's and Great Expectations' calls
+    of it ran the deferred modules in the middle of the run."""
+
+    def __init__(self, loader: importlib.abc.Loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        loader = self.loader
+
+        def __getattr__(name: str):  # noqa: N807 - the module-level hook's name
+            if name in _NOT_A_USE:
+                raise AttributeError(name)
+            del module.__dict__["__getattr__"]
+            module.__loader__ = module.__spec__.loader = loader
+            loader.exec_module(module)
+            return getattr(module, name)
+
+        module.__getattr__ = __getattr__
+
+
+# Names probed on every module by tools that walk sys.modules (a module of code has none of
+# them): answered without running the deferred module.
+_NOT_A_USE = frozenset({"__path__", "__wrapped__", "__warningregistry__", "__file__",
+                        "__cached__", "__builtins__"})
 
 
 def keep_out() -> None:
