@@ -232,6 +232,22 @@ def test_beams_dofn_specs_are_the_loop_beam_dofn_specs_copies_and_looked_up_per_
     assert "userstate.get_dofn_specs(self.fn)" in inspect.getsource(core.ParDo)
 
 
+def test_tfxs_transform_asks_tft_for_the_input_columns_through_the_module():
+    """pipeline/runners/transform_inspection.py replaces tft.get_analyze_input_columns and
+    tft.get_transform_input_columns for the run and lets them share one trace: TFX's executor
+    must look them up on `tft` at each call, and tf.Transform's inspections must trace through
+    impl_helper's module function and only read the graph they get."""
+    from tensorflow_transform import inspect_preprocessing_fn
+    from tfx.components.transform import executor
+
+    source = inspect.getsource(executor.TransformProcessor)
+    assert source.count("tft.get_analyze_input_columns(") == 2
+    assert source.count("tft.get_transform_input_columns(") == 1
+    for function in (inspect_preprocessing_fn.get_analyze_input_columns,
+                     inspect_preprocessing_fn.get_transform_input_columns):
+        assert "impl_helper.trace_preprocessing_function(" in inspect.getsource(function)
+
+
 def test_beams_option_views_keep_their_values_in_the_shared_dict():
     """pipeline/runners/beam_option_views.py returns the view view_as made before: a view must
     still keep its values in the options' shared _all_options (set by view_as), fill only
