@@ -67,3 +67,33 @@ def test_tfts_functions_are_back_after_the_block():
         assert tft.get_analyze_input_columns is not before[0]
     assert (tft.get_analyze_input_columns, tft.get_transform_input_columns,
             impl_helper.trace_preprocessing_function) == before
+
+
+def _cache_keys():
+    from tensorflow_transform.beam import analysis_graph_builder, analyzer_cache
+
+    return analysis_graph_builder.get_analysis_cache_entry_keys(
+        preprocessing_fn, SPECS, [analyzer_cache.DatasetKey("train")], True)
+
+
+def test_the_cache_entry_question_then_takes_the_same_trace_once(monkeypatch):
+    traces = _counting_traces(monkeypatch)
+    expected = _cache_keys()
+    assert expected  # the z-score's analyzer has a cache entry
+    traces.clear()
+    with inspected_once():
+        columns = _ask()
+        assert _cache_keys() == expected  # the trace the columns were read from
+        assert _cache_keys() == expected  # that trace is spent (the question clears a
+        assert _ask() == columns          # collection of it): a second one traces anew
+    assert len(traces) == 2
+
+
+def test_the_cache_entry_question_asked_first_traces_for_itself(monkeypatch):
+    """It clears the graph's analyzer outputs, so it must not hand a trace to the columns."""
+    expected = _ask()
+    traces = _counting_traces(monkeypatch)
+    with inspected_once():
+        _cache_keys()
+        assert _ask() == expected
+    assert len(traces) == 2

@@ -233,10 +233,11 @@ def test_beams_dofn_specs_are_the_loop_beam_dofn_specs_copies_and_looked_up_per_
 
 
 def test_tfxs_transform_asks_tft_for_the_input_columns_through_the_module():
-    """pipeline/runners/transform_inspection.py replaces tft.get_analyze_input_columns and
-    tft.get_transform_input_columns for the run and lets them share one trace: TFX's executor
-    must look them up on `tft` at each call, and tf.Transform's inspections must trace through
-    impl_helper's module function and only read the graph they get."""
+    """pipeline/runners/transform_inspection.py replaces tft.get_analyze_input_columns,
+    tft.get_transform_input_columns and the analysis cache-entry question for the run and lets
+    them share one trace: TFX's executor must look them up on their modules at each call, ask
+    the column questions before the cache-entry one, and tf.Transform must trace through
+    impl_helper's module function."""
     from tensorflow_transform import inspect_preprocessing_fn
     from tfx.components.transform import executor
 
@@ -246,6 +247,16 @@ def test_tfxs_transform_asks_tft_for_the_input_columns_through_the_module():
     for function in (inspect_preprocessing_fn.get_analyze_input_columns,
                      inspect_preprocessing_fn.get_transform_input_columns):
         assert "impl_helper.trace_preprocessing_function(" in inspect.getsource(function)
+    # The cache-entry question: asked through the builder module, after the column questions,
+    # from a trace of its own that it then changes.
+    from tensorflow_transform.beam import analysis_graph_builder
+
+    assert "tft_beam.analysis_graph_builder.get_analysis_cache_entry_keys(" in \
+        inspect.getsource(executor.TransformProcessor._OptimizeRun.expand)
+    run = inspect.getsource(executor.TransformProcessor._RunBeamImpl)
+    assert run.index("tft.get_transform_input_columns(") < run.index("self._OptimizeRun(")
+    assert "impl_helper.trace_preprocessing_function(" in inspect.getsource(
+        analysis_graph_builder._build_analysis_graph_for_inspection)  # noqa: SLF001
 
 
 def test_beams_option_views_keep_their_values_in_the_shared_dict():
