@@ -259,6 +259,22 @@ def test_tfxs_transform_asks_tft_for_the_input_columns_through_the_module():
         analysis_graph_builder._build_analysis_graph_for_inspection)  # noqa: SLF001
 
 
+def test_cloudpickle_looks_its_submodule_search_up_as_a_global_of_cloudpickle_fast():
+    """pipeline/runners/beam_pickling.py replaces cloudpickle_fast._find_imported_submodules for
+    the run: Beam must pickle with the cloudpickle package, whose function state must call the
+    search by that global name, and the search must still be the scan it reimplements."""
+    from apache_beam.internal import cloudpickle_pickler
+    from cloudpickle import cloudpickle, cloudpickle_fast
+
+    assert "import cloudpickle" in inspect.getsource(cloudpickle_pickler)
+    assert "_find_imported_submodules(" in inspect.getsource(cloudpickle_fast._function_getstate)
+    search = inspect.getsource(cloudpickle._find_imported_submodules)
+    for step in ("for name in list(sys.modules):", "name.startswith(prefix)",
+                 "tokens = set(name[len(prefix):].split('.'))",
+                 "if not tokens - set(code.co_names):", "subimports.append(sys.modules[name])"):
+        assert step in search
+
+
 def test_beams_option_views_keep_their_values_in_the_shared_dict():
     """pipeline/runners/beam_option_views.py returns the view view_as made before: a view must
     still keep its values in the options' shared _all_options (set by view_as), fill only
