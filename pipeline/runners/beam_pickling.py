@@ -1,5 +1,14 @@
-"""cloudpickle's search for the submodules a pickled function uses, without a scan of every
-loaded module per function.
+"""Beam's pickling of a stage's functions, without work it repeats.
+
+- cloudpickle's search for the submodules a pickled function uses, without a scan of every
+  loaded module per function (submodules_listed_once).
+- bz2, which Beam's pickler runs over every pickle at level 9 and back, once per distinct
+  payload (compressed_once): a penguin run compressed 2,926 payloads, 864 of them distinct,
+  in 0.41 s, and decompressed 3,681 (778 distinct) in 0.16 s; taxi 3,692 and 4,700, 0.54 and
+  0.21 s. Beam converts the same transforms to its runner API more than once per stage. The
+  answers are bz2's own (compression is deterministic), kept for the run up to MEMO_BYTES.
+
+The submodule search:
 
 Beam pickles each DoFn and function of a stage with cloudpickle, and for every function
 cloudpickle looks for loaded submodules of each package the function's globals reference:
@@ -20,6 +29,9 @@ from pipeline.runners.module_attribute import replaced
 
 # cloudpickle_fast imports the function by name and calls it as its own global.
 _CALLER = "cloudpickle.cloudpickle_fast"
+# Beam's pickler calls bz2.compress and bz2.decompress through its module global `bz2`.
+_PICKLER = "apache_beam.internal.cloudpickle_pickler"
+MEMO_BYTES = 64 * 2**20  # payloads and results kept, at most (a run's are a few MB)
 
 
 def _submodule_finder():
@@ -55,4 +67,45 @@ def _submodule_finder():
 @contextlib.contextmanager
 def submodules_listed_once() -> Iterator[None]:
     with replaced(_CALLER, "_find_imported_submodules", _submodule_finder()):
+        yield
+
+
+class _Bz2Once:
+    """bz2's compress and decompress, each answer kept for the same input."""
+
+    def __init__(self, bz2_module, limit: int = MEMO_BYTES):
+        self._bz2, self._limit, self._kept = bz2_module, limit, 0
+        self._compressed: dict[tuple[bytes, int], bytes] = {}
+        self._decompressed: dict[bytes, bytes] = {}
+
+    def compress(self, data, compresslevel: int = 9) -> bytes:
+        key = (bytes(data), compresslevel)
+        found = self._compressed.get(key)
+        if found is None:
+            found = self._bz2.compress(data, compresslevel)
+            if self._keep(len(key[0]) + len(found)):
+                self._compressed[key] = found
+        return found
+
+    def decompress(self, data) -> bytes:
+        key = bytes(data)
+        found = self._decompressed.get(key)
+        if found is None:
+            found = self._bz2.decompress(data)
+            if self._keep(len(key) + len(found)):
+                self._decompressed[key] = found
+        return found
+
+    def _keep(self, size: int) -> bool:
+        if self._kept + size > self._limit:
+            return False
+        self._kept += size
+        return True
+
+
+@contextlib.contextmanager
+def compressed_once() -> Iterator[None]:
+    import bz2
+
+    with replaced(_PICKLER, "bz2", _Bz2Once(bz2)):
         yield

@@ -65,3 +65,58 @@ def test_beams_pickler_round_trips_a_function_in_the_block():
     with submodules_listed_once():
         again = pickler.loads(pickler.dumps(work))
     assert again() == work()
+
+
+class _CountingBz2:
+    def __init__(self):
+        import bz2
+
+        self.bz2, self.calls = bz2, []
+
+    def compress(self, data, compresslevel=9):
+        self.calls.append("compress")
+        return self.bz2.compress(data, compresslevel)
+
+    def decompress(self, data):
+        self.calls.append("decompress")
+        return self.bz2.decompress(data)
+
+
+def test_bz2s_answers_once_per_payload_and_the_same_as_bz2s():
+    import bz2
+
+    from pipeline.runners.beam_pickling import _Bz2Once
+
+    counting = _CountingBz2()
+    once = _Bz2Once(counting)
+    payloads = [b"a DoFn's pickle" * 100, b"another" * 50]
+    for _ in range(3):
+        for payload in payloads:
+            packed = once.compress(payload, compresslevel=9)
+            assert packed == bz2.compress(payload, 9)
+            assert once.decompress(packed) == payload
+    assert counting.calls == ["compress", "decompress"] * 2
+
+
+def test_past_its_limit_bz2_is_asked_each_time():
+    from pipeline.runners.beam_pickling import _Bz2Once
+
+    counting = _CountingBz2()
+    once = _Bz2Once(counting, limit=10)
+    for _ in range(2):
+        assert once.decompress(once.compress(b"x" * 100)) == b"x" * 100
+    assert counting.calls == ["compress", "decompress"] * 2
+
+
+def test_beams_pickles_are_the_same_bytes_in_the_block():
+    from apache_beam.internal import pickler
+
+    from pipeline.runners.beam_pickling import compressed_once
+
+    work = _uses_submodules()
+    outside = pickler.dumps(work)
+    with compressed_once():
+        inside = [pickler.dumps(work), pickler.dumps(work)]
+        again = pickler.loads(inside[0])
+    assert inside == [outside, outside]
+    assert again() == work()

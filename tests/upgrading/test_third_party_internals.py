@@ -268,6 +268,10 @@ def test_cloudpickle_looks_its_submodule_search_up_as_a_global_of_cloudpickle_fa
 
     assert "import cloudpickle" in inspect.getsource(cloudpickle_pickler)
     assert "_find_imported_submodules(" in inspect.getsource(cloudpickle_fast._function_getstate)
+    # ... and its payloads go through its module's `bz2` (beam_pickling.compressed_once).
+    pickler_source = inspect.getsource(cloudpickle_pickler)
+    assert "c = bz2.compress(s, compresslevel=9)" in pickler_source
+    assert "s = bz2.decompress(c)" in pickler_source
     search = inspect.getsource(cloudpickle._find_imported_submodules)
     for step in ("for name in list(sys.modules):", "name.startswith(prefix)",
                  "tokens = set(name[len(prefix):].split('.'))",
