@@ -12,6 +12,7 @@ by GX itself). The checks against the spec (columns, severities) do not use GX a
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,14 +27,22 @@ CACHE_DIR = REPO_ROOT / ".cache" / "suite-verdicts"
 _CHECKING_CODE = Path(__file__).with_name("suite_loading.py")
 
 
-def _key(raw: Any) -> str | None:
+@functools.lru_cache(maxsize=None)
+def _checker(code_path: Path) -> bytes | None:
+    """GX's version and the checking code, read once per process (a run checks its suite in
+    the preflight, in the builder and in the contract stage); None when either is missing."""
     try:
-        gx_version = metadata.version("great_expectations")
-        code = _CHECKING_CODE.read_bytes()
+        return metadata.version("great_expectations").encode() + b"\0" + code_path.read_bytes()
     except (metadata.PackageNotFoundError, OSError):
         return None
+
+
+def _key(raw: Any) -> str | None:
+    checker = _checker(_CHECKING_CODE)
+    if checker is None:
+        return None
     text = json.dumps(raw, sort_keys=True, default=str)
-    return hashlib.sha256(b"\0".join([text.encode(), gx_version.encode(), code])).hexdigest()
+    return hashlib.sha256(text.encode() + b"\0" + checker).hexdigest()
 
 
 def kinds(raw: Any, cache_dir: Path | None = None) -> list[str] | None:

@@ -117,9 +117,9 @@ class _RunOnFirstUse(importlib.abc.Loader):
 
 
 # Names probed on every module by tools that walk sys.modules (a module of code has none of
-# them): answered without running the deferred module.
-_NOT_A_USE = frozenset({"__path__", "__wrapped__", "__warningregistry__", "__file__",
-                        "__cached__", "__builtins__"})
+# them), answered without running the deferred module. Its import metadata (__file__,
+# __spec__, __cached__) is in its dict from the start and never reaches __getattr__.
+_NOT_A_USE = frozenset({"__path__", "__wrapped__", "__warningregistry__"})
 
 
 def keep_out() -> None:

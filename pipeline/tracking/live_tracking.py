@@ -229,7 +229,7 @@ class _Worker:
         self._location = location
         self._run_log: pipeline_runs.RunLog | None = None
         self._seen: dict[str, queries.NodeExecution] = {}
-        self._store = None  # ML Metadata, opened when a cached stage is first reported
+        self._store = None  # ML Metadata, opened when first read (a cached stage, or finish)
         self.result: TrackedRun | None = None
 
     def _metadata(self):
@@ -291,13 +291,13 @@ class _Worker:
             return pipeline_runs.log_after_the_fact(client, self.settings, self.spec, tfx_run,
                                                     self._location, error=error,
                                                     started_ms=self.started_ms)
-        with queries.open_store_context(self.settings.metadata_path) as store:
-            # A stage has run, so TFX recorded this run (tfx_run names it too).
-            nodes = queries.run_executions(store, self.settings.full_pipeline_name,
-                                           tfx_run or self.run_id)
-            for node in nodes:
-                if not run_log.logged(node.node_id):
-                    run_log.log_node(node, store, error)
+        store = self._metadata()
+        # A stage has run, so TFX recorded this run (tfx_run names it too).
+        nodes = queries.run_executions(store, self.settings.full_pipeline_name,
+                                       tfx_run or self.run_id)
+        for node in nodes:
+            if not run_log.logged(node.node_id):
+                run_log.log_node(node, store, error)
         return run_log.close(nodes, error)
 
 

@@ -3,6 +3,7 @@ accepted is checked again without importing GX, with the same result; anything t
 the verdict asks GX again, and a refused suite is refused every time."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -75,9 +76,14 @@ def test_an_accepted_suite_is_checked_again_without_gx(verdicts):
     assert again == {"gx": False, "kinds": first["kinds"]}
     assert again["kinds"] == [suite_loading.ROW_COUNT, suite_loading.MAP, suite_loading.MAP,
                               suite_loading.DISTINCT, suite_loading.MOMENTS]
-    # The same Suite as GX's own check gives.
-    assert suite_loading.parse_suite(SUITE, SPEC, "toy.json") == \
-        suite_loading.parse_suite(SUITE, SPEC, "toy.json")
+    # In this process too: the remembered verdict gives the Suite GX's own check gives.
+    remembered = suite_loading.parse_suite(SUITE, SPEC, "toy.json")
+    assert suite_verdicts.kinds(SUITE) is not None  # it was the remembered verdict
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(suite_verdicts, "CACHE_DIR", verdicts.parent / "nothing-remembered")
+        assert suite_verdicts.kinds(SUITE) is None
+        from_gx = suite_loading.parse_suite(SUITE, SPEC, "toy.json")
+    assert remembered == from_gx
 
 
 def test_an_edit_another_gx_or_other_checking_code_asks_gx_again(verdicts, monkeypatch,
@@ -96,6 +102,9 @@ def test_an_edit_another_gx_or_other_checking_code_asks_gx_again(verdicts, monke
         assert suite_verdicts.kinds(SUITE) is None
 
     real_version = suite_verdicts.metadata.version
+    # A fresh per-process memo of the version, dropped after the test.
+    monkeypatch.setattr(suite_verdicts, "_checker",
+                        functools.lru_cache()(suite_verdicts._checker.__wrapped__))
     monkeypatch.setattr(suite_verdicts.metadata, "version",
                         lambda name: "0.0.1" if name == "great_expectations" else
                         real_version(name))
