@@ -38,22 +38,33 @@ if TYPE_CHECKING:
     from pipeline.tracking.stage_records import StageRecord
 
 
+def _interrupted_in(node: queries.NodeExecution, error: BaseException | None) -> bool:
+    """The run was stopped (Ctrl-C, SIGTERM) while this stage ran. ML Metadata has it RUNNING
+    when the stop landed in Python code, FAILED when it landed in a Beam DoFn: Beam re-raises it
+    as a RuntimeError, which TFX's launcher records as a failed execution before the runner turns
+    it back into the stop (pipeline/runners/termination.py)."""
+    return isinstance(error, KeyboardInterrupt) and \
+        node.execution.last_known_state not in (queries.COMPLETE, queries.CACHED)
+
+
 def run_status(node: queries.NodeExecution, error: BaseException | None) -> str:
     state = node.execution.last_known_state
     if state in (queries.COMPLETE, queries.CACHED):
         return FINISHED
-    if state == queries.FAILED:
-        return FAILED
-    # Still RUNNING (or NEW) in ML Metadata: the run stopped underneath it.
-    return KILLED if isinstance(error, KeyboardInterrupt) else FAILED
+    if _interrupted_in(node, error):
+        return KILLED
+    # FAILED, or still RUNNING (or NEW) in ML Metadata under a run that failed elsewhere.
+    return FAILED
 
 
 def state_name(node: queries.NodeExecution, error: BaseException | None) -> str:
     if node.is_resolver and node.state == "ran":
         return "resolved"
+    if _interrupted_in(node, error):
+        return "interrupted"
     if node.state in ("ran", "cached", "failed"):
         return node.state
-    return "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped"
+    return "stopped"
 
 
 def find_run(client, experiment: str, execution_id: int, tfx_run: str) -> str | None:

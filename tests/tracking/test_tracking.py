@@ -190,6 +190,8 @@ def _node(state: int, node_id: str = "Trainer", outputs=None) -> queries.NodeExe
     (metadata_store_pb2.Execution.RUNNING, KeyboardInterrupt(), run_logging.KILLED,
      "interrupted"),
     (metadata_store_pb2.Execution.RUNNING, RuntimeError("boom"), run_logging.FAILED, "stopped"),
+    # A stop that landed in a Beam DoFn: Beam re-raised it as an error, TFX recorded a failure.
+    (queries.FAILED, KeyboardInterrupt(), run_logging.KILLED, "interrupted"),
 ])
 def test_a_stage_run_ends_with_the_state_ml_metadata_recorded(state, error, status, name):
     node = _node(state)
