@@ -77,10 +77,12 @@ def _wait(condition, seconds: float = 15.0) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie. A process reaped between open() and read() makes the read fail
+    with ESRCH (ProcessLookupError), not ENOENT: CI saw it once."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
