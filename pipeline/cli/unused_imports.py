@@ -16,20 +16,39 @@
   that imports them gets them: only GX's compatibility module is refused, so a Beam or TFX
   extension that needs BigQuery still works.
 
-- `tqdm.notebook`, for BigQuery's client alone: Beam's `apache_beam.io` imports its BigQuery
-  IO (when the client is installed, as TFX's dependencies install it), whose client imports
-  tqdm's notebook bar for its `progress_bar_type="tqdm_notebook"` option, and with it
-  ipywidgets and IPython: 0.28-0.4 s of every process that imports Beam (0.98 s against
-  0.70 s for the client's import alone, measured one process each; the only importer of
-  IPython in a run, py-spy). Nothing here runs a BigQuery query; the client catches the
-  ImportError and leaves that one option out.
+- `tqdm.notebook`, for BigQuery's client alone: Beam's BigQuery IO imports the client (when
+  installed, as TFX's dependencies install it; `apache_beam.io` imported it in every process
+  until the entry below), which imports tqdm's notebook bar for its
+  `progress_bar_type="tqdm_notebook"` option, and with it
+  ipywidgets and IPython: 0.28-0.4 s of a process that imports the client (0.98 s against
+  0.70 s for the client's import alone, measured one process each). Nothing here runs a
+  BigQuery query; the client catches the ImportError and leaves that one option out.
+
+- `apache_beam.io.gcp.bigquery`, for `apache_beam.io`'s package init alone: it imports Beam's
+  BigQuery and Pub/Sub IO (and their Google Cloud clients), gcsio and the cross-language IO with
+  a star import in one `try ... except ImportError` block, to offer them as `beam.io.<name>`.
+  Nothing here reads or writes BigQuery or Pub/Sub; 0.27-0.31 s of every process that imports
+  Beam (`import apache_beam`: 0.64-0.68 s -> 0.37-0.38 s, measured three times each way). The
+  block is skipped as it is where those clients are not installed; a module that imports
+  `apache_beam.io.gcp.bigquery` (or gcsio, or Beam's GCS filesystem) itself still gets it.
 
 Deferred, not refused: `tensorflow_model_analysis.metrics.bleu` and `.rouge` (TFMA's text
 metrics) are loaded when first used rather than when TFMA's metrics package binds their names
 (which is all it does with them at import): BLEU brings sacrebleu, ROUGE nltk and
 rouge_score, ~0.25 s of every process that imports TFMA (and TFX imports TFMA in every run,
 through its component specs). Their metric classes register themselves when they load; this
-pipeline's evaluation configs (pipeline/definition/eval_config.py) name neither.
+pipeline's evaluation configs (pipeline/definition/eval_config.py) name neither. Deferred
+too, each only bound by its importer at import time:
+- `tensorflow_model_analysis.view`: TFMA's notebook views (`tfma.view.render_*`), whose widget
+  module loads ipywidgets and TFMA's Jupyter renderer; TFMA imports the package for two of its
+  submodules (`view.util`, `view.view_types`), which load as before. ~0.07 s of TFMA's import.
+- `tfx.components.infra_validator.model_server_runners.kubernetes_runner`: the Kubernetes client
+  (600 modules) for the InfraValidator, which this pipeline does not use; TFX's
+  `tfx.components` imports every component. ~0.1 s.
+- `altair`: only Great Expectations' KL-divergence expectation imports it, for its charts,
+  drawn when a report renders one; ~0.1 s of GX's import.
+A name asked of a deferred package that is one of its submodules is not a use: the import
+system asks for it (`from package import submodule`) before it imports the submodule.
 
 `None` in sys.modules makes `import rfc3987_syntax` raise ImportError, which jsonschema
 catches; GX and BigQuery's client catch the ImportError the finder below raises for theirs
@@ -49,9 +68,12 @@ REFUSED_TO = {
     "google.cloud.bigquery": GX_IMPORTER,
     "google.cloud.secretmanager": GX_IMPORTER,
     "tqdm.notebook": "google.cloud.bigquery._tqdm_helpers",
+    "apache_beam.io.gcp.bigquery": "apache_beam.io",
 }
 # Modules whose code runs when a name is first asked of them, not when they are imported.
-DEFERRED = ("tensorflow_model_analysis.metrics.bleu", "tensorflow_model_analysis.metrics.rouge")
+DEFERRED = ("tensorflow_model_analysis.metrics.bleu", "tensorflow_model_analysis.metrics.rouge",
+            "tensorflow_model_analysis.view",
+            "tfx.components.infra_validator.model_server_runners.kubernetes_runner", "altair")
 
 
 class _RefusedToOneImporter(importlib.abc.MetaPathFinder):
@@ -106,7 +128,7 @@ class _RunOnFirstUse(importlib.abc.Loader):
         loader = self.loader
 
         def __getattr__(name: str):  # noqa: N807 - the module-level hook's name
-            if name in _NOT_A_USE:
+            if name in _NOT_A_USE or _is_submodule(module, name):
                 raise AttributeError(name)
             del module.__dict__["__getattr__"]
             module.__loader__ = module.__spec__.loader = loader
@@ -114,6 +136,12 @@ class _RunOnFirstUse(importlib.abc.Loader):
             return getattr(module, name)
 
         module.__getattr__ = __getattr__
+
+
+def _is_submodule(module, name: str) -> bool:
+    path = module.__dict__.get("__path__")  # a package's; a plain module has no submodules
+    return path is not None and importlib.machinery.PathFinder.find_spec(
+        f"{module.__name__}.{name}", path) is not None
 
 
 # Names probed on every module by tools that walk sys.modules (a module of code has none of
