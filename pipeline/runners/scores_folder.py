@@ -3,8 +3,11 @@
 Published only after the whole scoring run succeeded, by moving a complete folder into place
 (a rename), so a reader never sees half a file and a run stopped by bad input, a gate or a
 failure leaves nothing under scores/. The PredictionsWriter's artifact in the pipeline root
-keeps its own copy (TFX's record of the run; a cached re-run publishes it again): the published
-file is a hard link to it when the file system allows, else a copy.
+keeps its own copy (TFX's record of the run; a cached re-run publishes it again). Each published
+file is a copy of it, never a hard link: a user edits or appends to their predictions, and a
+link would change the artifact and every other run's file with it (a cached re-run of the same
+CSV publishes the same artifact again). The copy is the kernel's (shutil uses sendfile): a
+1.5M-row file of ~100 MB takes a fraction of a second.
 """
 from __future__ import annotations
 
@@ -31,11 +34,7 @@ def publish(settings: Settings, scored_csv: Path, now: datetime.datetime | None 
     staging = root / f".{stamp}.{os.getpid()}.incomplete"
     staging.mkdir()
     try:
-        target = staging / PREDICTIONS_FILE
-        try:
-            os.link(scored_csv, target)
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(scored_csv, target)
+        shutil.copyfile(scored_csv, staging / PREDICTIONS_FILE)
         folder, n = root / stamp, 1
         while True:
             try:

@@ -228,6 +228,10 @@ def test_a_scored_file_is_published_whole_under_a_new_timestamp(tmp_path):
     assert first.read_text() == second.read_text() == scored.read_text()
     assert sorted(p.name for p in (settings.output_dir / "scores").iterdir()) == [
         "2026-01-02T03-04-05", "2026-01-02T03-04-05-2"]  # no staging folder left
+    with first.open("a") as edited:  # a user's edit changes that file alone
+        edited.write("tampered,row\n")
+    assert second.read_text() == scored.read_text() == "a,prediction\n1,x\n"
+    assert scored.stat().st_nlink == 1
 
 
 def test_a_regression_prediction_is_one_number_per_row(tmp_path):
