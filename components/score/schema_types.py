@@ -29,6 +29,17 @@ def reserved_columns() -> tuple[str, ...]:
 _TYPES = {"INT": INT, "FLOAT": FLOAT, "BYTES": STRING}
 
 
+def required_columns(schema_path: Path) -> list[str]:
+    """Columns the schema requires in every row (presence min_fraction 1: the training data had
+    no missing value there, so the model's input parses them as always present)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(Path(schema_path).read_text(), schema_pb2.Schema())
+    return [f.name for f in schema.feature
+            if f.HasField("presence") and f.presence.min_fraction >= 1.0 and f.name != ROW_KEY]
+
+
 def schema_types(schema_path: Path) -> dict[str, str]:
     """{column: INT | FLOAT | STRING} as the schema types them."""
     from google.protobuf import text_format

@@ -44,12 +44,18 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
 
     spec = settings.load_spec()
     if command == "score":
-        from components.score.schema_types import INT, reserved_columns, schema_types
+        from components.score.schema_types import (
+            INT,
+            required_columns,
+            reserved_columns,
+            schema_types,
+        )
 
         if settings.csv is None:
             raise csv_preflight.InputError("score needs the file to score: --csv PATH")
         integers = [name for name, kind in schema_types(spec.schema_path).items() if kind == INT]
-        csv_preflight.check_scoring_csv(spec, integers, reserved=reserved_columns())
+        csv_preflight.check_scoring_csv(spec, integers, reserved=reserved_columns(),
+                                        required=required_columns(spec.schema_path))
         return
     csv_preflight.check_csv(spec)
 
@@ -160,6 +166,18 @@ def _run(settings: settings_lib.Settings, command: str) -> None:
             local_dag.draft_schema(settings, run_id=run_id)
 
 
+def _naming_the_file(settings: settings_lib.Settings, cause: BaseException) -> str:
+    """A gate's error about the data (the contract, TFDV's anomalies, a critical column's drift)
+    begins with the file it is about, as the preflight's refusals do."""
+    from components.contract.data_errors import DataValidationError
+
+    message = str(cause)
+    csv = settings.input_csv() if isinstance(cause, DataValidationError) else None
+    if csv is None or str(csv) in message:
+        return message
+    return f"{csv}: {message}"
+
+
 def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
     """Run `work`; turn what it raises into one error line and the exit status."""
     from pipeline.cluster.flink_preflight import ClusterUnavailable
@@ -184,6 +202,8 @@ def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
         from pipeline.runners.single_node import root_cause
 
         orchestration.log_traceback(settings, e)
-        print(f"error: {root_cause(e)}\n  full log: {settings.log_path}", file=sys.stderr)
+        cause = root_cause(e)
+        print(f"error: {_naming_the_file(settings, cause)}\n  full log: {settings.log_path}",
+              file=sys.stderr)
         return 1
     return 0

@@ -292,12 +292,19 @@ class Settings:
         """MLflow registry name: one registered model per pipeline and dataset."""
         return self.full_pipeline_name
 
+    def input_csv(self) -> Path | None:
+        """The CSV this run reads: --csv, else the spec's (None when the spec cannot be read)."""
+        try:
+            return Path(self.csv or load_spec(self.spec_path, check_csv=False).csv_path)
+        except (OSError, ValueError):
+            return None
+
     def input_bytes(self) -> int:
         """Size of the CSV this run reads (0 when it cannot be found: the preflight says why)."""
+        path = self.input_csv()
         try:
-            path = self.csv or load_spec(self.spec_path, check_csv=False).csv_path
-            return Path(path).stat().st_size
-        except (OSError, ValueError):
+            return path.stat().st_size if path is not None else 0
+        except OSError:
             return 0
 
     def resolved_beam_mode(self) -> str:

@@ -119,27 +119,62 @@ def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
                          + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""))
 
 
-def _check_integers(path: Path, reader, header: list[str], integer_columns: list[str],
-                    rows: int, line_offset: int, fmt: csv_format.CsvFormat) -> None:
-    """Columns the model reads as integers hold whole numbers (the ingestion checks every row;
-    this names the first offending cell quickly)."""
-    indexes = [(header.index(name), name) for name in integer_columns if name in header]
+def _is_class(cell: str, classes: tuple[str, ...]) -> bool:
+    """The label's cell names one of the classes, as text or as the same number ('1.0', '1')."""
+    if cell in classes:
+        return True
+    return _is_number(cell) and any(_is_number(c) and float(c) == float(cell) for c in classes)
+
+
+def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
+                 integer_columns: list[str], required: list[str], rows: int, line_offset: int,
+                 fmt: csv_format.CsvFormat) -> None:
+    """Cell by cell, what the scoring run would refuse later without a line number (the
+    ingestion and TFDV check every row; this names the first offending cell quickly):
+    whole numbers where the model reads integers; a value in every column the schema requires;
+    and, when the file has the label (it is then also evaluated), a known class in every row."""
+    integers = [(header.index(name), name) for name in integer_columns if name in header]
+    needed = [(header.index(name), name) for name in required
+              if name in header and name != spec.label]
+    label = header.index(spec.label) if spec.label in header else None
     for n, row in enumerate(reader):
         if n >= rows:
             return
-        for index, name in indexes:
+        if not row:
+            continue
+        line = reader.line_num + line_offset
+        for index, name in integers:
             cell = row[index] if index < len(row) else ""
             if not fmt.is_missing(cell) and _is_number(cell) and not float(cell).is_integer():
-                raise InputError(f"{path}: column '{name}' holds {cell!r} on line "
-                                 f"{reader.line_num + line_offset}: the model reads it as "
-                                 "whole numbers")
+                raise InputError(f"{path}: column '{name}' holds {cell!r} on line {line}: the "
+                                 "model reads it as whole numbers")
+        for index, name in needed:
+            if fmt.is_missing(row[index] if index < len(row) else ""):
+                raise InputError(
+                    f"{path}: column '{name}' is empty on line {line}: the model's schema "
+                    f"({spec.schema_path}) requires a value in every row (its training data had "
+                    "none missing)")
+        if label is None:
+            continue
+        cell = row[label] if label < len(row) else ""
+        if fmt.is_missing(cell):
+            raise InputError(
+                f"{path}: the label '{spec.label}' is empty on line {line}: a file to score has "
+                "the label in every row (its rows are then also evaluated) or not at all (drop "
+                "the column)")
+        if not spec.is_regression and not _is_class(cell, spec.classes):
+            raise InputError(
+                f"{path}: the label '{spec.label}' holds {cell!r} on line {line}, not one of the "
+                f"classes the model predicts ({', '.join(spec.classes)})")
 
 
 def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
-                      reserved: tuple[str, ...] = (), rows: int = PREFLIGHT_ROWS) -> None:
+                      reserved: tuple[str, ...] = (), rows: int = PREFLIGHT_ROWS,
+                      required: list[str] = ()) -> None:
     """check_csv for a file to score with the spec's model (spec.csv_path): the label and the
-    columns the model does not read may be absent; `integer_columns` must hold whole numbers;
-    `reserved` names no column may have."""
+    columns the model does not read may be absent; `integer_columns` must hold whole numbers,
+    `required` a value in every row, the label (when present) a class in every row; `reserved`
+    names no column may have."""
     path = Path(spec.csv_path)
     try:
         fmt = csv_format.inspect(path, spec.missing_values)
@@ -161,8 +196,8 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
     with fmt.open_text() as f:
         reader = csv.reader(f)
         next(reader, None)
-        _check_integers(path, reader, header, list(integer_columns), rows, fmt.header_line - 1,
-                        fmt)
+        _check_cells(path, reader, header, spec, list(integer_columns), list(required), rows,
+                     fmt.header_line - 1, fmt)
 
 
 def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:

@@ -50,8 +50,8 @@ def test_a_failed_run_exits_1_with_its_whole_trace_in_the_named_log(tmp_path, ca
 
 def test_data_that_failed_validation_inside_tfx_is_a_failed_run_named_by_its_cause(tmp_path,
                                                                                     capsys):
-    """TFX wraps the executor's error: the line shows the data error, the exit is 1 (the run
-    started and failed), not 2."""
+    """TFX wraps the executor's error: the line shows the data error after the file it is about,
+    the exit is 1 (the run started and failed), not 2."""
     def work():
         try:
             raise DataValidationError("AnomaliesGate: column 'island' has 'Atlantis'")
@@ -61,7 +61,7 @@ def test_data_that_failed_validation_inside_tfx_is_a_failed_run_named_by_its_cau
     settings = Settings(dataset="penguins", output_root=tmp_path)
     assert main._refusing_bad_input(settings, work) == 1
     assert capsys.readouterr().err.splitlines()[0] == \
-        "error: AnomaliesGate: column 'island' has 'Atlantis'"
+        f"error: {settings.load_spec().csv_path}: AnomaliesGate: column 'island' has 'Atlantis'"
 
 
 def test_a_bug_while_handling_a_refused_input_is_a_failure_not_a_refusal(tmp_path, capsys):

@@ -31,7 +31,9 @@ def test_anomalies_gate_stops_the_run_and_says_what_tfdv_found(tmp_path):
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]  # a failed run
     error = done.stderr.splitlines()
     # The one error line is the gate's: how many anomalies, then each with its split and column.
-    assert error[0].startswith("error: TFDV found 2 anomalies against the schema:"), error
+    csv_path = data_root / "penguins" / "data.csv"  # the spec's file, named
+    assert error[0].startswith(f"error: {csv_path}: TFDV found 2 anomalies against the "
+                               "schema:"), error
     assert any(line.strip().startswith("[train] island:") and "Dream" in line
                for line in error), error
     assert any(line.strip().startswith("[eval] island:") for line in error), error

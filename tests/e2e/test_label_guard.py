@@ -32,7 +32,8 @@ def test_collapsed_label_stops_at_the_contract_before_transform(tmp_path):
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     error = next(line for line in done.stderr.splitlines() + done.stdout.splitlines()
                  if line.startswith("error: "))
-    assert error.startswith("error: data contract broken: label 'big_tipper' has class shares "
+    assert error.startswith(f"error: {sample}: data contract broken: label 'big_tipper' has "
+                            "class shares "
                             "outside the suite's bounds: train 0 100.0%, 1 0.0%; eval 0 100.0%, "
                             "1 0.0%")
     stages = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()

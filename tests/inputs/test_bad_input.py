@@ -290,8 +290,9 @@ def test_data_breaking_the_contract_stops_before_transform(good_run, contract_ru
     error = contract_run.stderr[contract_run.stderr.index("error: "):].splitlines()
     # One line per case, and the label's class shares: in the eval split the unknown class
     # pushes class 1 below its floor, which the label guard reports on a line of its own.
-    assert error[0] == f"error: data contract broken: {len(CONTRACT_CASES) + 1} critical " \
-                       "expectations failed:"
+    csv_path = contract_run.args[contract_run.args.index("--csv") + 1]  # the file is named
+    assert error[0] == f"error: {csv_path}: data contract broken: {len(CONTRACT_CASES) + 1} " \
+                       "critical expectations failed:"
     assert error[1].startswith("  label 'big_tipper' has class shares outside the suite's "
                                "bounds: train 0 ")
     assert any(line.strip().startswith(CONTRACT_CASES[case][1]) for line in error), error

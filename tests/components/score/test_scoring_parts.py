@@ -263,3 +263,54 @@ def test_a_drift_line_names_the_column_the_measure_and_the_threshold():
     close = drift.drift_line({"column": "island", "comparator": "l_infinity", "value": 0.1004,
                               "threshold": 0.1}, critical=True)
     assert close == "drift: island L-infinity 0.1004 > 0.1000 (critical)"
+
+
+def test_the_scoring_preflight_names_the_line_of_an_empty_required_cell_or_a_bad_label(
+        spec, tmp_path):
+    """What TFDV would refuse later without a line (a value missing where the schema requires
+    one; a label cell empty or not a class) is refused with the file, column and line; a column
+    the schema lets be missing, and a file without the label, are scored."""
+    from components.score.schema_types import required_columns
+
+    required = required_columns(spec.schema_path)
+    assert "island" in required and "bill_length_mm" in required
+    header = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
+    row = "Dream,40.1,18.0,190,3800,male,2008"
+    cases = {
+        "island.csv": (header + f"\n{row}\n,40.1,18.0,190,3800,male,2008\n",
+                       "column 'island' is empty on line 3"),
+        "label_gap.csv": (header + f",species\n{row},Adelie\n{row},\n",
+                          "label 'species' is empty on line 3"),
+        "label_new.csv": (header + f",species\n{row},Adelie\n{row},Emperor\n",
+                          "label 'species' holds 'Emperor' on line 3"),
+    }
+    for name, (text, said) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(csv_preflight.InputError) as error:
+            csv_preflight.check_scoring_csv(spec.with_csv(path), required=required)
+        assert str(error.value).startswith(f"{path}: ") and said in str(error.value), name
+    scored = tmp_path / "scored.csv"  # empty where the schema allows it; a label on every row
+    scored.write_text(header + f",species\n{row},Adelie\nDream,,18.0,190,3800,male,2008,Gentoo\n")
+    allowed = [name for name in required if name != "bill_length_mm"]
+    csv_preflight.check_scoring_csv(spec.with_csv(scored), required=allowed)
+
+
+def test_required_columns_are_those_the_schema_wants_in_every_row(tmp_path):
+    from components.score.schema_types import ROW_KEY as KEY
+    from components.score.schema_types import required_columns
+
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text(
+        'feature { name: "always" type: FLOAT presence { min_fraction: 1.0 min_count: 1 } }\n'
+        'feature { name: "mostly" type: FLOAT presence { min_fraction: 0.9 } }\n'
+        'feature { name: "unsaid" type: BYTES }\n'
+        f'feature {{ name: "{KEY}" type: INT presence {{ min_fraction: 1.0 }} }}\n')
+    assert required_columns(schema) == ["always"]
+
+
+def test_a_label_cell_is_a_class_as_text_or_as_the_same_number():
+    assert csv_preflight._is_class("1.0", ("0", "1"))
+    assert csv_preflight._is_class("Adelie", ("Adelie", "Gentoo"))
+    assert not csv_preflight._is_class("2", ("0", "1"))
+    assert not csv_preflight._is_class("adelie", ("Adelie", "Gentoo"))
