@@ -88,9 +88,10 @@ def _pyfunc(settings: Settings, csv: Path) -> dict:
 
 
 def _score(settings: Settings, csv: Path, log: Path) -> dict:
-    from pipeline.config.settings import settings_args
+    from pipeline.config.settings import TRAINING_ONLY, settings_args
 
-    run = measure(pipeline_command("score", *settings_args(settings), "--csv", str(csv)),
+    run = measure(pipeline_command("score", *settings_args(settings, leave_out=TRAINING_ONLY),
+                                   "--csv", str(csv)),
                   log=log)
     scored = [line for line in run.stdout.splitlines() if line.startswith("Scored ")]
     return {"wall_s": round(run.wall_seconds, 1), "peak_rss_mb": round(run.peak_rss_mb),

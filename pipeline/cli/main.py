@@ -31,8 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                   "against the contract, the schema and for drift): "
                   "<output-root>/<dataset>/scores/<timestamp>/predictions.csv"),
     ):
-        settings_lib.add_arguments(commands.add_parser(name, help=help_text,
-                                                       description=help_text))
+        settings_lib.add_arguments(
+            commands.add_parser(name, help=help_text, description=help_text),
+            leave_out=settings_lib.TRAINING_ONLY if name == "score" else frozenset())
     orchestration.add_commands(commands)  # airflow, run-node, compile-kfp, ...
     init_command.add_command(commands)  # init: a dataset folder drafted from a CSV
     return parser

@@ -430,9 +430,24 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One CLI option per Settings field; help text and defaults come from the field."""
+# Fields only the training pipeline reads: `score` does not offer them (it scores with the
+# champion as it was trained; an `--epochs` there would be accepted and do nothing). The gates
+# stay: a labelled file is evaluated against them.
+TRAINING_ONLY = frozenset({
+    "until", "train_ratio", "model_architecture", "hidden_units", "hidden_layers",
+    "learning_rate", "lr_schedule", "dropout", "batch_norm", "embedding_min_cardinality",
+    "embedding_dim", "numeric_embedding_dim", "crosses", "regression_loss", "epochs",
+    "batch_size", "early_stopping_patience", "seed", "tune", "tuner_algorithm",
+    "tuner_max_trials", "tuner_epochs", "tuner_search_space", "baseline_strategy",
+})
+
+
+def add_arguments(parser: argparse.ArgumentParser, leave_out: frozenset[str] = frozenset()) -> None:
+    """One CLI option per Settings field but those in leave_out; help text and defaults come
+    from the field."""
     for f in dataclasses.fields(Settings):
+        if f.name in leave_out:
+            continue
         default = f.default
         help_text = f.metadata["help"] if default is None else \
             f"{f.metadata['help']} (default: {default if default != () else 'none'})"
@@ -467,13 +482,14 @@ def from_args(args: argparse.Namespace | Sequence[str] | None = None) -> Setting
     return Settings(**overrides)
 
 
-def settings_args(settings: Settings) -> list[str]:
-    """Command-line flags that rebuild `settings` from Settings() (only what differs): how
-    the Airflow tasks and the benchmark hand settings to `python -m pipeline`."""
+def settings_args(settings: Settings, leave_out: frozenset[str] = frozenset()) -> list[str]:
+    """Command-line flags that rebuild `settings` from Settings() (only what differs), but for
+    the fields in leave_out (TRAINING_ONLY for `score`): how the Airflow tasks and the
+    benchmark hand settings to `python -m pipeline`."""
     args: list[str] = []
     for field in dataclasses.fields(Settings):
         value, default = getattr(settings, field.name), field.default
-        if value == default:
+        if value == default or field.name in leave_out:
             continue
         flag = "--" + field.name.replace("_", "-")
         if isinstance(default, bool):

@@ -33,3 +33,22 @@ def test_the_scoring_dag_scores_the_configured_file_on_its_own_schedule(tmp_path
     # The training DAG is unchanged by it: its check, its stages, its tracking task.
     training = seen["dags"]["csv2model-penguins"]["tasks"]
     assert scheduler.TRACK_TASK in training and single_node.CHECK_TASK in training
+
+
+def test_the_scoring_task_carries_the_settings_score_reads_and_no_training_option(tmp_path):
+    """`make airflow` may be started with training options (--epochs 5); `score` refuses them,
+    so the scoring task's command leaves them out and keeps the rest (the gates, the output
+    root), and the command parses as `python -m pipeline score` parses it."""
+    from pipeline.cli import main
+
+    settings = Settings(dataset="penguins", output_root=tmp_path, epochs=5, tune=True,
+                        min_accuracy=0.9)
+    spec = scheduler.scoring_dag_spec(settings, tmp_path / "new.csv", "none")
+    [task] = spec["tasks"]
+    flags = task["command"][3:]
+    assert "--epochs" not in flags and "--tune" not in flags
+    assert flags[flags.index("--min-accuracy") + 1] == "0.9"
+    assert main._parser().parse_args(flags).output_root == tmp_path
+    with pytest.raises(SystemExit) as refused:  # as a user typing it gets it
+        main._parser().parse_args(["score", "--csv", "x.csv", "--epochs", "3"])
+    assert refused.value.code == 2

@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 
 from pipeline.config.secret_urls import mask_url
-from pipeline.config.settings import REPO_ROOT, ServerSettings, Settings, settings_args
+from pipeline.config.settings import (
+    REPO_ROOT,
+    TRAINING_ONLY,
+    ServerSettings,
+    Settings,
+    settings_args,
+)
 from pipeline.config.stage_names import EXPECTATIONS_GATE, STATISTICS_GEN
 from pipeline.runners import single_node, warm_worker
 
@@ -114,7 +120,8 @@ def scoring_dag_spec(settings: Settings, csv: Path, schedule: str) -> dict:
         # A refused file (2) or a stop by a gate (1: critical drift) does not change by retrying.
         "no_retry_exit_codes": [1, 2],
         "tasks": [{"task_id": SCORE_TASK, "upstream": [],
-                   "command": command + settings_args(settings.replace(csv=None))}],
+                   "command": command + settings_args(settings.replace(csv=None),
+                                                      leave_out=TRAINING_ONLY)}],
     }
 
 
