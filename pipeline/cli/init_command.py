@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -137,8 +138,31 @@ def run(csv_path: Path, label: str, name: str = "", *, force: bool = False,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _report(draft, folder, out, inferred_s, time.perf_counter() - started,
-            Path(output_root) / name if earlier else None)
+            Path(output_root) / name if earlier else None,
+            _run_flags(data_root, output_root, train_ratio))
     return folder
+
+
+def _run_flags(data_root: Path, output_root: Path, train_ratio: float) -> list[str]:
+    """The `pipeline run` flags that repeat init's own where they are not the defaults: the
+    folders it wrote to (absolute, so the command works from anywhere) and the split the gates
+    were measured on."""
+    defaults = settings_lib.Settings()
+    flags = []
+    for flag, given, default in (("--data-root", data_root, defaults.data_root),
+                                 ("--output-root", output_root, defaults.output_root)):
+        if Path(given).resolve() != Path(default).resolve():
+            flags += [flag, str(Path(given).resolve())]
+    if round(train_ratio * 100) != round(defaults.train_ratio * 100):
+        flags += ["--train-ratio", f"{train_ratio:g}"]
+    return flags
+
+
+def _run_commands(name: str, flags: list[str], extra: str = "") -> tuple[str, str]:
+    """`make pipeline` and `python -m pipeline run` for the drafted dataset, ready to paste."""
+    args = " ".join(shlex.quote(a) for a in [*extra.split(), *flags])
+    make = f"make pipeline DATASET={name}" + (f" ARGS={shlex.quote(args)}" if args else "")
+    return make, f"python -m pipeline run --dataset {name}" + (f" {args}" if args else "")
 
 
 def _write_folder(draft, source: Path, folder: Path, final: Path, output_root: Path,
@@ -280,7 +304,7 @@ def _suite_classes(suite: dict, spec) -> list:
 
 
 def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
-            earlier_runs: Path | None = None) -> None:
+            earlier_runs: Path | None = None, run_flags: list[str] | None = None) -> None:
     from pipeline.config import dataset_spec as ds
 
     task = draft.task
@@ -296,6 +320,10 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
     lines.append(f"  flagged for review ({len(flagged)}):" if flagged else
                  "  flagged for review: none")
     lines += [f"    {c.name}: {c.reason}" for c in flagged]
+    if draft.gates is not None and draft.gates.left_out:
+        lines.append("    if a run pushed a champion trained with one before you ignore it "
+                     "(docs/init.md, Leakage), run once: "
+                     + _run_commands(draft.name, run_flags or [], draft.gates.override)[0])
     lines.append(f"  ignored ({len(draft.ignored)}):" if draft.ignored else "  ignored: none")
     lines += [f"    {c.name}: {c.reason}" for c in draft.ignored]
     features = [c for c in draft.columns if c.role == ds.FEATURE]
@@ -310,11 +338,13 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
         linear = f"{g.linear:.3f}" if g.linear is not None else "not fitted"
         lines.append(f"  gates: {g.key} {g.minimum:.2f}, {g.change_key} {g.max_drop:.3f} "
                      f"({g.trivial} {g.metric} {g.majority:.3f}, {g.linear_name} {linear}, on "
-                     f"the pipeline's eval split)")
+                     f"the pipeline's eval split"
+                     + (f"; without the flagged {', '.join(g.left_out)}" if g.left_out else "")
+                     + ")")
     if earlier_runs:
         lines.append(f"Note: {earlier_runs} holds earlier runs of a dataset named {draft.name}; "
                      "its champion is the next run's baseline: delete the folder for a fresh "
                      "start.")
-    lines.append(f"Then: make pipeline DATASET={draft.name}  (or python -m pipeline run "
-                 f"--dataset {draft.name} --data-root {folder.parent})")
+    make, python = _run_commands(draft.name, run_flags or [])
+    lines.append(f"Then: {make}  (or {python})")
     out.write("\n".join(lines) + "\n")

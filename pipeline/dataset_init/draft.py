@@ -54,8 +54,9 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
           sample_rows: int = table_sample.SAMPLE_ROWS) -> DatasetDraft:
     """Draft the dataset `name` from the CSV at path with `label` as the label (LabelRefused,
     or the CSV reader's errors, when it cannot be done)."""
-    fmt_header = _header(path)
-    _check_names(path, fmt_header)
+    fmt = _format(path)
+    fmt_header = fmt.header
+    _check_names(path, fmt)
     if label not in fmt_header:
         close = [h for h in fmt_header if h.strip().lower() == label.strip().lower()]
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -98,8 +99,20 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     else:
         gates = gate_proposal.propose(table, columns, y, split, len(task.classes),
                                       list(task.counts.values()), train_ratio)
+    columns = [dataclasses.replace(c, reason=f"{c.reason}; {_leak_advice(gates)}")
+               if c.role == ds.FEATURE and c.flagged else c for c in columns]
     return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table,
                         missing_values, missing_reason)
+
+
+def _leak_advice(gates: Proposal) -> str:
+    """What a flagged feature's comment adds: the gates do not depend on it, and how to replace
+    a champion that was trained with it once it is ignored (its figure is one no model without
+    the column reaches, and the change gate compares every later model with it)."""
+    return (f"the gates leave it out, so they hold whether it is kept or not; if a champion "
+            f"trained with it was pushed before you ignore it, run once with {gates.override} "
+            f"(in make pipeline's ARGS): gated by {gates.key} alone, its model replaces that "
+            "champion (docs/init.md, Leakage)")
 
 
 def _declare_markers(path, label: str, table: TableSample, sample_rows: int):
@@ -151,9 +164,17 @@ def _quantile_classes(values: list[str], groups: int) -> tuple[np.ndarray, int]:
     return np.searchsorted(edges, numbers, side="right"), len(edges) + 1
 
 
-def _check_names(path, header: tuple[str, ...]) -> None:
+def _check_names(path, fmt) -> None:
     """What the pipeline's preflight refuses in a header, refused before anything is drafted."""
+    header = fmt.header
     unnamed = [str(i) for i, name in enumerate(header, start=1) if not name]
+    below = _header_below(fmt)
+    if unnamed and below:
+        line = fmt.header_line
+        raise LabelRefused(
+            f"{path}: line {line} ({','.join(n for n in header if n)}) looks like a count or "
+            f"title line, not a header, and the header seems to be on line {line + 1} "
+            f"({', '.join(below[:5])}{', ...' if len(below) > 5 else ''}): remove line {line}")
     if unnamed:
         raise LabelRefused(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
                            "(a trailing ',' on the header line?); name them or drop them")
@@ -166,10 +187,40 @@ def _check_names(path, header: tuple[str, ...]) -> None:
                            "once; rename them")
 
 
-def _header(path: str | Path) -> tuple[str, ...]:
+def _format(path: str | Path):
     from components.ingest import csv_format
 
-    return csv_format.inspect(path).header
+    return csv_format.inspect(path)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_below(fmt) -> list[str]:
+    """The line after the header when the header looks like a line above the real one (sklearn's
+    raw boston_house_prices.csv starts `506,13,,,`: its row and column counts): fewer named
+    cells than the next line, all of them numbers, and the next line all names that are not
+    numbers. [] otherwise."""
+    import csv
+
+    named = [n for n in fmt.header if n]
+    if not named or not all(_is_number(n) for n in named):
+        return []
+    try:
+        with fmt.open_text() as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            below = [cell.strip() for cell in next(rows, [])]
+    except (UnicodeDecodeError, csv.Error):  # the reader's own checks will say what is wrong
+        return []
+    if len(below) <= len(named) or not all(c and not _is_number(c) for c in below):
+        return []
+    return below
 
 
 def _class_ids(task: Task, table: TableSample, column_type) -> dict[str, int]:

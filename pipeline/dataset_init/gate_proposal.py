@@ -6,7 +6,12 @@ fitted on the train rows and scored on the eval rows:
 - the majority class: AUC 0.5, accuracy the eval share of the train rows' commonest class;
 - a linear model: scikit-learn's LogisticRegression on the feature columns the spec keeps
   (numbers with missing values imputed by the train median, standardized; categories one-hot,
-  values seen fewer than 5 times in train pooled), at most LINEAR_ROWS train rows.
+  values seen fewer than 5 times in train pooled), at most LINEAR_ROWS train rows. Columns
+  flagged as possible leakage (leakage.py) are left out: a gate measured with a column that
+  turns out to be known only after the label would be one no honest model reaches, and its
+  change gate, one standard error of a near-perfect figure, would then refuse every model
+  trained without it. Measured without them, the gates hold whether the user keeps or ignores
+  them.
 
 The proposed minimum (`min_auc` for binary, `min_accuracy` for multiclass) is the majority
 figure plus GATE_SHARE (80%) of the linear model's lift over it, rounded down to 0.01: a model
@@ -40,6 +45,10 @@ GATE_SHARE = 0.8
 LINEAR_ROWS = 20_000
 MIN_CATEGORY_ROWS = 5
 SEED = 0
+# The change gate's value for one run that must not be compared with the champion (a champion
+# trained with a column since ignored as leakage): a drop of 1 admits any AUC or accuracy; an
+# RMSE has no upper bound, so 100 times the champion's.
+CHAMPION_OVERRIDE = {"max_metric_drop": "1", "max_rmse_increase": "100"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +63,24 @@ class Proposal:
     change_key: str = "max_metric_drop"  # regression: max_rmse_increase (a fraction)
     trivial: str = "the majority class"
     linear_name: str = "a logistic regression"
+    left_out: tuple[str, ...] = ()  # flagged feature columns the linear baseline leaves out
 
     def gates(self) -> dict[str, float]:
         return {self.key: self.minimum, self.change_key: self.max_drop}
+
+    @property
+    def override(self) -> str:
+        """The flag for one run gated by the minimum alone, not by the champion."""
+        return f"--{self.change_key.replace('_', '-')} {CHAMPION_OVERRIDE[self.change_key]}"
+
+
+def baseline_columns(columns: Sequence[ColumnDraft]) -> list[ColumnDraft]:
+    """The feature columns the linear baseline uses: not the flagged ones (module docstring)."""
+    return [c for c in columns if c.role == ds.FEATURE and not c.flagged]
+
+
+def _left_out(columns: Sequence[ColumnDraft]) -> tuple[str, ...]:
+    return tuple(c.name for c in columns if c.role == ds.FEATURE and c.flagged)
 
 
 def _design(table: TableSample, columns: Sequence[ColumnDraft], train: np.ndarray):
@@ -66,9 +90,9 @@ def _design(table: TableSample, columns: Sequence[ColumnDraft], train: np.ndarra
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = [c.name for c in columns if c.role == ds.FEATURE and c.type in ds.NUMERIC_TYPES]
-    categorical = [c.name for c in columns if c.role == ds.FEATURE and
-                   c.type in (ds.CATEGORICAL, ds.CATEGORICAL_INT)]
+    kept = baseline_columns(columns)
+    numeric = [c.name for c in kept if c.type in ds.NUMERIC_TYPES]
+    categorical = [c.name for c in kept if c.type in (ds.CATEGORICAL, ds.CATEGORICAL_INT)]
     columns_ = {c: pd.to_numeric(pd.Series(table.column(c), dtype=object).replace("", None),
                                  errors="coerce") for c in numeric}
     columns_.update({c: pd.Series(table.column(c), dtype=object) for c in categorical})
@@ -94,7 +118,8 @@ def linear_figure(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndar
 
     train_rows = np.flatnonzero(split == TRAIN)
     eval_rows = np.flatnonzero(split == EVAL)
-    if len(np.unique(y[train_rows])) < 2 or len(eval_rows) == 0:
+    if len(np.unique(y[train_rows])) < 2 or len(eval_rows) == 0 or \
+            not baseline_columns(columns):
         return None
     if len(train_rows) > LINEAR_ROWS:
         train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
@@ -147,7 +172,8 @@ def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
     lift = max((linear if linear is not None else majority) - majority, 0.0)
     minimum = math.floor((majority + GATE_SHARE * lift) * 100) / 100
     max_drop = max(math.ceil(error * 1000) / 1000, 0.001)
-    return Proposal(metric, key, minimum, max_drop, majority, linear, int(held.sum()))
+    return Proposal(metric, key, minimum, max_drop, majority, linear, int(held.sum()),
+                    left_out=_left_out(columns))
 
 
 def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label: str,
@@ -161,7 +187,7 @@ def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label
     file_eval = max(1, round(table.rows * (1 - round(train_ratio * 100) / 100)))
     change = max(math.ceil(1000 / math.sqrt(2 * file_eval)) / 1000, 0.001)
     improvement = None
-    if len(train_rows) > 1 and len(eval_rows):
+    if len(train_rows) > 1 and len(eval_rows) and baseline_columns(columns):
         mean_rmse = float(np.sqrt(np.mean((y[eval_rows] - y[train_rows].mean()) ** 2)))
         if len(train_rows) > LINEAR_ROWS:
             train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
@@ -178,4 +204,4 @@ def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label
     return Proposal("RMSE improvement over the mean", "min_improvement_over_mean", minimum,
                     change, 0.0, improvement, int((split == EVAL).sum()),
                     change_key="max_rmse_increase", trivial="the train mean",
-                    linear_name="a ridge regression")
+                    linear_name="a ridge regression", left_out=_left_out(columns))

@@ -73,6 +73,9 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
     if gates is not None:
         linear = (f"{gates.linear_name} {gates.metric} {gates.linear:.3f}"
                   if gates.linear is not None else "no linear model could be fitted")
+        if gates.left_out:
+            linear += (f", without the flagged column(s) {', '.join(gates.left_out)} (REVIEW "
+                       "below): gates that hold whether they are kept or ignored")
         lines += [
             "gates:" + _comment(
                 f"from trivial baselines on the pipeline's own eval split ({gates.eval_rows:,}"

@@ -291,3 +291,62 @@ def test_a_regression_label_gets_gates_from_the_mean_and_a_ridge(tmp_path):
     (tmp_path / "spec.yaml").write_text(spec_writer.render(draft, "r.csv", path))
     spec = load_spec(tmp_path / "spec.yaml")
     assert spec.gates.min_improvement_over_mean == draft.gates.minimum
+
+
+def _label_and_copy(task: str, rng: random.Random, x: list[float]) -> tuple[list, list]:
+    """A label a weak feature predicts noisily, and a near-copy of it (flagged: too few eval
+    rows to ignore it outright)."""
+    noisy = [v + rng.gauss(0, 1) for v in x]
+    if task == ds.BINARY:
+        label = [int(v > 0) for v in noisy]
+        return label, [f"c{y}" for y in label]
+    if task == ds.MULTICLASS:
+        label = [0 if v < -0.6 else 1 if v < 0.6 else 2 for v in noisy]
+        return label, [f"c{y}" for y in label]
+    label = [round(v * 10, 2) for v in noisy]
+    return label, [round(y + rng.gauss(0, 0.05), 3) for y in label]
+
+
+@pytest.mark.parametrize("task, override", [
+    (ds.BINARY, "--max-metric-drop 1"), (ds.MULTICLASS, "--max-metric-drop 1"),
+    ("regression", "--max-rmse-increase 100")])
+def test_the_gates_leave_flagged_columns_out(tmp_path, task, override):
+    """A gate measured with a column that turns out to be leakage is one no model without it
+    reaches (taxi's big_tipper with tips: AUC 0.999, max_metric_drop 0.001): the linear baseline
+    leaves flagged columns out, and their comment says how to replace a champion trained with
+    one."""
+    if task not in ds.TASKS:
+        pytest.skip(f"{task} is not a task of this spec format")
+    rng = random.Random(12)
+    x = [rng.gauss(0, 1) for _ in range(300)]
+    label, copy = _label_and_copy(task, rng, x)
+    draft = drafted(tmp_path, {"x": [round(v, 3) for v in x], "copy": copy, "label": label})
+    assert draft.task.task == task
+    c = by_name(draft)
+    assert c["copy"].role == ds.FEATURE and c["copy"].flagged, c["copy"].reason
+    gates = draft.gates
+    # With the copy the linear model is (nearly) perfect; x alone predicts the label noisily.
+    assert gates.linear is not None and gates.linear < 0.9, gates
+    assert gates.minimum < 0.8 and gates.max_drop > 0.001, gates
+    assert gates.left_out == ("copy",)
+    assert override in c["copy"].reason and gates.key in c["copy"].reason
+    text = spec_writer.render(draft, "table.csv", "table.csv")
+    gates_line = next(line for line in text.splitlines() if line.startswith("gates:"))
+    assert "without the flagged column(s) copy" in gates_line
+    copy_line = next(line for line in text.splitlines() if line.startswith("  copy:"))
+    assert "REVIEW" in copy_line and override in copy_line
+    assert not c["x"].flagged and override not in c["x"].reason
+
+
+def test_a_count_line_above_the_header_is_named_as_such(tmp_path):
+    """scikit-learn's raw boston_house_prices.csv starts with `506,13`, its header on line 2:
+    not 'columns 3, 4, ... have no name'."""
+    path = tmp_path / "b.csv"
+    path.write_text("506,3,\n" + '"CRIM","ZN","MEDV"\n'
+                    + "".join(f"{i / 10},{i % 3},{i % 7 + 0.5}\n" for i in range(50)))
+    with pytest.raises(LabelRefused) as refused:
+        drafting.infer(path, "MEDV", "b")
+    message = str(refused.value)
+    assert "line 1 (506,3) looks like a count or title line" in message, message
+    assert "the header seems to be on line 2 (CRIM, ZN, MEDV): remove line 1" in message
+    assert "have no name" not in message and "\n" not in message

@@ -2,7 +2,9 @@
 end-to-end init then run on a public table the project has never seen."""
 from __future__ import annotations
 
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +194,38 @@ def test_a_sampled_draft_widens_string_domains_and_counts_the_whole_file():
                                "meta": {"observed": "50000 rows"}}]}
     init_command._whole_file_rows(suite, 1_500_000)
     assert suite["expectations"][0]["kwargs"] == {"min_value": 750_000, "max_value": 3_000_000}
+
+
+def test_the_raw_boston_file_is_refused_for_its_count_line(tmp_path):
+    """sklearn's raw boston_house_prices.csv: line 1 is `506,13,,,...` (rows and columns), the
+    header is line 2."""
+    import sklearn
+
+    raw = Path(sklearn.__file__).parent / "datasets" / "data" / "boston_house_prices.csv"
+    done = init(tmp_path, "--csv", str(raw), "--label", "MEDV")
+    _one_line_refusal(done, "line 1 (506,13) looks like a count or title line, not a header, "
+                            "and the header seems to be on line 2 (CRIM, ZN, INDUS, CHAS, NOX, "
+                            "...): remove line 1")
+    assert "have no name" not in done.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
+
+
+def test_the_printed_commands_carry_the_folders_init_was_given(tmp_path):
+    """The "Then:" commands, and the one-run override for a champion trained with a flagged
+    column, can be pasted: they name the --data-root and --output-root init wrote to."""
+    rows = ["x,copy,label"] + [f"{i % 11},{'ab'[i % 2]},{i % 2}" for i in range(120)]
+    (tmp_path / "small.csv").write_text("\n".join(rows) + "\n")
+    done = init(tmp_path, "--csv", str(tmp_path / "small.csv"), "--label", "label",
+                "--train-ratio", "0.6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    roots = ["--data-root", str((tmp_path / "data").resolve()),
+             "--output-root", str((tmp_path / "outputs").resolve()), "--train-ratio", "0.6"]
+    then = next(line for line in done.stdout.splitlines() if line.startswith("Then: "))
+    make, python = then[len("Then: "):].split("  (or ")
+    assert shlex.split(make) == ["make", "pipeline", "DATASET=small", "ARGS=" + " ".join(roots)]
+    assert shlex.split(python.rstrip(")")) == [
+        "python", "-m", "pipeline", "run", "--dataset", "small", *roots]
+    override = next(line for line in done.stdout.splitlines() if "run once: " in line)
+    assert shlex.split(override.split("run once: ")[1]) == [
+        "make", "pipeline", "DATASET=small",
+        "ARGS=" + " ".join(["--max-metric-drop", "1", *roots])]
