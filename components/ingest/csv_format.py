@@ -96,6 +96,38 @@ class CsvFormat:
         return io.TextIOWrapper(self.open_binary(), encoding="utf-8", newline="")
 
 
+def is_number(text: str) -> bool:
+    """The cell reads as a number (what float() takes: '1', '-2.5e3', 'nan', ' 7 ')."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def count_line_above_header(fmt: CsvFormat) -> str | None:
+    """When what was read as the header looks like a line above the real one (scikit-learn's raw
+    boston_house_prices.csv starts `506,13,,,`: its row and column counts), what to say about it:
+    fewer named cells than the next line, all of them numbers, and the next line all names that
+    are not numbers. None otherwise."""
+    named = [n for n in fmt.header if n]
+    if not named or not all(is_number(n) for n in named):
+        return None
+    try:
+        with fmt.open_text() as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            below = [cell.strip() for cell in next(rows, [])]
+    except (UnicodeDecodeError, csv.Error):  # the reader's own checks will say what is wrong
+        return None
+    if len(below) <= len(named) or not all(c and not is_number(c) for c in below):
+        return None
+    line = fmt.header_line
+    return (f"line {line} ({','.join(named)}) looks like a count or title line, not a header, "
+            f"and the header seems to be on line {line + 1} ({', '.join(below[:5])}"
+            f"{', ...' if len(below) > 5 else ''}): remove line {line}")
+
+
 def is_gzip_name(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 

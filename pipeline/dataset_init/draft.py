@@ -166,15 +166,13 @@ def _quantile_classes(values: list[str], groups: int) -> tuple[np.ndarray, int]:
 
 def _check_names(path, fmt) -> None:
     """What the pipeline's preflight refuses in a header, refused before anything is drafted."""
+    from components.ingest import csv_format
+
     header = fmt.header
     unnamed = [str(i) for i, name in enumerate(header, start=1) if not name]
-    below = _header_below(fmt)
-    if unnamed and below:
-        line = fmt.header_line
-        raise LabelRefused(
-            f"{path}: line {line} ({','.join(n for n in header if n)}) looks like a count or "
-            f"title line, not a header, and the header seems to be on line {line + 1} "
-            f"({', '.join(below[:5])}{', ...' if len(below) > 5 else ''}): remove line {line}")
+    above = csv_format.count_line_above_header(fmt) if unnamed else None
+    if above:
+        raise LabelRefused(f"{path}: {above}")
     if unnamed:
         raise LabelRefused(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
                            "(a trailing ',' on the header line?); name them or drop them")
@@ -191,36 +189,6 @@ def _format(path: str | Path):
     from components.ingest import csv_format
 
     return csv_format.inspect(path)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _header_below(fmt) -> list[str]:
-    """The line after the header when the header looks like a line above the real one (sklearn's
-    raw boston_house_prices.csv starts `506,13,,,`: its row and column counts): fewer named
-    cells than the next line, all of them numbers, and the next line all names that are not
-    numbers. [] otherwise."""
-    import csv
-
-    named = [n for n in fmt.header if n]
-    if not named or not all(_is_number(n) for n in named):
-        return []
-    try:
-        with fmt.open_text() as f:
-            rows = csv.reader(f)
-            next(rows, None)
-            below = [cell.strip() for cell in next(rows, [])]
-    except (UnicodeDecodeError, csv.Error):  # the reader's own checks will say what is wrong
-        return []
-    if len(below) <= len(named) or not all(c and not _is_number(c) for c in below):
-        return []
-    return below
 
 
 def _class_ids(task: Task, table: TableSample, column_type) -> dict[str, int]:

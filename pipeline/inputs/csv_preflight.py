@@ -27,16 +27,9 @@ class InputError(DataValidationError):
     """The input CSV cannot be read as the spec describes; the message names file and problem."""
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_header(path: Path, header: list[str], spec: DatasetSpec) -> None:
-    _check_header_names(path, header)
+def _check_header(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec) -> None:
+    header = list(fmt.header)
+    _check_header_names(path, fmt)
     missing = [name for name in spec.column_names if name not in header]
     if missing:
         raise InputError(f"{path}: the header lacks column(s) the spec needs: "
@@ -48,11 +41,15 @@ def _check_header(path: Path, header: list[str], spec: DatasetSpec) -> None:
                          "drop them")
 
 
-def _check_header_names(path: Path, header: list[str]) -> None:
+def _check_header_names(path: Path, fmt: csv_format.CsvFormat) -> None:
     """Named columns, each once."""
+    header = list(fmt.header)
     if not any(name.strip() for name in header):
         raise InputError(f"{path}: the first line is empty; expected the header")
     unnamed = [str(n) for n, name in enumerate(header, start=1) if not name]
+    above = csv_format.count_line_above_header(fmt) if unnamed else None
+    if above:
+        raise InputError(f"{path}: {above}")
     if unnamed:
         raise InputError(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
                          "(a trailing ',' on the header line?); name them or drop them")
@@ -81,7 +78,7 @@ def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: 
                              f"fields, the header has {len(header)}")
         for index, feature in numeric:
             cell = row[index]
-            if not fmt.is_missing(cell) and not _is_number(cell):
+            if not fmt.is_missing(cell) and not csv_format.is_number(cell):
                 not_numbers.setdefault(feature.name, []).append((reader.line_num + line_offset,
                                                                   cell))
         if data_rows >= rows:
@@ -123,7 +120,8 @@ def _is_class(cell: str, classes: tuple[str, ...]) -> bool:
     """The label's cell names one of the classes, as text or as the same number ('1.0', '1')."""
     if cell in classes:
         return True
-    return _is_number(cell) and any(_is_number(c) and float(c) == float(cell) for c in classes)
+    number = csv_format.is_number
+    return number(cell) and any(number(c) and float(c) == float(cell) for c in classes)
 
 
 def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
@@ -145,7 +143,8 @@ def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
         line = reader.line_num + line_offset
         for index, name in integers:
             cell = row[index] if index < len(row) else ""
-            if not fmt.is_missing(cell) and _is_number(cell) and not float(cell).is_integer():
+            if not fmt.is_missing(cell) and csv_format.is_number(cell) and \
+                    not float(cell).is_integer():
                 raise InputError(f"{path}: column '{name}' holds {cell!r} on line {line}: the "
                                  "model reads it as whole numbers")
         for index, name in needed:
@@ -185,7 +184,7 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
         reader = csv.reader(f)
         try:
             next(reader, None)
-            _check_header_names(path, header)
+            _check_header_names(path, fmt)
             _check_scoring_header(path, header, spec, reserved)
             _check_rows(path, reader, header, spec, rows, fmt.header_line - 1, fmt)
         except UnicodeDecodeError:
@@ -211,7 +210,7 @@ def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:
         reader = csv.reader(f)
         try:
             next(reader, None)  # the header, as inspect() read it
-            _check_header(path, list(fmt.header), spec)
+            _check_header(path, fmt, spec)
             _check_rows(path, reader, list(fmt.header), spec, rows, fmt.header_line - 1, fmt)
         except UnicodeDecodeError:
             raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None

@@ -69,6 +69,10 @@ UNREADABLE = {
     "unnamed column": (HEADER + ",\n" + ROW + ",\n",
                        "column(s) 20 of the header have no name (a trailing ',' on the header "
                        "line?)"),
+    "a count line above the header": (
+        "15002,19" + "," * 17 + "\n" + HEADER + "\n" + ROW + "\n",
+        "line 1 (15002,19) looks like a count or title line, not a header, and the header "
+        "seems to be on line 2 (pickup_community_area, fare, "),
     "duplicated header": (HEADER.replace("tips", "fare") + "\n" + ROW + "\n",
                           "the header names column 'fare' 2 times (columns 2 and 18)"),
     "missing column": (HEADER.replace(",fare", "") + "\n" + ROW.replace(",12.45", "") + "\n",
