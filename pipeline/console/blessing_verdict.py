@@ -121,12 +121,16 @@ def _over_mean(improvement: float, rmse: float | None, bound: float, where_slice
             f"({_where('min_improvement_over_mean')})")
 
 
-def naming_champion(text: str, version: str | None) -> str:
-    """The verdict with "the champion" named by its registry version, once tracking knows it."""
+def naming_champion(text: str, version: str | None, is_champion: bool = True) -> str:
+    """The verdict with "the champion" named by the registry version of the model it was
+    compared with, once tracking knows it; `is_champion` False: that model is not the one the
+    champion alias points at (it is the latest blessed model before the candidate, which is the
+    champion's own model evaluated again)."""
     if not version:
         return text
-    return text.replace(" below the champion", f" below champion version {version}").replace(
-        " above the champion's", f" above champion version {version}'s")
+    named = f"champion version {version}" if is_champion else f"blessed version {version}"
+    return text.replace(" below the champion", f" below {named}").replace(
+        " above the champion's", f" above {named}'s")
 
 
 def verdict(evaluation_uri: str, candidate: Mapping[str, float],

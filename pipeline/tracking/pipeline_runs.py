@@ -88,16 +88,23 @@ class TrackedRun:
         return "\n".join(lines) + "\n"
 
 
-def _tag_why_not_blessed(client, run_id: str, model, why: str | None) -> None:
-    """The Evaluator's verdict on the pipeline run and the registered version, with the
-    champion it fell short of named by its version."""
+def _tag_why_not_blessed(client, run_id: str, model, why: str | None,
+                         baseline_uri: str | None) -> None:
+    """The Evaluator's verdict on the pipeline run, and on the registered version unless an
+    earlier run blessed it, with the model it fell short of named by its version: the baseline
+    the Evaluator compared it with (BaselineModelResolver's), which is the champion unless the
+    candidate is the champion's own model re-evaluated (a cached Trainer)."""
     if model is None or model.blessed or not why:
         return
     from pipeline.tracking import registry
 
-    why = blessing_verdict.naming_champion(why, registry.champion_version(client, model.name))
+    champion = registry.champion_version(client, model.name)
+    baseline = registry.find_version(client, model.name, baseline_uri) if baseline_uri else None
+    version = str(baseline.version) if baseline is not None else champion
+    why = blessing_verdict.naming_champion(why, version, is_champion=version == champion)
     client.set_tag(run_id, blessing_verdict.TAG, why)
-    client.set_model_version_tag(model.name, model.version, blessing_verdict.TAG, why)
+    if not model.version_blessed:
+        client.set_model_version_tag(model.name, model.version, blessing_verdict.TAG, why)
 
 
 def settings_params(settings: Settings, spec: DatasetSpec | None = None) -> dict[str, str]:
@@ -295,8 +302,11 @@ class RunLog:
         if error is None:
             self.tracked.model = registration.register(client, parent_id, self.settings,
                                                        self.spec, {n.node_id: n for n in nodes})
+            resolver = next((n for n in nodes if n.node_id == stage_names.BASELINE_RESOLVER),
+                            None)
             _tag_why_not_blessed(client, parent_id, self.tracked.model,
-                                 stage_tags.get(blessing_verdict.TAG))
+                                 stage_tags.get(blessing_verdict.TAG),
+                                 resolver.output_uri("model") if resolver else None)
         self.tracked.status = self.status(error)
         if not self.whole:  # its stages' runs and the log say what is missing and why
             self.tracked.status = FAILED

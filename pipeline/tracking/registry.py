@@ -37,6 +37,11 @@ class RegisteredVersion:
     blessed: bool
     created: bool  # False: this TFX model was registered by an earlier pipeline run
     champion: bool  # the alias points at this version now
+    # An Evaluator blessed this model, in this run or an earlier one: its version's `blessed`
+    # tag. A later run that re-evaluates it against another baseline and does not bless it
+    # (its Trainer cached, the gates changed) leaves that tag, its champion alias and its
+    # reasons alone; its own verdict goes on its own run.
+    version_blessed: bool = False
 
 
 def model_uri(name: str) -> str:
@@ -137,11 +142,13 @@ def log_and_register(client, run_id: str, name: str, saved_model_dir: str, spec:
             client.update_model_version(name, version, description=description)
     else:
         version = str(existing.version)  # an int in MLflow 3
-    client.set_model_version_tag(name, version, TAG_BLESSED, str(blessed).lower())
+    version_blessed = blessed or (
+        not created and existing.tags.get(TAG_BLESSED) == str(True).lower())
+    client.set_model_version_tag(name, version, TAG_BLESSED, str(version_blessed).lower())
     promote = blessed and (created or evaluated_now)
     if promote:
         client.set_registered_model_alias(name, CHAMPION, version)
-    return RegisteredVersion(name, version, blessed, created, promote)
+    return RegisteredVersion(name, version, blessed, created, promote, version_blessed)
 
 
 def champion_version(client, name: str) -> str | None:
