@@ -30,14 +30,17 @@ _TYPES = {"INT": INT, "FLOAT": FLOAT, "BYTES": STRING}
 
 
 def required_columns(schema_path: Path) -> list[str]:
-    """Columns the schema requires in every row (presence min_fraction 1: the training data had
-    no missing value there, so the model's input parses them as always present)."""
+    """Columns the schema requires a value of in every row: `value_count { min: 1 }` (or a
+    fixed shape), which TFDV drafts when the training data had no empty cell there. An empty
+    cell is a feature with an empty value list (components/ingest/example_encoding.py): TFDV
+    counts it present for `presence`, and refuses it against value_count ("Missing values")."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     schema = text_format.Parse(Path(schema_path).read_text(), schema_pb2.Schema())
-    return [f.name for f in schema.feature
-            if f.HasField("presence") and f.presence.min_fraction >= 1.0 and f.name != ROW_KEY]
+    return [f.name for f in schema.feature if f.name != ROW_KEY and (
+        (f.HasField("value_count") and f.value_count.min >= 1) or
+        (f.HasField("shape") and all(d.size >= 1 for d in f.shape.dim)))]
 
 
 def schema_types(schema_path: Path) -> dict[str, str]:

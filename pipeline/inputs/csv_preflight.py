@@ -151,8 +151,8 @@ def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
             if fmt.is_missing(row[index] if index < len(row) else ""):
                 raise InputError(
                     f"{path}: column '{name}' is empty on line {line}: the model's schema "
-                    f"({spec.schema_path}) requires a value in every row (its training data had "
-                    "none missing)")
+                    f"({spec.schema_path}) requires a value in every row (value_count min 1: its "
+                    "training data had none missing)")
         if label is None:
             continue
         cell = row[label] if label < len(row) else ""

@@ -273,7 +273,7 @@ def test_the_scoring_preflight_names_the_line_of_an_empty_required_cell_or_a_bad
     from components.score.schema_types import required_columns
 
     required = required_columns(spec.schema_path)
-    assert "island" in required and "bill_length_mm" in required
+    assert "island" in required and "sex" not in required  # penguins has empty sex cells
     header = "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
     row = "Dream,40.1,18.0,190,3800,male,2008"
     cases = {
@@ -291,9 +291,8 @@ def test_the_scoring_preflight_names_the_line_of_an_empty_required_cell_or_a_bad
             csv_preflight.check_scoring_csv(spec.with_csv(path), required=required)
         assert str(error.value).startswith(f"{path}: ") and said in str(error.value), name
     scored = tmp_path / "scored.csv"  # empty where the schema allows it; a label on every row
-    scored.write_text(header + f",species\n{row},Adelie\nDream,,18.0,190,3800,male,2008,Gentoo\n")
-    allowed = [name for name in required if name != "bill_length_mm"]
-    csv_preflight.check_scoring_csv(spec.with_csv(scored), required=allowed)
+    scored.write_text(header + f",species\n{row},Adelie\nDream,40.1,18.0,190,3800,,2008,Gentoo\n")
+    csv_preflight.check_scoring_csv(spec.with_csv(scored), required=required)
 
 
 def test_required_columns_are_those_the_schema_wants_in_every_row(tmp_path):
@@ -302,11 +301,13 @@ def test_required_columns_are_those_the_schema_wants_in_every_row(tmp_path):
 
     schema = tmp_path / "schema.pbtxt"
     schema.write_text(
-        'feature { name: "always" type: FLOAT presence { min_fraction: 1.0 min_count: 1 } }\n'
-        'feature { name: "mostly" type: FLOAT presence { min_fraction: 0.9 } }\n'
+        'feature { name: "always" type: FLOAT value_count { min: 1 max: 1 } }\n'
+        'feature { name: "shaped" type: FLOAT shape { dim { size: 1 } } }\n'
+        'feature { name: "present" type: BYTES presence { min_fraction: 1.0 min_count: 1 } }\n'
+        'feature { name: "maybe" type: FLOAT value_count { min: 0 max: 1 } }\n'
         'feature { name: "unsaid" type: BYTES }\n'
-        f'feature {{ name: "{KEY}" type: INT presence {{ min_fraction: 1.0 }} }}\n')
-    assert required_columns(schema) == ["always"]
+        f'feature {{ name: "{KEY}" type: INT value_count {{ min: 1 max: 1 }} }}\n')
+    assert required_columns(schema) == ["always", "shaped"]
 
 
 def test_a_label_cell_is_a_class_as_text_or_as_the_same_number():
