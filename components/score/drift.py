@@ -15,7 +15,10 @@ spec's `drift:` block (pipeline/config/dataset_spec.py).
 
 DistributionValidator records every measurement (drift_skew_info) and an anomaly per column over
 its threshold; DriftGate turns that into one line per drifted column, `drift: fare
-Jensen-Shannon 0.31 > 0.10`, a warning, or a stop when the spec marks the column critical.
+Jensen-Shannon 0.31 > 0.10`, a warning, or a stop when the spec marks the column critical. A
+comparison with fewer than DRIFT_MIN_ROWS rows on either side is not judged (`drift: not judged
+on 5 rows (at least 100 needed)`): its measurements are kept in the report, but no column is
+reported drifted and none stops the run (the rule is beside DRIFT_MIN_ROWS).
 """
 # No `from __future__ import annotations` here: TFX reads the component type hints at runtime.
 import json
@@ -31,7 +34,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.contract.data_errors import DataValidationError
 from components.contract.gates import REPORT_FILE, DataValidationReport
-from pipeline.config.dataset_spec import FEATURE, DatasetSpec
+from pipeline.config.dataset_spec import DRIFT_MIN_ROWS, FEATURE, DatasetSpec
 
 L_INFINITY, JENSEN_SHANNON = "l_infinity", "jensen_shannon"
 # How a line names each comparator, and TFDV's names for its measurements.
@@ -155,19 +158,49 @@ def _num_examples(statistics: standard_artifacts.ExampleStatistics, split: str) 
                .datasets[0].num_examples)
 
 
+def _pair_rows(pair: str, rows: "dict[str, int]", baseline_rows: "dict[str, int]"
+               ) -> "tuple[int, int]":
+    """(rows compared, baseline rows compared) of a split pair `<split>_<baseline split>`
+    (TFX's DistributionValidator names pairs so)."""
+    for split, count in rows.items():
+        baseline = pair[len(split) + 1:] if pair.startswith(split + "_") else None
+        if baseline in baseline_rows:
+            return count, baseline_rows[baseline]
+    return sum(rows.values()), sum(baseline_rows.values())
+
+
+def not_judged_line(rows: int, baseline_rows: int, min_rows: int = DRIFT_MIN_ROWS) -> str:
+    """`drift: not judged on 5 rows (at least 100 needed)`; names the baseline when it is the
+    side with too few rows."""
+    if rows < min_rows:
+        return f"drift: not judged on {rows:,} rows (at least {min_rows:,} needed)"
+    return (f"drift: not judged against a baseline of {baseline_rows:,} rows (at least "
+            f"{min_rows:,} needed)")
+
+
 def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],
-                 statistics=None, baseline_statistics=None, compare_rows: bool = False) -> dict:
+                 statistics=None, baseline_statistics=None, compare_rows: bool = False,
+                 min_rows: int = DRIFT_MIN_ROWS) -> dict:
     """What DriftGate records: the measurements, the drifted columns' lines, the row count
-    (and the baseline's, when compare_rows: two drops of the same data set)."""
+    (and the baseline's, when compare_rows: two drops of the same data set). A comparison
+    with fewer than min_rows rows on either side is not judged: `judged` false, no column
+    drifted, `not_judged` the line saying so (the measurements are kept)."""
     pairs = artifact_utils.decode_split_names(anomalies.split_names) \
         if anomalies.split_names else []
     # Without a baseline DistributionValidator compares nothing and sets no split pairs.
     compared = bool(pairs) and baseline_statistics is not None
     found = measurements(anomalies.uri, pairs) if compared else []
-    drifted = [m for m in found if m["drifted"]]
     rows, baseline_rows = _row_count(statistics), _row_count(baseline_statistics)
+    # The smallest side of any pair: the file (or drop) compared, or the baseline's split.
+    sides = [_pair_rows(pair, rows, baseline_rows) for pair in pairs] if compared else []
+    short = min(sides, key=min) if sides else None
+    judged = compared and min(short) >= min_rows
+    drifted = [m for m in found if m["drifted"]] if judged else []
     return {
         "compared": compared,
+        "judged": judged,
+        "min_rows": min_rows,
+        "not_judged": not_judged_line(*short, min_rows) if compared and not judged else "",
         "split_pairs": pairs,
         "measurements": found,
         "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
@@ -189,18 +222,22 @@ def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
     code_fingerprint: Parameter[str] = "",
 ) -> None:
     """Records DistributionValidator's measurements; fails the run when a column the spec marks
-    critical drifted past its threshold, and only warns about the others. compare_rows: also
-    record the baseline's row count (a training drop against the last one)."""
+    critical drifted past its threshold, and only warns about the others; judges nothing on too
+    few rows (DRIFT_MIN_ROWS). compare_rows: also record the baseline's row count (a training
+    drop against the last one)."""
     critical = json.loads(critical_columns)
     result = drift_report(anomalies, critical, statistics, baseline_statistics,
                           bool(compare_rows))
     with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
         json.dump(result, f, indent=2)
     report.set_int_custom_property("compared", int(result["compared"]))
+    report.set_int_custom_property("judged", int(result["judged"]))
     report.set_int_custom_property("drifted", len(result["drifted"]))
     report.set_int_custom_property("rows", result["rows"])
     if result["baseline_rows"] is not None:
         report.set_int_custom_property("baseline_rows", result["baseline_rows"])
+    if result["not_judged"]:
+        logging.warning("%s", result["not_judged"])
     for m in result["drifted"]:
         logging.warning("%s", m["line"])
     for line in result["row_count_anomalies"]:

@@ -220,19 +220,25 @@ def drift_report(node) -> dict | None:
 
 
 def drift_lines(report: dict) -> list[str]:
-    """One line per drifted column (`drift: fare Jensen–Shannon 0.31 > 0.10`) and per row count
-    out of bounds."""
-    return [m["line"] for m in report.get("drifted", [])] + \
-        [f"drift: row count: {line}" for line in report.get("row_count_anomalies", [])]
+    """One line per drifted column (`drift: fare Jensen–Shannon 0.31 > 0.10`), or the one saying
+    that too few rows were not judged, and one per row count out of bounds."""
+    judged = [report["not_judged"]] if report.get("not_judged") else \
+        [m["line"] for m in report.get("drifted", [])]
+    return judged + [f"drift: row count: {line}" for line in report.get("row_count_anomalies", [])]
 
 
 def drift_metrics(report: dict | None) -> dict[str, float]:
     """For MLflow: drift/<column>, the measured divergence (the larger over split pairs);
-    drift/drifted_columns; drift/row_count_change (a fraction) against the last drop."""
+    drift/drifted_columns; drift/row_count_change (a fraction) against the last drop;
+    drift/judged 0 with drift/min_rows and no drift/<column> when there were too few rows to
+    judge (components/score/drift.py)."""
     if not report or not report.get("compared"):
         return {}
-    metrics: dict[str, float] = {}
-    for m in report["measurements"]:
+    judged = report.get("judged", True)  # a report written before the minimum was judged
+    metrics: dict[str, float] = {"drift/judged": float(judged)}
+    if not judged:
+        metrics["drift/min_rows"] = float(report["min_rows"])
+    for m in report["measurements"] if judged else []:
         if m["value"] is not None:
             key = f"drift/{m['column']}"
             metrics[key] = max(metrics.get(key, 0.0), float(m["value"]))
@@ -254,6 +260,8 @@ def _drift_gate(node):
     if report.get("baseline_rows"):
         change = (f"; rows {report['baseline_rows']:,} -> {rows:,} "
                   f"({(rows - report['baseline_rows']) / report['baseline_rows']:+.0%})")
+    if report.get("not_judged"):
+        return report["not_judged"].removeprefix("drift: ") + change
     drifted = report["drifted"]
     if not drifted:
         return f"no drift in {columns} columns{change}"

@@ -1,0 +1,234 @@
+"""Drift that cannot be told from sampling noise is not reported (components/score/drift.py,
+drift_draft.py): a comparison on too few rows is not judged, and the drafted thresholds sit above
+what a numeric column of few distinct values reads between its training split and its own file.
+
+Each case runs TFX's DistributionValidator executor and DriftGate's function on TFDV statistics
+of small frames written as StatisticsGen writes them (no pipeline run).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import DATA
+from components.contract.data_errors import DataValidationError
+from components.contract.gates import REPORT_FILE, DataValidationReport
+from components.score import drift, drift_draft
+from pipeline.config import stage_names
+from pipeline.config.dataset_spec import DRIFT_DEFAULTS, DRIFT_MIN_ROWS, Drift, load_spec
+from pipeline.console import summary_figures
+from pipeline.mlmd.queries import NodeExecution
+
+PENGUINS = DATA / "penguins"
+SHIFT_MM = 8.0  # bill length shifted within its range: the e2e test's drift, read at 0.3+
+
+
+@pytest.fixture
+def spec(tmp_path):
+    """Penguins with bill_length_mm critical: its drift stops a run that is judged."""
+    folder = tmp_path / "penguins"
+    folder.mkdir()
+    for name in ("spec.yaml", "data.csv"):
+        (folder / name).write_bytes((PENGUINS / name).read_bytes())
+    (folder / "schema").mkdir()
+    (folder / "schema" / "schema.pbtxt").write_bytes(
+        (PENGUINS / "schema" / "schema.pbtxt").read_bytes())
+    with open(folder / "spec.yaml", "a") as f:
+        f.write("drift:\n  critical: [bill_length_mm]\n")
+    return load_spec(folder / "spec.yaml")
+
+
+def _penguins(rows: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """`rows` penguins drawn with replacement (complete rows, the label dropped)."""
+    frame = pd.read_csv(PENGUINS / "data.csv").dropna().drop(columns=["species"])
+    frame = frame.sample(rows, replace=True, random_state=seed).reset_index(drop=True)
+    frame["bill_length_mm"] = frame["bill_length_mm"] + shift
+    return frame
+
+
+def _statistics(folder: Path, splits: dict[str, pd.DataFrame]):
+    """An ExampleStatistics artifact as StatisticsGen writes it: FeatureStats.pb per split."""
+    import tensorflow_data_validation as tfdv
+    from tfx.types import artifact_utils, standard_artifacts
+
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = str(folder)
+    artifact.split_names = artifact_utils.encode_split_names(list(splits))
+    for split, frame in splits.items():
+        path = Path(artifact_utils.get_split_uri([artifact], split))
+        path.mkdir(parents=True)
+        (path / drift.STATS_FILE).write_bytes(
+            tfdv.generate_statistics_from_dataframe(frame).SerializeToString())
+    return artifact
+
+
+def _schema(spec):
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(spec.schema_path.read_text(), schema_pb2.Schema())
+
+
+def _gate(tmp: Path, spec, current: dict, baseline: dict, pair: tuple[str, str],
+          drop: bool = False) -> dict:
+    """DistributionValidator (TFX's executor, drift.py's config) then DriftGate: its report."""
+    from tfx.components.distribution_validator import executor
+    from tfx.types import standard_artifacts
+
+    statistics = _statistics(tmp / "statistics", current)
+    baseline_statistics = _statistics(tmp / "baseline", baseline)
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = str(tmp / "anomalies")
+    config = drift.distribution_config(spec, drift.checked_columns(spec, _schema(spec)),
+                                       spec.drift.row_count_change if drop else None)
+    executor.Executor().Do(
+        {"statistics": [statistics], "baseline_statistics": [baseline_statistics]},
+        {"anomalies": [anomalies]},
+        {"distribution_validator_config": config, "include_split_pairs": json.dumps([pair])})
+    report = DataValidationReport()
+    report.uri = str(tmp / "report")
+    Path(report.uri).mkdir()
+    gate = drift.DriftGate.EXECUTOR_SPEC.executor_class._FUNCTION
+    gate(anomalies=anomalies, statistics=statistics, report=report,
+         critical_columns=json.dumps(list(spec.drift.critical)),
+         baseline_statistics=baseline_statistics, compare_rows=int(drop), code_fingerprint="")
+    return json.loads((Path(report.uri) / REPORT_FILE).read_text())
+
+
+def _stage_figure(tmp: Path) -> str:
+    """The DriftGate's summary line figure, read from the report as the live summary reads it."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    node = NodeExecution(stage_names.DRIFT_GATE, "complete", None,
+                         {"report": [metadata_store_pb2.Artifact(uri=str(tmp / "report"))]})
+    return summary_figures.figure(node)
+
+
+def test_a_five_row_file_is_not_judged_and_its_critical_column_does_not_stop(spec, tmp_path):
+    """5 rows read 0.3 to 0.8 on every numeric column against the training data: noise, not
+    drift. Nothing is named drifted, the critical column does not stop the scoring, and the
+    summary and MLflow say that drift was not judged and why."""
+    report = _gate(tmp_path, spec, {"score": _penguins(5, shift=SHIFT_MM)},
+                   {"train": _penguins(240), "eval": _penguins(100, seed=1)}, ("score", "train"))
+    line = f"drift: not judged on 5 rows (at least {DRIFT_MIN_ROWS} needed)"
+    assert report["compared"] and not report["judged"]
+    assert report["drifted"] == [] and report["not_judged"] == line
+    # The measurements are kept in the report: without the minimum they were alarms.
+    assert any(m["value"] > m["threshold"] for m in report["measurements"]
+               if m["column"] == "bill_length_mm")
+    assert summary_figures.drift_lines(report) == [line]
+    assert _stage_figure(tmp_path) == line.removeprefix("drift: ")
+    assert summary_figures.drift_metrics(report) == {
+        "drift/judged": 0.0, "drift/min_rows": float(DRIFT_MIN_ROWS),
+        "drift/drifted_columns": 0.0}
+
+
+def test_the_same_drift_on_enough_rows_is_judged_and_stops_on_the_critical_column(
+        spec, tmp_path):
+    """The counterpart of the 5-row file: at the minimum the shift is drift, and critical."""
+    with pytest.raises(DataValidationError, match=r"1 critical column drifted past the spec's "
+                       r"threshold:\n  drift: bill_length_mm Jensen–Shannon .* \(critical\)"):
+        _gate(tmp_path, spec, {"score": _penguins(DRIFT_MIN_ROWS, shift=SHIFT_MM)},
+              {"train": _penguins(240)}, ("score", "train"))
+    report = json.loads((tmp_path / "report" / REPORT_FILE).read_text())
+    assert report["judged"] and not report["not_judged"]
+    assert [m["column"] for m in report["drifted"]] == ["bill_length_mm"]
+    metrics = summary_figures.drift_metrics(report)
+    assert metrics["drift/judged"] == 1.0 and metrics["drift/bill_length_mm"] > 0.1
+
+
+def test_a_baseline_of_too_few_rows_is_named_as_the_reason(spec, tmp_path):
+    report = _gate(tmp_path, spec, {"score": _penguins(300, shift=SHIFT_MM)},
+                   {"train": _penguins(40)}, ("score", "train"))
+    assert not report["judged"] and report["drifted"] == []
+    assert report["not_judged"] == (f"drift: not judged against a baseline of 40 rows "
+                                    f"(at least {DRIFT_MIN_ROWS} needed)")
+
+
+def test_a_small_training_drop_is_not_judged_but_its_row_count_still_is(spec, tmp_path):
+    """Drift between drops compares the train splits: a drop of 60 train rows is not judged
+    for drift, and its fall in rows (80 against 340, more than row_count_change) is reported."""
+    report = _gate(tmp_path, spec,
+                   {"train": _penguins(60, shift=SHIFT_MM), "eval": _penguins(20, seed=1)},
+                   {"train": _penguins(240), "eval": _penguins(100, seed=1)},
+                   ("train", "train"), drop=True)
+    assert not report["judged"] and report["drifted"] == []
+    assert (report["rows"], report["baseline_rows"]) == (80, 340)
+    lines = summary_figures.drift_lines(report)
+    assert lines[0] == f"drift: not judged on 60 rows (at least {DRIFT_MIN_ROWS} needed)"
+    assert len(lines) == 2 and lines[1].startswith("drift: row count: ")
+    assert _stage_figure(tmp_path) == (f"not judged on 60 rows (at least {DRIFT_MIN_ROWS} "
+                                       "needed); rows 340 -> 80 (-76%)")
+    metrics = summary_figures.drift_metrics(report)
+    assert metrics["drift/judged"] == 0.0 and not any(
+        key.startswith("drift/bill") for key in metrics)
+    assert metrics["drift/row_count_change"] == pytest.approx(80 / 340 - 1)
+
+
+def test_the_minimum_keeps_a_shares_sampling_noise_within_the_default_thresholds():
+    """The rule beside DRIFT_MIN_ROWS: a share of 0.5 moves by 1.96 standard errors in 1
+    comparison of 20; at the minimum that is within both default thresholds."""
+    noise = 1.96 * (0.5 * 0.5 / DRIFT_MIN_ROWS) ** 0.5
+    assert noise <= min(DRIFT_DEFAULTS["l_infinity"], DRIFT_DEFAULTS["jensen_shannon"])
+
+
+def _discrete_table(folder: Path, rows: int = 442, seed: int = 67):
+    """A numeric column of few distinct values (most rows on 2, 3, ..., 8, some measured to the
+    hundredth), as diabetes' s4 is, beside a continuous one. The seed is one of the 8% of such
+    tables (30 of 360 seeds tried) on which the first random half cut (the draft's seed) reads
+    below a third of the default, so that one cut drafted the default 0.1, while the training
+    split reads up to 0.26 against the whole file: the false alarm of the bug report."""
+    rng = np.random.default_rng(seed)
+    level = rng.choice([2.0, 3, 4, 5, 6, 7, 8], size=rows, p=[.07, .3, .25, .16, .1, .08, .04])
+    odd = rng.random(rows) < 0.15
+    level[odd] = np.round(level[odd] + rng.uniform(-0.5, 0.5, odd.sum()), 2)
+    frame = pd.DataFrame({"level": level, "size": np.round(rng.normal(50, 10, rows), 1),
+                          "target": np.round(rng.normal(size=rows), 3)})
+    folder.mkdir()
+    frame.to_csv(folder / "data.csv", index=False)
+    (folder / "spec.yaml").write_text(
+        "name: discrete\ncsv: data.csv\ntask: regression\nlabel: target\nfeatures:\n"
+        "  level: {type: float}\n  size: {type: float}\n  target: {type: float, role: label}\n")
+    return frame
+
+
+def _training_split_against_whole_file(frame: pd.DataFrame, spec, column: str,
+                                       splits: int = 5, train_ratio: float = 0.7) -> float:
+    """The largest Jensen-Shannon divergence, with the comparator drift.py configures, between
+    a random training split (the baseline, as the champion's) and the whole file scored."""
+    import tensorflow_data_validation as tfdv
+
+    features = frame.drop(columns=[spec.label])
+    whole = tfdv.generate_statistics_from_dataframe(features)
+    config = drift.distribution_config(spec, {column: drift.JENSEN_SHANNON})
+    found = []
+    for seed in range(splits):
+        order = np.random.default_rng(seed).permutation(len(features))
+        train = tfdv.generate_statistics_from_dataframe(
+            features.iloc[np.sort(order[:int(len(features) * train_ratio)])])
+        schema = tfdv.infer_schema(train)
+        for feature in config.default_slice_config.feature:  # as DistributionValidator does
+            tfdv.get_feature(schema, feature.path.step[0]).drift_comparator.CopyFrom(
+                feature.distribution_comparator)
+        anomalies = tfdv.validate_statistics(whole, schema, previous_statistics=train)
+        found += [m.value for info in anomalies.drift_skew_info
+                  if list(info.path.step) == [column] for m in info.drift_measurements]
+    return max(found)
+
+
+def test_a_discrete_numeric_columns_drafted_threshold_is_above_its_training_split_reading(
+        tmp_path):
+    frame = _discrete_table(tmp_path / "discrete")
+    spec = load_spec(tmp_path / "discrete" / "spec.yaml")
+    block = yaml.safe_load("\n".join(drift_draft.block_lines(
+        drift_draft.measure_noise(spec), "data.csv")))["drift"]
+    drafted = Drift(columns=tuple(block.get("columns", {}).items()))
+    reading = _training_split_against_whole_file(frame, spec, "level")
+    # The default would flag the training data itself; the drafted threshold does not.
+    assert reading > DRIFT_DEFAULTS["jensen_shannon"]
+    assert drafted.threshold("level", drift.JENSEN_SHANNON) > reading
