@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from components.ingest import csv_format
+from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY, divergences
 from pipeline.config.dataset_spec import CATEGORICAL, DRIFT_DEFAULTS, FEATURE, DatasetSpec
 
 NOISE_FACTOR = 3
@@ -36,7 +37,6 @@ def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS,
     """{column: (comparator, the largest divergence between two random halves of the data over
     `splits` seeded cuts)}."""
     import tensorflow_data_validation as tfdv
-    from tensorflow_metadata.proto.v0 import schema_pb2
 
     columns = [f for f in spec.features if f.role == FEATURE]
     frame = csv_format.read_frame(spec.csv_path, spec.missing_values,
@@ -53,29 +53,12 @@ def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS,
         halves = np.array_split(rng.permutation(len(frame)), 2)
         pairs.append([tfdv.generate_statistics_from_dataframe(frame.iloc[np.sort(part)])
                       for part in halves])
-    schema = tfdv.infer_schema(pairs[0][0])
-    comparators = {}
-    for f in columns:
-        try:
-            feature = tfdv.get_feature(schema, f.name)
-        except ValueError:  # empty in every row
-            continue
-        if f.type == CATEGORICAL:
-            feature.drift_comparator.infinity_norm.threshold = 0.0
-            comparators[f.name] = "l_infinity"
-        else:
-            divergence = feature.drift_comparator.jensen_shannon_divergence
-            divergence.threshold = 0.0
-            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES  # as drift.py
-            comparators[f.name] = "jensen_shannon"
+    comparators = {f.name: L_INFINITY if f.type == CATEGORICAL else JENSEN_SHANNON
+                   for f in columns}
     noise: dict[str, tuple[str, float]] = {}
     for first, second in pairs:
-        anomalies = tfdv.validate_statistics(second, schema, previous_statistics=first)
-        for info in anomalies.drift_skew_info:
-            name = ".".join(info.path.step)
-            if name in comparators and info.drift_measurements:
-                value = float(info.drift_measurements[0].value)
-                noise[name] = (comparators[name], max(value, noise.get(name, ("", 0.0))[1]))
+        for name, value in divergences(first, second, comparators).items():
+            noise[name] = (comparators[name], max(value, noise.get(name, ("", 0.0))[1]))
     return noise
 
 

@@ -263,10 +263,15 @@ def _drift_gate(node):
     if report.get("not_judged"):
         return report["not_judged"].removeprefix("drift: ") + change
     drifted = report["drifted"]
+    noise = report.get("within_noise") or []
+    # Columns over their threshold but within what the baseline's own splits read apart
+    # (components/score/drift.py, within_noise): said, so a reader knows they were looked at.
+    within = (f" ({', '.join(noise)} over {'its' if len(noise) == 1 else 'their'} threshold "
+              "but within the noise of the baseline's own splits)") if noise else ""
     if not drifted:
-        return f"no drift in {columns} columns{change}"
+        return f"no drift in {columns} columns{within}{change}"
     named = ", ".join(f"{m['column']}{' (critical)' if m['critical'] else ''}" for m in drifted)
-    return f"{len(drifted)} of {columns} columns drifted: {named}{change}"
+    return f"{len(drifted)} of {columns} columns drifted: {named}{within}{change}"
 
 
 def _distribution_validator(node):

@@ -232,3 +232,36 @@ def test_a_discrete_numeric_columns_drafted_threshold_is_above_its_training_spli
     # The default would flag the training data itself; the drafted threshold does not.
     assert reading > DRIFT_DEFAULTS["jensen_shannon"]
     assert drafted.threshold("level", drift.JENSEN_SHANNON) > reading
+
+
+def test_a_reading_within_the_baselines_own_split_noise_is_not_drift(tmp_path):
+    """With the defaults `make init` writes, the whole discrete table scored against its own
+    training split reads over 0.1 on `level` (the bug report's false alarm): the baseline's
+    train and eval splits read that far apart already, so the gate records it within the noise
+    and reports no drift; the same column shifted is still drift."""
+    import tensorflow_data_validation as tfdv
+
+    frame = _discrete_table(tmp_path / "discrete")
+    folder = tmp_path / "discrete"
+    (folder / "schema").mkdir()
+    features = frame.drop(columns=["target"])
+    (folder / "schema" / "schema.pbtxt").write_text(str(tfdv.infer_schema(
+        tfdv.generate_statistics_from_dataframe(features))))
+    spec = load_spec(folder / "spec.yaml")
+    order = np.random.default_rng(3).permutation(len(features))
+    cut = int(len(features) * 0.7)
+    baseline = {"train": features.iloc[np.sort(order[:cut])],
+                "eval": features.iloc[np.sort(order[cut:])]}
+    report = _gate(tmp_path / "same", spec, {"score": features}, baseline, ("score", "train"))
+    level = next(m for m in report["measurements"] if m["column"] == "level")
+    assert level["value"] > level["threshold"] == DRIFT_DEFAULTS["jensen_shannon"]
+    assert report["judged"] and report["drifted"] == [] and report["within_noise"] == ["level"]
+    assert level["noise"] >= level["value"]
+    assert _stage_figure(tmp_path / "same") == (
+        "no drift in 2 columns (level over its threshold but within the noise of the "
+        "baseline's own splits)")
+
+    shifted = features.assign(level=features["level"] + 3)
+    report = _gate(tmp_path / "shifted", spec, {"score": shifted}, baseline, ("score", "train"))
+    assert [m["column"] for m in report["drifted"]] == ["level"]
+    assert report["within_noise"] == []
