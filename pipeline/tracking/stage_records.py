@@ -282,14 +282,32 @@ def eval_metric_name(slice_key, sub_key: str, metric: str, spec: DatasetSpec) ->
 
 
 def candidate_result(uri: str):
-    """The evaluated model's TFMA result. Next to a baseline, TFMA stores two models and finds
-    the plots only when asked for the candidate by name."""
+    """The evaluated model's TFMA result as tfma.load_eval_result gives it (TFMA 0.47), with
+    every slice's metrics but only the overall slice's plots: the only ones the record draws.
+    load_eval_result turns every slice's plots into dicts (confusion matrices at 1,000
+    thresholds per class), and next to a baseline it was called twice, once to learn that TFMA
+    stored two models and finds the plots only when asked for the candidate by name."""
     import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.slicer import slicer_lib
+    from tensorflow_model_analysis.view import util as view_util
+    from tensorflow_model_analysis.view import view_types
+    from tensorflow_model_analysis.writers import eval_config_writer
+    from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as files
 
-    result = tfma.load_eval_result(uri)
-    if tfma.CANDIDATE_KEY in {spec.name for spec in result.config.model_specs}:
-        result = tfma.load_eval_result(uri, model_name=tfma.CANDIDATE_KEY)
-    return result
+    config, data_location, file_format, locations = eval_config_writer.load_eval_run(uri)
+    name = tfma.CANDIDATE_KEY if tfma.CANDIDATE_KEY in {s.name for s in config.model_specs} \
+        else None
+    metrics = (view_util.convert_metrics_proto_to_dict(p, model_name=name)
+               for p in files.load_and_deserialize_metrics(uri, "tfrecord"))
+    plots = (view_util.convert_plots_proto_to_dict(p, model_name=name)
+             for p in files.load_and_deserialize_plots(uri, "tfrecord")
+             if slicer_lib.deserialize_slice_key(p.slice_key) == ())
+    location = "" if not locations else locations[name] if name else next(iter(
+        locations.values()))
+    return view_types.EvalResult(
+        slicing_metrics=[m for m in metrics if m is not None],
+        plots=[p for p in plots if p is not None], attributions=[], config=config,
+        data_location=data_location, file_format=file_format, model_location=location)
 
 
 def _evaluator(node, spec, properties, result, folder):

@@ -94,6 +94,14 @@ def test_summary_reads_the_same_metrics_as_tfmas_loader_without_the_plots(runs):
     overall = summary_figures.overall_metrics(uri)
     assert overall == {n: v for k, _, n, v in summary_figures.eval_metrics(full) if k == ()}
     assert overall and all(isinstance(v, float) for v in overall.values())
+    # The tracking record's reader: every slice's metrics, the overall slice's plots alone.
+    from pipeline.tracking import stage_records
+
+    record = stage_records.candidate_result(uri)
+    assert record.slicing_metrics == full.slicing_metrics
+    assert record.plots == [(k, p) for k, p in full.plots if k == ()] and len(full.plots) > 1
+    assert (record.config, record.model_location, record.data_location) == (
+        full.config, full.model_location, full.data_location)
 
 
 def _pushed_model(settings: Settings) -> Path:

@@ -304,6 +304,21 @@ def test_tfmas_metrics_file_is_read_as_load_eval_result_reads_it():
         assert line in source, line
 
 
+def test_the_tracking_record_reads_the_evaluation_as_load_eval_result_reads_it():
+    """pipeline/tracking/stage_records.py:candidate_result repeats load_eval_result's steps,
+    converting the overall slice's plots only (tests/e2e/test_pipeline_e2e.py compares the two
+    on a real run)."""
+    from tensorflow_model_analysis.api import model_eval_lib
+
+    source = inspect.getsource(model_eval_lib.load_eval_result)
+    for line in ("eval_config_writer.load_eval_run(output_path)",
+                 "view_util.convert_metrics_proto_to_dict(p, model_name=model_name)",
+                 "metrics_plots_and_validations_writer.load_and_deserialize_plots(",
+                 "view_util.convert_plots_proto_to_dict(p, model_name=model_name)",
+                 "model_location = model_locations[model_name]"):
+        assert line in source, line
+
+
 def test_the_kubeflow_checks_mirror_tfxs_compiler():
     """pipeline/runners/kubeflow_spec.py:kfp_problems names what TFX's Kubeflow v2 compiler
     would refuse: its private type-name pattern and the resolver strategies it compiles."""
