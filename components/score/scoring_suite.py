@@ -5,8 +5,9 @@ class mix is the new data's, not something to gate on), the row count is whateve
 and its header is checked, column by column, before the run starts (pipeline/inputs/
 csv_preflight.py, check_scoring_csv). So the committed suite is kept except for expectations on
 the label, on the row count, on the table's columns, those judged per split (the label's
-checks on train and eval), and those on a column the file does not have (columns the model does
-not read may be left out of a file to score).
+checks on train and eval), those on a column the file does not have (columns the model does
+not read may be left out of a file to score), and those on a column no stage reads (role
+ignore): a file to score may hold anything there.
 """
 from __future__ import annotations
 
@@ -15,20 +16,21 @@ import copy
 from components.contract.suite_loading import ROW_COUNT_TYPES, TABLE_SHAPE_TYPES
 
 
-def applies_to_scoring(expectation: dict, label: str, header=None) -> bool:
+def applies_to_scoring(expectation: dict, label: str, header=None, unread=()) -> bool:
     kwargs = expectation.get("kwargs") or {}
     meta = expectation.get("meta") or {}
     column = kwargs.get("column")
     absent = header is not None and column is not None and column not in header
-    return not (column == label or absent or meta.get("per_split")
+    return not (column == label or absent or column in unread or meta.get("per_split")
                 or expectation.get("type") in ROW_COUNT_TYPES + TABLE_SHAPE_TYPES)
 
 
-def scoring_suite(raw_suite: dict, label: str, header=None) -> dict:
+def scoring_suite(raw_suite: dict, label: str, header=None, unread=()) -> dict:
     """The suite without what does not apply to a file to score with this header (see the
-    module docstring; header None: every column present)."""
+    module docstring; header None: every column present), nor to a column no stage reads
+    (`unread`: DatasetSpec.unread_columns)."""
     suite = copy.deepcopy(raw_suite)
     suite["expectations"] = [e for e in suite.get("expectations", [])
-                             if applies_to_scoring(e, label, header)]
+                             if applies_to_scoring(e, label, header, unread)]
     suite["name"] = f"{suite.get('name') or 'suite'} (scoring)"
     return suite

@@ -42,6 +42,7 @@ def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec,
         if environment not in result.default_environment:
             result.default_environment.append(environment)
     roles = {f.name: f.role for f in spec.features}
+    unread = set(spec.unread_columns)
     for feature in result.feature:
         kept = [e for e in feature.not_in_environment if e != SERVING]
         optional = roles.get(feature.name, FEATURE) != FEATURE
@@ -49,6 +50,8 @@ def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec,
             kept.append(SERVING)
         del feature.not_in_environment[:]
         feature.not_in_environment.extend(kept)
+        if feature.name in unread and feature.name in header:
+            _anything(feature)
     row_key = result.feature.add()
     row_key.name = ROW_KEY
     row_key.type = schema_pb2.INT
@@ -58,10 +61,22 @@ def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec,
     return result
 
 
-def column_types(schema: schema_pb2.Schema, header: List[str]) -> "dict[str, str]":
+def _anything(feature: schema_pb2.Feature) -> None:
+    """A column no stage reads, as the file may hold it: text, with no domain, count or
+    presence to meet (the ingestion writes it as text: column_types)."""
+    feature.type = schema_pb2.BYTES
+    for field in ("domain", "int_domain", "float_domain", "string_domain", "bool_domain",
+                  "value_count", "presence", "distribution_constraints", "shape"):
+        feature.ClearField(field)
+
+
+def column_types(schema: schema_pb2.Schema, header: List[str],
+                 unread: "tuple[str, ...]" = ()) -> "dict[str, str]":
     """{column: INT | FLOAT | STRING}: the type the schema gives each of the file's columns, for
-    the ingestion to write (a column of whole numbers stays FLOAT where the model reads FLOAT)."""
+    the ingestion to write (a column of whole numbers stays FLOAT where the model reads FLOAT);
+    text for the `unread` ones (DatasetSpec.unread_columns), whatever they hold."""
     types = {f.name: _TYPES[f.type] for f in schema.feature if f.type in _TYPES}
+    types.update({name: STRING for name in unread})
     return {name: types[name] for name in header if name in types}
 
 

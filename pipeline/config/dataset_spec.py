@@ -201,6 +201,12 @@ class DatasetSpec:
         return tuple(f.name for f in self.features if f.role != IGNORE or f.name == self.slice_by)
 
     @property
+    def unread_columns(self) -> tuple[str, ...]:
+        """Columns no stage reads (role ignore, not the slicing feature): a file to score may
+        hold anything in them."""
+        return tuple(f.name for f in self.features if f.name not in self.required_columns)
+
+    @property
     def serving_inputs(self) -> dict[str, str]:
         """Model feature column -> its serving_raw signature input name: the tf_name, since
         TensorFlow lower-cases signature input names and replaces what is not a letter or digit

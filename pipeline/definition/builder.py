@@ -458,7 +458,8 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     schema_file = _content_addressed_text(
         text_format.MessageToString(serving_schema.serving_schema(committed, spec, header)),
         settings.pipeline_root / "_schemas", serving_schema.SCHEMA_FILE, write_files)
-    example_gen = _scoring_example_gen(spec, serving_schema.column_types(committed, header))
+    example_gen = _scoring_example_gen(
+        spec, serving_schema.column_types(committed, header, spec.unread_columns))
     examples = example_gen.outputs["examples"]
     schema_importer = ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA_IMPORTER)
     # The champion's artifacts, found in the store by uri (not copied: reimport=False).
@@ -470,7 +471,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
 
     suite_path = suite_loading.suite_path(spec)
     suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label,
-                                        header)
+                                        header, spec.unread_columns)
     source = f"{suite_path} (the expectations that apply to a file to score)"
     suite_loading.parse_suite(suite, spec, source)  # a broken suite fails here
     expectations_validator = GreatExpectationsValidator(

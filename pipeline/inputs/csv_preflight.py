@@ -64,9 +64,9 @@ def _check_header_names(path: Path, fmt: csv_format.CsvFormat) -> None:
 
 
 def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,
-                line_offset: int, fmt: csv_format.CsvFormat) -> None:
+                line_offset: int, fmt: csv_format.CsvFormat, skip: tuple[str, ...] = ()) -> None:
     numeric = [(header.index(f.name), f) for f in spec.features
-               if f.holds_numbers and f.name in header]
+               if f.holds_numbers and f.name in header and f.name not in skip]
     not_numbers: dict[str, list] = {}
     data_rows = 0
     for row in reader:
@@ -131,9 +131,11 @@ def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
     ingestion and TFDV check every row; this names the first offending cell quickly):
     whole numbers where the model reads integers; a value in every column the schema requires;
     and, when the file has the label (it is then also evaluated), a known class in every row."""
-    integers = [(header.index(name), name) for name in integer_columns if name in header]
+    unread = set(spec.unread_columns)  # no stage reads them: anything may be there
+    integers = [(header.index(name), name) for name in integer_columns
+                if name in header and name not in unread]
     needed = [(header.index(name), name) for name in required
-              if name in header and name != spec.label]
+              if name in header and name != spec.label and name not in unread]
     label = header.index(spec.label) if spec.label in header else None
     for n, row in enumerate(reader):
         if n >= rows:
@@ -171,7 +173,8 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
                       reserved: tuple[str, ...] = (), rows: int = PREFLIGHT_ROWS,
                       required: list[str] = ()) -> None:
     """check_csv for a file to score with the spec's model (spec.csv_path): the label and the
-    columns the model does not read may be absent; `integer_columns` must hold whole numbers,
+    columns the model does not read may be absent, and those no stage reads
+    (spec.unread_columns) may hold anything; `integer_columns` must hold whole numbers,
     `required` a value in every row, the label (when present) a class in every row; `reserved`
     names no column may have."""
     path = Path(spec.csv_path)
@@ -186,7 +189,8 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
             next(reader, None)
             _check_header_names(path, fmt)
             _check_scoring_header(path, header, spec, reserved)
-            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1, fmt)
+            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1, fmt,
+                        skip=spec.unread_columns)
         except UnicodeDecodeError:
             raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
         except csv.Error as e:

@@ -319,3 +319,29 @@ def test_contract_stop_leaves_a_data_docs_page_and_runs_nothing_downstream(good_
         executed)
     summary = contract_run.stdout
     assert ", 1 warning, 5 critical" in summary  # the four cases and the label's shares
+
+
+@pytest.mark.e2e
+def test_a_file_to_score_may_hold_anything_in_the_columns_no_stage_reads(good_run):
+    """taxi's `tips` and `pickup_census_tract` are role ignore: text, empty cells and values the
+    contract would refuse there do not stop scoring (a user's tour: `customer_id` holding
+    'C-100' was refused), and the file is scored as given."""
+    def change(header, rows):
+        for i, row in enumerate(rows):
+            row[header.index("tips")] = ["n/a", "", "-12345"][i % 3]
+            row[header.index("pickup_census_tract")] = "tract C-100" if i % 2 else ""
+
+    path = good_run.variant("unread", change)
+    done = subprocess.run(
+        pipeline_command("score", "--dataset", "taxi", "--csv", str(path), "--output-root",
+                         str(good_run.settings.output_root)),
+        capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    scored = next(line for line in done.stdout.splitlines() if line.startswith("Scored "))
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert scored.startswith(f"Scored {len(rows) - 1:,} rows")
+    written = Path(scored.split(": ", 1)[1])
+    with written.open(newline="") as f:
+        out = list(csv.reader(f))
+    assert [r[:len(rows[0])] for r in out] == rows  # the cells as the file has them

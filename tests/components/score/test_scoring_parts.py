@@ -14,7 +14,7 @@ from conftest import DATA
 from components.contract import suite_loading
 from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
-from components.score import drift, drift_draft, scoring_suite
+from components.score import drift, drift_draft, scoring_suite, serving_schema
 from components.score.schema_types import ROW_KEY, output_column, schema_types
 from pipeline.config.dataset_spec import SpecError, load_spec
 from pipeline.inputs import csv_preflight
@@ -49,6 +49,29 @@ def test_the_scoring_suite_leaves_out_the_label_the_row_count_and_the_columns(sp
     header = [c for c in spec.column_names if c not in ("species", "sex")]
     without = scoring_suite.scoring_suite(raw, spec.label, header)["expectations"]
     assert without == [e for e in kept if (e.get("kwargs") or {}).get("column") != "sex"]
+    # Nor does a column no stage reads (role ignore), present or not.
+    unread = scoring_suite.scoring_suite(raw, spec.label, None, ("island",))["expectations"]
+    assert unread == [e for e in kept if (e.get("kwargs") or {}).get("column") != "island"]
+
+
+def test_a_column_no_stage_reads_is_text_with_nothing_to_meet_when_scoring(spec):
+    """`role: ignore` on year: the file to score may hold anything there; the ingestion
+    writes it as text and the SERVING schema asks nothing of it."""
+    import dataclasses
+
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    ignored = dataclasses.replace(spec, features=tuple(
+        dataclasses.replace(f, role="ignore") if f.name == "year" else f
+        for f in spec.features))
+    assert ignored.unread_columns == ("year",)
+    header = [c for c in spec.column_names if c != "species"]
+    derived = serving_schema.serving_schema(_schema(spec), ignored, header)
+    year = next(f for f in derived.feature if f.name == "year")
+    assert year.type == schema_pb2.BYTES and not year.HasField("presence")
+    assert not year.HasField("value_count") and year.WhichOneof("domain_info") is None
+    types = serving_schema.column_types(_schema(spec), header, ignored.unread_columns)
+    assert types["year"] == "STRING" and types["bill_length_mm"] == "FLOAT" and "island" in types
 
 
 @pytest.mark.parametrize("with_label", [False, True])
