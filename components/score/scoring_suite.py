@@ -34,3 +34,18 @@ def scoring_suite(raw_suite: dict, label: str, header=None, unread=()) -> dict:
                              if applies_to_scoring(e, label, header, unread)]
     suite["name"] = f"{suite.get('name') or 'suite'} (scoring)"
     return suite
+
+
+IN_SET = "expect_column_values_to_be_in_set"
+
+
+def in_set_mostly(suite: dict) -> dict[str, float]:
+    """{column: mostly} of the suite's value-set expectations: the share of a column's values
+    the contract wants among the values it lists (serving_schema lets TFDV allow as many
+    unseen ones)."""
+    found = {}
+    for e in suite.get("expectations", []):
+        kwargs = e.get("kwargs") or {}
+        if e.get("type") == IN_SET and kwargs.get("column") and kwargs.get("mostly") is not None:
+            found[kwargs["column"]] = float(kwargs["mostly"])
+    return found

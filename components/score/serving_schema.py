@@ -33,9 +33,14 @@ SCHEMA_FILE = "schema.pbtxt"
 _TYPES = {schema_pb2.INT: INT, schema_pb2.FLOAT: FLOAT, schema_pb2.BYTES: STRING}
 
 
-def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec,
-                   header: List[str]) -> schema_pb2.Schema:
-    """The committed schema for a file with this header (see the module docstring)."""
+def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec, header: List[str],
+                   in_set_mostly: "dict[str, float] | None" = None) -> schema_pb2.Schema:
+    """The committed schema for a file with this header (see the module docstring).
+    in_set_mostly: {column: the share of values the data contract wants in its value set}
+    (its expect_column_values_to_be_in_set's `mostly`); a column with a value list in the
+    schema lets the same share be values it has not seen, as the contract does, rather than
+    TFDV's default of none: the model reads an unseen value as an unknown one (its
+    out-of-vocabulary bucket), and one new company among 500 rows stopped the file."""
     result = schema_pb2.Schema()
     result.CopyFrom(schema)
     for environment in (TRAINING, SERVING):
@@ -52,6 +57,12 @@ def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec,
         feature.not_in_environment.extend(kept)
         if feature.name in unread and feature.name in header:
             _anything(feature)
+        elif (in_set_mostly or {}).get(feature.name) is not None and \
+                feature.WhichOneof("domain_info") in ("domain", "string_domain"):
+            constraints = feature.distribution_constraints
+            committed = constraints.min_domain_mass if feature.HasField(
+                "distribution_constraints") else 1.0  # TFDV's default: no unseen value
+            constraints.min_domain_mass = min(committed, in_set_mostly[feature.name])
     row_key = result.feature.add()
     row_key.name = ROW_KEY
     row_key.type = schema_pb2.INT

@@ -455,8 +455,12 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     committed = _committed_schema(spec)
     from google.protobuf import text_format
 
+    suite_path = suite_loading.suite_path(spec)
+    suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label,
+                                        header, spec.unread_columns)
     schema_file = _content_addressed_text(
-        text_format.MessageToString(serving_schema.serving_schema(committed, spec, header)),
+        text_format.MessageToString(serving_schema.serving_schema(
+            committed, spec, header, scoring_suite.in_set_mostly(suite))),
         settings.pipeline_root / "_schemas", serving_schema.SCHEMA_FILE, write_files)
     example_gen = _scoring_example_gen(
         spec, serving_schema.column_types(committed, header, spec.unread_columns))
@@ -469,9 +473,6 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
         source_uri=champion.statistics_uri, artifact_type=standard_artifacts.ExampleStatistics
     ).with_id(CHAMPION_STATISTICS)
 
-    suite_path = suite_loading.suite_path(spec)
-    suite = scoring_suite.scoring_suite(json.loads(suite_path.read_text()), spec.label,
-                                        header, spec.unread_columns)
     source = f"{suite_path} (the expectations that apply to a file to score)"
     suite_loading.parse_suite(suite, spec, source)  # a broken suite fails here
     expectations_validator = GreatExpectationsValidator(

@@ -338,3 +338,24 @@ def test_a_label_cell_is_a_class_as_text_or_as_the_same_number():
     assert csv_preflight._is_class("Adelie", ("Adelie", "Gentoo"))
     assert not csv_preflight._is_class("2", ("0", "1"))
     assert not csv_preflight._is_class("adelie", ("Adelie", "Gentoo"))
+
+
+def test_the_serving_schema_allows_as_many_unseen_values_as_the_contract(spec):
+    """A column with a value list lets the contract's `mostly` share be new values (TFDV's
+    default allows none: one new island among 500 rows stopped the file); a lower share the
+    committed schema already allows is kept; other columns are untouched."""
+    header = [c for c in spec.column_names if c != "species"]
+    derived = serving_schema.serving_schema(_schema(spec), spec, header,
+                                            {"island": 0.95, "bill_length_mm": 0.95})
+    by_name = {f.name: f for f in derived.feature}
+    assert by_name["island"].distribution_constraints.min_domain_mass == pytest.approx(0.95)
+    assert not by_name["bill_length_mm"].HasField("distribution_constraints")  # no value list
+    committed = _schema(spec)
+    next(f for f in committed.feature if f.name == "island") \
+        .distribution_constraints.min_domain_mass = 0.9
+    relaxed = serving_schema.serving_schema(committed, spec, header, {"island": 0.95})
+    assert next(f for f in relaxed.feature if f.name == "island") \
+        .distribution_constraints.min_domain_mass == pytest.approx(0.9)
+    raw = json.loads(suite_loading.suite_path(spec).read_text())
+    mostly = scoring_suite.in_set_mostly(scoring_suite.scoring_suite(raw, spec.label))
+    assert mostly.get("island") is not None and "species" not in mostly
