@@ -102,7 +102,7 @@ def _validator(node):
     from components.contract.gates import describe_anomalies
 
     problems = describe_anomalies(node.output_uri("anomalies"), node.split_names("anomalies"))
-    return f"{len(problems)} anomalies"
+    return f"{len(problems)} anomal{'y' if len(problems) == 1 else 'ies'}"
 
 
 def _expectations(node):

@@ -67,7 +67,13 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
         raise LabelRefused(f"{path} has a header but no data rows")
     table, missing_values, marked, missing_reason = _declare_markers(path, label, table,
                                                                      sample_rows)
-    task = task_rules.infer(label, table.type_of(label), table.counts)
+    try:
+        task = task_rules.infer(label, table.type_of(label), table.counts)
+    except LabelRefused as e:  # named by file, and by line where cells are empty
+        lines = _empty_lines(fmt, label, missing_values) if "empty on" in str(e) else []
+        where = f" (line {', '.join(map(str, lines))}{', ...' if len(lines) == 3 else ''})" \
+            if lines else ""
+        raise LabelRefused(f"{path}: {e}{where}") from None
     split = hash_split.splits(table.sample, table.header, table.types, train_ratio)
     columns = []
     if task.task == "regression":
@@ -162,6 +168,22 @@ def _quantile_classes(values: list[str], groups: int) -> tuple[np.ndarray, int]:
     numbers = np.array([float(v) for v in values])
     edges = np.unique(np.quantile(numbers, np.linspace(0, 1, groups + 1)[1:-1]))
     return np.searchsorted(edges, numbers, side="right"), len(edges) + 1
+
+
+def _empty_lines(fmt, column: str, missing_values, limit: int = 3) -> list[int]:
+    """The first `limit` lines whose cell in `column` is empty (or a declared missing marker)."""
+    import csv
+
+    index, lines = fmt.header.index(column), []
+    with fmt.open_text() as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        for row in rows:
+            if row and (index >= len(row) or row[index] in ("", *missing_values)):
+                lines.append(rows.line_num + fmt.header_line - 1)
+                if len(lines) == limit:
+                    break
+    return lines
 
 
 def _check_names(path, fmt) -> None:

@@ -174,14 +174,17 @@ def test_many_distinct_numbers_are_regression_or_a_clear_refusal(tmp_path):
 @pytest.mark.parametrize("label, message", [
     ("nope", "the label 'nope' is not a column"),
     ("one", "has one value ('x') on every row"),
-    ("gappy", "is empty on 1 of 100 rows"),
+    ("gappy", "is empty on 1 of 100 rows; the pipeline trains on labelled rows only: drop those "
+              "rows (or fill them) and run init again (line 3)"),
     ("words", "more than 50 classes"),
 ])
 def test_refusals(tmp_path, label, message):
     table = {"x": list(range(100)), "one": ["x"] * 100,
              "gappy": ["a", ""] + ["b"] * 98, "words": [f"w{i}" for i in range(100)]}
-    with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")) \
+            as refused:
         drafted(tmp_path, table, label=label)
+    assert str(tmp_path) in str(refused.value)  # the file is named
 
 
 def test_dirty_header_names_survive_the_spec(tmp_path):
