@@ -25,6 +25,9 @@ Role `ignore` (the column cannot help, or would mislead):
 
 Types of the others:
 - text: `categorical` (a vocabulary, with a bucket for values not seen in training);
+- whole numbers written with leading zeros ('00501') in at least LEADING_ZERO_SHARE (1%) of
+  the values, two at least: `categorical_int` (zip codes, account or product numbers: names,
+  not amounts; an amount is not written with leading zeros);
 - whole numbers with at most CODE_DISTINCT (32) distinct values: `categorical_int` (hours,
   months, weekdays, years, small category codes; a vocabulary also learns effects that do not
   rise or fall with the number);
@@ -59,6 +62,7 @@ NEARLY_UNIQUE = 0.5
 NEARLY_UNIQUE_MIN_DISTINCT = 20  # below this many values a table is too small to call it
 TEXT_WORDS = 3.0
 TEXT_DISTINCT = 0.2
+LEADING_ZERO_SHARE = 0.01  # of a column's values written 0ddd (2 at least): codes
 CODE_DISTINCT = 32
 CODE_MAX_DISTINCT = 1000
 CODE_ROWS_PER_VALUE = 20
@@ -225,10 +229,24 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
     return dataclasses.replace(draft, score=verdict.score)
 
 
+def _leading_zeros(values: list[str]) -> str | None:
+    """A value written with a leading zero ('00501') when at least LEADING_ZERO_SHARE of the
+    column's values are: a code (zip, account, product), not an amount, whatever its count."""
+    present = [v for v in values if v != ""]
+    padded = [v for v in present if len(v) > 1 and v[0] == "0" and v[1].isdigit()]
+    enough = len(padded) >= max(2, LEADING_ZERO_SHARE * len(present))
+    return padded[0] if present and enough else None
+
+
 def _numeric_draft(table: TableSample, name: str, kind: ColumnType, values: list[str],
                    numbers: np.ndarray, distinct: int, present: int, y: np.ndarray,
                    split: np.ndarray, classes: int, metric: str) -> ColumnDraft:
     if kind == ColumnType.INT:
+        padded = _leading_zeros(values)
+        if padded is not None:
+            return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
+                               f"{distinct:,} distinct whole numbers written with leading zeros "
+                               f"({padded!r}): codes, a vocabulary")
         if distinct <= CODE_DISTINCT:
             return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
                                f"{distinct} distinct whole numbers (<= {CODE_DISTINCT}): codes, "

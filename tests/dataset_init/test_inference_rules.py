@@ -353,3 +353,20 @@ def test_a_count_line_above_the_header_is_named_as_such(tmp_path):
     assert "line 1 (506,3) looks like a count or title line" in message, message
     assert "the header seems to be on line 2 (CRIM, ZN, MEDV): remove line 1" in message
     assert "have no name" not in message and "\n" not in message
+
+
+def test_whole_numbers_written_with_leading_zeros_are_codes(tmp_path):
+    """A zip code ('00501') is a name, not an amount, however many values it has; the same
+    numbers written without the zeros stay an amount."""
+    rng = random.Random(7)
+    zips = [f"{rng.randrange(100, 99999):05d}" for _ in range(600)]
+    label = [rng.choice(["a", "b"]) for _ in range(600)]
+    x = [round(rng.random(), 3) for _ in range(600)]
+    for folder in ("p", "n"):
+        (tmp_path / folder).mkdir()
+    padded = {c.name: c for c in drafted(tmp_path / "p", {"zip": zips, "x": x, "label": label})
+              .columns}["zip"]
+    assert padded.type == "categorical_int" and "leading zeros" in padded.reason
+    plain = {c.name: c for c in drafted(tmp_path / "n", {"zip": [str(int(z)) for z in zips],
+                                                          "x": x, "label": label}).columns}["zip"]
+    assert plain.type == "int"
