@@ -12,6 +12,10 @@ Role `ignore` (the column cannot help, or would mislead):
    declare in the spec's `missing_values` (draft.py declares them, and NaN in a column of
    decimals, unless the label holds one: missing_markers): the ExampleGen reads the column as
    text, so it is ignored and flagged;
+3b. text that is, in at least WRITTEN_SHARE (90%) of its values, dates ('2023-04-01',
+   '4/1/2023 10:30') or numbers written with currency signs, thousands separators, percent
+   signs or a decimal comma ('$1,234.50', '15%', '3,14'): ignored and flagged, with what to
+   write instead (a vocabulary of dates or prices never matches the next file's values);
 4. text with a different value on every row (an identifier, a name), or text whose distinct
    values are at least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a
    vocabulary can learn that carries to new rows);
@@ -62,6 +66,7 @@ NEARLY_UNIQUE = 0.5
 NEARLY_UNIQUE_MIN_DISTINCT = 20  # below this many values a table is too small to call it
 TEXT_WORDS = 3.0
 TEXT_DISTINCT = 0.2
+WRITTEN_SHARE = 0.9  # of a text column's values that are dates or formatted numbers
 LEADING_ZERO_SHARE = 0.01  # of a column's values written 0ddd (2 at least): codes
 CODE_DISTINCT = 32
 CODE_MAX_DISTINCT = 1000
@@ -194,6 +199,9 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
                 "the file has other text there): write missing values as empty cells, or list "
                 "them under missing_values, to use it as a number", ds.CATEGORICAL),
                 flagged=True)
+        written = _written_as_text(present)
+        if written:
+            return dataclasses.replace(ignored(written, ds.CATEGORICAL), flagged=True)
         if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
             return ignored("a different value on every row: an identifier or a name")
         words = _words(values)
@@ -227,6 +235,37 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
         return dataclasses.replace(draft, reason=f"{draft.reason}; {verdict.describe(metric)}",
                                    flagged=True, score=verdict.score)
     return dataclasses.replace(draft, score=verdict.score)
+
+
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+                   r"|\d{1,2}/\d{1,2}/\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?")
+_MONEY_OR_SHARE = re.compile(r"[-+]?\s*[$€£¥]?\s*[-+]?\d{1,3}(,\d{3})*(\.\d+)?\s*[%$€£¥]?"
+                             r"|[-+]?\s*[$€£¥]?\s*[-+]?\d+(\.\d+)?\s*[%$€£¥]?")
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+
+
+def _written_as_text(present: list[str]) -> str:
+    """Why a text column holds values the pipeline cannot use as they are written, when nearly
+    all of them (WRITTEN_SHARE) are: dates, or numbers written with currency signs, thousands
+    separators, percent signs or a decimal comma. '' otherwise. Such a column is ignored and
+    flagged for review: a vocabulary of dates or prices never matches the next file's values."""
+    def share(pattern) -> float:
+        return sum(1 for v in present if pattern.fullmatch(v.strip())) / len(present)
+
+    example = present[0]
+    if share(_DATE) >= WRITTEN_SHARE:
+        return (f"REVIEW: dates ({example!r}): the pipeline has no date features, and a "
+                "vocabulary of dates never matches a new one; derive numbers from them (year, "
+                "month, day of week, days since) as columns of their own to use them")
+    if share(_DECIMAL_COMMA) >= WRITTEN_SHARE:
+        return (f"REVIEW: numbers written with a decimal comma ({example!r}): write them with a "
+                "decimal point (3.14) to use them as numbers")
+    if share(_MONEY_OR_SHARE) >= WRITTEN_SHARE and any(
+            ch in v for v in present for ch in "$€£¥%,"):
+        return (f"REVIEW: numbers written as text ({example!r}: currency signs, thousands "
+                "separators or percent signs): write them as plain numbers (3342.30, 15) to "
+                "use them as numbers")
+    return ""
 
 
 def _leading_zeros(values: list[str]) -> str | None:

@@ -370,3 +370,28 @@ def test_whole_numbers_written_with_leading_zeros_are_codes(tmp_path):
     plain = {c.name: c for c in drafted(tmp_path / "n", {"zip": [str(int(z)) for z in zips],
                                                           "x": x, "label": label}).columns}["zip"]
     assert plain.type == "int"
+
+
+def test_dates_and_numbers_written_as_text_are_flagged_with_what_to_write(tmp_path):
+    """Dates and formatted numbers would be vocabularies that never match a new file's values
+    (a user's tour: signup dates, '$3,342.30', '15%', '160,59'); plain categories stay."""
+    rng = random.Random(11)
+    n = 400
+    table = {
+        "signup": [f"2023-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}" for _ in range(n)],
+        "seen": [f"{rng.randint(1, 12)}/{rng.randint(1, 28)}/2024 {rng.randint(0, 23)}:15"
+                 for _ in range(n)],
+        "fee": [f"${rng.randint(1, 9)},{rng.randint(100, 999)}.{rng.randint(10, 99)}"
+                for _ in range(n)],
+        "discount": [f"{rng.choice([5, 10, 15, 20])}%" for _ in range(n)],
+        "size": [f"{rng.randint(100, 200)},{rng.randint(10, 99)}" for _ in range(n)],
+        "plan": [rng.choice(["basic", "pro", "team"]) for _ in range(n)],
+        "label": [rng.choice(["a", "b"]) for _ in range(n)],
+    }
+    columns = by_name(drafted(tmp_path, table))
+    for name, said in (("signup", "dates"), ("seen", "dates"), ("fee", "written as text"),
+                       ("discount", "written as text"), ("size", "decimal comma")):
+        column = columns[name]
+        assert column.role == "ignore" and column.flagged, name
+        assert column.reason.startswith(f"REVIEW: {said}") or said in column.reason, column
+    assert columns["plan"].role == "feature" and columns["plan"].type == "categorical"
