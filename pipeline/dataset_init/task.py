@@ -24,6 +24,8 @@ Class order (the model's output ids; the binary task's AUC is for the second cla
 """
 from __future__ import annotations
 
+import collections
+
 import dataclasses
 import math
 
@@ -107,6 +109,16 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
 
 
 def _text_task(label: str, values: dict[str, int]) -> Task:
+    spelled = collections.defaultdict(list)  # one class written several ways: 'Yes', 'yes '
+    for value in values:
+        spelled[" ".join(value.split()).casefold()].append(value)
+    twins = sorted(sorted(group) for group in spelled.values() if len(group) > 1)
+    if twins:
+        shown = "; ".join(" and ".join(repr(v) for v in group) for group in twins[:3])
+        raise LabelRefused(
+            f"the label column '{label}' writes a class in more than one way ({shown}"
+            f"{'; ...' if len(twins) > 3 else ''}): they would be different classes; write "
+            "each class one way and run init again")
     if len(values) > MAX_CLASSES:
         raise LabelRefused(
             f"the label column '{label}' holds {len(values):,} distinct text values: more than "
