@@ -203,8 +203,27 @@ def draft_schema(settings: Settings, out: TextIO = sys.stdout,
     draft = settings.output_dir / "schema_draft" / "schema.pbtxt"
     draft.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(node.outputs["schema"][0].uri) / "schema.pbtxt", draft)
+    _new_values_as_the_contract_allows(draft)
     out.write(f"Draft schema: {draft}\nReview it, then copy it to {spec.schema_path}\n")
     return draft
+
+
+def _new_values_as_the_contract_allows(schema_file: Path) -> None:
+    """A column with a value list in the drafted schema lets as many of its values be new as
+    the drafted contract's value-set expectation does (suite_draft.CATEGORY_MOSTLY): SchemaGen
+    leaves TFDV's default of none, so one new company among thousands of rows of a new training
+    drop stopped the run at the AnomaliesGate while the contract let it pass."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from components.contract.suite_draft import CATEGORY_MOSTLY
+
+    schema = text_format.Parse(schema_file.read_text(), schema_pb2.Schema())
+    for feature in schema.feature:
+        if feature.WhichOneof("domain_info") in ("domain", "string_domain") and \
+                not feature.HasField("distribution_constraints"):
+            feature.distribution_constraints.min_domain_mass = CATEGORY_MOSTLY
+    schema_file.write_text(text_format.MessageToString(schema))
 
 
 def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None = None) -> Path:

@@ -29,6 +29,13 @@ def test_make_schema_drafts_a_schema_of_every_column_for_review(tmp_path):
     assert sorted(f.name for f in schema.feature) == sorted(spec.column_names)
     islands = next(d for d in schema.string_domain if d.name == "island")
     assert sorted(islands.value) == ["Biscoe", "Dream", "Torgersen"]
+    # As many new values as the drafted contract allows, not TFDV's default of none.
+    from components.contract.suite_draft import CATEGORY_MOSTLY
+
+    island = next(f for f in schema.feature if f.name == "island")
+    assert island.distribution_constraints.min_domain_mass == pytest.approx(CATEGORY_MOSTLY)
+    assert not next(f for f in schema.feature if f.name == "bill_length_mm").HasField(
+        "distribution_constraints")
     assert spec.schema_path != draft  # the shipped schema is reviewed by hand, never overwritten
 
 
