@@ -331,8 +331,9 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
         variant = write_contract_breaking_csv(spec.csv_path, csv_path, expectation)
         entry = run(taxi.replace(output_root=root / "contract"), "contract", "--csv",
                     str(csv_path))
+        # The error names the file first: `error: <csv>: data contract broken: ...`.
         return entry | {"variant": variant, "refused": entry["error"].startswith(
-            f"error: {CONTRACT_MESSAGE}")}
+            f"error: {csv_path}: {CONTRACT_MESSAGE}")}
 
     def reference() -> dict:
         converted = reference_penguin.to_reference_csv(
