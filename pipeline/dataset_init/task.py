@@ -36,7 +36,10 @@ MAX_CLASSES = 50
 MAX_NUMERIC_CLASSES = 20
 _NEGATIVE_FIRST = [("no", "yes"), ("false", "true"), ("n", "y"), ("f", "t"),
                    ("negative", "positive"), ("neg", "pos"), ("0", "1"), ("absent", "present"),
-                   ("fail", "pass"), ("failure", "success")]
+                   ("fail", "pass"), ("failure", "success"),
+                   # no/yes in French, German, Dutch, Scandinavian, Spanish, Italian, Portuguese
+                   ("non", "oui"), ("nein", "ja"), ("nee", "ja"), ("nej", "ja"), ("nei", "ja"),
+                   ("no", "sí"), ("no", "si"), ("não", "sim"), ("nao", "sim")]
 
 
 class LabelRefused(ValueError):

@@ -138,6 +138,8 @@ def test_a_perfect_predictor_on_too_few_rows_is_flagged_not_ignored(tmp_path):
 @pytest.mark.parametrize("values, task, classes", [
     (["no", "yes"], ds.BINARY, ("no", "yes")),
     (["Yes", "No"], ds.BINARY, ("No", "Yes")),
+    (["oui", "non"], ds.BINARY, ("non", "oui")),  # the rarer one would be second
+    (["Ja", "Nein"], ds.BINARY, ("Nein", "Ja")),
     (["cat", "dog"], ds.BINARY, None),  # the rarer one second
     (["Adelie", "Gentoo", "Chinstrap"], ds.MULTICLASS, ("Adelie", "Chinstrap", "Gentoo")),
     ([3, 1, 2], ds.MULTICLASS, ("1", "2", "3")),
