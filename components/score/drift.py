@@ -34,7 +34,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.contract.data_errors import DataValidationError
 from components.contract.gates import REPORT_FILE, DataValidationReport
-from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY
+from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY, set_comparator
 from pipeline.config.dataset_spec import DRIFT_MIN_ROWS, FEATURE, DatasetSpec
 
 # A column over its threshold is drift only when it is also over NOISE_FACTOR times what the
@@ -82,13 +82,8 @@ def distribution_config(spec: DatasetSpec, columns: "dict[str, str]",
     for name, comparator in columns.items():
         feature = slice_config.feature.add()
         feature.path.step.append(name)
-        threshold = spec.drift.threshold(name, comparator)
-        if comparator == L_INFINITY:
-            feature.distribution_comparator.infinity_norm.threshold = threshold
-        else:
-            divergence = feature.distribution_comparator.jensen_shannon_divergence
-            divergence.threshold = threshold
-            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES
+        set_comparator(feature.distribution_comparator, comparator,
+                       spec.drift.threshold(name, comparator))
     if row_count_change is not None:
         bounds = slice_config.num_examples_comparator
         bounds.min_fraction_threshold = max(0.0, 1 - row_count_change)
@@ -189,11 +184,11 @@ def within_noise(found: "list[dict]", baseline_statistics, rows: int) -> "dict[s
     from components.score.split_divergence import divergences
 
     train, held = (_statistics(baseline_statistics, split) for split in NOISE_SPLITS)
-    over = {m["column"]: m["comparator"] for m in found if m["drifted"]}
-    measured = divergences(train, held, over)
     sizes = [s.datasets[0].num_examples for s in (train, held)]
     if min(sizes) == 0 or rows == 0:
         return {}
+    measured = divergences(train, held, {m["column"]: m["comparator"] for m in found
+                                         if m["drifted"]})
     # Sampling noise between samples of m and n rows grows as 1/m + 1/n: the eval split's
     # reading stands for a compared side at least as large; a smaller one reads more.
     scale = max(1.0, (1 / sizes[0] + 1 / rows) / (1 / sizes[0] + 1 / sizes[1]))

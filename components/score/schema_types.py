@@ -43,6 +43,17 @@ def required_columns(schema_path: Path) -> list[str]:
         (f.HasField("shape") and all(d.size >= 1 for d in f.shape.dim)))]
 
 
+def allow_unseen_values(feature, in_list: float) -> None:
+    """Ask only `in_list` of a column's values to be ones its value list has (TFDV's
+    min_domain_mass; unset, TFDV asks for all: no unseen value), unless the schema already asks
+    for less. A column without a value list (a string domain) has nothing to check."""
+    if feature.WhichOneof("domain_info") not in ("domain", "string_domain"):
+        return
+    constraints = feature.distribution_constraints
+    asked = constraints.min_domain_mass if feature.HasField("distribution_constraints") else 1.0
+    constraints.min_domain_mass = min(asked, in_list)
+
+
 def schema_types(schema_path: Path) -> dict[str, str]:
     """{column: INT | FLOAT | STRING} as the schema types them."""
     from google.protobuf import text_format

@@ -25,7 +25,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.score.schema_types import FLOAT, INT, ROW_KEY, STRING
+from components.score.schema_types import FLOAT, INT, ROW_KEY, STRING, allow_unseen_values
 from pipeline.config.dataset_spec import FEATURE, DatasetSpec
 
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -57,12 +57,8 @@ def serving_schema(schema: schema_pb2.Schema, spec: DatasetSpec, header: List[st
         feature.not_in_environment.extend(kept)
         if feature.name in unread and feature.name in header:
             _anything(feature)
-        elif (in_set_mostly or {}).get(feature.name) is not None and \
-                feature.WhichOneof("domain_info") in ("domain", "string_domain"):
-            constraints = feature.distribution_constraints
-            committed = constraints.min_domain_mass if feature.HasField(
-                "distribution_constraints") else 1.0  # TFDV's default: no unseen value
-            constraints.min_domain_mass = min(committed, in_set_mostly[feature.name])
+        elif (in_set_mostly or {}).get(feature.name) is not None:
+            allow_unseen_values(feature, in_set_mostly[feature.name])
     row_key = result.feature.add()
     row_key.name = ROW_KEY
     row_key.type = schema_pb2.INT
@@ -76,8 +72,8 @@ def _anything(feature: schema_pb2.Feature) -> None:
     """A column no stage reads, as the file may hold it: text, with no domain, count or
     presence to meet (the ingestion writes it as text: column_types)."""
     feature.type = schema_pb2.BYTES
-    for field in ("domain", "int_domain", "float_domain", "string_domain", "bool_domain",
-                  "value_count", "presence", "distribution_constraints", "shape"):
+    for field in ("domain_info", "presence_constraints", "shape_type",
+                  "distribution_constraints"):
         feature.ClearField(field)
 
 

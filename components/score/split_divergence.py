@@ -9,11 +9,24 @@ from __future__ import annotations
 L_INFINITY, JENSEN_SHANNON = "l_infinity", "jensen_shannon"
 
 
+def set_comparator(comparator, kind: str, threshold: float) -> None:
+    """A FeatureComparator (a schema feature's drift_comparator, or DistributionValidator's
+    distribution_comparator) as drift compares: L-infinity, or Jensen-Shannon over quantile
+    histograms."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    if kind == L_INFINITY:
+        comparator.infinity_norm.threshold = threshold
+    else:
+        comparator.jensen_shannon_divergence.threshold = threshold
+        comparator.jensen_shannon_divergence.source.type = \
+            schema_pb2.HistogramSelection.QUANTILES
+
+
 def divergences(first, second, comparators: dict[str, str]) -> dict[str, float]:
     """{column: TFDV's measurement of `second` against `first`} for each column of
     `comparators` ({column: L_INFINITY | JENSEN_SHANNON}) that both statistics hold."""
     import tensorflow_data_validation as tfdv
-    from tensorflow_metadata.proto.v0 import schema_pb2
 
     schema = tfdv.infer_schema(first)
     asked = {}
@@ -22,12 +35,7 @@ def divergences(first, second, comparators: dict[str, str]) -> dict[str, float]:
             feature = tfdv.get_feature(schema, name)
         except ValueError:  # empty in every row
             continue
-        if comparator == L_INFINITY:
-            feature.drift_comparator.infinity_norm.threshold = 0.0
-        else:
-            divergence = feature.drift_comparator.jensen_shannon_divergence
-            divergence.threshold = 0.0
-            divergence.source.type = schema_pb2.HistogramSelection.QUANTILES  # as drift.py
+        set_comparator(feature.drift_comparator, comparator, 0.0)
         asked[name] = comparator
     anomalies = tfdv.validate_statistics(second, schema, previous_statistics=first)
     return {".".join(info.path.step): float(info.drift_measurements[0].value)

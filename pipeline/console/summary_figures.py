@@ -52,14 +52,19 @@ class _MetricsOnly:
     ~1 s inside a penguin run, for a summary line that shows two numbers."""
 
     def __init__(self, evaluation_uri: str):
-        from tensorflow_model_analysis.view import util as view_util
-        from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer
+        self.slicing_metrics = slicing_metrics(evaluation_uri)
 
-        # What load_eval_result does for its slicing_metrics (TFMA 0.47).
-        found = (view_util.convert_metrics_proto_to_dict(p, model_name=None) for p in
-                 metrics_plots_and_validations_writer.load_and_deserialize_metrics(
-                     evaluation_uri, "tfrecord"))
-        self.slicing_metrics = [m for m in found if m is not None]
+
+def slicing_metrics(evaluation_uri: str, model_name: str | None = None) -> list:
+    """What load_eval_result does for its slicing_metrics (TFMA 0.47): every slice's metrics of
+    `model_name` (None: the one model evaluated) as dicts."""
+    from tensorflow_model_analysis.view import util as view_util
+    from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer
+
+    found = (view_util.convert_metrics_proto_to_dict(p, model_name=model_name) for p in
+             metrics_plots_and_validations_writer.load_and_deserialize_metrics(
+                 evaluation_uri, "tfrecord"))
+    return [m for m in found if m is not None]
 
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:

@@ -70,7 +70,7 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     try:
         task = task_rules.infer(label, table.type_of(label), table.counts)
     except LabelRefused as e:  # named by file, and by line where cells are empty
-        lines = _empty_lines(fmt, label, missing_values) if "empty on" in str(e) else []
+        lines = _empty_lines(fmt, label, missing_values) if table.counts.get("") else []
         where = f" (line {', '.join(map(str, lines))}{', ...' if len(lines) == 3 else ''})" \
             if lines else ""
         raise LabelRefused(f"{path}: {e}{where}") from None

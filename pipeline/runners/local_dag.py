@@ -217,12 +217,11 @@ def _new_values_as_the_contract_allows(schema_file: Path) -> None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     from components.contract.suite_draft import CATEGORY_MOSTLY
+    from components.score.schema_types import allow_unseen_values
 
     schema = text_format.Parse(schema_file.read_text(), schema_pb2.Schema())
     for feature in schema.feature:
-        if feature.WhichOneof("domain_info") in ("domain", "string_domain") and \
-                not feature.HasField("distribution_constraints"):
-            feature.distribution_constraints.min_domain_mass = CATEGORY_MOSTLY
+        allow_unseen_values(feature, CATEGORY_MOSTLY)
     schema_file.write_text(text_format.MessageToString(schema))
 
 

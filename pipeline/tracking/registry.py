@@ -143,7 +143,7 @@ def log_and_register(client, run_id: str, name: str, saved_model_dir: str, spec:
     else:
         version = str(existing.version)  # an int in MLflow 3
     version_blessed = blessed or (
-        not created and existing.tags.get(TAG_BLESSED) == str(True).lower())
+        not created and existing.tags.get(TAG_BLESSED) == "true")
     client.set_model_version_tag(name, version, TAG_BLESSED, str(version_blessed).lower())
     promote = blessed and (created or evaluated_now)
     if promote:

@@ -297,15 +297,13 @@ def candidate_result(uri: str):
     config, data_location, file_format, locations = eval_config_writer.load_eval_run(uri)
     name = tfma.CANDIDATE_KEY if tfma.CANDIDATE_KEY in {s.name for s in config.model_specs} \
         else None
-    metrics = (view_util.convert_metrics_proto_to_dict(p, model_name=name)
-               for p in files.load_and_deserialize_metrics(uri, "tfrecord"))
     plots = (view_util.convert_plots_proto_to_dict(p, model_name=name)
              for p in files.load_and_deserialize_plots(uri, "tfrecord")
              if slicer_lib.deserialize_slice_key(p.slice_key) == ())
     location = "" if not locations else locations[name] if name else next(iter(
         locations.values()))
     return view_types.EvalResult(
-        slicing_metrics=[m for m in metrics if m is not None],
+        slicing_metrics=summary_figures.slicing_metrics(uri, name),
         plots=[p for p in plots if p is not None], attributions=[], config=config,
         data_location=data_location, file_format=file_format, model_location=location)
 
