@@ -2,8 +2,9 @@
 
 ExampleValidator (TFDV) and GreatExpectationsValidator (the data contract) only record what they
 found; a gate fails the run when the record holds a problem that must stop it, with an error
-listing each one, so Transform (which the pipeline makes wait for the gates) and everything
-after it never see bad data. The validators do not raise themselves because TFX deletes a failed
+listing each one, so the Trainer (which the pipeline makes wait for the gates) and everything
+after it never see bad data (the Transform runs beside the checks: its output feeds nothing
+until the gates pass). The validators do not raise themselves because TFX deletes a failed
 execution's outputs, and the record is what a person opens to see what broke.
 """
 # No `from __future__ import annotations` here: TFX reads the component type hints at runtime.

@@ -145,7 +145,7 @@ def label_ids(x: tf.Tensor | tf.SparseTensor, classes: tuple[str, ...]) -> tf.Te
 
 def label_values(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     """A regression label as [batch] float32, unscaled (NaN where empty; the data contract
-    refuses empty labels before Transform runs)."""
+    refuses empty labels before the Trainer runs)."""
     return tf.cast(_to_dense(_as_float(x), float("nan")), tf.float32)
 
 

@@ -31,12 +31,19 @@ SERVING_VALIDATOR = "ServingExampleValidator"  # the schema in the SERVING envir
 BULK_INFERRER = "BulkInferrer"
 PREDICTIONS_WRITER = "PredictionsWriter"
 
-# The main pipeline's node ids in run order (a test keeps this equal to what the builder builds).
-STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN,
-          EXAMPLE_VALIDATOR, PREVIOUS_STATISTICS_RESOLVER, ANOMALIES_GATE, DRIFT_VALIDATOR,
-          DRIFT_GATE, TRANSFORM, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER)
-# With --tune, the Tuner runs between the Transform and the Trainer.
-TUNED_STAGES = STAGES[:STAGES.index(TRANSFORM) + 1] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
+# The main pipeline's node ids in TFX's topological order (a test keeps this equal to what the
+# builder builds). The Transform needs only the examples and the schema; the checks run beside
+# it and the Trainer waits for their gates (CHECKS, below).
+STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, EXPECTATIONS_VALIDATOR, TRANSFORM, EXPECTATIONS_GATE,
+          STATISTICS_GEN, EXAMPLE_VALIDATOR, PREVIOUS_STATISTICS_RESOLVER, ANOMALIES_GATE,
+          DRIFT_VALIDATOR, DRIFT_GATE, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER)
+# The checks of a run's data and their gates: nothing on the model's path reads their outputs
+# before the Trainer, which waits for the gates, so a local run runs them beside the Transform
+# (pipeline/runners/check_branch.py).
+CHECKS = (EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, EXAMPLE_VALIDATOR,
+          PREVIOUS_STATISTICS_RESOLVER, ANOMALIES_GATE, DRIFT_VALIDATOR, DRIFT_GATE)
+# With --tune, the Tuner runs after the Transform and the checks, before the Trainer.
+TUNED_STAGES = STAGES[:STAGES.index(TRAINER)] + (TUNER,) + STAGES[STAGES.index(TRAINER):]
 
 
 # The Trainer's per-epoch metrics, beside its model (components/train/trainer_module.py writes it):

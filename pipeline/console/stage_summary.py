@@ -66,14 +66,18 @@ class StageReporter(logging.Handler):
             self.write(stage_line(self.current, "FAILED", seconds))
             self.current = None
 
-    def report(self, node_id: str, seconds: float) -> None:
+    def report(self, node_id: str, seconds: float,
+               on_finished: Callable[[queries.NodeExecution | None], None] | None = None
+               ) -> None:
+        """The stage's line; then on_finished (default: the reporter's) is told its execution."""
         with queries.open_store_context(self.metadata_path) as store:
             node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
         state = "resolved" if node is None or node.is_resolver else node.state
         text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, state, seconds, text))
-        if self.on_finished is not None:
-            self.on_finished(node)
+        then = on_finished or self.on_finished
+        if then is not None:
+            then(node)
 
     def close(self) -> None:
         self._stop_ticker()

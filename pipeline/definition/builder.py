@@ -230,11 +230,6 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         disable_analyzer_cache=True,
         force_tf_compat_v1=True,
     ).with_id(TRANSFORM)
-    # The gates have no data output for Transform to consume, so order them explicitly: a failed
-    # gate ends the run before Transform starts.
-    transform.add_upstream_node(anomalies_gate)
-    transform.add_upstream_node(expectations_gate)
-    transform.add_upstream_node(drift_nodes[-1])  # the drift gate: critical columns stop here
 
     tuner = _tuner(settings, spec, transform, schema_importer, trainer_config)
     trainer = tfx_components.Trainer(
@@ -248,6 +243,12 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=trainer_config,
     ).with_id(TRAINER)
+    # The gates have no data output for the Trainer to consume, so order them explicitly: no
+    # model learns from data a gate refused. The Transform does not wait for them: it runs
+    # beside the checks (pipeline/runners/check_branch.py; Airflow runs them as parallel tasks).
+    for node in filter(None, (tuner, trainer)):
+        for gate in (anomalies_gate, expectations_gate, drift_nodes[-1]):  # drift: critical
+            node.add_upstream_node(gate)                                   # columns stop here
 
     # The default strategy leaves the candidate out (see components/evaluate/baseline_strategy.py); Kubeflow v2
     # only runs TFX's own strategies, so its runner asks for LatestBlessedModelStrategy.

@@ -7,23 +7,24 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Collection, TextIO
 
+from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.console.wall_clock import process_seconds
 from pipeline.runners import last_run, run_record, termination
 
 
 def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
-         on_stage_end=None) -> None:
-    """on_stage_end: called with each finished stage's execution (live_tracking.py)."""
+         on_stage_end=None, checks: Collection[str] = ()) -> None:
+    """on_stage_end: called with each finished stage's execution (live_tracking.py); checks:
+    the nodes to run beside the others (check_branch.py)."""
     from pipeline.console.output_capture import captured_output
 
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
     with captured_output(settings.log_path) as terminal:
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-        from pipeline.console.stage_summary import StageReporter
+        from pipeline.console.stage_summary import StageReporter, stage_line
+        from pipeline.runners import check_branch
         from pipeline.runners.beam_in_process import levers_for_beam
 
         pipeline = make_pipeline()
@@ -32,10 +33,17 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
                                  on_finished=functools.partial(_stage_ended, on_stage_end))
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
+        # A check that ran in the other process: its line, and the tracking (in the thread that
+        # reads that process, hence not _stage_ended: the main thread checks for a stop).
+        branch = check_branch.Branch(
+            ended=lambda node_id, seconds: reporter.report(
+                node_id, seconds, on_stage_end or (lambda node: None)),
+            failed=lambda node_id, seconds: reporter.write(stage_line(node_id, "FAILED",
+                                                                      seconds)))
         try:
             with levers_for_beam(settings):
-                LocalDagRunner().run_with_ir(_pipeline_ir(pipeline, run_id),
-                                             run_options=_run_options(settings))
+                check_branch.run_with_ir(_pipeline_ir(pipeline, run_id), _run_options(settings),
+                                         checks, branch)
         except BaseException as error:
             reporter.report_failure()
             stop = termination.interruption_behind(error)
@@ -120,7 +128,8 @@ def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
         # MLflow logging while the stages run (the store opened, each stage logged as it ends).
         tracker = _live_tracker(settings, spec, run_id, started_ms)
         _run(make_pipeline, settings, out, run_id,
-             on_stage_end=tracker.stage_finished if tracker else None)
+             on_stage_end=tracker.stage_finished if tracker else None,
+             checks=stage_names.CHECKS)
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
         _track(settings, spec, run_id, started_ms, out, error, tracker)
         raise

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATA, pipeline_command, write_csv_sample
+from pipeline.config import stage_names
 from pipeline.config.settings import Settings
 from pipeline.definition import builder
 from pipeline.mlmd import queries
@@ -64,6 +65,23 @@ def test_every_component_ran_once_then_came_from_cache(runs):
     # Three runs: the unchanged one in between recorded no execution at all.
     settings, _, _ = runs
     assert _executions(settings) == {node: ["ran", "cached"] for node in EXECUTED_NODES}
+
+
+def test_the_checks_ran_beside_the_transform_and_the_trainer_after_their_gates(runs):
+    """pipeline/runners/check_branch.py: the first run's contract check ran in a process of its
+    own while the Transform ran; the Trainer started after every gate."""
+    settings, _, _ = runs
+    with queries.open_store_context(settings.metadata_path) as store:
+        first = queries.run_ids(store, settings.full_pipeline_name)[0]
+        spans = {e.node_id: (e.execution.create_time_since_epoch,
+                             e.execution.last_update_time_since_epoch)
+                 for e in queries.run_executions(store, settings.full_pipeline_name, first)}
+    transform = spans[stage_names.TRANSFORM]
+    contract = spans[stage_names.EXPECTATIONS_VALIDATOR]  # both start once the schema exists
+    assert contract[0] < transform[1] and transform[0] < contract[1], spans
+    for gate in (stage_names.EXPECTATIONS_GATE, stage_names.ANOMALIES_GATE,
+                 stage_names.DRIFT_GATE):
+        assert spans[stage_names.TRAINER][0] >= spans[gate][1], (gate, spans)
 
 
 def test_summary_shows_each_stage_and_the_log_keeps_the_noise(runs):

@@ -79,7 +79,8 @@ def test_one_task_per_stage_with_the_pipeline_dependencies(loaded):
               if k not in (scheduler.TRACK_TASK, scheduler.CHECK_TASK)}
     assert {k: [u for u in v["upstream"] if u != scheduler.CHECK_TASK]
             for k, v in stages.items()} == expected
-    assert builder.EXPECTATIONS_GATE in tasks[builder.TRANSFORM]["upstream"]
+    assert builder.EXPECTATIONS_GATE in tasks[builder.TRAINER]["upstream"]
+    assert builder.EXPECTATIONS_GATE not in tasks[builder.TRANSFORM]["upstream"]  # in parallel
     for stage, task in stages.items():
         assert task["command"][3:8] == ["run-node", "--node", stage, "--run-id", "RUN-ID"]
         assert str(settings.output_root) in task["command"]

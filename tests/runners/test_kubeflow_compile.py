@@ -49,8 +49,8 @@ def test_every_stage_is_a_task_with_its_dependencies(compiled):
         depends = {_node(t, nodes) for t in task.get("dependentTasks", [])}
         assert depends == {u.id for u in node.upstream_nodes}, name
     # The data contract still gates training on the cluster.
-    assert {builder.ANOMALIES_GATE, builder.EXPECTATIONS_GATE} <= set(
-        tasks[builder.TRANSFORM]["dependentTasks"])
+    assert {builder.ANOMALIES_GATE, builder.EXPECTATIONS_GATE, builder.DRIFT_GATE} <= set(
+        tasks[builder.TRAINER]["dependentTasks"])
 
 
 def test_stages_run_in_the_project_image_with_the_beam_runner_args(compiled):

@@ -109,6 +109,8 @@ def test_killed_in_transform_then_two_runs_started_together_resume_and_push_one_
         time.sleep(0.2)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
+    # The checks run beside the Transform (check_branch.py): StatisticsGen may have ended.
+    statistics_done = "Component StatisticsGen is finished" in log.read_text()
     # The dead run's lock blocks nobody: what `run --no-wait` takes (run_lock) is free at once
     # (OutputFolderBusy otherwise, as the CLI's exit 75).
     with run_lock.holding_output_folder(Settings(dataset="penguins", output_root=tmp_path),
@@ -125,7 +127,8 @@ def test_killed_in_transform_then_two_runs_started_together_resume_and_push_one_
     ran = next(o for o in outputs if o is not waited[0])
     # The one that ran resumed from the killed run's cache: what did not finish ran.
     states = _states(ran)
-    assert states["CsvExampleGen"] == "cached" and states["StatisticsGen"] == "cached", ran
+    assert states["CsvExampleGen"] == "cached", ran
+    assert states["StatisticsGen"] in (("cached",) if statistics_done else ("cached", "ran")), ran
     assert states["Transform"] == "ran" and states["Pusher"] == "ran", ran
     assert "now champion" in ran, ran
     assert len(list((tmp_path / "penguins" / "serving").iterdir())) == 1

@@ -53,7 +53,7 @@ def airflow_schedule(settings: Settings) -> str | None:
 
 # Edges the builder adds only so that a runner that runs one stage at a time stops sooner on a
 # CSV the contract refuses (its gate before the statistics). Under the LocalExecutor the two run
-# at once instead; a refused CSV still stops the run before Transform, which needs the gate.
+# at once instead; a refused CSV still stops the run before the Trainer, which needs the gates.
 SEQUENTIAL_ONLY_EDGES = {(STATISTICS_GEN, EXPECTATIONS_GATE)}  # (stage, upstream)
 
 
