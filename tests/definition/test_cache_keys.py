@@ -48,7 +48,7 @@ def test_an_edited_schema_is_imported_from_a_new_path(tmp_path):
     assert open(after, "rb").read() == spec.schema_path.read_bytes()  # what a run imports
 
 
-# The main pipeline's stages whose code is this repository's, in run order (--tune adds the
+# The main pipeline's stages whose code is this repository's, in TFX's order (--tune adds the
 # Tuner); the stages of other pipelines (`make score`) after them.
 CODE_STAGES = [n for n in stage_names.TUNED_STAGES if n in builder.STAGE_ENTRY_MODULES]
 ALL_CODE_STAGES = CODE_STAGES + sorted(set(builder.STAGE_ENTRY_MODULES) - set(CODE_STAGES))
@@ -111,8 +111,8 @@ def imported_modules() -> dict[str, list[str]]:
 
 def test_every_main_stage_with_code_has_entry_modules():
     expected = [
-        stage_names.EXAMPLE_GEN, stage_names.EXPECTATIONS_VALIDATOR, stage_names.EXPECTATIONS_GATE,
-        stage_names.ANOMALIES_GATE, stage_names.TRANSFORM, stage_names.TUNER,
+        stage_names.EXAMPLE_GEN, stage_names.EXPECTATIONS_VALIDATOR, stage_names.TRANSFORM,
+        stage_names.EXPECTATIONS_GATE, stage_names.ANOMALIES_GATE, stage_names.TUNER,
         stage_names.TRAINER, stage_names.EVALUATOR]
     assert [n for n in CODE_STAGES if n in expected] == expected
 

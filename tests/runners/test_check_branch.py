@@ -67,14 +67,24 @@ def test_the_checks_run_in_another_process_beside_the_transform_and_the_trainer_
 
 
 def test_a_failed_check_is_the_error_and_nothing_that_waits_for_it_runs(tmp_path):
-    result, launched = _run(tmp_path, EXAMPLES, {**CONTRACT, "raise": "ValueError"}, GATE,
-                            {**TRANSFORM, "sleep": 0.3}, TRAINER)
+    result, launched = _run(tmp_path, EXAMPLES, {**CONTRACT, "sleep": 0.5, "raise": "ValueError"},
+                            GATE, {**TRANSFORM, "sleep": 0.1}, TRAINER)
     # The check's own exception, raised again in the parent (the CLI's message and exit code
     # depend on its type).
     assert result["raised"] == ["ValueError", "contract: bad data"]
     assert result["failed"] == ["contract"] and result["ended"] == []
     assert "gate" not in launched and "trainer" not in launched
     assert "transform" in launched  # it ran beside the check; its outputs feed nothing
+
+
+def test_a_check_that_fails_first_stops_the_run_before_the_next_stage(tmp_path):
+    """A check that fails before the parent's stage starts: that stage does not start."""
+    result, launched = _run(tmp_path, EXAMPLES, {"id": "schema", "up": [], "sleep": 0.5},
+                            {**CONTRACT, "raise": "ValueError"}, GATE,
+                            {**TRANSFORM, "up": ["examples", "schema"]}, TRAINER)
+    assert result["raised"] == ["ValueError", "contract: bad data"]
+    assert {"examples", "contract"} <= set(launched)  # the schema too, unless it came later
+    assert not {"gate", "transform", "trainer"} & set(launched)
 
 
 def test_a_failed_check_explains_a_failed_transform(tmp_path):
