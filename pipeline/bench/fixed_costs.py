@@ -9,6 +9,9 @@ run (pipeline/bench/process.py records when each output line came) into
 - each stage: the seconds its summary line reports;
 - between stages: what TFX's launcher spends outside the stages (resolving inputs, cache
   lookups, publishing to ML Metadata), the gaps the stage lines do not cover;
+- stages beside each other: the checks run in a process of their own while the Transform runs
+  (pipeline/runners/check_branch.py), so the stages' seconds add up to more than the time they
+  took; this part (negative) is that excess, and the parts still add up to the wall time;
 - MLflow logging: the last stage's line (the Pusher's) to the MLflow run's line (what logging
   still costs after the last stage);
 - the rest: the MLflow line to the process's exit (registry line, "Done", interpreter exit).
@@ -39,15 +42,20 @@ def parts(line_seconds: list[tuple[float, str]], wall_s: float) -> dict[str, flo
     if not stages:
         out["set-up"] = (mlflow_at or wall_s) - out["imports"]
     else:
-        first_end, _, first_s = stages[0]
-        out["set-up"] = max(first_end - first_s - out["imports"], 0.0)
-        previous_end = first_end - first_s
-        gaps = 0.0
-        for end, name, seconds in stages:
+        spans = sorted((end - seconds, end) for end, _, seconds in stages)
+        first_start = spans[0][0]
+        out["set-up"] = max(first_start - out["imports"], 0.0)
+        for _, name, seconds in stages:
             out[name] = seconds
-            gaps += max(end - seconds - previous_end, 0.0)
-            previous_end = end
-        out["between stages"] = gaps
+        covered, reached = 0.0, first_start  # the union of the stages' spans
+        for start, end in spans:
+            covered += max(end - max(start, reached), 0.0)
+            reached = max(reached, end)
+        previous_end = reached
+        out["between stages"] = max(previous_end - first_start - covered, 0.0)
+        beside = sum(seconds for _, _, seconds in stages) - covered
+        if beside > 0.05:
+            out["stages beside each other"] = -beside
         if mlflow_at is not None and mlflow_at >= previous_end:
             after = PUSHER if stages[-1][1] == PUSHER else "the last stage"
             out[f"MLflow logging after {after}"] = mlflow_at - previous_end

@@ -587,6 +587,26 @@ def test_fixed_costs_split_a_run_by_when_its_lines_came():
         "imports": 1.0, "set-up": 1.0, "the rest, to exit": 0.0}
 
 
+def test_fixed_costs_count_stages_that_ran_beside_each_other_once():
+    """The contract check ran in the checks' process while the Transform ran (check_branch.py):
+    its 2 s are inside the Transform's span, so they come off again as a part of their own, and
+    the gaps are what no stage covered."""
+    lines = [(1.0, "Pipeline csv2model-taxi: data.csv"),
+             (5.5, "  CsvExampleGen               ran         0.5s  splits train, eval"),
+             (8.0, "  GreatExpectationsValidator  ran         2.0s  expectations passed 60/60"),
+             (9.0, "  Transform                   ran         3.0s  25 transformed features"),
+             (12.0, "  Trainer                     ran         2.5s  val accuracy 0.9"),
+             (12.2, "  Pusher                      ran         0.1s  pushed to y"),
+             (13.0, "MLflow run abc (finished), experiment 1, store sqlite:///z")]
+    costs = fixed_costs.parts(lines, wall_s=13.5)
+    assert costs == pytest.approx({
+        "imports": 1.0, "set-up": 4.0, "CsvExampleGen": 0.5, "GreatExpectationsValidator": 2.0,
+        "Transform": 3.0, "Trainer": 2.5, "Pusher": 0.1, "between stages": 1.1,
+        "stages beside each other": -2.0, fixed_costs.MLFLOW_AFTER_PUSHER: 0.8,
+        "the rest, to exit": 0.5})
+    assert sum(costs.values()) == pytest.approx(13.5)
+
+
 def test_measured_lines_carry_when_they_came(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text("import sys, time\nprint('a', flush=True)\ntime.sleep(0.6)\n"
