@@ -111,10 +111,17 @@ class StatisticsGen(statistics_gen_component.StatisticsGen):
     SPEC_CLASS = StatisticsGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, examples: channel.BaseChannel, code_fingerprint: str = ""):
+    def __init__(self, examples: channel.BaseChannel, code_fingerprint: str = "",
+                 columns: Optional[List[str]] = None):
+        """columns: the only features to describe (TFDV's feature_allowlist); all by default."""
         # TFX's __init__ builds the stock spec, which has no place for the fingerprint.
+        options = None
+        if columns is not None:
+            from tensorflow_data_validation.statistics import stats_options
+
+            options = stats_options.StatsOptions(feature_allowlist=list(columns)).to_json()
         spec = StatisticsGenSpec(
-            examples=examples, schema=None, stats_options_json=None,
+            examples=examples, schema=None, stats_options_json=options,
             exclude_splits=json_utils.dumps([]),
             statistics=channel.Channel(type=standard_artifacts.ExampleStatistics),
             code_fingerprint=code_fingerprint)

@@ -61,6 +61,12 @@ SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATIST
                   PREDICTIONS_WRITER)
 
 
+# Its checks, run beside the BulkInferrer; the Evaluator and the PredictionsWriter wait for
+# their gates (pipeline/runners/check_branch.py).
+SCORING_CHECKS = (EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,
+                  ANOMALIES_GATE, DRIFT_VALIDATOR, DRIFT_GATE)
+
+
 def scoring_stages(labelled: bool) -> tuple[str, ...]:
     """The scoring pipeline's node ids, in run order."""
     return SCORING_STAGES if labelled else tuple(s for s in SCORING_STAGES if s != EVALUATOR)

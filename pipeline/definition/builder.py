@@ -447,7 +447,9 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     """Score spec.csv_path (a new file, label optional) with the champion model: ingestion,
     the contract's expectations that apply to new rows, statistics, the schema in its SERVING
     environment, drift against the champion's training statistics, BulkInferrer, the scored
-    CSV; the Evaluator too when the file has the label. Gates stop the run before inference."""
+    CSV; the Evaluator too when the file has the label. The BulkInferrer runs beside the checks
+    (pipeline/runners/check_branch.py); the gates stop the run before anything is written
+    under scores/ or evaluated."""
     from tfx.components import DistributionValidator
     from tfx.dsl.components.common.importer import Importer
     from tfx.proto import bulk_inferrer_pb2
@@ -485,7 +487,8 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
         validation=expectations_validator.outputs["report"],
         code_fingerprint=stage_fingerprint(EXPECTATIONS_GATE)).with_id(EXPECTATIONS_GATE)
     statistics_gen = StatisticsGen(
-        examples=examples, code_fingerprint=stage_fingerprint(STATISTICS_GEN)
+        examples=examples, code_fingerprint=stage_fingerprint(STATISTICS_GEN),
+        columns=serving_schema.statistics_columns(header, spec.unread_columns),
     ).with_id(STATISTICS_GEN)
     statistics_gen.add_upstream_node(expectations_gate)
     statistics = statistics_gen.outputs["statistics"]
@@ -520,9 +523,6 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
                                                                    output_column=column)]))]),
         code_fingerprint=stage_fingerprint(BULK_INFERRER),
     ).with_id(BULK_INFERRER)
-    # No rows are scored before every check passed.
-    for gate in (anomalies_gate, expectations_gate, drift_gate):
-        inferrer.add_upstream_node(gate)
     writer = PredictionsWriter(
         examples=inferrer.outputs["output_examples"], csv_path=str(spec.csv_path),
         classes=json.dumps(list(spec.classes)), task=spec.task,
@@ -540,6 +540,11 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
         ).with_id(EVALUATOR)
         evaluator.add_upstream_node(inferrer)
         evaluation.append(evaluator)
+    # Nothing is written under scores/ (or evaluated) before every check passed; the inference
+    # itself, into the pipeline root, runs beside the checks.
+    for node in (*evaluation, writer):
+        for gate in (anomalies_gate, expectations_gate, drift_gate):
+            node.add_upstream_node(gate)
     return _pipeline(settings, [
         example_gen, schema_importer, model, training_statistics, expectations_validator,
         expectations_gate, statistics_gen, validator, anomalies_gate, drift_validator, drift_gate,

@@ -263,7 +263,7 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
     started_ms = int(time.time() * 1000)
     published, error = None, None
     try:
-        _run(make_pipeline, settings, out, run_id)
+        _run(make_pipeline, settings, out, run_id, checks=stage_names.SCORING_CHECKS)
         published = scores_folder.publish(settings, _scored_csv(settings, pipeline_name, run_id))
     except BaseException as e:
         error = e
