@@ -74,6 +74,29 @@ def test_one_node_is_launched_with_tfxs_local_runner_utils_and_launcher():
     assert "component_launcher.launch()" in inspect.getsource(local_dag_runner)
 
 
+def test_the_checks_runner_does_what_local_dag_runner_does_for_each_node():
+    """pipeline/runners/check_branch.py runs the IR's nodes itself (the checks in a forked
+    child) with LocalDagRunner.run_with_ir's steps: the partial run marked, skipped nodes left
+    out, the snapshot where a node asks for one, one Launcher per node with its own ML Metadata
+    connection, and the log lines around each launch."""
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from pipeline.runners import check_branch
+
+    theirs = inspect.getsource(LocalDagRunner.run_with_ir)
+    ours = inspect.getsource(check_branch).replace('"', "'").replace(
+        "self.connection_config", "connection_config")
+    for step in ("partial_run_utils.mark_pipeline(", "execution_options.HasField('skip')",
+                 "execution_options.run.perform_snapshot", "partial_run_utils.snapshot(",
+                 "mlmd_connection=metadata.Metadata(connection_config)",
+                 "runner_utils.extract_executor_spec(", "runner_utils.extract_custom_driver_spec(",
+                 "component_launcher.launch()", "logging.info('Component %s is running.'",
+                 "logging.info('Component %s is finished.'"):
+        assert step in theirs and step in ours, step
+    # Nothing else in the loop: a new step in TFX's would need a copy here.
+    assert theirs.count("component_launcher") == 2 and theirs.count("launcher.Launcher(") == 1
+
+
 def test_local_dag_runner_logs_the_lines_the_live_summary_reads():
     """pipeline/console/stage_summary.py:StageReporter.emit turns LocalDagRunner's absl INFO lines
     'Component <id> is running.' / '... is finished.' into the summary."""
