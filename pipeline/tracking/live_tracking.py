@@ -71,7 +71,9 @@ class LiveTracker:
         self._process: subprocess.Popen | None = None
         self._down: Connection | None = None
         self._up: Connection | None = None
-        self._send_lock = threading.Lock()  # stage_finished runs in TFX's thread
+        # stage_finished runs in TFX's thread, and in the thread that reads the checks' process
+        # (pipeline/runners/check_branch.py): one send, and one count, at a time.
+        self._send_lock = threading.RLock()
         self._sent = self._acked = 0
         self._failure: BaseException | None = None
         self._result: TrackedRun | None = None
@@ -102,8 +104,9 @@ class LiveTracker:
         """Called by the live summary as each stage ends (in TFX's thread)."""
         if node is not None:
             self.start()
-            if self._send(node):
-                self._sent += 1
+            with self._send_lock:
+                if self._send(node):
+                    self._sent += 1
 
     def drain(self, poll_s: float = 0.05) -> None:
         """Wait until every stage reported so far is logged (or the worker stopped): for the
