@@ -217,9 +217,20 @@ def _other_delimiter(path: Path, delimiter: str, evidence: str) -> CsvFormatErro
 
 
 def invalid_utf8(path: Path, byte: int, offset: int, line: int) -> CsvFormatError:
+    """A text file in another encoding is still text: say which byte, and what it would be in
+    Windows-1252 (Excel's plain "CSV" on Windows, the usual source), with the way out."""
+    guess = ""
+    try:
+        char = bytes([byte]).decode("cp1252")
+        if char.isprintable() and not char.isspace():
+            guess = (f": {char!r} in Windows-1252, the encoding of Excel's plain CSV on "
+                     "Windows")
+    except UnicodeDecodeError:
+        pass
     return CsvFormatError(
-        f"{path}: not a text CSV file (invalid UTF-8 byte 0x{byte:02x} on line {line}, at byte "
-        f"offset {offset}); the pipeline reads UTF-8: save it as CSV UTF-8")
+        f"{path}: not UTF-8 text (invalid UTF-8 byte 0x{byte:02x} on line {line}, at byte "
+        f"offset {offset}{guess}); the pipeline reads UTF-8: save it as CSV UTF-8, or convert "
+        f"it (iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix})")
 
 
 def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:

@@ -93,8 +93,10 @@ UNREADABLE = {
                "not a text CSV file (binary data: a NUL byte at byte 8)"),
     "not UTF-8": (
         (HEADER + "\n" + ROW.replace("Flash Cab", "Caf\xe9") + "\n").encode("latin-1"),
-        "not a text CSV file (invalid UTF-8 byte 0xe9 on line 2, at byte offset "
-        f"{len(HEADER) + 1 + ROW.index('Flash Cab') + 3}); the pipeline reads UTF-8"),
+        "not UTF-8 text (invalid UTF-8 byte 0xe9 on line 2, at byte offset "
+        f"{len(HEADER) + 1 + ROW.index('Flash Cab') + 3}: 'é' in Windows-1252, the encoding "
+        "of Excel's plain CSV on Windows); the pipeline reads UTF-8: save it as CSV UTF-8, or "
+        "convert it (iconv -f WINDOWS-1252 -t UTF-8 "),
 }
 
 
