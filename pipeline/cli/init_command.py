@@ -303,6 +303,11 @@ def _suite_classes(suite: dict, spec) -> list:
     return []
 
 
+# Fewer eval rows than this, and init says its gates are coarse (a 60-row table was gated on
+# 17 eval rows without a word: its model, below init's own baseline, was blessed).
+FEW_EVAL_ROWS = 100
+
+
 def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
             earlier_runs: Path | None = None, run_flags: list[str] | None = None) -> None:
     from pipeline.config import dataset_spec as ds
@@ -341,6 +346,11 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
                      f"the pipeline's eval split"
                      + (f"; without the flagged {', '.join(g.left_out)}" if g.left_out else "")
                      + ")")
+        if g.eval_rows < FEW_EVAL_ROWS:
+            lines.append(f"    measured on {g.eval_rows} eval rows only: a figure moves by about "
+                         f"{g.max_drop:.3f} from one split to another (the max drop allows "
+                         "that much), too coarse to tell close models apart; more rows give "
+                         "steadier gates")
     if earlier_runs:
         lines.append(f"Note: {earlier_runs} holds earlier runs of a dataset named {draft.name}; "
                      "its champion is the next run's baseline: delete the folder for a fresh "

@@ -124,6 +124,7 @@ def test_init_then_run_on_a_public_table_pushes_a_model(tmp_path):
     assert {p.name for p in folder.iterdir()} == {"data.csv", "spec.yaml", "schema",
                                                   "expectations.json"}
     assert "id: a different whole number on every row" in done.stdout
+    assert "eval rows only" not in done.stdout  # 569 rows: ~170 eval rows
     # TensorFlow's import lines (CUDA, TensorRT) go to the log file, not to the user.
     assert not [line for line in (done.stdout + done.stderr).splitlines()
                 if "TensorRT" in line or "cuda" in line.lower()], done.stderr
@@ -225,6 +226,9 @@ def test_the_printed_commands_carry_the_folders_init_was_given(tmp_path):
     assert shlex.split(make) == ["make", "pipeline", "DATASET=small", "ARGS=" + " ".join(roots)]
     assert shlex.split(python.rstrip(")")) == [
         "python", "-m", "pipeline", "run", "--dataset", "small", *roots]
+    # 120 rows at 0.6: ~48 eval rows, too few for steady gates, and init says so.
+    coarse = next(line for line in done.stdout.splitlines() if "eval rows only" in line)
+    assert int(coarse.split("measured on ")[1].split()[0]) < 100, coarse
     override = next(line for line in done.stdout.splitlines() if "run once: " in line)
     assert shlex.split(override.split("run once: ")[1]) == [
         "make", "pipeline", "DATASET=small",
