@@ -120,7 +120,9 @@ def test_killed_in_transform_then_two_runs_started_together_resume_and_push_one_
     first, second = _start(tmp_path), _start(tmp_path)
     outputs = [p.communicate(timeout=900)[0] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], "\n".join(outputs)[-4000:]
-    waited = [o for o in outputs if "Waiting for `python -m pipeline run`" in o]
+    # Who it waits for: the holder's command, or "another run (who: unknown, ...)" when it
+    # looked between the other's lock and its holder file (CI, 2026-12-05).
+    waited = [o for o in outputs if "to finish: one run per output folder" in o]
     assert len(waited) == 1, outputs
     # The one that waited finds the other's result: nothing left to run, nothing pushed.
     assert "Up to date" in waited[0] and "Pusher" not in waited[0]
