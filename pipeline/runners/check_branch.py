@@ -32,13 +32,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Callable, Collection
+
+from pipeline.config import sent_errors
 
 ENV_SWITCH = "CSV2MODEL_OVERLAP_CHECKS"
 _GO, _STOP, _ENDED, _FAILED = "go", "stop", "ended", "failed"
@@ -228,7 +229,7 @@ class _Overlapped:
                     self.branch.ended(node_id, seconds)
                 elif kind == _FAILED:
                     self.failed_node = node_id
-                    self.error = _raised_again(*error)
+                    self.error = sent_errors.raised_again(*error)
                     self.branch.failed(node_id, seconds)
         except (EOFError, OSError):
             pass
@@ -268,15 +269,6 @@ class _Overlapped:
             raise error
 
 
-def _raised_again(pickled: bytes | None, summary: str) -> BaseException:
-    if pickled is not None:
-        try:
-            return pickle.loads(pickled)
-        except Exception:  # noqa: BLE001 - a class this process cannot rebuild
-            pass
-    return RuntimeError(summary)
-
-
 # ---- the child ---------------------------------------------------------------------------------
 def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> None:
     code = 0
@@ -299,7 +291,8 @@ def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> Non
             try:
                 launch(node)
             except BaseException as e:  # noqa: BLE001 - the parent raises it
-                up.send((_FAILED, node_id, time.monotonic() - started, *_portable(e)))
+                up.send((_FAILED, node_id, time.monotonic() - started,
+                         sent_errors.pickled(e), f"{type(e).__name__}: {e}"))
                 code = 1
                 break
             up.send((_ENDED, node_id, time.monotonic() - started))
@@ -310,12 +303,3 @@ def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> Non
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def _portable(error: BaseException) -> tuple[bytes | None, str]:
-    try:
-        pickled = pickle.dumps(error)
-        pickle.loads(pickled)
-    except Exception:  # noqa: BLE001
-        pickled = None
-    return pickled, f"{type(error).__name__}: {error}"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import queue
 import signal
 import subprocess
@@ -41,7 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import stage_names
+from pipeline.config import sent_errors, stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
@@ -179,12 +178,7 @@ def _raised_again(pickled: bytes | None, summary: str, text: str) -> BaseExcepti
     """The worker's exception in this process: itself when it pickles, else a RuntimeError
     naming it. Its traceback goes to the run's log."""
     logging.getLogger(__name__).error("MLflow tracking failed in its worker process:\n%s", text)
-    if pickled is not None:
-        try:
-            return pickle.loads(pickled)
-        except Exception:  # noqa: BLE001 - a class this process cannot rebuild
-            pass
-    return RuntimeError(summary)
+    return sent_errors.raised_again(pickled, summary)
 
 
 # ---- the worker process ----------------------------------------------------------------------
@@ -209,11 +203,8 @@ def serve(down_fd: int, up_fd: int) -> None:
         worker.work(events, lambda: up.send((_ACK,)))
         message = (_RESULT, worker.result)
     except BaseException as e:  # noqa: BLE001 - raised again in the pipeline by finish()
-        try:
-            pickled = pickle.dumps(e)
-        except Exception:  # noqa: BLE001
-            pickled = None
-        message = (_FAILED, pickled, run_logging.error_summary(e), run_logging.error_text(e))
+        message = (_FAILED, sent_errors.pickled(e), run_logging.error_summary(e),
+                   run_logging.error_text(e))
     try:
         up.send(message)
     except OSError:
