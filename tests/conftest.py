@@ -113,6 +113,17 @@ def pipeline_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", *args]
 
 
+def process_alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it. A process reaped
+    between open() and read() makes the read fail with ESRCH (ProcessLookupError), not ENOENT:
+    CI saw it once."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 SHARED_PENGUIN_RUNS = "penguin_runs"
 
 

@@ -56,7 +56,10 @@ class StageReporter(logging.Handler):
         else:
             self._stop_ticker()
             self.current = None
-            self.report(node_id, time.monotonic() - self.started.get(node_id, time.monotonic()))
+            node = self.report(node_id,
+                               time.monotonic() - self.started.get(node_id, time.monotonic()))
+            if self.on_finished is not None:
+                self.on_finished(node)
 
     def report_failure(self) -> None:
         """Called when the run raised: the stage that was running is the one that failed."""
@@ -66,18 +69,14 @@ class StageReporter(logging.Handler):
             self.write(stage_line(self.current, "FAILED", seconds))
             self.current = None
 
-    def report(self, node_id: str, seconds: float,
-               on_finished: Callable[[queries.NodeExecution | None], None] | None = None
-               ) -> None:
-        """The stage's line; then on_finished (default: the reporter's) is told its execution."""
+    def report(self, node_id: str, seconds: float) -> queries.NodeExecution | None:
+        """The stage's line; returns its execution as read from ML Metadata."""
         with queries.open_store_context(self.metadata_path) as store:
             node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
         state = "resolved" if node is None or node.is_resolver else node.state
         text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, state, seconds, text))
-        then = on_finished or self.on_finished
-        if then is not None:
-            then(node)
+        return node
 
     def close(self) -> None:
         self._stop_ticker()

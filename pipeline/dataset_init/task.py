@@ -25,7 +25,6 @@ Class order (the model's output ids; the binary task's AUC is for the second cla
 from __future__ import annotations
 
 import collections
-
 import dataclasses
 import math
 

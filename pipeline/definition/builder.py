@@ -246,9 +246,10 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     # The gates have no data output for the Trainer to consume, so order them explicitly: no
     # model learns from data a gate refused. The Transform does not wait for them: it runs
     # beside the checks (pipeline/runners/check_branch.py; Airflow runs them as parallel tasks).
+    # drift_nodes[-1] is the drift gate: columns the spec marks critical stop the run there.
     for node in filter(None, (tuner, trainer)):
-        for gate in (anomalies_gate, expectations_gate, drift_nodes[-1]):  # drift: critical
-            node.add_upstream_node(gate)                                   # columns stop here
+        for gate in (anomalies_gate, expectations_gate, drift_nodes[-1]):
+            node.add_upstream_node(gate)
 
     # The default strategy leaves the candidate out (see components/evaluate/baseline_strategy.py); Kubeflow v2
     # only runs TFX's own strategies, so its runner asks for LatestBlessedModelStrategy.

@@ -109,14 +109,10 @@ def _why_not_fork(side, branch) -> str | None:
         return "no check to run beside the model's path"
     if disabled():
         return f"{ENV_SWITCH}=0"
-    return fork_unsafe(_allowed_threads())
-
-
-def _allowed_threads() -> set[str]:
-    """Every thread but the main one is a native pool started at import (OpenBLAS, jemalloc,
-    TensorFlow's): they hold no Python lock. A Python thread makes the fork unsafe (checked
-    apart by fork_unsafe)."""
-    return set(os.listdir("/proc/self/task"))
+    # Every thread there is now is allowed: before the first stage, those are the native pools
+    # the imports started (OpenBLAS, jemalloc); what fork_unsafe refuses is a Python thread or
+    # TensorFlow's runtime.
+    return fork_unsafe(set(os.listdir("/proc/self/task")))
 
 
 class _Launch:
@@ -163,7 +159,6 @@ class _Overlapped:
         # starts once the last of these has run.
         self.go_after = _last_needed(self.main, side)
         self.error: BaseException | None = None
-        self.failed_node: str | None = None
         self._child: int | None = None
         self._down: Connection | None = None
         self._reader: threading.Thread | None = None
@@ -228,7 +223,6 @@ class _Overlapped:
                 if kind == _ENDED:
                     self.branch.ended(node_id, seconds)
                 elif kind == _FAILED:
-                    self.failed_node = node_id
                     self.error = sent_errors.raised_again(*error)
                     self.branch.failed(node_id, seconds)
         except (EOFError, OSError):

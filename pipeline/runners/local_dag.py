@@ -33,11 +33,15 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
                                  on_finished=functools.partial(_stage_ended, on_stage_end))
         logger = logging.getLogger("absl")
         logger.addHandler(reporter)
-        # A check that ran in the other process: its line, and the tracking (in the thread that
-        # reads that process, hence not _stage_ended: the main thread checks for a stop).
+        def check_ended(node_id: str, seconds: float) -> None:
+            """A check that ran in the other process: its line, then the tracking (not
+            _stage_ended: what the stage freed was that process's memory)."""
+            node = reporter.report(node_id, seconds)
+            if on_stage_end is not None:
+                on_stage_end(node)
+
         branch = check_branch.Branch(
-            ended=lambda node_id, seconds: reporter.report(
-                node_id, seconds, on_stage_end or (lambda node: None)),
+            ended=check_ended,
             failed=lambda node_id, seconds: reporter.write(stage_line(node_id, "FAILED",
                                                                       seconds)))
         try:

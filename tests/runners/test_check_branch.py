@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, process_alive
 
 # examples -> {contract -> contract gate}, beside {transform}; the trainer waits for the gate.
 EXAMPLES = {"id": "examples", "up": []}
@@ -38,14 +38,6 @@ def _run(tmp_path, *nodes: dict) -> tuple[dict, dict]:
     return json.loads(done.stdout.splitlines()[-1]), launches
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def test_the_checks_run_in_another_process_beside_the_transform_and_the_trainer_waits(
         tmp_path):
     result, launched = _run(tmp_path, EXAMPLES, {**CONTRACT, "sleep": 0.5},
@@ -63,7 +55,7 @@ def test_the_checks_run_in_another_process_beside_the_transform_and_the_trainer_
     # Each check's end reached the parent, in order, as it happened.
     assert result["ended"] == ["contract", "gate"] and result["failed"] == []
     assert result["seconds"] < 0.5 + 0.2 + 0.6  # not one after the other
-    assert not _alive(launched["gate"]["pid"])
+    assert not process_alive(launched["gate"]["pid"])
 
 
 def test_a_failed_check_is_the_error_and_nothing_that_waits_for_it_runs(tmp_path):

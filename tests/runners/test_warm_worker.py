@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import process_alive
 from pipeline.runners import warm_worker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,16 +77,6 @@ def _wait(condition, seconds: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie. A process reaped between open() and read() makes the read fail
-    with ESRCH (ProcessLookupError), not ENOENT: CI saw it once."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def _ppid(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
@@ -127,7 +118,7 @@ def test_sigterm_to_the_client_reaches_the_child(root, tmp_path):
     client, child = _sleeping_task(root, tmp_path, "sleep")
     client.send_signal(signal.SIGTERM)
     assert client.wait(timeout=15) == -signal.SIGTERM  # died of it, as the child did
-    _wait(lambda: not _alive(child))
+    _wait(lambda: not process_alive(child))
     client, child = _sleeping_task(root, tmp_path, "trap", "7")  # a child that handles it
     client.send_signal(signal.SIGTERM)
     assert client.wait(timeout=15) == 7
@@ -137,7 +128,7 @@ def test_a_killed_client_leaves_no_child_running(root, tmp_path):
     client, child = _sleeping_task(root, tmp_path, "sleep")
     client.kill()
     client.wait()
-    _wait(lambda: not _alive(child))  # the worker saw the connection close
+    _wait(lambda: not process_alive(child))  # the worker saw the connection close
 
 
 def test_a_dead_worker_takes_its_children_and_fails_the_task(root, tmp_path):
@@ -145,7 +136,7 @@ def test_a_dead_worker_takes_its_children_and_fails_the_task(root, tmp_path):
     os.kill(_ppid(child), signal.SIGKILL)
     assert client.wait(timeout=15) == 1
     assert "stopped before the task ended" in client.stderr.read().decode()
-    _wait(lambda: not _alive(child))
+    _wait(lambda: not process_alive(child))
 
 
 def test_without_a_worker_the_task_runs_in_process_saying_so(root):
@@ -200,7 +191,7 @@ def test_a_worker_with_threads_of_its_own_refuses_to_fork(root, tmp_path):
 
 def test_an_idle_worker_stops(root):
     report = json.loads(_run(root, "report", env=_env(**{warm_worker.IDLE_ENV: "1"})).stdout)
-    _wait(lambda: not _alive(report["ppid"]), seconds=10)
+    _wait(lambda: not process_alive(report["ppid"]), seconds=10)
     assert not list((root / warm_worker.FOLDER).glob("*.sock"))
 
 

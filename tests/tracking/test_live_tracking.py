@@ -10,6 +10,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from conftest import process_alive
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
 from pipeline.tracking import live_tracking, run_logging
@@ -259,20 +260,9 @@ def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, 
     assert client.search_runs([parent.info.experiment_id],
                               "attributes.status = 'RUNNING'") == []
     deadline = time.monotonic() + 30
-    while _alive(worker_pid):  # and the worker has ended
+    while process_alive(worker_pid):  # and the worker has ended
         assert time.monotonic() < deadline, "the worker outlived its pipeline"
         time.sleep(0.1)
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for whoever adopted it to reap it."""
-    from pathlib import Path
-
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def test_the_worker_says_whether_the_champion_alias_points_at_the_runs_model(settings):
