@@ -5,6 +5,10 @@ store by design (a scheduled run and a manual one see each other's cache). Two a
 do all the work, both push, and read each other's executions. So a run holds an OS file lock on
 `<output folder>/run.lock` (filelock: fcntl.flock on Unix) while it works: the kernel drops it
 when the holder exits in any way, kill -9 included, so a dead holder never blocks the next run.
+flock belongs to the open file, which a forked child shares: a child that outlived a killed
+holder by a few milliseconds (the checks' process, check_branch.py, still exiting) kept the
+folder locked (CI, 2026-12-05). So a child forked while the lock is held closes its copy of the
+descriptor at once (os.register_at_fork; closing is not unlocking: the parent keeps the lock).
 Who holds it (pid, start, TFX run id, command) is in `run.lock.holder.json` beside it, for the
 line a waiting run prints; a holder file left by a killed run is overwritten by the next holder.
 """
@@ -27,6 +31,11 @@ HOLDER_FILE = "run.lock.holder.json"
 POLL_SECONDS = 0.5
 
 
+# The descriptor of the lock this process holds, for _close_in_forked_child.
+_held_fd: int | None = None
+_fork_hook_registered = False
+
+
 class OutputFolderBusy(RuntimeError):
     """Another run holds the output folder and this one was told not to wait."""
 
@@ -44,6 +53,22 @@ def _holder_text(path: Path) -> str:
     return (f"{holder.get('command', 'a run')} (pid {holder.get('pid')} on "
             f"{holder.get('host')}, started {holder.get('started')}, "
             f"run id {holder.get('run_id') or 'none yet'})")
+
+
+def _close_in_forked_child() -> None:
+    global _held_fd
+    if _held_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(_held_fd)
+        _held_fd = None
+
+
+def _held(fd: int | None) -> None:
+    global _held_fd, _fork_hook_registered
+    _held_fd = fd
+    if fd is not None and not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_close_in_forked_child)
+        _fork_hook_registered = True
 
 
 @contextlib.contextmanager
@@ -73,6 +98,7 @@ def holding_output_folder(settings: Settings, command: str, run_id: str = "", *,
         lock.acquire(poll_interval=POLL_SECONDS)
         out.write(f"  got the output folder after {time.monotonic() - waited:.0f}s\n")
         out.flush()
+    _held(lock._context.lock_file_fd)  # filelock keeps it there (3.x)
     try:
         holder_path.write_text(json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(), "command": command,
@@ -82,4 +108,5 @@ def holding_output_folder(settings: Settings, command: str, run_id: str = "", *,
     finally:
         with contextlib.suppress(OSError):
             holder_path.unlink()
+        _held(None)
         lock.release()

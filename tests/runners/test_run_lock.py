@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mlflow_runs
-from conftest import REPO, pipeline_command
+from conftest import REPO, pipeline_command, process_alive
 from pipeline.config.settings import Settings
 from pipeline.runners import run_lock
 
@@ -61,6 +61,38 @@ def test_no_wait_names_the_holder_and_a_killed_holder_blocks_nobody(tmp_path):
     with run_lock.holding_output_folder(settings, "me", "run-43", wait=False):
         assert '"run_id": "run-43"' in (settings.output_dir / run_lock.HOLDER_FILE).read_text()
     assert not (settings.output_dir / run_lock.HOLDER_FILE).exists()
+
+
+FORK_THEN_DIE = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from pipeline.config.settings import Settings
+    from pipeline.runners import run_lock
+    settings = Settings(dataset="penguins", output_root=Path(sys.argv[1]))
+    with run_lock.holding_output_folder(settings, "the test's holder", "run-42"):
+        child = os.fork()
+        if child == 0:  # as the checks' process: alive after its parent
+            time.sleep(60)
+            os._exit(0)
+        print(child, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_forked_child_still_alive_after_its_killed_parent_holds_no_lock(tmp_path):
+    """flock is the open file's: a forked child (check_branch.py) shares it, and one still
+    exiting after its killed parent kept the folder locked (CI, 2026-12-05)."""
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", FORK_THEN_DIE, str(tmp_path)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    holder.wait()
+    try:
+        assert process_alive(child)
+        with run_lock.holding_output_folder(settings, "me", wait=False):
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_a_waiting_run_says_who_it_waits_for_and_goes_on_when_the_holder_is_gone(tmp_path):
