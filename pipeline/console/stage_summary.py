@@ -61,12 +61,13 @@ class StageReporter(logging.Handler):
             if self.on_finished is not None:
                 self.on_finished(node)
 
-    def report_failure(self) -> None:
-        """Called when the run raised: the stage that was running is the one that failed."""
+    def report_failure(self, state: str = "FAILED", figure: str = "") -> None:
+        """Called when the run raised: the stage that was running failed, or was `stopped`
+        because a check beside it failed (check_branch.py)."""
         self._stop_ticker()
         if self.current is not None:
             seconds = time.monotonic() - self.started[self.current]
-            self.write(stage_line(self.current, "FAILED", seconds))
+            self.write(stage_line(self.current, state, seconds, figure))
             self.current = None
 
     def report(self, node_id: str, seconds: float) -> queries.NodeExecution | None:

@@ -15,7 +15,9 @@ COMPLETE, CACHED, FAILED = Execution.COMPLETE, Execution.CACHED, Execution.FAILE
 # Resolver nodes record what they resolved as INTERNAL_OUTPUT events.
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT,
                   metadata_store_pb2.Event.INTERNAL_OUTPUT)
-STATE_NAMES = {COMPLETE: "ran", CACHED: "cached", FAILED: "failed", Execution.RUNNING: "running"}
+# CANCELED: a stage stopped because a check beside it failed (stopped_stage.py).
+STATE_NAMES = {COMPLETE: "ran", CACHED: "cached", FAILED: "failed", Execution.RUNNING: "running",
+               Execution.CANCELED: "stopped"}
 
 
 def open_store(path: Path) -> metadata_store.MetadataStore:

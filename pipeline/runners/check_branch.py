@@ -14,9 +14,11 @@ MLMD's SQLite retries a write the other process holds a lock for), so the record
 and what Airflow runs are the same. The child tells the parent each node's end, and the parent
 writes its summary line and hands it to the live MLflow tracking, as for its own stages.
 
-- A failed check: its line says FAILED at once; the parent raises its error (the gate's own
-  exception, unpickled) when its running stage ends, before any node that needs the checks.
-  The model's path never starts the Trainer on data a gate refused.
+- A failed check: its line says FAILED at once, and the parent stops the stage it is running
+  (the Transform, through termination.stop_with: on a large file it would run for minutes for
+  nothing) and raises the check's error (the gate's own exception, unpickled). Outside a run's
+  termination block (no handler to stop it), the error is raised when that stage ends, before
+  any node that needs the checks. The model's path never starts the Trainer on refused data.
 - A failed stage in the parent while the checks run: the parent waits for them, and a failed
   check is the error reported (bad data explains a broken Transform, not the other way round).
 - Ctrl-C, SIGTERM: the child ignores SIGINT (the terminal sends it to both); the parent stops
@@ -40,6 +42,7 @@ from multiprocessing.connection import Connection
 from typing import Callable, Collection
 
 from pipeline.config import sent_errors
+from pipeline.runners import termination
 
 ENV_SWITCH = "CSV2MODEL_OVERLAP_CHECKS"
 _GO, _STOP, _ENDED, _FAILED = "go", "stop", "ended", "failed"
@@ -52,11 +55,13 @@ def disabled(environ=None) -> bool:
 
 class Branch:
     """How the parent reports what the child ran: `ended(node_id, seconds)` when a check node
-    ended (the summary line, the tracking), `failed(node_id, seconds)` when one raised."""
+    ended (the summary line, the tracking), `failed(node_id, seconds)` when one raised, and
+    `stopped()` when the parent's own running stage was stopped for that failure."""
 
     def __init__(self, ended: Callable[[str, float], None],
-                 failed: Callable[[str, float], None]):
-        self.ended, self.failed = ended, failed
+                 failed: Callable[[str, float], None],
+                 stopped: Callable[[], None] = lambda: None):
+        self.ended, self.failed, self.stopped = ended, failed, stopped
 
 
 def run_with_ir(ir, run_options, checks: Collection[str], branch: Branch | None) -> None:
@@ -162,6 +167,9 @@ class _Overlapped:
         self._child: int | None = None
         self._down: Connection | None = None
         self._reader: threading.Thread | None = None
+        # The parent is inside one of its stages: a failed check stops it there (_read);
+        # _stopped: it did.
+        self._in_stage = self._stopped = False
 
     def run(self) -> None:
         self._fork()
@@ -172,18 +180,38 @@ class _Overlapped:
                 if set(node.upstream_nodes) & self.side_ids:
                     self._wait()
                 self._raise_if_failed()
-                self.launch(node)
+                self._in_stage = True
+                try:
+                    self.launch(node)
+                finally:
+                    self._in_stage = False
                 if index == self.go_after:
                     self._go()
             self._wait()
             self._raise_if_failed()
+        except termination.StoppedForFailure:  # a failed check stopped the stage (_read)
+            self._own_stage_failed()
+            raise
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM (termination.py): the checks stop too
             self._stop_child()
             raise
         except BaseException:
-            self._wait(stopping=True)
-            self._raise_if_failed()  # bad data explains a failed stage, not the reverse
+            self._own_stage_failed()
             raise
+
+    def _own_stage_failed(self) -> None:
+        """The parent's stage raised: a failed check is the error reported (bad data explains a
+        failed stage, not the reverse). Beam re-raises the stop as a RuntimeError when it lands
+        in a DoFn: the stage's line says stopped whichever it was."""
+        if self._stopped:
+            self.branch.stopped()
+        self._wait(stopping=True)
+        self._raise_if_failed()
+
+    def _stopping_stage(self) -> bool:
+        """termination.stop_with's condition, asked in the main thread as the stop lands."""
+        self._stopped = self._stopped or self._in_stage
+        return self._in_stage
 
     # ---- the parent --------------------------------------------------------------------------
     def _fork(self) -> None:
@@ -225,6 +253,8 @@ class _Overlapped:
                 elif kind == _FAILED:
                     self.error = sent_errors.raised_again(*error)
                     self.branch.failed(node_id, seconds)
+                    # The stage beside it (the Transform) would run to its end for nothing.
+                    termination.stop_with(self._stopping_stage)
         except (EOFError, OSError):
             pass
         except BaseException as e:  # noqa: BLE001 - a failed report is this run's error

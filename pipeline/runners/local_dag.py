@@ -43,7 +43,9 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
         branch = check_branch.Branch(
             ended=check_ended,
             failed=lambda node_id, seconds: reporter.write(stage_line(node_id, "FAILED",
-                                                                      seconds)))
+                                                                      seconds)),
+            stopped=functools.partial(_stage_stopped, reporter, settings,
+                                      pipeline.pipeline_info.pipeline_name, run_id))
         try:
             with levers_for_beam(settings):
                 check_branch.run_with_ir(_pipeline_ir(pipeline, run_id), _run_options(settings),
@@ -56,6 +58,21 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
             raise
         finally:
             logger.removeHandler(reporter)
+
+
+def _stage_stopped(reporter, settings: Settings, pipeline_name: str, run_id: str) -> None:
+    """The stage running here was stopped for a check that failed beside it: its line, and
+    its ML Metadata record CANCELED (then its MLflow stage run ends KILLED, not FAILED)."""
+    from pipeline.mlmd.stopped_stage import record_stopped
+
+    node_id = reporter.current
+    reporter.report_failure("stopped", "for the check that failed")
+    if node_id is None:
+        return
+    try:
+        record_stopped(settings.metadata_path, pipeline_name, node_id, run_id)
+    except Exception:  # noqa: BLE001 - the check's error is the run's; this only says it better
+        logging.getLogger(__name__).exception("could not record %s as stopped", node_id)
 
 
 def _stage_ended(then, node) -> None:

@@ -24,6 +24,13 @@ inside importlib's code, raises nothing there; a stop that Python reports as swa
 (`sys.unraisablehook`) or that was held back is delivered again 50 ms later (the signal, sent to
 the main thread); and each stage's end calls `raise_if_lost()`, which raises a recorded stop that
 some code caught and dropped.
+
+Another thread may also end the main thread's work: `stop_with(while_)` raises StoppedForFailure
+there (through SIGUSR2, sent to the main thread, with the same care as above) if `while_()` is
+still true when it lands. The checks' process (check_branch.py) uses it so that a file the
+contract refuses does not wait for the Transform running beside the checks to end; the caller
+then raises the failure it holds. Neither the run's exit status nor `interruption_behind` treats
+it as a stop asked for: the run ends with that failure.
 """
 from __future__ import annotations
 
@@ -32,9 +39,10 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
+FAILURE_SIGNAL = signal.SIGUSR2  # stop_with's, to the main thread only
 RETRY_SECONDS = 0.05  # how soon a stop that arrived at an unsafe place is delivered again
 
 
@@ -42,11 +50,18 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread where Ctrl-C's KeyboardInterrupt would be."""
 
 
+class StoppedForFailure(KeyboardInterrupt):
+    """Raised in the main thread by stop_with(): another thread holds the run's failure. A
+    KeyboardInterrupt so that library code's `except Exception` lets it through."""
+
+
 @dataclass
 class _Stop:
     """The stop asked for while this block runs (None: none yet)."""
     signum: int | None = None
     retry: threading.Timer | None = field(default=None, repr=False)
+    # stop_with's condition: StoppedForFailure is raised only while it holds.
+    failing: Callable[[], bool] | None = field(default=None, repr=False)
 
 
 _current: _Stop | None = None
@@ -72,18 +87,40 @@ def _handler(signum: int, frame) -> None:
     raise _interrupt(signum)
 
 
-def _deliver_later(stop: _Stop) -> None:
+def _failure_handler(signum: int, frame) -> None:
+    stop = _current
+    if stop is None or stop.failing is None or not stop.failing():
+        return  # the caller raises the failure at its next step, or there is none
+    if _in_importlib(frame):
+        _deliver_later(stop, signum)
+        return
+    raise StoppedForFailure()
+
+
+def stop_with(failing: Callable[[], bool]) -> bool:
+    """From another thread: raise StoppedForFailure in the main thread, if `failing()` is still
+    true there when it lands. False when no block runs (the caller raises at its next step)."""
+    stop = _current
+    if stop is None or threading.current_thread() is threading.main_thread():
+        return False
+    stop.failing = failing
+    signal.pthread_kill(threading.main_thread().ident, FAILURE_SIGNAL)
+    return True
+
+
+def _deliver_later(stop: _Stop, signum: int | None = None) -> None:
     if stop.retry is None or not stop.retry.is_alive():
-        stop.retry = threading.Timer(RETRY_SECONDS, _deliver_again, (stop,))
+        stop.retry = threading.Timer(RETRY_SECONDS, _deliver_again,
+                                     (stop, signum or stop.signum))
         stop.retry.daemon = True
         stop.retry.start()
 
 
-def _deliver_again(stop: _Stop) -> None:
+def _deliver_again(stop: _Stop, signum: int) -> None:
     # The signal itself, to the main thread: unlike _thread.interrupt_main, it also wakes a main
     # thread blocked in a wait (a lock, a join) so that the handler runs there.
     if stop is _current:  # the block is still running: its handler is still installed
-        signal.pthread_kill(threading.main_thread().ident, stop.signum)
+        signal.pthread_kill(threading.main_thread().ident, signum)
 
 
 def _unraisable_hook(previous):
@@ -91,6 +128,9 @@ def _unraisable_hook(previous):
     a dropped stop is delivered again; anything else goes to the hook there was."""
     def hook(unraisable) -> None:
         stop = _current
+        if stop is not None and isinstance(unraisable.exc_value, StoppedForFailure):
+            _deliver_later(stop, FAILURE_SIGNAL)
+            return
         if stop is not None and stop.signum is not None and \
                 isinstance(unraisable.exc_value, KeyboardInterrupt):
             _deliver_later(stop)
@@ -130,7 +170,8 @@ def terminating_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _handler)}
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _handler),
+                FAILURE_SIGNAL: signal.signal(FAILURE_SIGNAL, _failure_handler)}
     # SIGINT only where Python's own Ctrl-C handler is installed: ignored (nohup, `cmd &` in a
     # shell without job control) or the caller's own handler stays as it is.
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:

@@ -51,8 +51,8 @@ def run_status(node: queries.NodeExecution, error: BaseException | None) -> str:
     state = node.execution.last_known_state
     if state in (queries.COMPLETE, queries.CACHED):
         return FINISHED
-    if _interrupted_in(node, error):
-        return KILLED
+    if _interrupted_in(node, error) or state == queries.Execution.CANCELED:
+        return KILLED  # CANCELED: stopped for a check that failed beside it (check_branch.py)
     # FAILED, or still RUNNING (or NEW) in ML Metadata under a run that failed elsewhere.
     return FAILED
 

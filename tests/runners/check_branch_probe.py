@@ -3,10 +3,12 @@ tests/runners/test_check_branch.py (as `python -m tests.runners.check_branch_pro
 a process of its own, so that the fork is of a process with no thread but its main one, as in
 a pipeline run, not of pytest's.
 
-SCENARIO (JSON): {"log": FILE, "nodes": [{"id", "up": [ids], "check": bool, "sleep": s,
-"raise": null | "ValueError" | "KeyboardInterrupt" | "Unpicklable"}]}. Each launch appends
-{"id", "pid", "start", "end"} to FILE; the probe prints what the run raised and what the parent
-was told, as one JSON line.
+SCENARIO (JSON): {"log": FILE, "terminating": bool, "nodes": [{"id", "up": [ids], "check": bool,
+"sleep": s, "raise": null | "ValueError" | "KeyboardInterrupt" | "Unpicklable", "wraps": bool}]}.
+Each launch appends {"id", "pid", "start", "end"} to FILE; the probe prints what the run raised
+and what the parent was told, as one JSON line. "terminating": the run inside
+termination.terminating_as_interrupt(), as the CLI runs it; "wraps": what interrupts the node's
+sleep comes out as a RuntimeError, as Beam re-raises what lands in a DoFn.
 """
 import json
 import os
@@ -14,7 +16,9 @@ import sys
 import time
 from types import SimpleNamespace
 
-from pipeline.runners import check_branch
+import contextlib
+
+from pipeline.runners import check_branch, termination
 
 
 class _Options:
@@ -38,7 +42,12 @@ def main(scenario: dict) -> dict:
     def launch(node) -> None:
         spec = specs[node.node_info.id]
         start = time.time()
-        time.sleep(spec.get("sleep", 0))
+        try:
+            time.sleep(spec.get("sleep", 0))
+        except BaseException as e:
+            if spec.get("wraps"):
+                raise RuntimeError(f"{type(e).__name__} [while running '{spec['id']}']") from e
+            raise
         with open(scenario["log"], "a") as log:
             log.write(json.dumps({"id": spec["id"], "pid": os.getpid(), "start": start,
                                   "end": time.time()}) + "\n")
@@ -52,13 +61,21 @@ def main(scenario: dict) -> dict:
 
     nodes = [_node(n) for n in scenario["nodes"]]
     side = [n for n in nodes if specs[n.node_info.id].get("check")]
-    told = {"ended": [], "failed": []}
+    told = {"ended": [], "failed": [], "stopped": 0}
+
+    def stopped() -> None:
+        told["stopped"] += 1
+
     branch = check_branch.Branch(ended=lambda node_id, s: told["ended"].append(node_id),
-                                 failed=lambda node_id, s: told["failed"].append(node_id))
+                                 failed=lambda node_id, s: told["failed"].append(node_id),
+                                 stopped=stopped)
     started = time.monotonic()
     raised = None
+    block = termination.terminating_as_interrupt() if scenario.get("terminating") \
+        else contextlib.nullcontext()
     try:
-        check_branch._Overlapped(launch, nodes, side, branch).run()  # noqa: SLF001
+        with block:
+            check_branch._Overlapped(launch, nodes, side, branch).run()  # noqa: SLF001
     except BaseException as e:  # noqa: BLE001 - reported
         raised = [type(e).__name__, str(e)]
     return {"raised": raised, "pid": os.getpid(), "seconds": time.monotonic() - started,

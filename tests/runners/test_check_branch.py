@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, process_alive
 
 # examples -> {contract -> contract gate}, beside {transform}; the trainer waits for the gate.
@@ -23,11 +25,11 @@ TRANSFORM = {"id": "transform", "up": ["examples"]}
 TRAINER = {"id": "trainer", "up": ["transform", "gate"]}
 
 
-def _run(tmp_path, *nodes: dict) -> tuple[dict, dict]:
+def _run(tmp_path, *nodes: dict, terminating: bool = False) -> tuple[dict, dict]:
     log = tmp_path / "launches.jsonl"
     done = subprocess.run(
         [sys.executable, "-m", "tests.runners.check_branch_probe",
-         json.dumps({"log": str(log), "nodes": list(nodes)})],
+         json.dumps({"log": str(log), "nodes": list(nodes), "terminating": terminating})],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     launches = {}
@@ -67,6 +69,31 @@ def test_a_failed_check_is_the_error_and_nothing_that_waits_for_it_runs(tmp_path
     assert result["failed"] == ["contract"] and result["ended"] == []
     assert "gate" not in launched and "trainer" not in launched
     assert "transform" in launched  # it ran beside the check; its outputs feed nothing
+
+
+@pytest.mark.parametrize("wraps", [False, True], ids=["raised", "re-raised-by-beam"])
+def test_a_failed_check_stops_the_stage_beside_it_at_once_in_a_run(tmp_path, wraps):
+    """Inside the CLI's termination block: a large file's Transform does not run on for
+    minutes after the contract refused the file. Whether the stop comes out of the stage as
+    itself or as Beam's RuntimeError, the check's error is the run's, and the stage is told
+    stopped once."""
+    result, launched = _run(tmp_path, EXAMPLES, {**CONTRACT, "sleep": 0.3, "raise": "ValueError"},
+                            GATE, {**TRANSFORM, "sleep": 60, "wraps": wraps}, TRAINER,
+                            terminating=True)
+    assert result["raised"] == ["ValueError", "contract: bad data"]
+    assert result["seconds"] < 30  # not the Transform's 60 s
+    assert "transform" not in launched  # stopped in its sleep, before its log line
+    assert result["failed"] == ["contract"] and result["stopped"] == 1
+
+
+def test_a_failed_check_after_the_stage_beside_it_stops_nothing_more(tmp_path):
+    """The stop is asked only while the parent runs a stage: at the barrier, it waits, and the
+    check's error is raised there, with no stage called stopped."""
+    result, launched = _run(tmp_path, EXAMPLES, {**CONTRACT, "sleep": 0.5, "raise": "ValueError"},
+                            GATE, {**TRANSFORM, "sleep": 0.1}, TRAINER, terminating=True)
+    assert result["raised"] == ["ValueError", "contract: bad data"]
+    assert "transform" in launched and "trainer" not in launched
+    assert result["stopped"] == 0
 
 
 def test_a_check_that_fails_first_stops_the_run_before_the_next_stage(tmp_path):

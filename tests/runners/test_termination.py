@@ -172,3 +172,48 @@ def test_an_error_that_follows_a_stop_becomes_that_stop():
                 pass
             assert type(termination.interruption_behind(beams)) is expected
             assert termination.interruption_behind(KeyboardInterrupt()) is None  # one already
+
+
+def _from_another_thread(fn, delay: float = 0.2) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(delay), fn()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_stop_with_from_another_thread_wakes_the_blocked_main_thread_while_it_is_failing():
+    """The checks' reader thread (check_branch.py) ends the Transform's wait this way."""
+    started = time.monotonic()
+    delivered = []
+    with pytest.raises(termination.StoppedForFailure):
+        with termination.terminating_as_interrupt():
+            _from_another_thread(lambda: delivered.append(termination.stop_with(lambda: True)))
+            threading.Event().wait(60)
+    assert delivered == [True] and time.monotonic() - started < 30
+    # Not a stop asked for: the error the caller raises for it stays that error.
+    assert termination.interruption_behind(ValueError("bad data")) is None
+
+
+def test_stop_with_raises_nothing_once_its_condition_no_longer_holds():
+    """Asked in the main thread as the signal lands: the stage it was for has ended."""
+    with termination.terminating_as_interrupt():
+        thread = _from_another_thread(lambda: termination.stop_with(lambda: False), delay=0)
+        thread.join()
+        _wait_for_interrupt(0.5)
+        signal.raise_signal(termination.FAILURE_SIGNAL)  # a stray one: nothing asked
+        _wait_for_interrupt(0.2)
+
+
+def test_stop_with_landing_in_importlib_comes_moments_later():
+    with pytest.raises(termination.StoppedForFailure):
+        with termination.terminating_as_interrupt():
+            termination._current.failing = lambda: True  # noqa: SLF001 - as stop_with sets it
+            _in_importlib(signal.getsignal(termination.FAILURE_SIGNAL), termination.FAILURE_SIGNAL)
+            assert not _imp.lock_held()
+            threading.Event().wait(60)
+
+
+def test_stop_with_outside_a_block_or_from_the_main_thread_asks_nothing():
+    assert termination.stop_with(lambda: True) is False
+    with termination.terminating_as_interrupt():
+        assert termination.stop_with(lambda: True) is False
+        _wait_for_interrupt(0.2)
