@@ -13,6 +13,10 @@ equal-width ones: on taxi, two random halves of the same 15,002 rows differ by 0
 by 0.08 at most on the quantile ones, while fares 30% higher read 0.17. The thresholds are the
 spec's `drift:` block (pipeline/config/dataset_spec.py).
 
+For text columns DriftGate also measures the share of values the baseline never had
+(components/score/unseen_values.py), at the column's L-infinity threshold: L-infinity misses a
+column of many rare values replaced by new ones.
+
 DistributionValidator records every measurement (drift_skew_info) and an anomaly per column over
 its threshold; DriftGate turns that into one line per drifted column, `drift: fare
 Jensen-Shannon 0.31 > 0.10`, a warning, or a stop when the spec marks the column critical. A
@@ -35,6 +39,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.contract.data_errors import DataValidationError
 from components.contract.gates import REPORT_FILE, DataValidationReport
 from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY, set_comparator
+from components.score.unseen_values import UNSEEN, unseen_share
 from pipeline.config.dataset_spec import DRIFT_MIN_ROWS, FEATURE, DatasetSpec
 
 # A column over its threshold is drift only when it is also over NOISE_FACTOR times what the
@@ -48,7 +53,8 @@ from pipeline.config.dataset_spec import DRIFT_MIN_ROWS, FEATURE, DatasetSpec
 NOISE_FACTOR = 2
 NOISE_SPLITS = ("train", "eval")
 # How a line names each comparator, and TFDV's names for its measurements.
-COMPARATOR_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen–Shannon"}
+COMPARATOR_NAMES = {L_INFINITY: "L-infinity", JENSEN_SHANNON: "Jensen–Shannon",
+                    UNSEEN: "values not in the baseline"}
 _MEASUREMENTS = {
     anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: L_INFINITY,
     anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: JENSEN_SHANNON,
@@ -133,6 +139,9 @@ def drift_line(m: dict, critical: bool = False) -> str:
     """`drift: fare Jensen–Shannon 0.31 > 0.10`, `(critical)` after it; with more digits where
     two would print the value equal to the threshold (`0.1004 > 0.1000`)."""
     value, threshold = m["value"], m["threshold"]
+    if m["comparator"] == UNSEEN:  # `drift: city 87% of values not in the baseline (> 10%)`
+        return (f"drift: {m['column']} {value:.0%} of values not in the baseline (> "
+                f"{threshold:.0%})" + (" (critical)" if critical else ""))
     digits = 2
     while digits < 6 and round(value, digits) <= round(threshold, digits):
         digits += 1
@@ -161,6 +170,47 @@ def _num_examples(statistics: standard_artifacts.ExampleStatistics, split: str) 
                .datasets[0].num_examples)
 
 
+def _pair_splits(pair: str, splits: "list[str]", baseline_splits: "list[str]"
+                 ) -> "Optional[tuple[str, str]]":
+    """(split, baseline split) of a split pair `<split>_<baseline split>`."""
+    for split in splits:
+        baseline = pair[len(split) + 1:] if pair.startswith(split + "_") else None
+        if baseline in baseline_splits:
+            return split, baseline
+    return None
+
+
+def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) -> "list[dict]":
+    """For each text column TFDV compared (an L-infinity measurement), the share of the
+    compared split's values that the baseline split never had, at the same threshold; none
+    where the statistics cannot tell (unseen_values.py)."""
+    if statistics is None or baseline_statistics is None:
+        return []
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    baseline_splits = artifact_utils.decode_split_names(baseline_statistics.split_names)
+    read: dict = {}
+
+    def stats(artifact, split: str):
+        if (id(artifact), split) not in read:
+            read[id(artifact), split] = _statistics(artifact, split)
+        return read[id(artifact), split]
+
+    result = []
+    for m in found:
+        if m["comparator"] != L_INFINITY or m["value"] is None:
+            continue
+        pair = _pair_splits(m["split"], splits, baseline_splits)
+        if pair is None:
+            continue
+        share = unseen_share(stats(baseline_statistics, pair[1]), stats(statistics, pair[0]),
+                             m["column"])
+        if share is not None:
+            result.append({"split": m["split"], "column": m["column"], "comparator": UNSEEN,
+                           "value": share, "threshold": m["threshold"],
+                           "drifted": share > m["threshold"]})
+    return result
+
+
 def _pair_rows(pair: str, rows: "dict[str, int]", baseline_rows: "dict[str, int]"
                ) -> "tuple[int, int]":
     """(rows compared, baseline rows compared) of a split pair `<split>_<baseline split>`
@@ -172,29 +222,40 @@ def _pair_rows(pair: str, rows: "dict[str, int]", baseline_rows: "dict[str, int]
     return sum(rows.values()), sum(baseline_rows.values())
 
 
-def within_noise(found: "list[dict]", baseline_statistics, rows: int) -> "dict[str, float]":
-    """{column: the noise bound it stayed within} for the columns measured over their threshold
-    that are within NOISE_FACTOR times the divergence between the baseline's train and eval
-    splits (scaled for a compared side of `rows` rows). Asked only when a column went over its
-    threshold: it imports TFDV, which the gate's task otherwise does without. {} when the
-    baseline lacks either split."""
+def within_noise(found: "list[dict]", baseline_statistics, rows: int
+                 ) -> "dict[tuple[str, str], float]":
+    """{(column, comparator): the noise bound it stayed within} for the measurements over
+    their threshold that are within NOISE_FACTOR times the same measurement between the
+    baseline's train and eval splits (scaled for a compared side of `rows` rows). Asked only
+    when a column went over its threshold: TFDV's comparators import TFDV, which the gate's
+    task otherwise does without. {} when the baseline lacks either split."""
     splits = artifact_utils.decode_split_names(baseline_statistics.split_names)
     if not all(split in splits for split in NOISE_SPLITS):
         return {}
-    from components.score.split_divergence import divergences
-
     train, held = (_statistics(baseline_statistics, split) for split in NOISE_SPLITS)
     sizes = [s.datasets[0].num_examples for s in (train, held)]
     if min(sizes) == 0 or rows == 0:
         return {}
-    measured = divergences(train, held, {m["column"]: m["comparator"] for m in found
-                                         if m["drifted"]})
+    over = [m for m in found if m["drifted"]]
+    measured = {}
+    tfdv_asked = {m["column"]: m["comparator"] for m in over if m["comparator"] != UNSEEN}
+    if tfdv_asked:
+        from components.score.split_divergence import divergences
+
+        measured = {(column, tfdv_asked[column]): value
+                    for column, value in divergences(train, held, tfdv_asked).items()}
+    for m in over:
+        if m["comparator"] == UNSEEN:
+            share = unseen_share(train, held, m["column"])
+            if share is not None:
+                measured[m["column"], UNSEEN] = share
     # Sampling noise between samples of m and n rows grows as 1/m + 1/n: the eval split's
     # reading stands for a compared side at least as large; a smaller one reads more.
     scale = max(1.0, (1 / sizes[0] + 1 / rows) / (1 / sizes[0] + 1 / sizes[1]))
-    bounds = {column: NOISE_FACTOR * value * scale for column, value in measured.items()}
-    return {m["column"]: bounds[m["column"]] for m in found
-            if m["drifted"] and m["column"] in bounds and m["value"] <= bounds[m["column"]]}
+    bounds = {key: NOISE_FACTOR * value * scale for key, value in measured.items()}
+    return {(m["column"], m["comparator"]): bounds[m["column"], m["comparator"]] for m in over
+            if (m["column"], m["comparator"]) in bounds
+            and m["value"] <= bounds[m["column"], m["comparator"]]}
 
 
 def _statistics(statistics: standard_artifacts.ExampleStatistics, split: str):
@@ -224,6 +285,7 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
     # Without a baseline DistributionValidator compares nothing and sets no split pairs.
     compared = bool(pairs) and baseline_statistics is not None
     found = measurements(anomalies.uri, pairs) if compared else []
+    found += unseen_measurements(found, statistics, baseline_statistics) if compared else []
     rows, baseline_rows = _row_count(statistics), _row_count(baseline_statistics)
     # The smallest side of any pair: the file (or drop) compared, or the baseline's split.
     sides = [_pair_rows(pair, rows, baseline_rows) for pair in pairs] if compared else []
@@ -232,8 +294,9 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
     noise = {}
     if judged and any(m["drifted"] for m in found):
         noise = within_noise(found, baseline_statistics, short[0])
-        found = [dict(m, drifted=False, noise=noise[m["column"]])
-                 if m["drifted"] and m["column"] in noise else m for m in found]
+        found = [dict(m, drifted=False, noise=noise[m["column"], m["comparator"]])
+                 if m["drifted"] and (m["column"], m["comparator"]) in noise else m
+                 for m in found]
     drifted = [m for m in found if m["drifted"]] if judged else []
     return {
         "compared": compared,
@@ -244,7 +307,7 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
         "measurements": found,
         "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
             m, m["column"] in critical)) for m in drifted],
-        "within_noise": sorted(noise),
+        "within_noise": sorted({column for column, _ in noise}),
         "row_count_anomalies": row_count_anomalies(anomalies.uri, pairs) if compared else [],
         "rows": sum(rows.values()),
         "baseline_rows": sum(baseline_rows.values()) if compared and compare_rows else None,

@@ -7,6 +7,7 @@ import math
 import os
 from typing import Iterator
 
+from components.score.unseen_values import UNSEEN
 from pipeline.config import stage_names
 from pipeline.mlmd.queries import NodeExecution
 
@@ -233,7 +234,8 @@ def drift_lines(report: dict) -> list[str]:
 
 
 def drift_metrics(report: dict | None) -> dict[str, float]:
-    """For MLflow: drift/<column>, the measured divergence (the larger over split pairs);
+    """For MLflow: drift/<column>, the measured divergence (the larger over split pairs), and
+    for a text column drift/<column>/unseen, the share of its values not in the baseline;
     drift/drifted_columns; drift/row_count_change (a fraction) against the last drop;
     drift/judged 0 with drift/min_rows and no drift/<column> when there were too few rows to
     judge (components/score/drift.py)."""
@@ -245,7 +247,7 @@ def drift_metrics(report: dict | None) -> dict[str, float]:
         metrics["drift/min_rows"] = float(report["min_rows"])
     for m in report["measurements"] if judged else []:
         if m["value"] is not None:
-            key = f"drift/{m['column']}"
+            key = f"drift/{m['column']}" + ("/unseen" if m["comparator"] == UNSEEN else "")
             metrics[key] = max(metrics.get(key, 0.0), float(m["value"]))
     metrics["drift/drifted_columns"] = float(len({m["column"] for m in report["drifted"]}))
     if report.get("baseline_rows"):
@@ -275,8 +277,10 @@ def _drift_gate(node):
               "but within the noise of the baseline's own splits)") if noise else ""
     if not drifted:
         return f"no drift in {columns} columns{within}{change}"
-    named = ", ".join(f"{m['column']}{' (critical)' if m['critical'] else ''}" for m in drifted)
-    return f"{len(drifted)} of {columns} columns drifted: {named}{within}{change}"
+    # A column may drift by two measurements (a text column's L-infinity and unseen values).
+    named = list(dict.fromkeys(f"{m['column']}{' (critical)' if m['critical'] else ''}"
+                               for m in drifted))
+    return f"{len(named)} of {columns} columns drifted: {', '.join(named)}{within}{change}"
 
 
 def _distribution_validator(node):

@@ -265,3 +265,55 @@ def test_a_reading_within_the_baselines_own_split_noise_is_not_drift(tmp_path):
     report = _gate(tmp_path / "shifted", spec, {"score": shifted}, baseline, ("score", "train"))
     assert [m["column"] for m in report["drifted"]] == ["level"]
     assert report["within_noise"] == []
+
+
+def _stores_table(folder: Path, rows: int = 1200, stores: int = 300, seed: int = 5):
+    """A text column of many rare values (300 store codes, a third of a percent each: more
+    than TFDV's schema inference lists, so no value list) beside a number; its schema as
+    TFDV infers it."""
+    import tensorflow_data_validation as tfdv
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"store": [f"S{i:03d}" for i in rng.integers(0, stores, rows)],
+                          "size": np.round(rng.normal(50, 10, rows), 1)})
+    folder.mkdir()
+    (folder / "spec.yaml").write_text(
+        "name: stores\ncsv: data.csv\ntask: regression\nlabel: target\nfeatures:\n"
+        "  store: {type: categorical}\n  size: {type: float}\n"
+        "  target: {type: float, role: label}\n")
+    frame.assign(target=0.0).to_csv(folder / "data.csv", index=False)
+    (folder / "schema").mkdir()
+    schema = tfdv.infer_schema(tfdv.generate_statistics_from_dataframe(frame))
+    assert not tfdv.get_feature(schema, "store").HasField("domain")  # no value list
+    (folder / "schema" / "schema.pbtxt").write_text(str(schema))
+    return frame
+
+
+def test_a_column_of_rare_values_all_replaced_by_new_ones_is_drift(tmp_path):
+    """L-infinity reads the largest change in one value's share: 300 rare store codes all
+    replaced by codes the model never saw move no share by more than a percent. The share of
+    values not in the baseline names it; the same stores drawn again, or a few new ones, do not."""
+    frame = _stores_table(tmp_path / "stores")
+    spec = load_spec(tmp_path / "stores" / "spec.yaml")
+    baseline = {"train": frame.iloc[:840], "eval": frame.iloc[840:]}
+    rng = np.random.default_rng(9)
+    renamed = frame.iloc[:600].assign(store=[f"N{i:03d}" for i in rng.integers(0, 300, 600)])
+    report = _gate(tmp_path / "new", spec, {"score": renamed}, baseline, ("score", "train"))
+    by = {(m["column"], m["comparator"]): m for m in report["measurements"]}
+    assert by["store", drift.L_INFINITY]["value"] < DRIFT_DEFAULTS["l_infinity"]  # missed there
+    assert by["store", drift.UNSEEN]["value"] == 1.0
+    assert [(m["column"], m["comparator"]) for m in report["drifted"]] == [("store", drift.UNSEEN)]
+    assert report["drifted"][0]["line"] == "drift: store 100% of values not in the baseline (> 10%)"
+    assert _stage_figure(tmp_path / "new") == "1 of 2 columns drifted: store"
+    metrics = summary_figures.drift_metrics(report)
+    assert metrics["drift/store/unseen"] == 1.0 and metrics["drift/drifted_columns"] == 1.0
+
+    # The same stores, drawn again; then one row in twenty from a new store.
+    again = frame.sample(600, replace=True, random_state=11)
+    report = _gate(tmp_path / "again", spec, {"score": again}, baseline, ("score", "train"))
+    assert report["drifted"] == []
+    few = again.assign(store=[f"N{i}" if i % 20 == 0 else s
+                              for i, s in enumerate(again["store"])])
+    report = _gate(tmp_path / "few", spec, {"score": few}, baseline, ("score", "train"))
+    unseen = next(m for m in report["measurements"] if m["comparator"] == drift.UNSEEN)
+    assert 0.04 < unseen["value"] < 0.1 and report["drifted"] == []
