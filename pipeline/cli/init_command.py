@@ -321,10 +321,13 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
     if draft.missing_values:
         lines.append(f"  missing_values: {', '.join(draft.missing_values)} "
                      f"({draft.missing_reason})")
-    flagged = draft.flagged
+    flagged = [f"    {c.name}: {c.reason}" for c in draft.flagged]
+    computed = draft.gates.computed_label_note() if draft.gates is not None else ""
+    if computed:
+        flagged.insert(0, f"    {draft.label} (the label): {computed}")
     lines.append(f"  flagged for review ({len(flagged)}):" if flagged else
                  "  flagged for review: none")
-    lines += [f"    {c.name}: {c.reason}" for c in flagged]
+    lines += flagged
     if draft.gates is not None and draft.gates.left_out:
         lines.append("    if a run pushed a champion trained with one before you ignore it "
                      "(docs/init.md, Leakage), run once: "

@@ -27,6 +27,15 @@ one is a ridge regression on the same design; `min_improvement_over_mean` is 80%
 RMSE improvement over the mean (1 - its RMSE / the mean's), rounded down to 0.01, and
 `max_rmse_increase` the relative standard error of an RMSE on the whole file's eval split,
 1 / sqrt(2 n), rounded up to 0.001.
+
+A ridge regression that predicts the label almost exactly (an RMSE improvement over the mean of
+EXACT_FIT or more: R² above 0.9999) says the label is likely computed from some of the columns,
+a leak no one column shows: randhie's `meddol` is the sum of five spending columns, each of
+which alone scores far below leakage.py's flag, while the ridge read 1.000. Init flags the label
+for review and names the columns the fit needs: of the EXACT_FIT_CANDIDATES with the largest
+weights, each without which a refit is no longer near-exact (Proposal.exact_fit). The gates are
+then measured without those columns, as without flagged ones: they hold whether the user
+ignores them or keeps them.
 """
 from __future__ import annotations
 
@@ -42,6 +51,11 @@ from pipeline.dataset_init.hash_split import EVAL, TRAIN
 from pipeline.dataset_init.table_sample import TableSample
 
 GATE_SHARE = 0.8
+# A linear fit this close (1 - RMSE / the mean's RMSE) is a computed label (module docstring).
+EXACT_FIT = 0.99
+# The columns named for it: of this many with the largest standardized weights, those without
+# any one of which the fit is no longer near-exact (each refit: a ridge on <= LINEAR_ROWS rows).
+EXACT_FIT_CANDIDATES = 12
 LINEAR_ROWS = 20_000
 MIN_CATEGORY_ROWS = 5
 SEED = 0
@@ -64,9 +78,26 @@ class Proposal:
     trivial: str = "the majority class"
     linear_name: str = "a logistic regression"
     left_out: tuple[str, ...] = ()  # flagged feature columns the linear baseline leaves out
+    # Regression with a near-exact linear fit (EXACT_FIT): the columns it needs (each one
+    # without which it is no longer near-exact; may be empty). None: no such fit.
+    exact_fit: tuple[str, ...] | None = None
+    exact_figure: float | None = None  # that fit's figure, with every column
 
     def gates(self) -> dict[str, float]:
         return {self.key: self.minimum, self.change_key: self.max_drop}
+
+    def computed_label_note(self) -> str:
+        """Why the label is flagged for review when a linear fit predicts it almost exactly
+        (exact_fit), else ''."""
+        if self.exact_fit is None:
+            return ""
+        needed = (f"without any one of {', '.join(self.exact_fit)} the fit is no longer that "
+                  "close" if self.exact_fit else "no single column is needed for it")
+        return (f"{self.linear_name} on the features predicts it almost exactly ({self.metric} "
+                f"{self.exact_figure:.3f} on held-out rows, >= {EXACT_FIT}): is it computed from "
+                "some "
+                f"of them? {needed[0].upper() + needed[1:]}; ignore the columns it is made of "
+                "(role: ignore) unless they are known before it is")
 
     @property
     def override(self) -> str:
@@ -179,29 +210,82 @@ def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
 def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label: str,
                        split: np.ndarray, train_ratio: float) -> Proposal:
     """The regression gates (see the module docstring)."""
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import make_pipeline
-
     y = np.array([float(v) for v in table.column(label)])
     train_rows, eval_rows = np.flatnonzero(split == TRAIN), np.flatnonzero(split == EVAL)
     file_eval = max(1, round(table.rows * (1 - round(train_ratio * 100) / 100)))
     change = max(math.ceil(1000 / math.sqrt(2 * file_eval)) / 1000, 0.001)
-    improvement = None
+    if len(train_rows) > LINEAR_ROWS:
+        train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
+                                                                replace=False))
+    improvement, exact, exact_figure = None, None, None
     if len(train_rows) > 1 and len(eval_rows) and baseline_columns(columns):
-        mean_rmse = float(np.sqrt(np.mean((y[eval_rows] - y[train_rows].mean()) ** 2)))
-        if len(train_rows) > LINEAR_ROWS:
-            train_rows = np.sort(np.random.default_rng(SEED).choice(train_rows, LINEAR_ROWS,
-                                                                    replace=False))
         frame, design = _design(table, columns, split == TRAIN)
         try:
-            model = make_pipeline(design, Ridge()).fit(frame.iloc[train_rows], y[train_rows])
-            rmse = float(np.sqrt(np.mean((model.predict(frame.iloc[eval_rows])
-                                          - y[eval_rows]) ** 2)))
-            improvement = 1 - rmse / mean_rmse if mean_rmse > 0 else None
+            matrix = design.fit(frame.iloc[train_rows]).transform(frame)
         except ValueError:  # no usable feature column
-            improvement = None
+            matrix = None
+        if matrix is not None:
+            owners = _owners(design, columns)
+            fit = _RidgeFit(matrix, y, train_rows, eval_rows)
+            improvement = fit.improvement(range(len(owners)))
+            if improvement is not None and improvement >= EXACT_FIT:
+                exact, exact_figure = _needed_columns(fit, owners), improvement
+                # The gates without them, as without flagged columns: they hold whether the
+                # user ignores those columns or keeps them.
+                improvement = fit.improvement(i for i, owner in enumerate(owners)
+                                              if owner not in exact)
     minimum = math.floor(GATE_SHARE * max(improvement or 0.0, 0.0) * 100) / 100
     return Proposal("RMSE improvement over the mean", "min_improvement_over_mean", minimum,
                     change, 0.0, improvement, int((split == EVAL).sum()),
                     change_key="max_rmse_increase", trivial="the train mean",
-                    linear_name="a ridge regression", left_out=_left_out(columns))
+                    linear_name="a ridge regression",
+                    left_out=_left_out(columns) + tuple(exact or ()), exact_fit=exact,
+                    exact_figure=exact_figure)
+
+
+class _RidgeFit:
+    """Ridge regressions on columns of one design matrix (the design fitted on train rows)."""
+
+    def __init__(self, matrix, y: np.ndarray, train_rows: np.ndarray, eval_rows: np.ndarray):
+        self.matrix, self.y = matrix, y
+        self.train_rows, self.eval_rows = train_rows, eval_rows
+        self.mean_rmse = float(np.sqrt(np.mean((y[eval_rows] - y[train_rows].mean()) ** 2)))
+        self.coefficients = None
+
+    def improvement(self, kept) -> float | None:
+        """1 - RMSE / the train mean's RMSE, on the eval rows, of a ridge on `kept` columns."""
+        from sklearn.linear_model import Ridge
+
+        kept = list(kept)
+        if self.mean_rmse <= 0 or not kept:
+            return None
+        train = self.matrix[self.train_rows][:, kept]
+        model = Ridge().fit(train, self.y[self.train_rows])
+        self.coefficients = np.abs(np.ravel(model.coef_))
+        predicted = model.predict(self.matrix[self.eval_rows][:, kept])
+        rmse = float(np.sqrt(np.mean((predicted - self.y[self.eval_rows]) ** 2)))
+        return 1 - rmse / self.mean_rmse
+
+
+def _owners(design, columns: Sequence[ColumnDraft]) -> list[str]:
+    """The spec column each column of the fitted design's matrix comes from."""
+    kept = sorted((c.name for c in baseline_columns(columns)), key=len, reverse=True)
+    owners = []
+    for name in design.get_feature_names_out():
+        _, _, feature = name.partition("__")
+        # A one-hot name is `<column>_<value>`: the longest column name it starts with.
+        owners.append(next((c for c in kept if feature == c or feature.startswith(c + "_")),
+                           feature))
+    return owners
+
+
+def _needed_columns(fit: _RidgeFit, owners: list[str]) -> tuple[str, ...]:
+    """Of the EXACT_FIT_CANDIDATES columns with the largest weights in the last fit (numbers
+    standardized: the label's change per standard deviation; a category's largest one-hot
+    weight), those without which the fit is no longer near-exact."""
+    weight: dict[str, float] = {}
+    for owner, coefficient in zip(owners, fit.coefficients):
+        weight[owner] = max(weight.get(owner, 0.0), float(coefficient))
+    candidates = sorted(weight, key=weight.get, reverse=True)[:EXACT_FIT_CANDIDATES]
+    return tuple(c for c in candidates if (fit.improvement(
+        i for i, owner in enumerate(owners) if owner != c) or 0.0) < EXACT_FIT)

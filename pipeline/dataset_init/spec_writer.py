@@ -59,7 +59,9 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
                      + _comment(draft.missing_reason))
     lines += [
         f"task: {task.task}" + _comment(task.reason),
-        f"label: {scalar(draft.label)}",
+        f"label: {scalar(draft.label)}" + (
+            _comment("REVIEW: " + draft.gates.computed_label_note())
+            if draft.gates is not None and draft.gates.exact_fit is not None else ""),
     ]
     if task.classes:
         counts = ", ".join(f"{n:,}" for n in task.counts.values())

@@ -300,6 +300,36 @@ def test_a_regression_label_gets_gates_from_the_mean_and_a_ridge(tmp_path):
     assert spec.gates.min_improvement_over_mean == draft.gates.minimum
 
 
+def test_a_label_computed_from_several_columns_is_flagged_and_gated_without_them(tmp_path):
+    """A total of three spending columns (as randhie's meddol, the sum of five): no column alone
+    restates it, so leakage.py flags none, but a ridge on them all reads 1.000. Init flags the
+    label, names the columns the fit needs, and measures the gates without them; a label a ridge
+    predicts well but not exactly is left alone."""
+    rng = random.Random(4)
+    rows = 800
+    visits = [rng.randrange(10) for _ in range(rows)]
+    parts = {name: [round(rng.expovariate(1 / scale) * (v + 1), 2) for v in visits]
+             for name, scale in (("drugs", 30), ("hospital", 400), ("office", 80))}
+    total = [round(sum(p[i] for p in parts.values()), 2) for i in range(rows)]
+    table = {**parts, "visits": visits, "age": [rng.randrange(18, 90) for _ in range(rows)],
+             "total": total}
+    draft = drafted(tmp_path, table, "total")
+    gates = draft.gates
+    assert gates.exact_figure > 0.99 and set(gates.exact_fit) == set(parts)
+    assert not any(c.flagged for c in draft.columns)  # no single column gives it away
+    assert set(gates.left_out) == set(parts) and gates.linear < 0.9  # visits and age only
+    assert gates.minimum == int(gates.linear * 0.8 * 100) / 100
+    note = gates.computed_label_note()
+    assert "predicts it almost exactly" in note and "drugs" in note
+    spec_text = spec_writer.render(draft, "table.csv", str(tmp_path / "table.csv"))
+    assert "label: total  # REVIEW: a ridge regression" in spec_text
+
+    noisy = dict(table, total=[round(t + rng.gauss(0, 60), 2) for t in total])
+    gates = drafted(tmp_path, noisy, "total").gates
+    assert gates.exact_fit is None and gates.computed_label_note() == ""
+    assert 0.5 < gates.linear < 0.99 and gates.left_out == ()
+
+
 def _label_and_copy(task: str, rng: random.Random, x: list[float]) -> tuple[list, list]:
     """A label a weak feature predicts noisily, and a near-copy of it (flagged: too few eval
     rows to ignore it outright)."""
