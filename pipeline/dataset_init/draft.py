@@ -50,6 +50,30 @@ class DatasetDraft:
         return [c for c in self.columns if c.flagged]
 
 
+_QUOTES = "'\"`"
+
+
+def _bare(name: str) -> str:
+    return name.strip().strip(_QUOTES).strip().lower()
+
+
+def _not_a_column(label: str, header: list[str], path) -> str:
+    """The refusal of a label the header lacks, with the name it likely meant. A header that
+    wraps its names in single quotes ('vote', statsmodels' anes96) keeps them in the names: CSV
+    quotes with double quotes only."""
+    quoted = any(h != h.strip(_QUOTES) for h in header)
+    names = ", ".join(repr(h) if quoted else h for h in header)
+    message = f"the label '{label}' is not a column of {path} (columns: {names})"
+    close = [h for h in header if _bare(h) == _bare(label)]
+    if not close:
+        return message
+    if close[0].strip() != close[0].strip().strip(_QUOTES):
+        return (f"{message}; did you mean {close[0]!r}? The header writes that name inside "
+                "quotes that CSV keeps as part of it (it quotes with double quotes only): pass "
+                f"--label \"{close[0]}\", or remove them from the header line")
+    return f"{message}; did you mean '{close[0]}'?"
+
+
 def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
           sample_rows: int = table_sample.SAMPLE_ROWS) -> DatasetDraft:
     """Draft the dataset `name` from the CSV at path with `label` as the label (LabelRefused,
@@ -58,10 +82,7 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     fmt_header = fmt.header
     _check_names(path, fmt)
     if label not in fmt_header:
-        close = [h for h in fmt_header if h.strip().lower() == label.strip().lower()]
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise LabelRefused(f"the label '{label}' is not a column of {path} (columns: "
-                           f"{', '.join(fmt_header)}){hint}")
+        raise LabelRefused(_not_a_column(label, fmt_header, path))
     table = table_sample.read(path, count=label, sample_rows=sample_rows)
     if table.rows == 0:
         raise LabelRefused(f"{path} has a header but no data rows")

@@ -39,6 +39,18 @@ def test_a_bad_label_is_refused_in_one_line_with_nothing_written(tmp_path, label
     assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
 
 
+def test_a_header_of_single_quoted_names_says_how_to_name_the_label(tmp_path):
+    """statsmodels' anes96 writes `'vote'` in its header: CSV keeps those quotes in the name,
+    so `--label vote` is not a column; the refusal shows the names as they are and what to
+    pass, which then drafts the dataset."""
+    path = tmp_path / "anes.csv"
+    path.write_text("'age','vote'\n" + "".join(f"{20 + i % 50},{i % 2}\n" for i in range(300)))
+    done = init(tmp_path, "--csv", str(path), "--label", "vote")
+    _one_line_refusal(done, "(columns: \"'age'\", \"'vote'\"); did you mean \"'vote'\"?")
+    assert "pass --label \"'vote'\"" in done.stderr
+    assert init(tmp_path, "--csv", str(path), "--label", "'vote'").returncode == 0
+
+
 def test_a_label_with_one_value_is_refused(tmp_path):
     path = tmp_path / "one.csv"
     path.write_text("x,y\n1,a\n2,a\n3,a\n")
