@@ -177,9 +177,11 @@ def _column_expectations(f: Feature, p: _Profile, rows: int, severity: str) -> l
             mostly=CATEGORY_MOSTLY))
     elif numeric:
         low, high = _range(p, integer=f.type in (INT, CATEGORICAL_INT))
+        # A time (a year, a timestamp) is bounded from below only: new data comes later.
+        bounds = {"min_value": low} if f.time else {"min_value": low, "max_value": high}
         drafted.append(_expectation(
             "expect_column_values_to_be_between", severity, f"min {_number(p.low)}, max {_number(p.high)}",
-            column=f.name, min_value=low, max_value=high, mostly=RANGE_MOSTLY))
+            column=f.name, **bounds, mostly=RANGE_MOSTLY))
     return drafted
 
 

@@ -146,6 +146,10 @@ class Feature:
     buckets: int = 0  # > 0: also feed quantile buckets of this numeric feature
     oov_buckets: int = 1  # categorical only: hash buckets for values not in the vocabulary
     description: str = ""
+    # Numeric only: values that grow with time (a year, a timestamp), so new data comes later
+    # than the training data. The drafted contract bounds it from below only, and drift does not
+    # compare it (components/contract/suite_draft.py, components/score/drift.py).
+    time: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -252,7 +256,9 @@ class DatasetSpec:
             "label": self.label,
             "classes": list(self.classes),
             "slice_by": self.slice_by,
-            "features": [dataclasses.asdict(f) for f in self.features],
+            # `time` only when set: a spec without it keeps the fingerprint it had.
+            "features": [{k: v for k, v in dataclasses.asdict(f).items()
+                          if k != "time" or v} for f in self.features],
             # Only when set, so the fingerprint of a spec without it is what it was.
             **({"missing_values": list(self.missing_values)} if self.missing_values else {}),
         }
@@ -283,7 +289,7 @@ def _parse_feature(path: Path, name: str, raw: Any) -> Feature:
         raw = {"type": raw}
     if not isinstance(raw, Mapping):
         raise _fail(path, f"feature '{name}': expected a mapping with 'type', got {raw!r}")
-    unknown = set(raw) - {"type", "role", "buckets", "oov_buckets", "description"}
+    unknown = set(raw) - {"type", "role", "buckets", "oov_buckets", "description", "time"}
     if unknown:
         raise _fail(path, f"feature '{name}': unknown key(s) {sorted(unknown)}")
     ftype = raw.get("type")
@@ -302,9 +308,15 @@ def _parse_feature(path: Path, name: str, raw: Any) -> Feature:
     oov = raw.get("oov_buckets", 1)
     if not isinstance(oov, int) or oov < 1:
         raise _fail(path, f"feature '{name}': oov_buckets must be an integer >= 1, got {oov!r}")
+    time = raw.get("time", False)
+    if not isinstance(time, bool):
+        raise _fail(path, f"feature '{name}': time must be true or false, got {time!r}")
+    if time and ftype not in NUMERIC_TYPES:
+        raise _fail(path, f"feature '{name}': time only applies to numeric types (a year, a "
+                          f"timestamp), not {ftype}")
     return Feature(
         name=name, type=ftype, role=role, buckets=buckets, oov_buckets=oov,
-        description=str(raw.get("description", "")),
+        description=str(raw.get("description", "")), time=time,
     )
 
 

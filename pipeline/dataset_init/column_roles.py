@@ -23,11 +23,19 @@ Role `ignore` (the column cannot help, or would mislead):
    TEXT_DISTINCT (20%) distinct values (the pipeline has no text features; a few long repeated
    phrases are categories, not text);
 6. whole numbers different on every row that count up in file order or whose name says id
-   (`id`, `*_id`, `key`, `uuid`, `index`): a row number or an identifier, not a quantity;
+   (`id`, `*_id`, `key`, `uuid`, `index`): a row number or an identifier, not a quantity
+   (after rule 6b: a timestamp named as one is a time even when each row has its own);
 7. label leakage (leakage.py): a column that alone predicts the label almost perfectly on the
    pipeline's eval rows. One that predicts it suspiciously well stays a feature, flagged.
 
 Types of the others:
+- 6b, a time: whole numbers from 1800 to 2200 in a column named as a year (`year`, `yr`,
+  `fiscal_year`), or numbers in the range of Unix times from 1990 to 2100 (seconds or
+  milliseconds) in one named as a time (`time`, `date`, `epoch`, `ts`, `*_at`): `int` or
+  `float` with `time: true`. New data comes later: as a code, every new year would be a value
+  never seen (and the contract's value set would refuse it); as a number the model reads it
+  beyond its training range, the contract bounds it from below only, and drift does not compare
+  it;
 - text: `categorical` (a vocabulary, with a bucket for values not seen in training);
 - whole numbers written with leading zeros ('00501') in at least LEADING_ZERO_SHARE (1%) of
   the values, two at least: `categorical_int` (zip codes, account or product numbers: names,
@@ -89,6 +97,7 @@ class ColumnDraft:
     reason: str  # the spec line's comment
     buckets: int = 0
     flagged: bool = False  # suspicious: listed for review
+    time: bool = False  # a year or a timestamp (the spec's `time: true`)
     score: float | None = None  # alone against the label, held out (leakage.py)
 
 
@@ -217,6 +226,16 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
         groups = leakage.groups_by_value(values)
     else:
         numbers = _numbers(values)
+        time = _time_kind(name, numbers)
+        if time:
+            buckets = _buckets(table.rows, distinct)
+            draft = ColumnDraft(
+                name, ds.INT if kind == ColumnType.INT else ds.FLOAT, ds.FEATURE,
+                f"{time}, {distinct:,} distinct: new data comes later, so a number (read beyond "
+                "its training range, not a code never seen), bounded from below only in the "
+                "contract, not compared for drift" + _bucket_note(buckets), buckets, time=True)
+            return _judged(draft, leakage.groups_by_range(numbers, split), y, split, classes,
+                           metric)
         if kind == ColumnType.INT and distinct == len(present) and (
                 _looks_like_id(name) or _counts_up(numbers)):
             why = "its name says id" if _looks_like_id(name) else "it counts up row by row"
@@ -227,6 +246,12 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
                                split, classes, metric)
         if draft.type == ds.CATEGORICAL_INT:
             groups = leakage.groups_by_value(values)
+    return _judged(draft, groups, y, split, classes, metric)
+
+
+def _judged(draft: ColumnDraft, groups, y: np.ndarray, split: np.ndarray, classes: int,
+            metric: str) -> ColumnDraft:
+    """The draft after the leakage check of its rows grouped by `groups` (rule 7)."""
     verdict = leakage.judge(leakage.score(groups, y, split, classes), y, split, classes)
     if verdict.action == leakage.IGNORE:
         return dataclasses.replace(draft, role=ds.IGNORE, reason=verdict.describe(metric),
@@ -242,6 +267,31 @@ _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 _MONEY_OR_SHARE = re.compile(r"[-+]?\s*[$€£¥]?\s*[-+]?\d{1,3}(,\d{3})*(\.\d+)?\s*[%$€£¥]?"
                              r"|[-+]?\s*[$€£¥]?\s*[-+]?\d+(\.\d+)?\s*[%$€£¥]?")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+
+
+# A time, rule 6b: whole numbers in YEARS named as a year, or numbers in EPOCH_SECONDS (or
+# milliseconds) named as a time. Both the name and the values must say so: randhie's `year`
+# (1 to 5, the year of the study) is a code, and a price of 1950 is not a year.
+YEARS = (1800, 2200)
+EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01
+_YEAR_NAME = re.compile(r"year|(^|[^a-z])yrs?([^a-z]|$)")
+_TIME_NAME = re.compile(r"time|date|epoch|(^|[^a-z])ts([^a-z]|$)|_at$")
+
+
+def _time_kind(name: str, numbers: np.ndarray) -> str | None:
+    """'a year', 'a Unix time in seconds' (or milliseconds), or None."""
+    finite = numbers[np.isfinite(numbers)]
+    if finite.size == 0:
+        return None
+    low, high, lowered = float(finite.min()), float(finite.max()), name.lower()
+    if _YEAR_NAME.search(lowered) and np.all(finite == np.round(finite)) and \
+            YEARS[0] <= low and high <= YEARS[1]:
+        return "a year"
+    if _TIME_NAME.search(lowered):
+        for scale, unit in ((1, "seconds"), (1000, "milliseconds")):
+            if EPOCH_SECONDS[0] * scale <= low and high <= EPOCH_SECONDS[1] * scale:
+                return f"a Unix time in {unit}"
+    return None
 
 
 def _written_as_text(present: list[str]) -> str:

@@ -100,5 +100,7 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
             fields.append(f"role: {c.role}")
         if c.buckets:
             fields.append(f"buckets: {c.buckets}")
+        if c.time:
+            fields.append("time: true")
         lines.append(f"  {scalar(c.name)}: {{{', '.join(fields)}}}" + _comment(c.reason))
     return "\n".join(lines) + "\n"

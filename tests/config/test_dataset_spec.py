@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import DATA
-from pipeline.config.dataset_spec import SpecError, load_spec, tf_name, transformed_name
+from pipeline.config.dataset_spec import DatasetSpec, SpecError, load_spec, tf_name, transformed_name
 
 GOOD = {
     "name": "toy",
@@ -132,3 +132,24 @@ def test_real_world_header_loads(tmp_path):
     spec = load_spec(_write(tmp_path, _with(features=features, label="Espèce",
                                             classes=["a", "b"], slice_by="Year")))
     assert spec.serving_inputs == {c: tf_name(c) for c in list(features)[1:]}
+
+
+def test_time_is_a_numeric_features_flag_kept_out_of_the_config_when_unset(tmp_path):
+    """`time: true` (a year, a timestamp): parsed, refused on a category, and in to_config()
+    only when set, so that every spec without it keeps its fingerprint."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "data.csv").write_text("year,kind,y\n2001,a,1\n2002,b,0\n")
+    base = "name: t\ncsv: data.csv\ntask: binary\nlabel: y\nclasses: [0, 1]\nfeatures:\n"
+    (folder / "spec.yaml").write_text(base + "  year: {type: int, time: true}\n"
+                                      "  kind: {type: categorical}\n  y: {type: int, role: label}\n")
+    spec = load_spec(folder / "spec.yaml")
+    assert [f.time for f in spec.features] == [True, False, False]
+    features = spec.to_config()["features"]
+    assert features[0]["time"] is True and "time" not in features[1]
+    assert DatasetSpec.from_config(spec.to_config()).features == spec.features
+    (folder / "spec.yaml").write_text(base + "  year: {type: int}\n"
+                                      "  kind: {type: categorical, time: true}\n"
+                                      "  y: {type: int, role: label}\n")
+    with pytest.raises(SpecError, match="time only applies to numeric types"):
+        load_spec(folder / "spec.yaml")

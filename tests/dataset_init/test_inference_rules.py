@@ -330,6 +330,45 @@ def test_a_label_computed_from_several_columns_is_flagged_and_gated_without_them
     assert 0.5 < gates.linear < 0.99 and gates.left_out == ()
 
 
+def test_a_year_or_a_timestamp_named_as_one_is_a_time_not_a_code_or_an_id(tmp_path):
+    """Rule 6b: new data comes later, so a year is a number with `time: true` (as a code, every
+    later year was a value never seen, and the contract's value set refused a file of them); a
+    timestamp different on every row and counting up is a time, not an identifier. The name and
+    the values must both say so."""
+    rng = random.Random(6)
+    rows = 600
+    table = {
+        "year": [rng.randrange(1995, 2015) for _ in range(rows)],
+        "study_year": [rng.randrange(1, 6) for _ in range(rows)],  # 1..5: a code
+        "price": [rng.randrange(1900, 2100) for _ in range(rows)],  # in range, not named so
+        "created_at": [1_600_000_000 + 3_600 * i for i in range(rows)],
+        "sold_ts_ms": [1_600_000_000_000 + rng.randrange(10**9) for _ in range(rows)],
+        "label": [rng.randrange(2) for _ in range(rows)],
+    }
+    draft = drafted(tmp_path, table)
+    columns = by_name(draft)
+    times = {name: (c.type, c.time) for name, c in columns.items() if c.time}
+    assert times == {"year": (ds.INT, True), "created_at": (ds.INT, True),
+                     "sold_ts_ms": (ds.INT, True)}
+    assert columns["created_at"].role == ds.FEATURE  # not ignored as an identifier
+    assert columns["study_year"].type == ds.CATEGORICAL_INT and not columns["price"].time
+    assert columns["year"].reason.startswith("a year, 20 distinct: new data comes later")
+    # The spec says so, loads, and the contract drafted from it bounds a time from below only.
+    (tmp_path / "spec.yaml").write_text(spec_writer.render(draft, "table.csv",
+                                                           str(tmp_path / "table.csv")))
+    assert "year: {type: int, time: true}" in (tmp_path / "spec.yaml").read_text()
+    spec = load_spec(tmp_path / "spec.yaml")
+    import pandas as pd
+
+    from components.contract import suite_draft
+
+    suite = suite_draft.draft_suite([pd.DataFrame(table)], spec)
+    ranges = {e["kwargs"]["column"]: e["kwargs"] for e in suite["expectations"]
+              if e["type"] == "expect_column_values_to_be_between"}
+    assert "max_value" not in ranges["year"] and ranges["year"]["min_value"] <= 1995
+    assert ranges["price"]["max_value"] >= 2099  # not a time: bounded on both sides
+
+
 def _label_and_copy(task: str, rng: random.Random, x: list[float]) -> tuple[list, list]:
     """A label a weak feature predicts noisily, and a near-copy of it (flagged: too few eval
     rows to ignore it outright)."""

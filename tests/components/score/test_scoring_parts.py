@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import json
 import random
@@ -117,6 +118,11 @@ def test_drift_compares_text_columns_by_l_infinity_and_numbers_by_quantile_js(sp
                        "bill_depth_mm": "jensen_shannon", "flipper_length_mm": "jensen_shannon",
                        "body_mass_g": "jensen_shannon", "sex": "l_infinity",
                        "year": "jensen_shannon"}  # an integer code: its statistics are numeric
+    # A time (`time: true`: a year, a timestamp) moves with every new drop: not compared.
+    timed = dataclasses.replace(spec, features=tuple(
+        dataclasses.replace(f, type="int", time=True) if f.name == "year" else f
+        for f in spec.features))
+    assert set(drift.checked_columns(timed, _schema(spec))) == set(columns) - {"year"}
     config = drift.distribution_config(spec, columns, row_count_change=0.5)
     by_name = {f.path.step[0]: f.distribution_comparator for f in
                config.default_slice_config.feature}
