@@ -2,9 +2,9 @@
 CANCELED in ML Metadata, "stopped" in the summary and KILLED in MLflow, not a failure."""
 from __future__ import annotations
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+import mlmd_records
 from pipeline.mlmd import queries
 from pipeline.mlmd.stopped_stage import record_stopped
 from pipeline.tracking import stage_runs
@@ -14,33 +14,11 @@ PIPELINE = "csv2model-penguins"
 
 
 def _store(path):
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = \
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return metadata_store.MetadataStore(config)
+    return mlmd_records.open_store(path)
 
 
 def _record(path, run_id: str, node_id: str, state) -> int:
-    """One execution of `node_id` in run `run_id`, with the contexts TFX gives it."""
-    store = _store(path)
-    types = {name: store.put_context_type(metadata_store_pb2.ContextType(name=name))
-             for name in ("pipeline", "pipeline_run", "node")}
-    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="x.Stage"))
-
-    def context(kind: str, name: str):
-        found = store.get_context_by_type_and_name(kind, name)
-        if found is not None:
-            return found
-        [context_id] = store.put_contexts([metadata_store_pb2.Context(type_id=types[kind],
-                                                                      name=name)])
-        return store.get_contexts_by_id([context_id])[0]
-
-    execution_id, _, _ = store.put_execution(
-        Execution(type_id=execution_type, last_known_state=state), [],
-        [context("pipeline", PIPELINE), context("pipeline_run", run_id),
-         context("node", f"{PIPELINE}.{node_id}")])
-    return execution_id
+    return mlmd_records.record(path, PIPELINE, run_id, node_id, state)
 
 
 def test_the_stopped_stage_of_this_run_is_canceled_and_its_stage_run_killed(tmp_path):

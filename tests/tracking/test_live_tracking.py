@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+import mlmd_records
 from conftest import process_alive
 from pipeline.config.settings import Settings
 from pipeline.mlmd import queries
@@ -33,32 +33,11 @@ def _local_store(monkeypatch):
 def _record_run(settings: Settings, run_id: str) -> list[queries.NodeExecution]:
     """Two finished stage executions of TFX run `run_id` in the output folder's ML Metadata,
     with the contexts TFX gives them (pipeline, pipeline run, node)."""
-    settings.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(settings.metadata_path)
-    config.sqlite.connection_mode = \
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = metadata_store.MetadataStore(config)
-    types = {name: store.put_context_type(metadata_store_pb2.ContextType(name=name))
-             for name in ("pipeline", "pipeline_run", "node")}
-    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="x.Stage"))
-
-    def context(kind: str, name: str):
-        found = store.get_context_by_type_and_name(kind, name)
-        if found is not None:
-            return found
-        [context_id] = store.put_contexts([metadata_store_pb2.Context(type_id=types[kind],
-                                                                      name=name)])
-        return store.get_contexts_by_id([context_id])[0]
-
-    pipeline = settings.full_pipeline_name
     for stage in STAGES:
-        execution = metadata_store_pb2.Execution(type_id=execution_type,
-                                                 last_known_state=queries.COMPLETE)
-        store.put_execution(execution, [], [context("pipeline", pipeline),
-                                            context("pipeline_run", run_id),
-                                            context("node", f"{pipeline}.{stage}")])
-    return queries.run_executions(store, pipeline, run_id)
+        mlmd_records.record(settings.metadata_path, settings.full_pipeline_name, run_id, stage,
+                            queries.COMPLETE)
+    return queries.run_executions(mlmd_records.open_store(settings.metadata_path),
+                                  settings.full_pipeline_name, run_id)
 
 
 def _client(settings: Settings):
@@ -137,9 +116,7 @@ def _record_cached_stage(settings: Settings, made_in: str, run_id: str) -> tuple
     """StageA ran in TFX run `made_in` and wrote an artifact; in run `run_id` it came from the
     cache (TFX links the reused artifact as the cached execution's output). Returns the first
     execution's id and the cached node."""
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(settings.metadata_path)
-    store = metadata_store.MetadataStore(config)
+    store = mlmd_records.open_store(settings.metadata_path)
     pipeline = settings.full_pipeline_name
     contexts = {(kind, name): store.get_context_by_type_and_name(kind, name) or
                 store.get_contexts_by_id(store.put_contexts([metadata_store_pb2.Context(
