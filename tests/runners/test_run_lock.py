@@ -70,10 +70,13 @@ FORK_THEN_DIE = textwrap.dedent("""
     from pipeline.runners import run_lock
     settings = Settings(dataset="penguins", output_root=Path(sys.argv[1]))
     with run_lock.holding_output_folder(settings, "the test's holder", "run-42"):
+        ready_r, ready_w = os.pipe()
         child = os.fork()
         if child == 0:  # as the checks' process: alive after its parent
+            os.write(ready_w, b"1")  # past the fork (and its hooks), as the checks' process is
             time.sleep(60)
             os._exit(0)
+        os.read(ready_r, 1)
         print(child, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 """)
