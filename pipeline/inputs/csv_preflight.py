@@ -33,12 +33,23 @@ def _check_header(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec) -> N
     missing = [name for name in spec.column_names if name not in header]
     if missing:
         raise InputError(f"{path}: the header lacks column(s) the spec needs: "
-                         f"{', '.join(missing)} (spec: {spec.spec_path})")
+                         f"{', '.join(missing)} (spec: {spec.spec_path})"
+                         + _renamed_hint(missing, header))
     extra = [name for name in header if name not in spec.column_names]
     if extra:
         raise InputError(f"{path}: the header has column(s) the spec does not list: "
                          f"{', '.join(extra)}; add them to {spec.spec_path} (role: ignore) or "
                          "drop them")
+
+
+def _renamed_hint(missing: list[str], header: list[str]) -> str:
+    """'; the file has 'Sex': rename it 'sex'' when a missing column is in the header in other
+    case or with spaces around it: the likely mistake. '' otherwise."""
+    for name in missing:
+        close = [h for h in header if h != name and h.strip().lower() == name.strip().lower()]
+        if close:
+            return f"; the file has '{close[0]}': rename it '{name}'"
+    return ""
 
 
 def _check_header_names(path: Path, fmt: csv_format.CsvFormat) -> None:
@@ -108,7 +119,8 @@ def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
     missing = [f.name for f in spec.model_features if f.name not in header]
     if missing:
         raise InputError(f"{path}: column '{missing[0]}' is missing: the model reads it"
-                         + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
+                         + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
+                         + _renamed_hint(missing, header))
     unknown = [name for name in header if name not in spec.column_names or name in reserved]
     if unknown:
         raise InputError(f"{path}: column '{unknown[0]}' is not in the spec ({spec.spec_path}): "

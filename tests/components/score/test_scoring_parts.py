@@ -245,6 +245,12 @@ def test_the_scoring_preflight_allows_a_missing_label_and_names_bad_columns(spec
         with pytest.raises(csv_preflight.InputError) as error:
             csv_preflight.check_scoring_csv(spec.with_csv(path), integers, reserved=(ROW_KEY,))
         assert str(path) in str(error.value) and f"'{column}'" in str(error.value)
+    # A column named in other case: the refusal says which one to rename.
+    path = tmp_path / "case.csv"
+    path.write_text(header.replace(",sex", ",Sex") + "\nDream,40.1,18.0,190,3800,male,2008\n")
+    with pytest.raises(csv_preflight.InputError, match="column 'sex' is missing: the model "
+                       "reads it; the file has 'Sex': rename it 'sex'"):
+        csv_preflight.check_scoring_csv(spec.with_csv(path), integers, reserved=(ROW_KEY,))
 
 
 def test_a_scored_file_is_published_whole_under_a_new_timestamp(tmp_path):
