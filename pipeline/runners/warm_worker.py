@@ -319,7 +319,11 @@ class _Client:
         try:
             try:
                 sent = socket.send_fds(self.sock, [data], [0, 1, 2])
-                self.sock.sendall(data[sent:])
+                # Only what is left: sendall(b"") still calls send() once, which on a
+                # connection the worker already closed (a task that ended at once, under load)
+                # failed with EPIPE, and the task, already run by the worker, ran here again.
+                if sent < len(data):
+                    self.sock.sendall(data[sent:])
             except OSError as e:  # a closed stdin, say: the task runs here, as before
                 _say(f"could not pass the task ({e}); running this task in-process")
                 return None

@@ -237,3 +237,28 @@ def test_a_worker_asked_for_before_a_stop_does_not_serve(tmp_path):
     assert not (folder / "key.log").exists() and not (folder / "key.sock").exists()
     assert serve(time.time()) == 1  # past the marker: it went on, logged, refused the key
     assert "refusing to serve" in (folder / "key.log").read_text()
+
+
+def test_a_task_the_worker_ended_before_the_client_was_done_sending_is_not_run_again(
+        monkeypatch):
+    """Under load a task that ends at once can be over, and its connection closed, before the
+    client returns from sending it. The client then called sendall() with nothing left, which
+    still calls send() once: EPIPE, and the task, already run by the worker, ran in-process
+    again (make test on a fresh clone, 2026-12-06). Here the worker's side answers and closes
+    inside the client's send."""
+    import socket
+
+    client_end, worker_end = socket.socketpair()
+    real_send_fds = socket.send_fds
+
+    def send_then_worker_answers(sock, buffers, fds, *args):
+        sent = real_send_fds(sock, buffers, fds, *args)
+        worker_end.sendall(json.dumps({"pid": 12345}).encode() + b"\n"
+                           + json.dumps({"exit": 3}).encode() + b"\n")
+        worker_end.close()
+        return sent
+
+    monkeypatch.setattr(warm_worker.socket, "send_fds", send_then_worker_answers)
+    client = warm_worker._Client(client_end, "key", ["probe", "exit", "3"], "m")  # noqa: SLF001
+    assert client.run() == 3  # the worker's exit code, not None (run it here)
+    client_end.close()
