@@ -25,8 +25,8 @@ inside importlib's code, raises nothing there; a stop that Python reports as swa
 the main thread); and each stage's end calls `raise_if_lost()`, which raises a recorded stop that
 some code caught and dropped.
 
-Another thread may also end the main thread's work: `stop_with(while_)` raises StoppedForFailure
-there (through SIGUSR2, sent to the main thread, with the same care as above) if `while_()` is
+Another thread may also end the main thread's work: `stop_with(failing)` raises StoppedForFailure
+there (through SIGUSR2, sent to the main thread, with the same care as above) if `failing()` is
 still true when it lands. The checks' process (check_branch.py) uses it so that a file the
 contract refuses does not wait for the Transform running beside the checks to end; the caller
 then raises the failure it holds. Neither the run's exit status nor `interruption_behind` treats
