@@ -194,7 +194,10 @@ def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) ->
 
     def stats(artifact, split: str):
         if (id(artifact), split) not in read:
-            read[id(artifact), split] = _statistics(artifact, split)
+            try:
+                read[id(artifact), split] = _statistics(artifact, split)
+            except FileNotFoundError:  # an older artifact's TFRecord layout: not measured
+                read[id(artifact), split] = None
         return read[id(artifact), split]
 
     result = []
@@ -204,8 +207,9 @@ def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) ->
         pair = _pair_splits(m["split"], splits, baseline_splits)
         if pair is None:
             continue
-        share = unseen_share(stats(baseline_statistics, pair[1]), stats(statistics, pair[0]),
-                             m["column"])
+        known, compared = stats(baseline_statistics, pair[1]), stats(statistics, pair[0])
+        share = unseen_share(known, compared, m["column"]) \
+            if known is not None and compared is not None else None
         if share is not None:
             result.append({"split": m["split"], "column": m["column"], "comparator": UNSEEN,
                            "value": share, "threshold": m["threshold"],
