@@ -172,14 +172,22 @@ def _num_examples(statistics: standard_artifacts.ExampleStatistics, split: str) 
                .datasets[0].num_examples)
 
 
-def _pair_splits(pair: str, splits: "list[str]", baseline_splits: "list[str]"
-                 ) -> "Optional[tuple[str, str]]":
-    """(split, baseline split) of a split pair `<split>_<baseline split>`."""
+def _pair_splits(pair: str, splits, baseline_splits) -> "Optional[tuple[str, str]]":
+    """(split, baseline split) of a split pair `<split>_<baseline split>` (TFX's
+    DistributionValidator names pairs so), or None."""
     for split in splits:
         baseline = pair[len(split) + 1:] if pair.startswith(split + "_") else None
         if baseline in baseline_splits:
             return split, baseline
     return None
+
+
+def _statistics_if_any(statistics: standard_artifacts.ExampleStatistics, split: str):
+    """_statistics, or None for an older artifact's TFRecord layout (no FeatureStats.pb)."""
+    try:
+        return _statistics(statistics, split)
+    except FileNotFoundError:
+        return None
 
 
 def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) -> "list[dict]":
@@ -188,43 +196,35 @@ def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) ->
     where the statistics cannot tell (unseen_values.py)."""
     if statistics is None or baseline_statistics is None:
         return []
-    splits = artifact_utils.decode_split_names(statistics.split_names)
-    baseline_splits = artifact_utils.decode_split_names(baseline_statistics.split_names)
-    read: dict = {}
-
-    def stats(artifact, split: str):
-        if (id(artifact), split) not in read:
-            try:
-                read[id(artifact), split] = _statistics(artifact, split)
-            except FileNotFoundError:  # an older artifact's TFRecord layout: not measured
-                read[id(artifact), split] = None
-        return read[id(artifact), split]
-
-    result = []
+    by_pair: dict = {}
     for m in found:
-        if m["comparator"] != L_INFINITY or m["value"] is None:
+        if m["comparator"] == L_INFINITY and m["value"] is not None:
+            by_pair.setdefault(m["split"], []).append(m)
+    result = []
+    for pair, measured in by_pair.items():
+        splits = _pair_splits(pair, artifact_utils.decode_split_names(statistics.split_names),
+                              artifact_utils.decode_split_names(baseline_statistics.split_names))
+        if splits is None:
             continue
-        pair = _pair_splits(m["split"], splits, baseline_splits)
-        if pair is None:
+        compared = _statistics_if_any(statistics, splits[0])
+        known = _statistics_if_any(baseline_statistics, splits[1])
+        if compared is None or known is None:
             continue
-        known, compared = stats(baseline_statistics, pair[1]), stats(statistics, pair[0])
-        share = unseen_share(known, compared, m["column"]) \
-            if known is not None and compared is not None else None
-        if share is not None:
-            result.append({"split": m["split"], "column": m["column"], "comparator": UNSEEN,
-                           "value": share, "threshold": m["threshold"],
-                           "drifted": share > m["threshold"]})
+        for m in measured:
+            share = unseen_share(known, compared, m["column"])
+            if share is not None:
+                result.append({"split": pair, "column": m["column"], "comparator": UNSEEN,
+                               "value": share, "threshold": m["threshold"],
+                               "drifted": share > m["threshold"]})
     return result
 
 
 def _pair_rows(pair: str, rows: "dict[str, int]", baseline_rows: "dict[str, int]"
                ) -> "tuple[int, int]":
-    """(rows compared, baseline rows compared) of a split pair `<split>_<baseline split>`
-    (TFX's DistributionValidator names pairs so)."""
-    for split, count in rows.items():
-        baseline = pair[len(split) + 1:] if pair.startswith(split + "_") else None
-        if baseline in baseline_rows:
-            return count, baseline_rows[baseline]
+    """(rows compared, baseline rows compared) of a split pair `<split>_<baseline split>`."""
+    splits = _pair_splits(pair, rows, baseline_rows)
+    if splits is not None:
+        return rows[splits[0]], baseline_rows[splits[1]]
     return sum(rows.values()), sum(baseline_rows.values())
 
 

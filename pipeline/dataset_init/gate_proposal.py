@@ -91,13 +91,12 @@ class Proposal:
         (exact_fit), else ''."""
         if self.exact_fit is None:
             return ""
-        needed = (f"without any one of {', '.join(self.exact_fit)} the fit is no longer that "
-                  "close" if self.exact_fit else "no single column is needed for it")
+        needed = (f"Without any one of {', '.join(self.exact_fit)} the fit is no longer that "
+                  "close" if self.exact_fit else "No single column is needed for it")
         return (f"{self.linear_name} on the features predicts it almost exactly ({self.metric} "
                 f"{self.exact_figure:.3f} on held-out rows, >= {EXACT_FIT}): is it computed from "
-                "some "
-                f"of them? {needed[0].upper() + needed[1:]}; ignore the columns it is made of "
-                "(role: ignore) unless they are known before it is")
+                f"some of them? {needed}; ignore the columns it is made of (role: ignore) "
+                "unless they are known before it is")
 
     @property
     def override(self) -> str:
@@ -227,13 +226,13 @@ def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label
         if matrix is not None:
             owners = _owners(design, columns)
             fit = _RidgeFit(matrix, y, train_rows, eval_rows)
-            improvement = fit.improvement(range(len(owners)))
+            improvement, weights = fit.improvement(range(len(owners)))
             if improvement is not None and improvement >= EXACT_FIT:
-                exact, exact_figure = _needed_columns(fit, owners), improvement
+                exact, exact_figure = _needed_columns(fit, owners, weights), improvement
                 # The gates without them, as without flagged columns: they hold whether the
                 # user ignores those columns or keeps them.
-                improvement = fit.improvement(i for i, owner in enumerate(owners)
-                                              if owner not in exact)
+                improvement, _ = fit.improvement(i for i, owner in enumerate(owners)
+                                                 if owner not in exact)
     minimum = math.floor(GATE_SHARE * max(improvement or 0.0, 0.0) * 100) / 100
     return Proposal("RMSE improvement over the mean", "min_improvement_over_mean", minimum,
                     change, 0.0, improvement, int((split == EVAL).sum()),
@@ -250,21 +249,19 @@ class _RidgeFit:
         self.matrix, self.y = matrix, y
         self.train_rows, self.eval_rows = train_rows, eval_rows
         self.mean_rmse = float(np.sqrt(np.mean((y[eval_rows] - y[train_rows].mean()) ** 2)))
-        self.coefficients = None
 
-    def improvement(self, kept) -> float | None:
-        """1 - RMSE / the train mean's RMSE, on the eval rows, of a ridge on `kept` columns."""
+    def improvement(self, kept) -> tuple[float | None, np.ndarray | None]:
+        """(1 - RMSE / the train mean's RMSE on the eval rows, the sizes of the weights) of a
+        ridge on the `kept` columns of the matrix; (None, None) when there is nothing to fit."""
         from sklearn.linear_model import Ridge
 
         kept = list(kept)
         if self.mean_rmse <= 0 or not kept:
-            return None
-        train = self.matrix[self.train_rows][:, kept]
-        model = Ridge().fit(train, self.y[self.train_rows])
-        self.coefficients = np.abs(np.ravel(model.coef_))
+            return None, None
+        model = Ridge().fit(self.matrix[self.train_rows][:, kept], self.y[self.train_rows])
         predicted = model.predict(self.matrix[self.eval_rows][:, kept])
         rmse = float(np.sqrt(np.mean((predicted - self.y[self.eval_rows]) ** 2)))
-        return 1 - rmse / self.mean_rmse
+        return 1 - rmse / self.mean_rmse, np.abs(np.ravel(model.coef_))
 
 
 def _owners(design, columns: Sequence[ColumnDraft]) -> list[str]:
@@ -279,13 +276,14 @@ def _owners(design, columns: Sequence[ColumnDraft]) -> list[str]:
     return owners
 
 
-def _needed_columns(fit: _RidgeFit, owners: list[str]) -> tuple[str, ...]:
-    """Of the EXACT_FIT_CANDIDATES columns with the largest weights in the last fit (numbers
-    standardized: the label's change per standard deviation; a category's largest one-hot
-    weight), those without which the fit is no longer near-exact."""
+def _needed_columns(fit: _RidgeFit, owners: list[str], weights: np.ndarray
+                    ) -> tuple[str, ...]:
+    """Of the EXACT_FIT_CANDIDATES columns with the largest `weights` in the fit on every
+    column (numbers standardized: the label's change per standard deviation; a category's
+    largest one-hot weight), those without which the fit is no longer near-exact."""
     weight: dict[str, float] = {}
-    for owner, coefficient in zip(owners, fit.coefficients):
-        weight[owner] = max(weight.get(owner, 0.0), float(coefficient))
+    for owner, size in zip(owners, weights):
+        weight[owner] = max(weight.get(owner, 0.0), float(size))
     candidates = sorted(weight, key=weight.get, reverse=True)[:EXACT_FIT_CANDIDATES]
     return tuple(c for c in candidates if (fit.improvement(
-        i for i, owner in enumerate(owners) if owner != c) or 0.0) < EXACT_FIT)
+        i for i, owner in enumerate(owners) if owner != c)[0] or 0.0) < EXACT_FIT)
