@@ -135,16 +135,29 @@ def _first_values(column, num_rows: int) -> pd.Series:
         return pd.Series([None] * num_rows, dtype=object)
     flat = column.flatten()
     rows, first = np.unique(np.asarray(pc.list_parent_indices(column)), return_index=True)
-    values = flat.to_numpy(zero_copy_only=False)[first]
     if pa.types.is_binary(flat.type) or pa.types.is_large_binary(flat.type):
         out = np.full(num_rows, None, dtype=object)
-        out[rows] = [v.decode("utf-8", errors="replace") for v in values]
+        out[rows] = _texts(flat.take(pa.array(first)))
     else:
+        values = flat.to_numpy(zero_copy_only=False)[first]
         if values.dtype == np.float32:
             values = shortest_decimals(values)
         out = np.full(num_rows, np.nan)
         out[rows] = values
     return pd.Series(out)
+
+
+def _texts(values) -> np.ndarray:
+    """Binary values as str, invalid UTF-8 replaced. Arrow's cast makes the strings in C (a
+    third of the time of bytes.decode per value on 1.5M taxi values); it refuses invalid
+    UTF-8, which then goes value by value."""
+    import pyarrow as pa
+
+    try:
+        return values.cast(pa.large_string()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return np.array([v.decode("utf-8", errors="replace")
+                         for v in values.to_numpy(zero_copy_only=False)], dtype=object)
 
 
 def frame_from_record_batch(batch, spec: DatasetSpec) -> pd.DataFrame:

@@ -134,8 +134,8 @@ def _add(tally: _Tally, check: Check, gx_result, frame: pd.DataFrame) -> None:
             tally.missing_count = (tally.missing_count or 0) + int(result["missing_count"] or 0)
         room = EXAMPLES - len(tally.examples)
         tally.examples += list(result.get("partial_unexpected_list") or [])[:room]
-        for item in result.get("partial_unexpected_counts") or []:
-            tally.counts[_hashable(item["value"])] += item["count"]
+        # As GX's SUMMARY counts them: the values of this batch's partial list.
+        tally.counts.update(_hashable(v) for v in result.get("partial_unexpected_list") or [])
     else:
         # Type expectations judge a non-object column by its dtype alone, with no counts: the
         # whole batch is expected or unexpected.
@@ -288,8 +288,12 @@ def validate(suite: Suite, batches: Iterable[tuple[str, pd.DataFrame]],
             counts = label_counts.setdefault(split, collections.Counter())
             counts.update(_hashable(v) for v in frame[label].dropna().tolist())
         batch = batch_definition.get_batch(batch_parameters={"dataframe": _exact_columns(frame)})
+        # BASIC, not SUMMARY: SUMMARY adds the unexpected rows' indices and an index query,
+        # each a filter of the whole frame per expectation, which nothing here reads (1.5M
+        # taxi rows: 14.4 s against 19.5 s). Its value counts are GX's count of the same
+        # partial list, which _add counts itself.
         validation = batch.validate(gx_suite, result_format={
-            "result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
+            "result_format": "BASIC", "partial_unexpected_count": EXAMPLES})
         for gx_result in validation.results:
             check = by_id[gx_result.expectation_config.id]
             tally = tallies[check.id].setdefault(split if check.per_split else "", _Tally())

@@ -236,6 +236,27 @@ def test_verdicts_and_counts_do_not_depend_on_how_the_data_is_cut():
     assert fare_range.result["unexpected_percent"] == pytest.approx(100 * 20 / 190)
 
 
+def test_unexpected_values_and_their_counts_are_gxs_own():
+    # Validation asks GX for its BASIC result (the SUMMARY one filters the whole frame twice
+    # more per expectation, for row indices nothing here reads) and counts the unexpected
+    # values itself: the counts must be those GX's SUMMARY gives on the same rows.
+    frame = _toy_frame()
+    frame["color"] = "red"
+    frame.loc[[3, 50, 120], "color"] = "green"
+    frame.loc[[7, 140], "color"] = "pink"
+    suite = _suite(BATCH_SUITE[4])
+    cut = _validate(suite, frame.iloc[:100], frame.iloc[100:]).results[0].result
+    gx_batch = suite_validation._ephemeral_batch_definition().get_batch(
+        batch_parameters={"dataframe": frame})
+    [gx] = gx_batch.validate(suite.to_gx(), result_format={
+        "result_format": "SUMMARY", "partial_unexpected_count": suite_validation.EXAMPLES}).results
+    assert cut["unexpected_count"] == gx.result["unexpected_count"] == 5
+    assert sorted(cut["partial_unexpected_list"]) == sorted(gx.result["partial_unexpected_list"])
+    assert ({c["value"]: c["count"] for c in cut["partial_unexpected_counts"]}
+            == {c["value"]: c["count"] for c in gx.result["partial_unexpected_counts"]}
+            == {"green": 3, "pink": 2})
+
+
 def test_row_count_is_judged_on_the_total_not_per_batch():
     suite = _suite(BATCH_SUITE[0])
     frame = _toy_frame()
@@ -305,6 +326,14 @@ def test_tfrecord_frames_match_csv_frames(tmp_path):
     pd.testing.assert_frame_equal(from_csv.reset_index(drop=True), from_records)
     assert from_records["fare"].tolist()[::2] == [12.45, 0.1]  # not float32's 12.449999809
     assert from_records["color"].tolist() == ["red", None, "blue"]
+
+
+def test_tfrecord_text_keeps_non_ascii_and_replaces_invalid_utf8(tmp_path):
+    _write_examples(tmp_path / "Split-train", [
+        {"fare": 1.0, "color": "café".encode()}, {"fare": 2.0, "color": b"bad \xff byte"},
+        {"fare": 3.0, "color": None}])
+    [frame] = example_frames.example_frames(str(tmp_path / "Split-train"), TOY)
+    assert frame["color"].tolist() == ["café", "bad \ufffd byte", None]
 
 
 # ---- what a person reads --------------------------------------------------------------------
