@@ -128,6 +128,66 @@ def count_line_above_header(fmt: CsvFormat) -> str | None:
             f"{', ...' if len(below) > 5 else ''}): remove line {line}")
 
 
+def header_problem(fmt: CsvFormat) -> str | None:
+    """What is wrong with the header's names, for the preflight and `init` alike (they refuse
+    the same headers), or None: an empty first line, a count line read as the header, columns
+    without a name, a name given twice."""
+    header = list(fmt.header)
+    if not any(name.strip() for name in header):
+        return "the first line is empty; expected the header"
+    unnamed = [number for number, name in enumerate(header, start=1) if not name]
+    if unnamed:
+        return count_line_above_header(fmt) or _unnamed(fmt, unnamed)
+    positions: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        positions.setdefault(name, []).append(number)
+    for name, numbers in positions.items():
+        if len(numbers) > 1:
+            listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+            return (f"the header names column '{name}' {len(numbers)} times (columns {listed}); "
+                    "rename them")
+    return None
+
+
+ROW_INDEX_ROWS = 20  # rows read to tell a row index (1, 2, 3, ...) in an unnamed first column
+
+
+def _unnamed(fmt: CsvFormat, unnamed: list[int]) -> str:
+    """Columns without a name: a row index as R's write.csv and pandas' to_csv write it first,
+    a trailing ',' at the end, or just that."""
+    width = len(fmt.header)
+    said = (f"column {unnamed[0]} of the header has no name" if len(unnamed) == 1 else
+            f"columns {', '.join(map(str, unnamed))} of the header have no name")
+    start = _row_numbers_from(fmt) if unnamed == [1] else None
+    if start is not None:
+        return (f"{said} and holds {start}, {start + 1}, {start + 2}, ...: a row index, as R's "
+                "write.csv and pandas' to_csv write one; write the file without it (R: "
+                "row.names = FALSE, pandas: index=False) or give the column a name")
+    if unnamed == list(range(width - len(unnamed) + 1, width + 1)):
+        return f"{said} (a trailing ',' on the header line?); name or drop {_them(unnamed)}"
+    return f"{said}; name or drop {_them(unnamed)}"
+
+
+def _them(unnamed: list[int]) -> str:
+    return "it" if len(unnamed) == 1 else "them"
+
+
+def _row_numbers_from(fmt: CsvFormat) -> int | None:
+    """0 or 1 when the first column of the first rows counts up by one from it, else None."""
+    try:
+        with fmt.open_text() as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            cells = [row[0].strip() for row, _ in zip(rows, range(ROW_INDEX_ROWS)) if row]
+    except (UnicodeDecodeError, csv.Error):  # the reader's own checks will say what is wrong
+        return None
+    if not cells or not all(c.isdigit() for c in cells):
+        return None
+    start = int(cells[0])
+    counts_up = [int(c) for c in cells] == list(range(start, start + len(cells)))
+    return start if start in (0, 1) and counts_up else None
+
+
 def is_gzip_name(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 

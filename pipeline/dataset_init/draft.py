@@ -211,21 +211,9 @@ def _check_names(path, fmt) -> None:
     """What the pipeline's preflight refuses in a header, refused before anything is drafted."""
     from components.ingest import csv_format
 
-    header = fmt.header
-    unnamed = [str(i) for i, name in enumerate(header, start=1) if not name]
-    above = csv_format.count_line_above_header(fmt) if unnamed else None
-    if above:
-        raise LabelRefused(f"{path}: {above}")
-    if unnamed:
-        raise LabelRefused(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
-                           "(a trailing ',' on the header line?); name them or drop them")
-    seen: dict[str, int] = {}
-    for name in header:
-        seen[name] = seen.get(name, 0) + 1
-    twice = [name for name, n in seen.items() if n > 1]
-    if twice:
-        raise LabelRefused(f"{path}: the header names column(s) {', '.join(twice)} more than "
-                           "once; rename them")
+    problem = csv_format.header_problem(fmt)
+    if problem:
+        raise LabelRefused(f"{path}: {problem}")
 
 
 def _format(path: str | Path):

@@ -12,7 +12,6 @@ Reading a sample keeps it quick on a large file; the data contract
 """
 from __future__ import annotations
 
-import collections
 import csv
 from pathlib import Path
 
@@ -54,24 +53,9 @@ def _renamed_hint(missing: list[str], header: list[str]) -> str:
 
 def _check_header_names(path: Path, fmt: csv_format.CsvFormat) -> None:
     """Named columns, each once."""
-    header = list(fmt.header)
-    if not any(name.strip() for name in header):
-        raise InputError(f"{path}: the first line is empty; expected the header")
-    unnamed = [str(n) for n, name in enumerate(header, start=1) if not name]
-    above = csv_format.count_line_above_header(fmt) if unnamed else None
-    if above:
-        raise InputError(f"{path}: {above}")
-    if unnamed:
-        raise InputError(f"{path}: column(s) {', '.join(unnamed)} of the header have no name "
-                         "(a trailing ',' on the header line?); name them or drop them")
-    positions = collections.defaultdict(list)
-    for number, name in enumerate(header, start=1):
-        positions[name].append(number)
-    for name, numbers in positions.items():
-        if len(numbers) > 1:
-            listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
-            raise InputError(f"{path}: the header names column '{name}' {len(numbers)} times "
-                             f"(columns {listed})")
+    problem = csv_format.header_problem(fmt)
+    if problem:
+        raise InputError(f"{path}: {problem}")
 
 
 def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,

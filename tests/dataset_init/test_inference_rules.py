@@ -273,8 +273,9 @@ def test_inference_imports_neither_tensorflow_nor_tfx(tmp_path):
 
 
 @pytest.mark.parametrize("header, message", [
-    ("x,,label", "column(s) 2 of the header have no name"),
-    ("x,x,label", "names column(s) x more than once"),
+    ("x,,label", "column 2 of the header has no name; name or drop it"),
+    ("x,x,label", "the header names column 'x' 2 times (columns 1 and 2); rename them"),
+    (",x,label", "column 1 of the header has no name and holds 0, 1, 2, ...: a row index"),
 ])
 def test_a_header_the_pipeline_refuses_is_refused(tmp_path, header, message):
     path = tmp_path / "h.csv"

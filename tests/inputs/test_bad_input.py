@@ -67,14 +67,22 @@ UNREADABLE = {
     "blank first line": ("\n" + HEADER + "\n" + ROW + "\n",
                          "the first line is empty; expected the header"),
     "unnamed column": (HEADER + ",\n" + ROW + ",\n",
-                       "column(s) 20 of the header have no name (a trailing ',' on the header "
-                       "line?)"),
+                       "column 20 of the header has no name (a trailing ',' on the header "
+                       "line?); name or drop it"),
+    "a row index first, as R's write.csv writes": (
+        '"",' + HEADER + '\n"1",' + ROW + '\n"2",' + ROW + "\n",
+        "column 1 of the header has no name and holds 1, 2, 3, ...: a row index, as R's "
+        "write.csv and pandas' to_csv write one; write the file without it (R: row.names = "
+        "FALSE, pandas: index=False) or give the column a name"),
+    "an unnamed first column of other values": (
+        "," + HEADER + "\n7," + ROW + "\n3," + ROW + "\n",
+        "column 1 of the header has no name; name or drop it"),
     "a count line above the header": (
         "15002,19" + "," * 17 + "\n" + HEADER + "\n" + ROW + "\n",
         "line 1 (15002,19) looks like a count or title line, not a header, and the header "
         "seems to be on line 2 (pickup_community_area, fare, "),
     "duplicated header": (HEADER.replace("tips", "fare") + "\n" + ROW + "\n",
-                          "the header names column 'fare' 2 times (columns 2 and 18)"),
+                          "the header names column 'fare' 2 times (columns 2 and 18); rename them"),
     "missing column": (HEADER.replace(",fare", "") + "\n" + ROW.replace(",12.45", "") + "\n",
                        "the header lacks column(s) the spec needs: fare (spec: "),
     "extra column": (HEADER + ",extra\n" + ROW + ",1\n",
@@ -224,7 +232,7 @@ PREFLIGHT_CASES = {
         "column 'trip_miles' (float in the spec) holds text that is not a number: 'unknown' "
         "on line 2"),
     "duplicated header": (_rename("tips", "fare"),
-                          "the header names column 'fare' 2 times (columns 2 and 18)"),
+                          "the header names column 'fare' 2 times (columns 2 and 18); rename them"),
 }
 RAW_CASES = {
     "empty file": (b"", "the file is empty; expected a header line and data rows"),
