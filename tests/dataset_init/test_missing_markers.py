@@ -71,6 +71,20 @@ def test_marked_numbers_are_declared_and_typed_as_numbers(tmp_path):
     assert line.startswith('missing_values: ["?", NA]  # cells read as missing')
 
 
+def test_numbers_on_few_rows_with_a_marker_on_the_rest_are_numbers(tmp_path):
+    # R's movies table: a budget on 9% of the rows, NA on the others.
+    columns = _table()
+    rng = random.Random(5)
+    columns["budget"] = [rng.randrange(10_000, 90_000_000) if rng.random() < 0.09 else "NA"
+                         for _ in range(ROWS)]
+    columns["flag"] = ["1" if i % 3 else "NA" for i in range(ROWS)]  # one number: a flag
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
+    assert draft.missing_values == ("NA",)
+    budget = next(c for c in draft.columns if c.name == "budget")
+    assert (budget.type, budget.role) == (ds.INT, ds.FEATURE), budget.reason
+    assert "read as missing (missing_values)" in budget.reason
+
+
 def test_a_marker_like_category_of_a_text_column_stays_a_category(tmp_path):
     columns = _table()
     rng = random.Random(9)
