@@ -14,9 +14,11 @@ fitted on the train rows and scored on the eval rows:
   them.
 
 The proposed minimum (`min_auc` for binary, `min_accuracy` for multiclass) is the majority
-figure plus GATE_SHARE (80%) of the linear model's lift over it, rounded down to 0.01: a model
+figure plus GATE_SHARE (80%) of the linear model's lift over it, rounded down to 0.01 (to 0.001
+where 0.01 would reach down to the majority figure, and never at or below it): a model
 that is clearly better than guessing and not far behind a straight line is pushed, and any
-model at least as good as the linear baseline always is. `max_metric_drop` is one standard
+model at least as good as the linear baseline always is, unless that baseline is within 0.001
+of guessing (then only a model that beats guessing is). `max_metric_drop` is one standard
 error of the gated figure on the whole file's eval split (rounded up to 0.001, Hanley and
 McNeil's formula for AUC; a perfect figure counted as one error in 2n rows, as n rows cannot
 tell more): a retrained model that is worse than the champion only by noise is
@@ -24,7 +26,8 @@ still blessed; a real drop is not.
 
 Regression (issue 24's gates): the trivial baseline predicts the train rows' mean, the linear
 one is a ridge regression on the same design; `min_improvement_over_mean` is 80% of the ridge's
-RMSE improvement over the mean (1 - its RMSE / the mean's), rounded down to 0.01, and
+RMSE improvement over the mean (1 - its RMSE / the mean's), rounded as above (above 0, the
+mean's own improvement), and
 `max_rmse_increase` the relative standard error of an RMSE on the whole file's eval split,
 1 / sqrt(2 n), rounded up to 0.001.
 
@@ -176,6 +179,18 @@ def _auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     return math.sqrt(max(variance, 0.0))
 
 
+def above_trivial(proposed: float, trivial: float) -> float:
+    """proposed rounded down to 0.01, or to 0.001 where 0.01 would reach down to the trivial
+    baseline's figure; at least 0.001 above that figure. Rounding alone proposed 0.21 for R's
+    Vocab table, whose commonest class is 0.214 of its eval rows: a model that always answers
+    that class would have been pushed."""
+    for step in (100, 1000):
+        value = round(math.floor(proposed * step) / step, 3)
+        if value > trivial:
+            return value
+    return round(math.floor(trivial * 1000) / 1000 + 0.001, 3)
+
+
 def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
             split: np.ndarray, classes: int, class_counts: Sequence[int],
             train_ratio: float) -> Proposal:
@@ -200,7 +215,7 @@ def propose(table: TableSample, columns: Sequence[ColumnDraft], y: np.ndarray,
         figure = min(figure, 1 - 1 / (2 * file_eval))  # perfect on n rows: as if 1 in 2n wrong
         error = math.sqrt(max(figure * (1 - figure), 0.0) / file_eval)
     lift = max((linear if linear is not None else majority) - majority, 0.0)
-    minimum = math.floor((majority + GATE_SHARE * lift) * 100) / 100
+    minimum = above_trivial(majority + GATE_SHARE * lift, majority)
     max_drop = max(math.ceil(error * 1000) / 1000, 0.001)
     return Proposal(metric, key, minimum, max_drop, majority, linear, int(held.sum()),
                     left_out=_left_out(columns))
@@ -233,7 +248,7 @@ def propose_regression(table: TableSample, columns: Sequence[ColumnDraft], label
                 # user ignores those columns or keeps them.
                 improvement, _ = fit.improvement(i for i, owner in enumerate(owners)
                                                  if owner not in exact)
-    minimum = math.floor(GATE_SHARE * max(improvement or 0.0, 0.0) * 100) / 100
+    minimum = above_trivial(GATE_SHARE * max(improvement or 0.0, 0.0), 0.0)
     return Proposal("RMSE improvement over the mean", "min_improvement_over_mean", minimum,
                     change, 0.0, improvement, int((split == EVAL).sum()),
                     change_key="max_rmse_increase", trivial="the train mean",

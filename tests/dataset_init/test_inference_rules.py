@@ -12,7 +12,7 @@ import yaml
 from pipeline.config import dataset_spec as ds
 from pipeline.config.dataset_spec import load_spec
 from pipeline.dataset_init import draft as drafting
-from pipeline.dataset_init import hash_split, leakage, spec_writer, table_sample
+from pipeline.dataset_init import gate_proposal, hash_split, leakage, spec_writer, table_sample
 from pipeline.dataset_init.task import LabelRefused
 
 ROWS = 1200
@@ -469,3 +469,15 @@ def test_dates_and_numbers_written_as_text_are_flagged_with_what_to_write(tmp_pa
         assert column.role == "ignore" and column.flagged, name
         assert column.reason.startswith(f"REVIEW: {said}") or said in column.reason, column
     assert columns["plan"].role == "feature" and columns["plan"].type == "categorical"
+
+
+@pytest.mark.parametrize("proposed, trivial, gate", [
+    (0.8672, 0.5, 0.86),  # rounded down to 0.01, as before
+    (0.2148, 0.214, 0.215),  # R's Vocab: 0.21 would let the commonest class through
+    (0.2168, 0.214, 0.216),  # 0.01 reaches below the trivial figure: 0.001 does not
+    (0.5, 0.5, 0.501),  # no lift at all (AUC): just above guessing
+    (0.0064, 0.0, 0.006),  # regression: a small improvement over the mean
+    (0.0, 0.0, 0.001),  # a ridge no better than the mean
+])
+def test_a_proposed_minimum_is_never_met_by_the_trivial_baseline(proposed, trivial, gate):
+    assert gate_proposal.above_trivial(proposed, trivial) == gate
