@@ -311,6 +311,7 @@ FEW_EVAL_ROWS = 100
 def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
             earlier_runs: Path | None = None, run_flags: list[str] | None = None) -> None:
     from pipeline.config import dataset_spec as ds
+    from pipeline.dataset_init import gate_proposal
 
     task = draft.task
     lines = [f"Drafted {folder} from {draft.table.path} ({draft.table.rows:,} rows; "
@@ -344,7 +345,8 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
     if draft.gates is not None:
         g = draft.gates
         linear = f"{g.linear:.3f}" if g.linear is not None else "not fitted"
-        lines.append(f"  gates: {g.key} {g.minimum:.2f}, {g.change_key} {g.max_drop:.3f} "
+        lines.append(f"  gates: {g.key} {gate_proposal.gate_text(g.minimum)}, {g.change_key} "
+                     f"{g.max_drop:.3f} "
                      f"({g.trivial} {g.metric} {g.majority:.3f}, {g.linear_name} {linear}, on "
                      f"the pipeline's eval split"
                      + (f"; without the flagged {', '.join(g.left_out)}" if g.left_out else "")

@@ -179,6 +179,11 @@ def _auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     return math.sqrt(max(variance, 0.0))
 
 
+def gate_text(value: float) -> str:
+    """A proposed minimum as written: 0.86, or 0.215 where it was rounded to 0.001."""
+    return f"{round(value, 3):g}"
+
+
 def above_trivial(proposed: float, trivial: float) -> float:
     """proposed rounded down to 0.01, or to 0.001 where 0.01 would reach down to the trivial
     baseline's figure; at least 0.001 above that figure. Rounding alone proposed 0.21 for R's

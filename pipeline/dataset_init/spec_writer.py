@@ -15,6 +15,7 @@ import yaml
 
 from components.score import drift_draft
 from pipeline.config import dataset_spec as ds
+from pipeline.dataset_init import gate_proposal
 from pipeline.dataset_init.draft import DatasetDraft
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -83,7 +84,7 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
                 f"from trivial baselines on the pipeline's own eval split ({gates.eval_rows:,}"
                 f" sampled eval rows): {gates.trivial} {gates.metric} {gates.majority:.3f}, "
                 f"{linear}"),
-            f"  {gates.key}: {gates.minimum:.2f}" + _comment(
+            f"  {gates.key}: {gate_proposal.gate_text(gates.minimum)}" + _comment(
                 f"{gates.trivial}'s figure plus 80% of the linear model's lift over it: a "
                 "model clearly better than trivial is pushed"),
             f"  {gates.change_key}: {gates.max_drop:.3f}" + _comment(

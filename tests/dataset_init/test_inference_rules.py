@@ -481,3 +481,21 @@ def test_dates_and_numbers_written_as_text_are_flagged_with_what_to_write(tmp_pa
 ])
 def test_a_proposed_minimum_is_never_met_by_the_trivial_baseline(proposed, trivial, gate):
     assert gate_proposal.above_trivial(proposed, trivial) == gate
+
+
+def test_a_gate_just_above_guessing_is_written_with_its_third_decimal(tmp_path):
+    # Features that carry nothing: the logistic regression is no better than the commonest
+    # class, so the gate is 0.001 above that class's share, and the spec and the summary must
+    # say 0.xx1, not the 0.xx a two-decimal format printed (below the commonest class).
+    rng = random.Random(9)
+    rows = 1500
+    columns = {"a": [round(rng.gauss(0, 1), 3) for _ in range(rows)],
+               "b": [rng.choice("pqrs") for _ in range(rows)],
+               "label": [rng.choices("vwxyz", weights=[3, 2, 2, 2, 1])[0] for _ in range(rows)]}
+    draft = drafted(tmp_path, columns)
+    gates = draft.gates
+    assert gates.minimum > gates.majority and round(gates.minimum, 3) == gates.minimum
+    assert round(gates.minimum, 2) != gates.minimum  # the case a two-decimal format broke
+    text = spec_writer.render(draft, "table.csv", tmp_path / "table.csv")
+    (tmp_path / "spec.yaml").write_text(text)
+    assert load_spec(tmp_path / "spec.yaml").gates.min_accuracy == gates.minimum
