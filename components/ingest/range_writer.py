@@ -1,5 +1,6 @@
 """The Beam work of the CSV ExampleGen: a byte range of the CSV to serialized tf.Examples, put in
-splits by TFX's hash partition and written as gzipped TFRecord files, one per split and range.
+splits by TFX's hash partition (copies of a row spread: hash_partition.py) and written as
+gzipped TFRecord files, one per split and range.
 
 No Beam element per row: a range's rows go from pyarrow batches through tfx_bsl's encoder to the
 files in this DoFn, which is what makes ingestion fast on the DirectRunner (Beam's per-element
@@ -10,11 +11,9 @@ TFX, so Beam's worker processes start in a second or two.
 """
 from __future__ import annotations
 
-import bisect
 import gzip
-import hashlib
 import os
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import apache_beam as beam
 import google_crc32c
@@ -24,7 +23,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components.ingest import arrow_bytes, csv_format
+from components.ingest import arrow_bytes, csv_format, hash_partition
 from components.ingest.column_types import ColumnType
 from components.ingest.csv_ranges import ByteRange, read_batches
 from components.ingest.example_encoding import ExampleEncoder
@@ -38,13 +37,6 @@ UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 # A row's key is its range's index times this plus its position in the range: sorting by the
 # key gives the file's row order (a range holds far fewer rows than this).
 ROW_KEY_RANGE = 2**40  # the gzip stream is written here, at GZIP_LEVEL
-
-
-def split_of(record: bytes, buckets: Sequence[int]) -> int:
-    """TFX's _PartitionFn for a serialized record without partition_feature_name: the split
-    whose cumulative hash-bucket bound is the first above SHA-256(record) mod the total."""
-    bucket = int.from_bytes(hashlib.sha256(record).digest(), "big") % buckets[-1]
-    return bisect.bisect(buckets, bucket)
 
 
 def _masked_crc(crcs: np.ndarray) -> np.ndarray:
@@ -102,6 +94,7 @@ class WriteRangeSplits(beam.DoFn):
         files = [gzip.GzipFile(fileobj=f, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
                  for f in raw]
         row = index * ROW_KEY_RANGE
+        partition = hash_partition.Partition(self._bounds)  # copies counted within the range
         for batch in read_batches(self._fmt, ByteRange(*byte_range)):
             if self._row_key:
                 keys = pa.array(np.arange(row, row + batch.num_rows, dtype=np.int64))
@@ -113,7 +106,7 @@ class WriteRangeSplits(beam.DoFn):
                 files[0].write(tfrecord_frames(records))
                 counts[0] += len(records)
                 continue
-            splits = [split_of(record, self._bounds) for record in records]
+            splits = partition.splits(records)
             for split, file in enumerate(files):
                 chosen = [r for r, s in zip(records, splits) if s == split]
                 file.write(tfrecord_frames(chosen))

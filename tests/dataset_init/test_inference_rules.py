@@ -248,15 +248,14 @@ def test_the_sample_is_uniform_seeded_and_keeps_file_order(tmp_path):
 
 def test_the_split_is_the_example_gens(tmp_path):
     """Same bytes, same hash: the split init measures on is the pipeline's."""
-    from components.ingest.range_writer import split_of
+    from components.ingest.example_encoding import ExampleEncoder
+    from components.ingest.hash_partition import Partition
 
     table = table_sample.read(write_csv(tmp_path / "t.csv", base_table(rows=200)))
     ours = hash_split.splits(table.sample, table.header, table.types, 0.7)
-    from components.ingest.example_encoding import ExampleEncoder
-
     records = ExampleEncoder(table.header, table.types).encode(
         table.sample.to_batches(max_chunksize=10**6)[0])
-    assert list(ours) == [split_of(r, [70, 100]) for r in records]
+    assert list(ours) == Partition([70, 100]).splits(records)
     assert 0.55 < (ours == hash_split.TRAIN).mean() < 0.85
 
 

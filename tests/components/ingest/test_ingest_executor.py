@@ -18,7 +18,7 @@ from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_execu
 from tfx.proto import example_gen_pb2
 from tfx_bsl.coders import csv_decoder
 
-from components.ingest import column_types, csv_format, csv_ranges, range_writer
+from components.ingest import column_types, csv_format, csv_ranges, hash_partition
 from components.ingest import executor as ingest_executor
 
 TAXI_CSV = DATA / "taxi" / "data.csv"
@@ -183,6 +183,37 @@ def test_split_of_a_record_is_tfxs_partition():
     from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 
     config = example_gen_pb2.SplitConfig()
-    for i in range(200):
-        record = f"record {i}".encode() * (i % 7 + 1)
-        assert range_writer.split_of(record, [7, 10]) == _PartitionFn(record, 2, [7, 10], config)
+    records = [f"record {i}".encode() * (i % 7 + 1) for i in range(200)]
+    theirs = [_PartitionFn(record, 2, [7, 10], config) for record in records]
+    assert [hash_partition.split_of(record, [7, 10]) for record in records] == theirs
+    # Distinct records: the partition is TFX's, record for record.
+    assert hash_partition.Partition([7, 10]).splits(records) == theirs
+
+
+def test_copies_of_a_row_are_spread_over_the_splits_and_the_first_is_tfxs():
+    rows = [f"row {i}: class {i % 4}, sex {i % 2}".encode() for i in range(20)]  # distinct
+    partition = hash_partition.Partition([70, 100])
+    first = partition.splits(rows)
+    assert first == [hash_partition.split_of(row, [70, 100]) for row in rows]
+    copies = partition.splits(rows * 200)  # later copies, in file order
+    for i in range(len(rows)):
+        of_row = copies[i::len(rows)]
+        assert 0.55 < of_row.count(0) / len(of_row) < 0.85  # each row in both splits
+    assert hash_partition.Partition([70, 100]).splits(rows * 3) == first + copies[:40]
+
+
+@pytest.mark.e2e  # runs the ExampleGen executor for real (Beam)
+def test_a_table_of_repeated_rows_has_each_row_in_both_splits(tmp_path):
+    """R's Titanic table: 1,316 rows, 20 distinct. TFX's CsvExampleGen puts every copy of a row
+    in one split, so train and eval share no row; ours spreads the copies."""
+    csv = tmp_path / "in" / "data.csv"
+    csv.parent.mkdir()
+    distinct = [f"{c},{a},{s},{v}" for c in ("1st", "2nd", "3rd") for a in ("adult", "child")
+                for s in ("man", "woman") for v in ("yes", "no")]
+    csv.write_text("class,age,sex,survived\n" + "\n".join(distinct * 40) + "\n")
+    theirs = run_example_gen(tfx_csv_executor.Executor, csv, tmp_path / "theirs")
+    assert not set(theirs["train"]) & set(theirs["eval"])
+    ours = run_example_gen(ingest_executor.Executor, csv, tmp_path / "ours")
+    assert sorted(ours["train"] + ours["eval"]) == sorted(theirs["train"] + theirs["eval"])
+    assert len(set(ours["train"]) & set(ours["eval"])) == len(distinct)
+    assert 0.6 < len(ours["train"]) / len(distinct * 40) < 0.8
