@@ -91,7 +91,9 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     try:
         task = task_rules.infer(label, table.type_of(label), table.counts)
     except LabelRefused as e:  # named by file, and by line where cells are empty
-        lines = _empty_lines(fmt, label, missing_values) if table.counts.get("") else []
+        marked = (*missing_values, *task_rules.label_markers(table.counts))
+        lines = _empty_lines(fmt, label, marked) if table.counts.get("") or \
+            len(marked) > len(missing_values) else []
         where = f" (line {', '.join(map(str, lines))}{', ...' if len(lines) == 3 else ''})" \
             if lines else ""
         raise LabelRefused(f"{path}: {e}{where}") from None

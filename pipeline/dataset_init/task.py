@@ -28,6 +28,7 @@ import collections
 import dataclasses
 import math
 
+from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
 from pipeline.config import dataset_spec
 
@@ -80,6 +81,7 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
         raise LabelRefused(f"the label column '{label}' has one value ({only!r}) on every row: "
                            "there is nothing to predict")
     if column_type == ColumnType.STRING:
+        _refuse_marked_numbers(label, values)
         return _text_task(label, values)
     # Classes as the Transform spells the label's values (preprocessing.label_ids compares
     # tf.strings.as_string of the number): "7" for an INT 007, "1.000000" for a FLOAT 1.0.
@@ -108,6 +110,27 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
             "of the pipeline does not support yet (issue 24); pick a class label")
     return Task("regression", (), label_type,
                 f"{why}: a quantity to predict", {})
+
+
+def label_markers(values) -> list[str]:
+    """The label's values that are missing-value markers (NA, ?, ...)."""
+    return [v for v in values if v.strip().lower() in csv_format.KNOWN_MISSING_MARKERS]
+
+
+def _refuse_marked_numbers(label: str, values: dict[str, int]) -> None:
+    """A label of numbers with missing values written as markers (R's airquality writes NA for
+    37 of its 153 Ozone readings) is refused as an empty label is, not read as text (it was
+    refused as '68 distinct text values: more than 50 classes')."""
+    markers = label_markers(values)
+    numbers = [v for v in values if v not in markers and csv_format.is_number(v)]
+    if not markers or len(numbers) < 2 or len(numbers) + len(markers) < len(values):
+        return
+    missing = sum(values[m] for m in markers)
+    shown = ", ".join(repr(m) for m in markers)
+    raise LabelRefused(
+        f"the label column '{label}' is missing ({shown}) on {missing:,} of "
+        f"{sum(values.values()):,} rows; the pipeline trains on labelled rows only: drop those "
+        "rows (or fill them) and run init again")
 
 
 def _text_task(label: str, values: dict[str, int]) -> Task:

@@ -179,12 +179,17 @@ def test_many_distinct_numbers_are_regression_or_a_clear_refusal(tmp_path):
     ("gappy", "is empty on 1 of 100 rows; the pipeline trains on labelled rows only: drop those "
               "rows (or fill them) and run init again (line 3)"),
     ("words", "more than 50 classes"),
+    # R's airquality: Ozone readings with NA for missing, not 68 text classes.
+    ("ozone", "the label column 'ozone' is missing ('NA') on 2 of 100 rows; the pipeline trains "
+              "on labelled rows only: drop those rows (or fill them) and run init again (line 3, "
+              "6)"),
     ("cased", "writes a class in more than one way ('No' and 'no'; 'Yes ' and 'yes')"),
 ])
 def test_refusals(tmp_path, label, message):
     table = {"x": list(range(100)), "one": ["x"] * 100,
              "gappy": ["a", ""] + ["b"] * 98, "words": [f"w{i}" for i in range(100)],
-             "cased": ["yes", "no", "Yes ", "No"] * 25}
+             "cased": ["yes", "no", "Yes ", "No"] * 25,
+             "ozone": [str(40 + i) if i not in (1, 4) else "NA" for i in range(100)]}
     with pytest.raises(LabelRefused, match=message.replace("(", r"\(").replace(")", r"\)")) \
             as refused:
         drafted(tmp_path, table, label=label)

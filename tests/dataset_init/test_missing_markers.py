@@ -109,8 +109,9 @@ def test_text_columns_sharing_a_declared_marker_are_named_for_review(tmp_path):
 
 
 def test_a_marker_the_label_holds_is_not_declared(tmp_path):
+    # A text label (a label of numbers with NA is refused: test_inference_rules' test_refusals).
     columns = _with_markers()
-    columns["label"] = ["NA" if v == 0 and i % 7 == 0 else v
+    columns["label"] = ["NA" if v == 0 and i % 7 == 0 else ("yes" if v else "no")
                         for i, v in enumerate(columns["label"])]
     draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
     assert draft.missing_values == ("?",)  # NA would empty label cells
