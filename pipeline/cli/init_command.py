@@ -334,7 +334,9 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
                      "(docs/init.md, Leakage), run once: "
                      + _run_commands(draft.name, run_flags or [], draft.gates.override)[0])
     lines.append(f"  ignored ({len(draft.ignored)}):" if draft.ignored else "  ignored: none")
-    lines += [f"    {c.name}: {c.reason}" for c in draft.ignored]
+    # A flagged column that is also ignored was explained just above: named, not repeated.
+    lines += [f"    {c.name}: flagged above" if c.flagged else f"    {c.name}: {c.reason}"
+              for c in draft.ignored]
     features = [c for c in draft.columns if c.role == ds.FEATURE]
     by_type: dict[str, list[str]] = {}
     for c in features:

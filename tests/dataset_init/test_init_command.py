@@ -250,3 +250,20 @@ def test_the_printed_commands_carry_the_folders_init_was_given(tmp_path):
     assert shlex.split(override.split("run once: ")[1]) == [
         "make", "pipeline", "DATASET=small",
         "ARGS=" + " ".join(["--max-metric-drop", "1", *roots])]
+
+
+def test_a_flagged_column_that_is_ignored_is_explained_once(tmp_path):
+    import io
+
+    from pipeline.cli import init_command
+    from pipeline.dataset_init import draft as drafting
+
+    rows = ["x,when,label"] + [f"{i % 13},2024-01-{i % 28 + 1:02d} 09:30:00,{i % 2}"
+                               for i in range(200)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "t.csv", "label", "t")
+    out = io.StringIO()
+    init_command._report(draft, tmp_path, out, 0.1, 0.2)
+    text = out.getvalue()
+    assert text.count("when: REVIEW: dates") == 1, text
+    assert "    when: flagged above" in text.split("ignored (1):")[1]
