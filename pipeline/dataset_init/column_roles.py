@@ -67,7 +67,6 @@ from pipeline.dataset_init import leakage
 from pipeline.dataset_init.table_sample import TableSample
 
 MOSTLY_EMPTY = 0.95
-MISSING_MARKERS = csv_format.KNOWN_MISSING_MARKERS
 # At most this many distinct marker strings in one column: a few recurring ones, not text.
 MAX_MARKERS = 3
 NEARLY_UNIQUE = 0.5
@@ -110,29 +109,16 @@ def _numbers(values: list[str]) -> np.ndarray:
 
 def _missing_markers(present: list[str]) -> dict[str, int]:
     """The missing-value markers of a text column that is otherwise numbers ({} if it is not
-    one): spreadsheet and R exports write NA, N/A, NaN, null, ?, - for an empty cell.
-
-    However few the numbers: R's movies table writes a budget on 9% of rows and NA on the rest,
-    and as text its 684 amounts were drafted as a vocabulary. Two different numbers at least:
-    a column of one number and a marker is a flag, a category (as a number it would be one
-    value and the markers missing)."""
-    counts: dict[str, int] = {}
-    numbers: set[float] = set()
-    for value in present:
-        if value.strip().lower() in MISSING_MARKERS:
-            counts[value] = counts.get(value, 0) + 1
-            continue
-        try:
-            numbers.add(float(value))
-        except ValueError:
-            return {}
-    return counts if len(numbers) >= 2 and len(counts) <= MAX_MARKERS else {}
+    one, or writes more than MAX_MARKERS of them): spreadsheet and R exports write NA, N/A,
+    NaN, null, ?, - for an empty cell (csv_format.marked_numbers)."""
+    markers = csv_format.marked_numbers(collections.Counter(present))
+    return markers if len(markers) <= MAX_MARKERS else {}
 
 
 def _nan_markers(present: list[str]) -> dict[str, int]:
     """NaN written in a column of decimals (pandas' na_rep="NaN"): float() takes it, so the
     ExampleGen would write a NaN value, not a missing one, and the Transform's mean with it."""
-    marked = {v for v in set(present) if v.strip().lower() in MISSING_MARKERS}
+    marked = {v for v in set(present) if csv_format.is_marker(v)}
     if not marked or len(marked) > MAX_MARKERS:
         return {}
     return {v: n for v, n in collections.Counter(v for v in present if v in marked).items()}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
 from pipeline.config import dataset_spec as ds
 from pipeline.dataset_init import column_roles, gate_proposal, hash_split, slicing, table_sample
@@ -78,7 +79,7 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
           sample_rows: int = table_sample.SAMPLE_ROWS) -> DatasetDraft:
     """Draft the dataset `name` from the CSV at path with `label` as the label (LabelRefused,
     or the CSV reader's errors, when it cannot be done)."""
-    fmt = _format(path)
+    fmt = csv_format.inspect(path)
     fmt_header = fmt.header
     _check_names(path, fmt)
     if label not in fmt_header:
@@ -91,9 +92,9 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     try:
         task = task_rules.infer(label, table.type_of(label), table.counts)
     except LabelRefused as e:  # named by file, and by line where cells are empty
-        marked = (*missing_values, *task_rules.label_markers(table.counts))
-        lines = _empty_lines(fmt, label, marked) if table.counts.get("") or \
-            len(marked) > len(missing_values) else []
+        in_label = tuple(csv_format.marked_numbers(table.counts))  # NA in a label of numbers
+        lines = _empty_lines(fmt, label, (*missing_values, *in_label)) \
+            if table.counts.get("") or in_label else []
         where = f" (line {', '.join(map(str, lines))}{', ...' if len(lines) == 3 else ''})" \
             if lines else ""
         raise LabelRefused(f"{path}: {e}{where}") from None
@@ -211,17 +212,9 @@ def _empty_lines(fmt, column: str, missing_values, limit: int = 3) -> list[int]:
 
 def _check_names(path, fmt) -> None:
     """What the pipeline's preflight refuses in a header, refused before anything is drafted."""
-    from components.ingest import csv_format
-
     problem = csv_format.header_problem(fmt)
     if problem:
         raise LabelRefused(f"{path}: {problem}")
-
-
-def _format(path: str | Path):
-    from components.ingest import csv_format
-
-    return csv_format.inspect(path)
 
 
 def _class_ids(task: Task, table: TableSample, column_type) -> dict[str, int]:

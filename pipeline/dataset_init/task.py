@@ -112,23 +112,16 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
                 f"{why}: a quantity to predict", {})
 
 
-def label_markers(values) -> list[str]:
-    """The label's values that are missing-value markers (NA, ?, ...)."""
-    return [v for v in values if v.strip().lower() in csv_format.KNOWN_MISSING_MARKERS]
-
-
 def _refuse_marked_numbers(label: str, values: dict[str, int]) -> None:
     """A label of numbers with missing values written as markers (R's airquality writes NA for
     37 of its 153 Ozone readings) is refused as an empty label is, not read as text (it was
     refused as '68 distinct text values: more than 50 classes')."""
-    markers = label_markers(values)
-    numbers = [v for v in values if v not in markers and csv_format.is_number(v)]
-    if not markers or len(numbers) < 2 or len(numbers) + len(markers) < len(values):
+    markers = csv_format.marked_numbers(values)
+    if not markers:
         return
-    missing = sum(values[m] for m in markers)
     shown = ", ".join(repr(m) for m in markers)
     raise LabelRefused(
-        f"the label column '{label}' is missing ({shown}) on {missing:,} of "
+        f"the label column '{label}' is missing ({shown}) on {sum(markers.values()):,} of "
         f"{sum(values.values()):,} rows; the pipeline trains on labelled rows only: drop those "
         "rows (or fill them) and run init again")
 

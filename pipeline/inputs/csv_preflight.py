@@ -88,7 +88,7 @@ def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: 
         others = (f"; also in column(s) {', '.join(list(not_numbers)[1:])}"
                   if len(not_numbers) > 1 else "")
         hint = ""
-        if cell.strip().lower() in csv_format.KNOWN_MISSING_MARKERS:
+        if csv_format.is_marker(cell):
             hint = (f"; if {cell!r} marks a missing value, list it under missing_values: in "
                     f"{spec.spec_path or 'spec.yaml'} (docs/datasets.md)")
         raise InputError(
