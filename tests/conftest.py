@@ -11,6 +11,11 @@ import pytest
 # tf.Transform and TFMA need Keras 2; decide before any test imports TensorFlow.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+# A `python -m pipeline run|score` in a subprocess leaves a warm worker for the next command on
+# its output root (pipeline/runners/warm_reruns.py): ~800 MB for 5 minutes per test's temp folder.
+# Tests of it set it back on for their own commands.
+os.environ["CSV2MODEL_WARM_RERUNS"] = "0"
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 

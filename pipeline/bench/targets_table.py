@@ -161,9 +161,15 @@ def _fixed_cost_rows(t: dict) -> list[tuple[str, str, str, str, str]]:
     else:
         ratio = ours / theirs
         counts = _counts(list(epochs.get("states", {}).values()))
-        out.append(("11", name, goal, f"{ratio:.2f} ({ours:.1f} s / {theirs:.1f} s, "
+        warm = " in the warm worker" if epochs.get("warm") else ""
+        out.append(("11", name, goal, f"{ratio:.2f} ({ours:.1f} s{warm} / {theirs:.1f} s, "
                     f"{seed.get('epochs')} epochs; {counts})",
                     PASS if ratio <= EPOCHS_RERUN_RATIO else FAIL))
+    cold = t.get("taxi_epochs_cold") or {}
+    if _seconds(cold) is not None and theirs is not None:
+        out.append(("11b", "the same re-run without the warm worker (CSV2MODEL_WARM_RERUNS=0)",
+                    "reported", f"{_seconds(cold) / theirs:.2f} ({_seconds(cold):.1f} s / "
+                    f"{theirs:.1f} s)", ""))
     return out
 
 
@@ -245,7 +251,8 @@ def markdown(t: dict) -> str:
     lines += _stage_table(t)
     costs = fixed_costs.table({name: t.get(key) or {} for name, key in (
         ("taxi first run", "taxi_first"), ("penguins first run", "penguins_first"),
-        ("taxi, --epochs changed", "taxi_epochs"))})
+        ("taxi, --epochs changed", "taxi_epochs"),
+        ("the same, no warm worker", "taxi_epochs_cold"))})
     if costs:
         lines += ["", "Where each run's seconds went (pipeline/bench/fixed_costs.py: from the times "
                   "its summary lines arrived; penguins' 344 rows make its stages almost all fixed "

@@ -13,7 +13,7 @@ import warnings
 from pipeline.cli import init_command, orchestration, unused_imports
 from pipeline.config import settings as settings_lib
 from pipeline.config.dataset_spec import SpecError
-from pipeline.runners import termination
+from pipeline.runners import termination, warm_reruns
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,21 +127,43 @@ def main(argv: list[str] | None = None) -> int:
         # argv None: this process is the task's command (a warm worker may run it, docs/team.md)
         return orchestration.main(args, settings, own_process=argv is None)
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out
-        return _refusing_bad_input(settings, lambda: (_preflight(settings, args.command),
-                                                      _draft_expectations(settings)))
+        def draft() -> None:
+            _preflight(settings, args.command)
+            _draft_expectations(settings)
+
+        return _refusing_bad_input(settings, draft)
+    # `python -m pipeline run|score`: a warm worker may run it, or be left for the next one.
+    warm_key = warm_reruns.worker_key() if argv is None and args.command in \
+        warm_reruns.COMMANDS and not warm_reruns.disabled() else None
     with termination.terminating_as_interrupt():  # kill ends a run as Ctrl-C does
-        return _refusing_bad_input(settings, lambda: _run(settings, args.command))
+        code = _refusing_bad_input(settings, lambda: _run(settings, args.command, warm_key))
+    if warm_key and _went_through_tfx(code):
+        warm_reruns.leave_worker(settings.output_root, warm_key)
+    return code
+
+
+def _went_through_tfx(code: int) -> bool:
+    """Whether the libraries a warm worker preloads were imported here for the command (not an
+    "Up to date" answer, a refusal before TFX, or an interruption)."""
+    return code in (0, 1) and "tfx.orchestration.portable.launcher" in sys.modules
 
 
 EXIT_BUSY = 75  # sysexits.h EX_TEMPFAIL: try again later
 
 
-def _run(settings: settings_lib.Settings, command: str) -> None:
-    """The up-to-date check and preflight, then the TFX run holding the output folder."""
+def _run(settings: settings_lib.Settings, command: str, warm_key: str | None = None
+         ) -> int | None:
+    """The up-to-date check, then the command in a warm worker's child when one is there
+    (warm_key: the worker's key; pipeline/runners/warm_reruns.py), else the preflight and the TFX
+    run holding the output folder. Returns the child's exit code."""
     from pipeline.runners import local_dag, run_lock
 
     if command == "run" and _report_up_to_date(settings):
-        return
+        return None
+    if warm_key:
+        code = warm_reruns.run_in_worker(settings.output_root, warm_key)
+        if code is not None:
+            return code
     _preflight(settings, command)  # bad input is refused before anything is created
     if command == "run":
         # The run's first lines, then the suite's check (Great Expectations' import was most of
@@ -158,13 +180,14 @@ def _run(settings: settings_lib.Settings, command: str) -> None:
                                         wait=settings.wait):
         # A run that waited for another sees that run's result here.
         if command == "run" and _report_up_to_date(settings):
-            return
+            return None
         if command == "run":
             local_dag.run_pipeline(settings, run_id=run_id, header_written=True)
         elif command == "score":
             local_dag.score_file(settings, run_id=run_id)
         else:
             local_dag.draft_schema(settings, run_id=run_id)
+    return None
 
 
 def _naming_the_file(settings: settings_lib.Settings, cause: BaseException) -> str:
@@ -180,13 +203,14 @@ def _naming_the_file(settings: settings_lib.Settings, cause: BaseException) -> s
 
 
 def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
-    """Run `work`; turn what it raises into one error line and the exit status."""
+    """Run `work`; turn what it raises into one error line and the exit status (work's own
+    exit code when it returns one)."""
     from pipeline.cluster.flink_preflight import ClusterUnavailable
     from pipeline.inputs.csv_preflight import InputError
     from pipeline.runners.run_lock import OutputFolderBusy
 
     try:
-        work()
+        code = work()
     except (SpecError, InputError, ClusterUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -207,4 +231,4 @@ def _refusing_bad_input(settings: settings_lib.Settings, work) -> int:
         print(f"error: {_naming_the_file(settings, cause)}\n  full log: {settings.log_path}",
               file=sys.stderr)
         return 1
-    return 0
+    return code if code is not None else 0

@@ -20,6 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from pipeline.runners import warm_reruns
 from pipeline.config import settings as settings_lib
 
 COMMANDS = {
@@ -80,12 +81,12 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings,
                 # The stages run next: the worker imports their libraries meanwhile.
                 from pipeline.runners import warm_worker
 
-                warm_worker.ensure_started(settings.output_root, setup=_WARM_SETUP)
+                warm_worker.ensure_started(settings.output_root, setup=warm_reruns.SETUP)
             return code
         if args.command == "warm-worker":  # as the tasks start it: same process set-up, key
             from pipeline.runners import warm_worker
 
-            warm_worker.ensure_started(settings.output_root, setup=_WARM_SETUP,
+            warm_worker.ensure_started(settings.output_root, setup=warm_reruns.SETUP,
                                        keep_while=args.keep_while, wait=True)
         elif args.command == "airflow-spec":
             from pipeline.runners.airflow import scheduler
@@ -118,11 +119,6 @@ def main(args: argparse.Namespace, settings: settings_lib.Settings,
     return 0
 
 
-# What the warm worker calls before its imports: what pipeline/cli/main.py does first thing, so
-# that the libraries it preloads are imported as a task's own process imports them.
-_WARM_SETUP = ("pipeline.cli.unused_imports:keep_out",)
-
-
 def _through_warm_worker(args: argparse.Namespace, settings: settings_lib.Settings) -> int | None:
     """A stage's task runs in a child of the warm worker, which has TensorFlow, TFX and Beam
     imported (pipeline/runners/warm_worker.py); None: it runs here. check-inputs, the run's
@@ -135,7 +131,7 @@ def _through_warm_worker(args: argparse.Namespace, settings: settings_lib.Settin
     # A light stage goes through a worker that runs (0.3-0.5 s against 0.7-1.0 s here) but
     # does not start one: the worker's imports would take longer than the stage itself.
     light = bool(stage_imports.blocked_for(getattr(args, "node", None) or args.command))
-    return warm_worker.run_task(settings.output_root, sys.argv, setup=_WARM_SETUP,
+    return warm_worker.run_task(settings.output_root, sys.argv, setup=warm_reruns.SETUP,
                                 start=not light)
 
 

@@ -113,11 +113,21 @@ def _run_options(settings: Settings):
     return _run_opts_to_proto(RunOptions(to_nodes=[settings.until]))
 
 
+def _warm_note() -> str:
+    """A header line when a warm worker's child runs the command (pipeline/runners/warm_reruns.py)."""
+    from pipeline.runners import warm_worker
+
+    if warm_worker.CHILD_MARK not in sys.modules:
+        return ""
+    return (f"  warm worker: TensorFlow, TFX and the rest were imported already (worker pid "
+            f"{os.getppid()})\n")
+
+
 def write_header(settings: Settings, spec, out: TextIO = sys.stdout) -> None:
     """The run's first lines: the pipeline and its CSV, the log file, the Beam runner."""
     out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
               f"  full log: {settings.log_path}\n"
-              f"  Beam: {_beam_description(settings)}\n")
+              f"  Beam: {_beam_description(settings)}\n{_warm_note()}")
     if settings.until:
         out.write(f"  until {settings.until}: the stages after it do not run\n")
     out.flush()
@@ -178,8 +188,18 @@ def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
     from pipeline.tracking import live_tracking
 
     # Started now: its process imports MLflow and opens the store on the other core while this
-    # one sets the run up.
-    return live_tracking.LiveTracker(settings, spec, run_id, started_ms).start()
+    # one sets the run up. In a warm worker's child it is a fork, with MLflow imported already.
+    return live_tracking.LiveTracker(settings, spec, run_id, started_ms,
+                                     fork=_may_fork_imported()).start()
+
+
+def _may_fork_imported() -> bool:
+    """Whether this process is a warm worker's child that may fork now (only the native pools'
+    threads, TensorFlow's runtime not started: warm_worker.fork_unsafe)."""
+    from pipeline.runners import warm_worker
+
+    return warm_worker.CHILD_MARK in sys.modules and \
+        warm_worker.fork_unsafe(set(os.listdir("/proc/self/task"))) is None
 
 
 def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
@@ -272,7 +292,7 @@ def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None 
         champion = scoring_runs.resolve_champion(settings)
     out.write(f"Scoring {spec.csv_path} with {champion.describe()}\n"
               f"  full log: {settings.log_path}\n"
-              f"  Beam: {_beam_description(settings)}\n")
+              f"  Beam: {_beam_description(settings)}\n{_warm_note()}")
     out.flush()
     pipeline_name = settings.full_pipeline_name + SCORING_SUFFIX
 

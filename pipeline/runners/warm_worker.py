@@ -215,9 +215,10 @@ def start(folder: Path, key: str, preload: Sequence[str], setup: Sequence[str] =
                             start_new_session=True, close_fds=True)
 
 
-def stop(output_root: str | Path) -> int:
+def stop(output_root: str | Path, wait_s: float = 0.0) -> int:
     """Ask every worker of this output root to stop: each exits once its tasks end (and at
-    once when it has none). Returns how many were asked."""
+    once when it has none, or after the module it is importing). wait_s: wait up to that long
+    for them to exit (the bench, before its next measurement). Returns how many were asked."""
     folder = Path(output_root).resolve() / FOLDER
     if folder.is_dir():
         # For a worker started before this call that is not listening yet (still waiting for
@@ -228,6 +229,10 @@ def stop(output_root: str | Path) -> int:
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
             count += 1
+    deadline = time.monotonic() + wait_s
+    for lock in folder.glob("*.lock") if wait_s else ():
+        while time.monotonic() < deadline and _worker_running(folder, lock.stem):
+            time.sleep(0.05)
     return count
 
 
@@ -240,15 +245,17 @@ def _say(line: str) -> None:
 
 def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
                    setup: Sequence[str] = (), idle_s: float | None = None,
-                   keep_while: int | None = None, wait: bool = False) -> bool:
+                   keep_while: int | None = None, wait: bool = False,
+                   key: str | None = None) -> bool:
     """Start the worker if none is running (the run's first task). Never waits for its
-    imports; wait: until it listens (then stop() reaches it). Returns whether one was
+    imports; wait: until it listens (then stop() reaches it). key: worker_key() as this
+    process started, when its imports have changed sys.path since. Returns whether one was
     started."""
     if disabled():
         return False
     try:
         folder = private_folder(output_root)
-        key = worker_key(preload, setup)
+        key = key or worker_key(preload, setup)
         if _worker_running(folder, key):
             return False
         start(folder, key, preload, setup, idle_s, keep_while)
@@ -258,6 +265,20 @@ def ensure_started(output_root: str | Path, preload: Sequence[str] = PRELOAD,
         return True
     except (OSError, Unusable) as e:
         _say(f"not started ({e})")
+        return False
+
+
+def listening(output_root: str | Path, key: str) -> bool:
+    """Whether the output root's worker of this key is there to take a task (it may still be
+    importing): its socket exists and a process holds its lock. Creates nothing."""
+    if disabled():
+        return False
+    folder = Path(output_root).resolve() / FOLDER
+    try:
+        if not folder.is_dir():
+            return False
+        return (folder / f"{key}.sock").exists() and _worker_running(folder, key)
+    except OSError:
         return False
 
 

@@ -28,6 +28,7 @@ worker and raises what it raised, in the main thread: a run whose tracking faile
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -65,9 +66,14 @@ _WORKER = ("import sys; sys.path.insert(0, sys.argv[1]); "
 class LiveTracker:
     """The pipeline's side: starts the worker, passes it each finished stage, waits for it."""
 
-    def __init__(self, settings: Settings, spec: DatasetSpec, run_id: str, started_ms: int):
+    def __init__(self, settings: Settings, spec: DatasetSpec, run_id: str, started_ms: int,
+                 fork: bool = False):
+        """fork: start the worker as a fork of this process, which has MLflow and TFMA imported
+        and may fork (a warm worker's child, pipeline/runners/warm_reruns.py): the new process's
+        ~7 s of imports no longer share the two cores with the stages."""
         self.settings, self.spec, self.run_id, self.started_ms = settings, spec, run_id, started_ms
-        self._process: subprocess.Popen | None = None
+        self._fork = fork
+        self._process: subprocess.Popen | _Forked | None = None
         self._down: Connection | None = None
         self._up: Connection | None = None
         # stage_finished runs in TFX's thread, and in the thread that reads the checks' process
@@ -87,10 +93,13 @@ class LiveTracker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(log_path, "ab") as log:  # MLflow's own output goes where the run's does
-                self._process = subprocess.Popen(
-                    [sys.executable, "-c", _WORKER, _ROOT, str(down_r), str(up_w)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    pass_fds=(down_r, up_w), start_new_session=True)
+                if self._fork:
+                    self._process = _Forked.start(log.fileno(), down_r, up_w, (down_w, up_r))
+                else:
+                    self._process = subprocess.Popen(
+                        [sys.executable, "-c", _WORKER, _ROOT, str(down_r), str(up_w)],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        pass_fds=(down_r, up_w), start_new_session=True)
         finally:
             os.close(down_r)
             os.close(up_w)
@@ -163,6 +172,63 @@ class LiveTracker:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+class _Forked:
+    """The worker as a fork of the pipeline's process, with what LiveTracker uses of a Popen:
+    the same descriptors (the log on stdout and stderr, no stdin, the two pipe ends) and a
+    session of its own."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, log_fd: int, down_fd: int, up_fd: int, parent_ends: tuple[int, int]
+              ) -> _Forked:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return cls(pid)
+        try:  # the child: nothing of the parent's but what serve() needs
+            os.setsid()
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD,
+                           signal.SIGUSR1, signal.SIGUSR2):
+                signal.signal(signum, signal.SIG_DFL)  # as in a new process
+            for fd in parent_ends:
+                os.close(fd)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.closerange(3, min(down_fd, up_fd))
+            os.closerange(max(down_fd, up_fd) + 1, os.sysconf("SC_OPEN_MAX"))
+            if abs(down_fd - up_fd) > 1:
+                os.closerange(min(down_fd, up_fd) + 1, max(down_fd, up_fd))
+            serve(down_fd, up_fd)  # ends with os._exit(0)
+        finally:
+            os._exit(1)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"tracking worker {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
 
 
 def portable_error(error: BaseException | None) -> tuple | None:

@@ -194,9 +194,11 @@ def test_a_store_that_cannot_be_opened_fails_finish(settings, monkeypatch, tmp_p
         tracker.finish(None)
 
 
-def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, tmp_path):
+@pytest.mark.parametrize("fork", [False, True], ids=["started", "forked"])
+def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, tmp_path, fork):
     """SIGKILL gives the pipeline no chance to call finish(): the worker, a process of its
-    own, sees its pipe close and ends the runs KILLED."""
+    own, sees its pipe close and ends the runs KILLED. The same for a worker forked from the
+    pipeline's process (as in a warm worker's child, pipeline/runners/warm_reruns.py)."""
     import os
     import signal
     import subprocess
@@ -213,7 +215,7 @@ def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, 
         "with queries.open_store_context(settings.metadata_path) as store:\n"
         "    first = queries.run_executions(store, settings.full_pipeline_name, 'run-4')[0]\n"
         "tracker = live_tracking.LiveTracker(settings, settings.load_spec(), 'run-4', "
-        "int(time.time() * 1000)).start()\n"
+        f"int(time.time() * 1000), fork={fork}).start()\n"
         "tracker.stage_finished(first)\n"
         "tracker.drain()\n"
         "print(tracker._process.pid, flush=True)\n"  # noqa: SLF001 - the worker's pid
@@ -222,6 +224,9 @@ def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, 
     try:
         worker_pid = int(stand_in.stdout.readline())
         assert worker_pid != stand_in.pid  # the logging runs beside the pipeline, not in it
+        with open(f"/proc/{worker_pid}/cmdline", "rb") as f:  # a fork keeps its parent's
+            assert (str(script).encode() in f.read()) is fork
+        assert os.getsid(worker_pid) == worker_pid  # a session of its own: no Ctrl-C
         client = _client(settings)
         parent = _wait_for_stage_run(client, settings, "run-4", STAGES[0])
         assert parent.info.status == "RUNNING"
