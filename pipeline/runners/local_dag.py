@@ -24,9 +24,11 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
     with captured_output(settings.log_path) as terminal:
         from pipeline.console.stage_summary import StageReporter, stage_line
+        from pipeline.mlmd import lock_retry
         from pipeline.runners import check_branch
         from pipeline.runners.beam_in_process import levers_for_beam
 
+        lock_retry.install()  # the checks' process, forked below, shares the store
         pipeline = make_pipeline()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
                                  terminal if out is sys.stdout else out, run_id=run_id,

@@ -178,6 +178,9 @@ def _launch(ir, node_id: str, run_id: str):
     from tfx.orchestration.local import runner_utils
     from tfx.orchestration.portable import launcher, runtime_parameter_utils
 
+    from pipeline.mlmd import lock_retry
+
+    lock_retry.install()  # Airflow runs independent stages' tasks at once on one store
     node = _node(ir, node_id)
     # LocalDagRunner fills this with the time; a fixed id ties every task of a run together.
     runtime_parameter_utils.substitute_runtime_parameter(

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import sent_errors, stage_names
 from pipeline.config.dataset_spec import DatasetSpec
 from pipeline.config.settings import Settings
-from pipeline.mlmd import queries
+from pipeline.mlmd import lock_retry, queries
 from pipeline.tracking import pipeline_runs, run_logging
 from pipeline.tracking.mlflow_store import active_store
 
@@ -252,6 +252,7 @@ def serve(down_fd: int, up_fd: int) -> None:
     """The worker's main: log events from the pipeline until finish, then exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pipeline decides how the run ends
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    lock_retry.install()  # it reads ML Metadata while the pipeline writes it
     down, up = Connection(down_fd, writable=False), Connection(up_fd, readable=False)
     settings, spec, run_id, started_ms, location = down.recv()
     events: queue.Queue = queue.Queue()
