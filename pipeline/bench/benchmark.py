@@ -40,6 +40,7 @@ from pipeline.bench.process import PipelineRun, measure, pipeline_command
 from pipeline.bench.report import markdown
 from pipeline.config import stage_names
 from pipeline.config.settings import Settings, settings_args
+from pipeline.runners import warm_reruns
 
 BASE_ROWS = 15_002  # the shipped taxi sample
 SMALL_ROWS = 500  # the fixed-overhead run's sample
@@ -212,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    # A measured run or score leaves no warm worker (pipeline/runners/warm_reruns.py): one
+    # importing in the background would slow the next measurement, a baseline among them. The
+    # targets' taxi runs turn it on for themselves (row 11 measures a re-run in it).
+    os.environ[warm_reruns.ENV_SWITCH] = "0"
     # The baselines import TensorFlow here: keep its C++ chatter and google-api-core's Python
     # 3.10 notices out of the report, as the pipeline's own CLI does.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

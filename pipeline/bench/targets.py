@@ -330,6 +330,7 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
     # the other first runs are a fresh machine's, and leave none: its imports in the background
     # would slow the next measurement (TFX's reference pipeline among them).
     no_worker = dict(os.environ, **{warm_reruns.ENV_SWITCH: "0"})
+    warm = dict(os.environ, **{warm_reruns.ENV_SWITCH: "1"})
 
     def run(settings: Settings, log: str, *extra: str, env: dict | None = None) -> dict:
         return run_entry(settings, logs / f"{log}.log", *extra, env=env)
@@ -387,18 +388,19 @@ def run_targets(root: Path, say: Callable[[str], None], results: dict | None = N
             except Exception as e:  # noqa: BLE001 - the summary line's figures stay
                 results[key]["quality_error"] = f"{type(e).__name__}: {e}"
 
-    step("taxi_first", "targets: taxi, first run", lambda: run(taxi, "taxi_first"))
+    step("taxi_first", "targets: taxi, first run", lambda: run(taxi, "taxi_first", env=warm))
     quality("taxi_first", taxi)
     step("taxi_rerun", "targets: taxi, re-run with nothing changed",
-         lambda: run(taxi, "taxi_rerun"))
-    step("taxi_force", "targets: taxi, --force re-run", lambda: run(taxi, "taxi_force", "--force"))
+         lambda: run(taxi, "taxi_rerun", env=warm))
+    step("taxi_force", "targets: taxi, --force re-run",
+         lambda: run(taxi, "taxi_force", "--force", env=warm))
     # Right after the taxi runs, which recorded last_success.json for this output root.
     step("airflow_noop", "targets: Airflow, the taxi DAG with nothing changed (airflow dags test)",
          lambda: airflow_noop_run(taxi, logs))
     # After the runs that need the first run's settings to be the last successful ones.
     step("taxi_epochs", f"targets: taxi, re-run with only --epochs changed "
                         f"(to {EPOCHS_CHANGED_TO})",
-         lambda: run(taxi, "taxi_epochs", "--epochs", str(EPOCHS_CHANGED_TO)))
+         lambda: run(taxi, "taxi_epochs", "--epochs", str(EPOCHS_CHANGED_TO), env=warm))
     step("taxi_epochs_cold", f"targets: taxi, the same without the warm worker (--epochs "
                              f"{EPOCHS_CHANGED_COLD})",
          lambda: run(taxi, "taxi_epochs_cold", "--epochs", str(EPOCHS_CHANGED_COLD),
