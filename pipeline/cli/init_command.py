@@ -303,6 +303,34 @@ def _suite_classes(suite: dict, spec) -> list:
     return []
 
 
+# A wide table's summary names this many columns of one kind, then counts the rest (every
+# column is in spec.yaml, each with its reason): a 1,503-column table printed 813 lines of
+# "one value ('0') on every row" before its features.
+NAMES_SHOWN = 10
+GROUPED_FROM = 4  # columns ignored for the same reason, listed on one line
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return shown if len(names) <= NAMES_SHOWN else \
+        f"{shown} and {len(names) - NAMES_SHOWN} more (spec.yaml lists them all)"
+
+
+def _ignored_lines(ignored) -> list[str]:
+    """One line per ignored column, or one per reason that many share. A flagged column that is
+    also ignored was explained just above: named, not repeated."""
+    by_reason: dict[str, list[str]] = {}
+    for c in ignored:
+        by_reason.setdefault("flagged above" if c.flagged else c.reason, []).append(c.name)
+    lines = []
+    for reason, names in by_reason.items():
+        if len(names) >= GROUPED_FROM:
+            lines.append(f"    {len(names)} columns, {reason}: {_names(names)}")
+        else:
+            lines += [f"    {name}: {reason}" for name in names]
+    return lines
+
+
 # Fewer eval rows than this, and init says its gates are coarse (a 60-row table was gated on
 # 17 eval rows without a word: its model, below init's own baseline, was blessed).
 FEW_EVAL_ROWS = 100
@@ -334,15 +362,13 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
                      "(docs/init.md, Leakage), run once: "
                      + _run_commands(draft.name, run_flags or [], draft.gates.override)[0])
     lines.append(f"  ignored ({len(draft.ignored)}):" if draft.ignored else "  ignored: none")
-    # A flagged column that is also ignored was explained just above: named, not repeated.
-    lines += [f"    {c.name}: flagged above" if c.flagged else f"    {c.name}: {c.reason}"
-              for c in draft.ignored]
+    lines += _ignored_lines(draft.ignored)
     features = [c for c in draft.columns if c.role == ds.FEATURE]
     by_type: dict[str, list[str]] = {}
     for c in features:
         by_type.setdefault(c.type, []).append(c.name)
     lines.append(f"  features ({len(features)}): " + "; ".join(
-        f"{t} {', '.join(names)}" for t, names in by_type.items()))
+        f"{t} {_names(names)}" for t, names in by_type.items()))
     lines.append(f"  slice_by: {draft.slice_by or 'none'} ({draft.slice_reason})")
     if draft.gates is not None:
         g = draft.gates

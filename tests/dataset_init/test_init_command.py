@@ -267,3 +267,27 @@ def test_a_flagged_column_that_is_ignored_is_explained_once(tmp_path):
     text = out.getvalue()
     assert text.count("when: REVIEW: dates") == 1, text
     assert "    when: flagged above" in text.split("ignored (1):")[1]
+
+
+def test_a_wide_tables_summary_lists_columns_ignored_for_one_reason_on_one_line(tmp_path):
+    """grants (1,503 columns) printed 813 lines of "one value ('0') on every row"; the
+    summary now groups a reason many columns share and names the first few."""
+    import io
+
+    from pipeline.cli import init_command
+    from pipeline.dataset_init import draft as drafting
+
+    constant = [f"c{i:02d}" for i in range(15)]
+    header = ["x", "y", *constant, "label"]
+    rows = [",".join(header)] + [",".join([str(i % 17), str((i * 7) % 23), *["0"] * 15,
+                                           str(i % 2)]) for i in range(200)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "t.csv", "label", "t")
+    assert len(draft.ignored) == 15
+    out = io.StringIO()
+    init_command._report(draft, tmp_path, out, 0.1, 0.2)
+    ignored = out.getvalue().split("ignored (15):\n")[1].split("\n  features")[0].splitlines()
+    assert len(ignored) == 1, ignored
+    assert ignored[0].startswith("    15 columns, one value ('0') on every row")
+    assert "c00, c01" in ignored[0] and "c09" in ignored[0] and "c10" not in ignored[0]
+    assert ignored[0].endswith("and 5 more (spec.yaml lists them all)")
