@@ -379,6 +379,11 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
                      f"the pipeline's eval split"
                      + (f"; without the flagged {', '.join(g.left_out)}" if g.left_out else "")
                      + ")")
+        if g.no_lift():
+            lines.append(f"    no baseline did better than {g.trivial} ({g.linear_name} "
+                         f"{linear}): these columns may not predict {draft.label}, and the gate "
+                         f"only keeps out a model no better than {g.trivial}; check the first "
+                         "run's figures before trusting its model")
         if g.eval_rows < FEW_EVAL_ROWS:
             lines.append(f"    measured on {g.eval_rows} eval rows only: a figure moves by about "
                          f"{g.max_drop:.3f} from one split to another (the max drop allows "

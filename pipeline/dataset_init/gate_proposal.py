@@ -89,6 +89,13 @@ class Proposal:
     def gates(self) -> dict[str, float]:
         return {self.key: self.minimum, self.change_key: self.max_drop}
 
+    def no_lift(self) -> bool:
+        """Whether the linear baseline did no better than the trivial one (or could not be
+        fitted): the gate then sits just above the trivial figure, which keeps out a model that
+        guesses but passes one barely better (R's breaches: ridge -0.316, gate 0.001, a model
+        with R² -0.003 on eval pushed)."""
+        return self.linear is None or self.linear <= self.majority
+
     def computed_label_note(self) -> str:
         """Why the label is flagged for review when a linear fit predicts it almost exactly
         (exact_fit), else ''."""

@@ -291,3 +291,35 @@ def test_a_wide_tables_summary_lists_columns_ignored_for_one_reason_on_one_line(
     assert ignored[0].startswith("    15 columns, one value ('0') on every row")
     assert "c00, c01" in ignored[0] and "c09" in ignored[0] and "c10" not in ignored[0]
     assert ignored[0].endswith("and 5 more (spec.yaml lists them all)")
+
+
+def test_init_says_so_when_no_baseline_beats_the_trivial_one(tmp_path):
+    """A label the columns do not predict (noise here): the gate sits just above the trivial
+    figure, and the summary says that it keeps out only a guesser."""
+    import io
+
+    import numpy as np
+
+    from pipeline.cli import init_command
+    from pipeline.dataset_init import draft as drafting
+
+    rng = np.random.default_rng(0)
+    rows = ["x,z,label"] + [f"{rng.normal():.4f},{rng.integers(0, 50)},"
+                            f"{rng.lognormal(8, 2):.1f}" for _ in range(400)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "t.csv", "label", "t")
+    assert draft.task.task == "regression" and draft.gates.no_lift()
+    out = io.StringIO()
+    init_command._report(draft, tmp_path, out, 0.1, 0.2)
+    assert "no baseline did better than the train mean (a ridge regression -0.0" in \
+        out.getvalue(), out.getvalue()
+
+    # A label the columns do predict: no such line.
+    rows = ["x,z,label"] + [f"{v:.4f},{i % 50},{3 * v + rng.normal(0, 0.1):.4f}"
+                            for i, v in enumerate(rng.normal(size=400))]
+    (tmp_path / "u.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "u.csv", "label", "u")
+    assert not draft.gates.no_lift()
+    out = io.StringIO()
+    init_command._report(draft, tmp_path, out, 0.1, 0.2)
+    assert "no baseline did better" not in out.getvalue()
