@@ -275,12 +275,30 @@ def _drift_gate(node):
     # (components/score/drift.py, within_noise): said, so a reader knows they were looked at.
     within = (f" ({', '.join(noise)} over {'its' if len(noise) == 1 else 'their'} threshold "
               "but within the noise of the baseline's own splits)") if noise else ""
+    unseen = _unseen_below_threshold(report)
     if not drifted:
-        return f"no drift in {columns} columns{within}{change}"
+        return f"no drift in {columns} columns{within}{unseen}{change}"
     # A column may drift by two measurements (a text column's L-infinity and unseen values).
     named = list(dict.fromkeys(f"{m['column']}{' (critical)' if m['critical'] else ''}"
                                for m in drifted))
-    return f"{len(named)} of {columns} columns drifted: {', '.join(named)}{within}{change}"
+    return (f"{len(named)} of {columns} columns drifted: {', '.join(named)}{within}{unseen}"
+            f"{change}")
+
+
+def _unseen_below_threshold(report: dict) -> str:
+    """The text columns with values the baseline never had, too few to be drift: said, since
+    each such row reaches the model as an out-of-vocabulary value (a new `owner=maybe` on 5 of
+    1,319 rows was scored without a word)."""
+    drifted = {m["column"] for m in report["drifted"] if m["comparator"] == UNSEEN}
+    shares: dict[str, float] = {}
+    for m in report["measurements"]:
+        if m["comparator"] == UNSEEN and m["value"] and m["column"] not in drifted:
+            shares[m["column"]] = max(shares.get(m["column"], 0.0), float(m["value"]))
+    if not shares:
+        return ""
+    named = ", ".join(f"{column} {share:.1%}" if share >= 0.001 else f"{column} <0.1%"
+                      for column, share in shares.items())
+    return f"; values not seen in training: {named}"
 
 
 def _distribution_validator(node):
