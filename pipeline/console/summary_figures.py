@@ -116,8 +116,30 @@ def _expectations(node):
 
     counts = {p: node.output_property("report", p) or 0
               for p in ("evaluated", "passed", "failed_warning", "failed_critical")}
-    return summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
+    text = summary_figure(counts["evaluated"], counts["passed"], counts["failed_warning"],
                           counts["failed_critical"])
+    if counts["failed_warning"] and not counts["failed_critical"]:
+        text += _first_warning(node.output_uri("report"), counts["failed_warning"])
+    return text
+
+
+def _first_warning(uri: str | None, warnings: int) -> str:
+    """What the first failed warning-level expectation says, and where the others are: a run
+    said "1 warning" and left the reader to find it in the log (a drop below the suite's row
+    count bounds). A critical failure says its own, in the run's error."""
+    from components.contract.gates import REPORT_FILE
+
+    try:
+        with open(os.path.join(uri or "", REPORT_FILE)) as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return ""
+    first = next((f["message"] for f in report.get("failures", [])
+                  if f.get("severity") == "warning"), None)
+    if first is None:
+        return ""
+    more = f" (and {warnings - 1} more: {report.get('data_docs')})" if warnings > 1 else ""
+    return f": {first}{more}"
 
 
 def _gate(node):

@@ -529,3 +529,34 @@ def test_a_dataset_without_a_suite_is_refused_before_the_run(tmp_path):
         "found; draft one with `make expectations DATASET=penguins`, review it and commit it "
         "there"]
     assert not (tmp_path / "outputs").exists()
+
+
+def test_the_summary_line_says_what_the_first_failed_warning_was(tmp_path):
+    """"expectations passed 46/47, 1 warning" left the reader to find the warning in the log;
+    the line names it (the validator's own message), and where the others are."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.contract.gates import REPORT_FILE
+    from pipeline.config import stage_names
+    from pipeline.console import summary_figures
+    from pipeline.mlmd.queries import NodeExecution
+
+    suite = _suite(BATCH_SUITE[0])
+    report = contract_report.report(_validate(suite, _toy_frame(20)), "/d/x.html")
+    (tmp_path / REPORT_FILE).write_text(json.dumps(report))
+
+    def node(warnings: int, critical: int = 0) -> NodeExecution:
+        artifact = metadata_store_pb2.Artifact(uri=str(tmp_path))
+        for name, value in (("evaluated", 3), ("passed", 3 - warnings - critical),
+                            ("failed_warning", warnings), ("failed_critical", critical)):
+            artifact.custom_properties[name].int_value = value
+        return NodeExecution(stage_names.EXPECTATIONS_VALIDATOR, "complete", None,
+                             {"report": [artifact]})
+
+    assert summary_figures.figure(node(1)) == (
+        "expectations passed 2/3, 1 warning: table: "
+        "expect_table_row_count_to_be_between(150, 250): 20 rows")
+    assert summary_figures.figure(node(2)).endswith("20 rows (and 1 more: /d/x.html)")
+    # A critical failure is the run's error, which says it; the line keeps its counts.
+    assert summary_figures.figure(node(1, 1)) == (
+        "expectations passed 1/3, 1 warning, 1 critical")
