@@ -11,6 +11,7 @@ from pipeline.config.settings import Settings
 
 @contextlib.contextmanager
 def levers_for_beam(settings: Settings) -> Iterator[None]:
+    from pipeline.runners.beam_bundle_descriptors import stage_pcollections_only
     from pipeline.runners.beam_dofn_specs import dofn_specs_read_once
     from pipeline.runners.beam_option_views import views_made_once
     from pipeline.runners.beam_packaging import no_tfx_package_for_local_workers
@@ -20,5 +21,5 @@ def levers_for_beam(settings: Settings) -> Iterator[None]:
 
     with no_tfx_package_for_local_workers(settings), weighing_without_module_scan(), \
             dofn_specs_read_once(), views_made_once(), inspected_once(), \
-            submodules_listed_once(), compressed_once():
+            submodules_listed_once(), compressed_once(), stage_pcollections_only():
         yield

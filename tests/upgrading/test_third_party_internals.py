@@ -644,3 +644,20 @@ def test_ml_metadatas_client_retries_an_aborted_call_in_the_method_lock_retry_re
     assert "except errors.AbortedError" in source
     assert "random.expovariate(1.0 / avg_delay_sec)" in source
     assert "self._max_num_retries" in source
+
+
+def test_beams_stage_descriptor_is_built_as_the_lever_rebuilds_it():
+    """pipeline/runners/beam_bundle_descriptors.py replaces
+    BundleContextManager._build_process_bundle_descriptor with one that copies only the stage's
+    PCollections: the original must still build it from these fields and no others, and its
+    caller must still look the method up on the class. If this fails, compare the new method
+    with beam_bundle_descriptors._stage_descriptor and change the latter."""
+    from apache_beam.runners.portability.fn_api_runner import execution
+
+    source = inspect.getsource(execution.BundleContextManager._build_process_bundle_descriptor)
+    fields = re.findall(r"^\s+(\w+)=", source, re.MULTILINE)
+    assert fields == ["id", "transforms", "pcollections", "coders", "windowing_strategies",
+                      "environments", "state_api_service_descriptor",
+                      "timer_api_service_descriptor"], fields
+    assert "self._build_process_bundle_descriptor()" in inspect.getsource(
+        execution.BundleContextManager.process_bundle_descriptor.fget)
