@@ -44,6 +44,10 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
     from pipeline.inputs import csv_preflight
 
     spec = settings.load_spec()
+    if command in ("run", "score") and not spec.schema_path.is_file():
+        raise SpecError(f"schema {spec.schema_path}: file not found; draft one with `make schema "
+                        f"DATASET={spec.name}`, review it and copy it there (or draft the whole "
+                        "dataset with `make init`)")
     if command == "score":
         from components.score.schema_types import (
             INT,

@@ -83,3 +83,24 @@ def test_a_bug_while_handling_a_refused_input_is_a_failure_not_a_refusal(tmp_pat
         work()
     except KeyError as e:
         assert single_node.exit_code(e) == single_node.EXIT_FAILED  # Airflow retries it
+
+
+@pytest.mark.parametrize("command", [["run"], ["score", "--csv", "data.csv"]])
+def test_a_dataset_without_its_schema_is_refused_saying_how_to_draft_one(tmp_path, capsys,
+                                                                         command):
+    """A dataset folder copied without schema/ failed after the run's header with
+    `[Errno 2] No such file or directory: .../schema.pbtxt`."""
+    import shutil
+
+    from conftest import DATA
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA / "penguins", data / "penguins",
+                    ignore=shutil.ignore_patterns("schema"))
+    code = main.main([command[0], "--dataset", "penguins", "--data-root", str(data),
+                      "--output-root", str(tmp_path / "out"), *command[1:]])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"error: schema {data / 'penguins' / 'schema' / 'schema.pbtxt'}: "
+                          "file not found; draft one with `make schema DATASET=penguins`"), err
+    assert not (tmp_path / "out" / "penguins" / "pipeline_root").exists()
