@@ -125,8 +125,9 @@ def _warm_note() -> str:
             f"{os.getppid()})\n")
 
 
-def write_header(settings: Settings, spec, out: TextIO = sys.stdout) -> None:
+def write_header(settings: Settings, spec, out: TextIO | None = None) -> None:
     """The run's first lines: the pipeline and its CSV, the log file, the Beam runner."""
+    out = out or sys.stdout  # the stream as called: a default would be bound at import
     out.write(f"Pipeline {settings.full_pipeline_name}: {spec.csv_path}\n"
               f"  full log: {settings.log_path}\n"
               f"  Beam: {_beam_description(settings)}\n{_warm_note()}")
@@ -135,11 +136,12 @@ def write_header(settings: Settings, spec, out: TextIO = sys.stdout) -> None:
     out.flush()
 
 
-def run_pipeline(settings: Settings, out: TextIO = sys.stdout,
+def run_pipeline(settings: Settings, out: TextIO | None = None,
                  run_id: str | None = None, header_written: bool = False) -> None:
     """The full pipeline; raises on the first failed stage (after the summary shows it).
     The caller holds the output folder (runners/run_lock.py); run_id: the TFX run id to use;
     header_written: the caller wrote the first lines (write_header) already."""
+    out = out or sys.stdout  # the stream as called: a default would be bound at import
     from pipeline.runners.run_lock import new_run_id
 
     run_id = run_id or new_run_id()
@@ -234,9 +236,10 @@ def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,
     return tracked
 
 
-def draft_schema(settings: Settings, out: TextIO = sys.stdout,
+def draft_schema(settings: Settings, out: TextIO | None = None,
                  run_id: str | None = None) -> Path:
     """Run CsvExampleGen -> StatisticsGen -> SchemaGen and copy the inferred schema out for review."""
+    out = out or sys.stdout  # the stream as called: a default would be bound at import
     import shutil
 
     from pipeline.console.output_capture import captured_output
@@ -277,10 +280,11 @@ def _new_values_as_the_contract_allows(schema_file: Path) -> None:
     schema_file.write_text(text_format.MessageToString(schema))
 
 
-def score_file(settings: Settings, out: TextIO = sys.stdout, run_id: str | None = None) -> Path:
+def score_file(settings: Settings, out: TextIO | None = None, run_id: str | None = None) -> Path:
     """`make score`: the scoring pipeline on settings.csv with the champion model; the scored
     file is published under outputs/<dataset>/scores/<timestamp>/ when the run succeeded. The
     caller holds the output folder. Raises on the first failed stage (after the summary)."""
+    out = out or sys.stdout  # the stream as called: a default would be bound at import
     from pipeline.config.stage_names import SCORING_SUFFIX
     from pipeline.console.output_capture import captured_output
     from pipeline.runners import scores_folder

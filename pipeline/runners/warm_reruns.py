@@ -67,9 +67,11 @@ def run_in_worker(output_root: Path, key: str) -> int | None:
     return warm_worker.run_task(output_root, sys.argv, setup=SETUP, key=key, start=False)
 
 
-def leave_worker(output_root: Path, key: str, out=sys.stdout) -> None:
+def leave_worker(output_root: Path, key: str, out=None) -> None:
     """After a command that imported the libraries here: a worker for the next one."""
     from pipeline.runners import warm_worker
+
+    out = out or sys.stdout
 
     if disabled() or in_worker():
         return
