@@ -10,6 +10,7 @@ from components.contract.suite_loading import (
     ROW_COUNT,
     SEVERITIES,
     TABLE_SHAPE,
+    WARNING,
     Check,
 )
 from components.contract.suite_validation import CheckResult, Outcome
@@ -146,6 +147,11 @@ def report(outcome: Outcome, data_docs: str, label: str = "",
         ],
         "data_docs": data_docs,
     }
+
+
+def warning_messages(report_dict: dict) -> list[str]:
+    """What each failed warning-level expectation says, in the report's order."""
+    return [f["message"] for f in report_dict["failures"] if f["severity"] == WARNING]
 
 
 def contract_error_message(report_dict: dict) -> str | None:

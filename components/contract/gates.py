@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 
-from components.contract import contract_report, suite_loading
+from components.contract import contract_report
 from components.contract.data_errors import DataValidationError
 
 REPORT_FILE = "report.json"
@@ -76,9 +76,8 @@ def ExpectationsGate(  # noqa: N802 - TFX component classes are CamelCase
     del code_fingerprint
     with open(os.path.join(validation.uri, REPORT_FILE)) as f:
         report = json.load(f)
-    for failure in report["failures"]:
-        if failure["severity"] == suite_loading.WARNING:
-            logging.warning("data contract warning: %s", failure["message"])
+    for message in contract_report.warning_messages(report):
+        logging.warning("data contract warning: %s", message)
     message = contract_report.contract_error_message(report)
     if message:
         raise DataValidationError(message)

@@ -127,6 +127,7 @@ def _first_warning(uri: str | None, warnings: int) -> str:
     """What the first failed warning-level expectation says, and where the others are: a run
     said "1 warning" and left the reader to find it in the log (a drop below the suite's row
     count bounds). A critical failure says its own, in the run's error."""
+    from components.contract.contract_report import warning_messages
     from components.contract.gates import REPORT_FILE
 
     try:
@@ -134,12 +135,11 @@ def _first_warning(uri: str | None, warnings: int) -> str:
             report = json.load(f)
     except (OSError, ValueError):
         return ""
-    first = next((f["message"] for f in report.get("failures", [])
-                  if f.get("severity") == "warning"), None)
-    if first is None:
+    messages = warning_messages(report)
+    if not messages:
         return ""
     more = f" (and {warnings - 1} more: {report.get('data_docs')})" if warnings > 1 else ""
-    return f": {first}{more}"
+    return f": {messages[0]}{more}"
 
 
 def _gate(node):

@@ -117,9 +117,9 @@ def _run_options(settings: Settings):
 
 def _warm_note() -> str:
     """A header line when a warm worker's child runs the command (pipeline/runners/warm_reruns.py)."""
-    from pipeline.runners import warm_worker
+    from pipeline.runners import warm_reruns
 
-    if warm_worker.CHILD_MARK not in sys.modules:
+    if not warm_reruns.in_worker():
         return ""
     return (f"  warm worker: TensorFlow, TFX and the rest were imported already (worker pid "
             f"{os.getppid()})\n")
@@ -200,9 +200,9 @@ def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
 def _may_fork_imported() -> bool:
     """Whether this process is a warm worker's child that may fork now (only the native pools'
     threads, TensorFlow's runtime not started: warm_worker.fork_unsafe)."""
-    from pipeline.runners import warm_worker
+    from pipeline.runners import warm_reruns, warm_worker
 
-    return warm_worker.CHILD_MARK in sys.modules and \
+    return warm_reruns.in_worker() and \
         warm_worker.fork_unsafe(set(os.listdir("/proc/self/task"))) is None
 
 
