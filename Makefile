@@ -142,9 +142,9 @@ test: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP) $(FLINK_STAMP) browser  ## check th
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(RUN_TESTS) $(PYTEST_ARGS)
 
-test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tests only (no pipeline runs)
+test-fast: $(STAMP) $(AIRFLOW_STAMP) $(KFP_STAMP)  ## check the layers, unit tests only (no pipeline runs, no import probes)
 	@$(VENV)/bin/lint-imports --no-cache
-	@$(RUN_TESTS) -m "not e2e" $(PYTEST_ARGS)
+	@$(RUN_TESTS) -m "not e2e and not probe" $(PYTEST_ARGS)
 
 # Multiples of the 15,002-row taxi sample for the scaling section; 10 adds 150k rows, 100 (1.5M
 # rows) takes long. BENCH_SECTIONS=targets runs the speed targets alone.

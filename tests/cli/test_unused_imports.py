@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 PROBE = """
@@ -26,6 +28,7 @@ def _probe(keep_out: bool, probe: str = PROBE) -> list[str]:
     return done.stdout.split()
 
 
+@pytest.mark.probe
 def test_great_expectations_runs_without_the_iri_grammar_jsonschema_would_compile():
     """Without the lever, importing jsonschema compiles rfc3987_syntax's grammar (2-3 s, measured);
     with it the module is never loaded and jsonschema still validates, less the two IRI
@@ -47,6 +50,7 @@ print(type(compat.python_bigquery).__name__, type(compat.secretmanager).__name__
 """
 
 
+@pytest.mark.probe
 def test_great_expectations_is_imported_without_the_cloud_clients_it_would_load():
     """Without the lever GX's compatibility module loads BigQuery's and Secret Manager's clients
     (and, through BigQuery, IPython): 0.65-0.85 s measured. With it GX keeps placeholders and
@@ -70,6 +74,7 @@ print("google.cloud.bigquery" in sys.modules, _tqdm_helpers.tqdm_notebook is Non
 """
 
 
+@pytest.mark.probe
 def test_beam_is_imported_without_the_notebook_bar_bigquerys_client_would_load():
     """Without the lever, Beam's BigQuery IO loads tqdm's notebook bar, ipywidgets and IPython
     through BigQuery's client (0.28-0.4 s measured); with it the client is still there, without
@@ -97,6 +102,7 @@ print(",".join(loaded_with_tfma) or "-", registered, type(bleu).__name__,
 """
 
 
+@pytest.mark.probe
 def test_tfma_is_imported_without_its_text_metrics_until_one_is_used():
     """Without the lever TFMA's import loads sacrebleu (BLEU) and nltk with rouge_score (ROUGE),
     ~0.25 s measured; with it neither is loaded until a text metric is used (walking the modules
@@ -119,6 +125,7 @@ print(",".join(loaded_with_beam) or "-", readers, hasattr(bigquery, "ReadFromBig
 """
 
 
+@pytest.mark.probe
 def test_beam_is_imported_without_its_bigquery_and_pubsub_io():
     """Without the lever `import apache_beam` loads Beam's BigQuery and Pub/Sub IO with their
     clients (0.27-0.31 s measured); with it neither is loaded, Beam's file IO is there as
@@ -151,6 +158,7 @@ print(",".join(loaded) or "-", view_types.EvalResult.__name__, *used,
 """
 
 
+@pytest.mark.probe
 def test_notebook_views_kubernetes_and_altair_load_when_used():
     """Without the lever TFMA's notebook views (ipywidgets), TFX's Kubernetes runner (the
     Kubernetes client) and altair (GX's KL-divergence charts) load with their importers; with

@@ -503,3 +503,22 @@ def test_a_gate_just_above_guessing_is_written_with_its_third_decimal(tmp_path):
     text = spec_writer.render(draft, "table.csv", tmp_path / "table.csv")
     (tmp_path / "spec.yaml").write_text(text)
     assert load_spec(tmp_path / "spec.yaml").gates.min_accuracy == gates.minimum
+
+
+def test_two_valued_whole_numbers_are_numbers_and_may_still_slice(tmp_path):
+    """An indicator (0/1) or a two-value code (1/2) is drafted `int`: the same to the model as
+    a two-entry vocabulary, without the vocabulary's tf.Transform analyzer (a wide table of
+    indicators spent minutes on them). With no text column it may still be the slicing column."""
+    rng = random.Random(3)
+    columns = {"flag": [rng.choice([0, 1]) for _ in range(ROWS)],
+               "sex": [rng.choice([1, 2]) for _ in range(ROWS)],
+               "hour": [rng.randrange(24) for _ in range(ROWS)],
+               "size": [round(rng.gauss(10, 3), 2) for _ in range(ROWS)]}
+    columns["label"] = [int(s + 2 * f + rng.gauss(0, 2) > 11)
+                        for s, f in zip(columns["size"], columns["flag"])]
+    c = by_name(draft := drafted(tmp_path, columns))
+    assert (c["flag"].type, c["flag"].role) == (ds.INT, ds.FEATURE)
+    assert c["flag"].reason.startswith("two whole numbers (0 and 1): an indicator")
+    assert (c["sex"].type, c["sex"].reason[:27]) == (ds.INT, "two whole numbers (1 and 2)")
+    assert c["hour"].type == ds.CATEGORICAL_INT  # more than two: still codes
+    assert draft.slice_by == "flag"  # the most even of the whole-number columns of 2-12 values

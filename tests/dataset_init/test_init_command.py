@@ -228,6 +228,7 @@ def test_the_raw_boston_file_is_refused_for_its_count_line(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.e2e  # init's schema draft is a TFX pipeline run (Beam)
 def test_the_printed_commands_carry_the_folders_init_was_given(tmp_path):
     """The "Then:" commands, and the one-run override for a champion trained with a flagged
     column, can be pasted: they name the --data-root and --output-root init wrote to."""

@@ -282,6 +282,42 @@ def test_tfxs_transform_asks_tft_for_the_input_columns_through_the_module():
         analysis_graph_builder._build_analysis_graph_for_inspection)  # noqa: SLF001
 
 
+def test_tfts_loader_maps_outputs_to_inputs_through_its_module_functions():
+    """pipeline/runners/transform_sources.py replaces saved_transform_io_v2's
+    _get_output_to_inputs_map and graph_tools.retrieve_sources for the run: the loader must call
+    the map by its module name and read it as {output name: ObjectIdentitySet}, and the map
+    must still be one retrieve_sources walk per output, control dependencies ignored, over the
+    components _get_component_tensors and _as_operation give."""
+    from tensorflow_transform import graph_tools
+    from tensorflow_transform.saved import saved_transform_io_v2 as io
+
+    loader = inspect.getsource(io.SavedModelLoader.__init__)
+    assert "_get_output_to_inputs_map(structured_outputs)" in loader
+    assert "self._output_to_inputs_map[name].difference(feeds)" in inspect.getsource(
+        io.SavedModelLoader._get_fetches)  # noqa: SLF001
+    walk = inspect.getsource(io._get_output_to_inputs_map)  # noqa: SLF001
+    for step in ("_get_component_tensors(output)", "_as_operation(component)",
+                 "graph_tools.retrieve_sources(", "ignore_control_dependencies=True"):
+        assert step in walk
+    assert _parameters(graph_tools.retrieve_sources) == ["sinks", "ignore_control_dependencies"]
+    assert "retrieve_sources(sinks, ignore_control_dependencies=True)" in inspect.getsource(
+        graph_tools._retrieve_source_keys)  # noqa: SLF001
+    # get_dependent_inputs: the module function, called through the module by the Transform,
+    # is still one analyzer's sources per output, then a scan of the inputs.
+    from tensorflow_transform import inspect_preprocessing_fn
+    from tensorflow_transform.beam import impl
+
+    assert "graph_tools.get_dependent_inputs(" in inspect.getsource(impl)
+    assert "graph_tools.get_dependent_inputs(" in inspect.getsource(inspect_preprocessing_fn)
+    module_walk = inspect.getsource(graph_tools.get_dependent_inputs)
+    for step in ("_QuietInitializableGraphAnalyzer(graph, input_tensors,",
+                 "graph_analyzer.get_dependent_inputs(output_tensor)", "if name in dependent_inputs"):
+        assert step in module_walk
+    tools = inspect.getsource(graph_tools)
+    assert "self._graph_analyzer.analyze_tensor(component).dependent_sources" in tools
+    assert "  @_reraise_unexpected_error\n  def get_dependent_inputs(self, tensor_or_op):" in tools
+
+
 def test_cloudpickle_looks_its_submodule_search_up_as_a_global_of_cloudpickle_fast():
     """pipeline/runners/beam_pickling.py replaces cloudpickle_fast._find_imported_submodules for
     the run: Beam must pickle with the cloudpickle package, whose function state must call the
