@@ -1,7 +1,8 @@
 """tf.Transform preprocessing_fn, driven entirely by the dataset spec in custom_config.
 
 Per feature type (see pipeline/config/dataset_spec.py):
-  float / int      -> missing values imputed with the mean, then z-scored; optional quantile
+  float / int      -> missing values imputed with the mean, then z-scored (a column of two
+                      values scaled to 0 and 1 instead, see numeric_columns); optional quantile
                       buckets as a second output
   categorical(_int)-> vocabulary ids, with OOV buckets for values not seen in training (a missing
                       value lands in an OOV bucket too: vocabularies leave out "")
@@ -32,6 +33,10 @@ from pipeline.config.dataset_spec import (
 )
 
 MISSING_CATEGORY = ""
+_INF = float("inf")
+# A numeric column whose variance is within this share of its squared span from the two-value
+# bound is scaled to 0/1 (numeric_columns); float64 sums leave errors far below it.
+TWO_VALUED_TOLERANCE = 1e-9
 # Distinct values a categorical column may have before its rarest ones share the OOV buckets.
 VOCABULARY_TOP_K = 200_000  # the most tf.Transform allows for the approximate vocabulary
 
@@ -109,6 +114,23 @@ def numeric_columns(columns: Mapping[str, tf.Tensor | tf.SparseTensor]) -> dict[
     imputed = tf.where(present > 0, values, mean)
     centred = imputed - mean
     scaled = tf.where(std > 0, centred / tf.where(std > 0, std, tf.ones_like(std)), centred)
+    # A column of two values (0/1 indicators, 1/2 codes) is scaled to 0 and 1, as its one-hot
+    # would be, not z-scored: a rare indicator's z-score is tens of deviations out (1 in 373
+    # rows: 19.3), and on modeldata's grants (582 indicators) the z-scored model overfit at
+    # once: eval AUC 0.587, against 0.866 with the indicators one-hot. Two-valued is read from
+    # the same phase's analyzers: the present values' variance equals (mean - min)(max - mean)
+    # only when every value is the min or the max (the Bhatia-Davis bound).
+    inf = tf.constant(_INF, tf.float64)
+    low = tft.min(tf.where(present > 0, values, inf), reduce_instance_dims=False,
+                  name="numeric_min")
+    high = tft.max(tf.where(present > 0, values, -inf), reduce_instance_dims=False,
+                   name="numeric_max")
+    span = high - low
+    bound = (mean - low) * (high - mean)
+    two_valued = (count > 0) & (span > 0) & (
+        tf.abs(present_var - bound) <= TWO_VALUED_TOLERANCE * tf.square(span))
+    unit = (imputed - low) / tf.where(two_valued, span, tf.ones_like(span))
+    scaled = tf.where(two_valued, unit, scaled)
     return {name: (tf.cast(imputed[:, i], tf.float32), tf.cast(scaled[:, i], tf.float32))
             for i, name in enumerate(names)}
 

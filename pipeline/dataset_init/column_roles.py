@@ -40,10 +40,11 @@ Types of the others:
 - whole numbers written with leading zeros ('00501') in at least LEADING_ZERO_SHARE (1%) of
   the values, two at least: `categorical_int` (zip codes, account or product numbers: names,
   not amounts; an amount is not written with leading zeros);
-- whole numbers with two distinct values (0/1 indicators, 1/2 codes): `int`. To the model a
-  two-valued number carries what a two-entry vocabulary does (its one-hot is an affine function
-  of it), and each vocabulary is a tf.Transform analyzer of its own: a wide table of indicators
-  (modeldata's grants, 582 of them) spent minutes and gigabytes building 0/1 vocabularies;
+- whole numbers with two distinct values (0/1 indicators, 1/2 codes): `int`. The Transform
+  scales a two-valued number to 0 and 1 (components/transform/preprocessing.py), which is what
+  its one-hot carries, and each vocabulary is a tf.Transform analyzer of its own: a wide table
+  of indicators (modeldata's grants, 582 of them) spent minutes and gigabytes building 0/1
+  vocabularies;
 - whole numbers with at most CODE_DISTINCT (32) distinct values: `categorical_int` (hours,
   months, weekdays, years, small category codes; a vocabulary also learns effects that do not
   rise or fall with the number);

@@ -143,3 +143,30 @@ def test_z_scores_stay_exact_for_large_values_with_a_small_spread():
     imputed = np.array([s if i % 7 else present.mean() for i, s in enumerate(stamps)])
     expected = (imputed - imputed.mean()) / imputed.std()
     np.testing.assert_allclose(_column(rows, "stamp_xf"), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.e2e
+def test_a_two_valued_column_is_scaled_to_0_and_1_not_z_scored():
+    """An indicator whose 1 is rare would z-score tens of deviations out; a column of two values
+    is scaled as its one-hot would be (min 0, max 1; a missing cell at the share of the max),
+    float or int, whatever its two values. Three values, or one, keep the z-score."""
+    spec = DatasetSpec(
+        name="flags", csv_path=None, task="binary", label="kind", classes=("a", "b"),
+        features=(Feature("flag", "int"), Feature("code", "float"), Feature("count", "int"),
+                  Feature("same", "int"), Feature("kind", "categorical", role="label")))
+    flags = [1] + [0] * 18 + [None]
+    codes = [2.5 if i % 4 == 0 else -1.5 for i in range(20)]
+    three = [i % 3 for i in range(20)]
+    rows = [{"flag": [] if f is None else [f], "code": [c], "count": [t], "same": [7],
+             "kind": [b"ab"[i % 2:i % 2 + 1]]}
+            for i, (f, c, t) in enumerate(zip(flags, codes, three))]
+    types = {"flag": "int", "code": "float", "count": "int", "same": "int", "kind": "string"}
+    train, _ = _transform(spec, types, rows, rows[:1])
+    assert {round(r["code_xf"], 6) for r in train} == {0.0, 1.0}  # -1.5 -> 0, 2.5 -> 1
+    flag = sorted(r["flag_xf"] for r in train)
+    assert flag[-1] == pytest.approx(1.0) and flag[0] == pytest.approx(0.0)
+    assert flag[-2] == pytest.approx(1 / 19, rel=1e-5)  # the missing cell: the mean
+    three_xf = np.array(sorted(r["count_xf"] for r in train))
+    values = np.array(sorted(three))
+    np.testing.assert_allclose(three_xf, (values - values.mean()) / values.std(), rtol=1e-5)
+    assert {r["same_xf"] for r in train} == {0.0}  # constant: centred, as before
