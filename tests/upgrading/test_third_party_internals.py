@@ -318,6 +318,32 @@ def test_tfts_loader_maps_outputs_to_inputs_through_its_module_functions():
     assert "  @_reraise_unexpected_error\n  def get_dependent_inputs(self, tensor_or_op):" in tools
 
 
+def test_gx_rebuilds_an_expectations_configuration_at_each_look():
+    """components/contract/gx_configurations.py returns the configuration built at the first look
+    for the length of a batch's validation: GX's property must still be a rebuild from the
+    expectation's fields (nothing cached to go stale), defined on Expectation alone, and the
+    keyword-argument helpers must still read it once per key."""
+    from great_expectations.expectations import expectation
+
+    prop = expectation.Expectation.__dict__["configuration"]
+    assert isinstance(prop, property) and prop.fset is None
+    source = inspect.getsource(prop.fget)
+    assert "kwargs = self.dict(exclude_defaults=True)" in source
+    assert "return ExpectationConfiguration(" in source
+    helpers = inspect.getsource(expectation.Expectation._get_success_kwargs)  # noqa: SLF001
+    assert "self.configuration.kwargs.get(key" in helpers
+    overriding = [cls.__name__ for cls in _subclasses(expectation.Expectation)
+                  if "configuration" in cls.__dict__]
+    assert overriding == []
+
+
+def _subclasses(cls) -> list:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
 def test_cloudpickle_looks_its_submodule_search_up_as_a_global_of_cloudpickle_fast():
     """pipeline/runners/beam_pickling.py replaces cloudpickle_fast._find_imported_submodules for
     the run: Beam must pickle with the cloudpickle package, whose function state must call the
