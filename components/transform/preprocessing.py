@@ -12,11 +12,12 @@ Per feature type (see pipeline/config/dataset_spec.py):
                       and the model undoes that, see docs/regression.md)
 
 Every analyzer reads the raw input, so tf.Transform analyses the data in one phase (one pass,
-one Beam graph). The numeric features share their analyzers: one element-wise mean and variance
-over all numeric columns at once, from which both the imputation mean and the z-score's scale
-come. A mean imputation followed by `tft.scale_to_z_score` would chain two analyzers per feature
-and cost a second phase; this gives the same numbers and keeps the Beam graph the same size
-whatever the number of numeric columns. Vocabularies use the approximate (packable) analyzer.
+one Beam graph). The numeric features share their analyzers: one element-wise mean, variance,
+min and max over all numeric columns at once, from which the imputation mean, the z-score's
+scale and the two-valued columns' 0/1 scale come. A mean imputation followed by
+`tft.scale_to_z_score` would chain two analyzers per feature and cost a second phase; this
+gives the same numbers and keeps the Beam graph the same size whatever the number of numeric
+columns. Vocabularies use the approximate (packable) analyzer.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from pipeline.config.dataset_spec import (
 MISSING_CATEGORY = ""
 _INF = float("inf")
 # A numeric column whose variance is within this share of its squared span from the two-value
-# bound is scaled to 0/1 (numeric_columns); float64 sums leave errors far below it.
+# bound is scaled to 0/1 (numeric_columns). Float64 sums leave errors far below it; a column of
+# huge values and a tiny span may miss it by rounding, and then keeps its z-score.
 TWO_VALUED_TOLERANCE = 1e-9
 # Distinct values a categorical column may have before its rarest ones share the OOV buckets.
 VOCABULARY_TOP_K = 200_000  # the most tf.Transform allows for the approximate vocabulary
@@ -117,7 +119,8 @@ def numeric_columns(columns: Mapping[str, tf.Tensor | tf.SparseTensor]) -> dict[
     # A column of two values (0/1 indicators, 1/2 codes) is scaled to 0 and 1, as its one-hot
     # would be, not z-scored: a rare indicator's z-score is tens of deviations out (1 in 373
     # rows: 19.3), and on modeldata's grants (582 indicators) the z-scored model overfit at
-    # once: eval AUC 0.587, against 0.866 with the indicators one-hot. Two-valued is read from
+    # once: eval AUC 0.587, against 0.866 with the indicators one-hot and 0.894 scaled to 0/1
+    # (docs/init.md). Two-valued is read from
     # the same phase's analyzers: the present values' variance equals (mean - min)(max - mean)
     # only when every value is the min or the max (the Bhatia-Davis bound).
     inf = tf.constant(_INF, tf.float64)
