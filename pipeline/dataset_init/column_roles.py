@@ -22,9 +22,12 @@ Role `ignore` (the column cannot help, or would mislead):
 5. free text: text averaging at least TEXT_WORDS (3) words per value, with more than
    TEXT_DISTINCT (20%) distinct values (the pipeline has no text features; a few long repeated
    phrases are categories, not text);
-6. whole numbers different on every row that count up in file order or whose name says id
-   (`id`, `*_id`, `key`, `uuid`, `index`): a row number or an identifier, not a quantity
-   (after rule 6b: a timestamp named as one is a time even when each row has its own);
+6. whole numbers different on every row that count up in file order (in at least COUNTS_UP
+   (99%) of the steps from one row to the next: row numbers of files concatenated from sorted
+   parts, as modeldata's grants_other, restart once) or whose name says id (`id`, `*_id`, `key`,
+   `uuid`, `index`, or a row number: `rownames` as R exports write it, `row_number`, `rownum`,
+   pandas' `Unnamed: 0`): a row number or an identifier, not a quantity (after rule 6b: a
+   timestamp named as one is a time even when each row has its own);
 7. label leakage (leakage.py): a column that alone predicts the label almost perfectly on the
    pipeline's eval rows. One that predicts it suspiciously well stays a feature, flagged.
 
@@ -88,8 +91,9 @@ CODE_MARGIN = 0.02
 BUCKET_MIN_ROWS = 5000
 BUCKET_MIN_DISTINCT = 20
 MAX_BUCKETS = 32
-_ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index)([^a-z]|$)|^(id|key)|(id|key)$",
-                      re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row_?names?|row_?num(ber)?|row_?no)"
+                      r"([^a-z]|$)|^(id|key)|(id|key)$|^unnamed: ?\d+$", re.IGNORECASE)
+COUNTS_UP = 0.99  # of the steps between consecutive values that go up: a row number
 _TEXT_SAMPLE = 5000  # values looked at for words per value
 
 
@@ -152,7 +156,7 @@ def _looks_like_id(name: str) -> bool:
 
 def _counts_up(numbers: np.ndarray) -> bool:
     present = numbers[~np.isnan(numbers)]
-    return len(present) > 1 and bool(np.all(np.diff(present) > 0))
+    return len(present) > 1 and float(np.mean(np.diff(present) > 0)) >= COUNTS_UP
 
 
 def _words(values: list[str]) -> float:

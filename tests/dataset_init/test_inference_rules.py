@@ -522,3 +522,27 @@ def test_two_valued_whole_numbers_are_numbers_and_may_still_slice(tmp_path):
     assert (c["sex"].type, c["sex"].reason[:27]) == (ds.INT, "two whole numbers (1 and 2)")
     assert c["hour"].type == ds.CATEGORICAL_INT  # more than two: still codes
     assert draft.slice_by == "flag"  # the most even of the whole-number columns of 2-12 values
+
+
+def test_row_numbers_are_identifiers_by_name_or_when_they_count_up_but_for_a_restart(tmp_path):
+    """R's `rownames` in any order, pandas' `Unnamed: 0`, and a row number that restarts once
+    (a file concatenated from two sorted parts, as modeldata's grants_other) are identifiers; a
+    distinct whole number on every row in no order, with no such name, stays an amount."""
+    rng = random.Random(5)
+    order = list(range(1, ROWS + 1))
+    rng.shuffle(order)
+    restarted = list(range(5000, 5000 + ROWS // 2)) + list(range(1, 1 + ROWS - ROWS // 2))
+    amounts = rng.sample(range(10_000, 10_000_000), ROWS)
+    columns = {"rownames": order, "Unnamed: 0": order[::-1], "line": restarted,
+               "price_cents": amounts,
+               "size": [round(rng.gauss(10, 3), 2) for _ in range(ROWS)]}
+    columns["label"] = [int(s + rng.gauss(0, 2) > 10) for s in columns["size"]]
+    c = by_name(drafted(tmp_path, columns))
+    for name in ("rownames", "Unnamed: 0"):
+        assert (c[name].role, c[name].reason) == (
+            ds.IGNORE, "a different whole number on every row and its name says id: an "
+                       "identifier"), name
+    assert (c["line"].role, c["line"].reason) == (
+        ds.IGNORE, "a different whole number on every row and it counts up row by row: an "
+                   "identifier")
+    assert (c["price_cents"].role, c["price_cents"].type) == (ds.FEATURE, ds.INT)
