@@ -204,9 +204,12 @@ def test_a_sampled_draft_widens_string_domains_and_counts_the_whole_file():
 
     schema = ('feature {\n  name: "company"\n  type: BYTES\n  domain: "company"\n}\n'
               'feature {\n  name: "fare"\n  type: FLOAT\n}\n'
+              'feature {\n  name: "flag"\n  type: INT\n  bool_domain {\n  }\n}\n'
               'string_domain {\n  name: "company"\n  value: "A"\n}\n')
     widened = init_command._widen_domains(schema)
     assert widened.count("min_domain_mass: 0.99") == 1  # company only, not fare
+    # A column of 0 and 1 in the sample may hold a 2 elsewhere (grants_other): not boolean.
+    assert "bool_domain" not in widened and 'name: "flag"' in widened
     suite = {"expectations": [{"type": "expect_table_row_count_to_be_between",
                                "kwargs": {"min_value": 25000, "max_value": 100000},
                                "meta": {"observed": "50000 rows"}}]}
