@@ -30,7 +30,7 @@ def configurations_built_once() -> Iterator[None]:
 
     def configuration(self):
         entry = built.get(id(self))
-        if entry is None or entry[0] is not self:
+        if entry is None:
             entry = built[id(self)] = (self, rebuild.fget(self))
         return entry[1]
 

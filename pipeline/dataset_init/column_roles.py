@@ -338,9 +338,9 @@ def _numeric_draft(table: TableSample, name: str, kind: ColumnType, values: list
         if distinct == 2:
             low, high = (int(v) for v in np.unique(numbers[np.isfinite(numbers)]))
             return ColumnDraft(name, ds.INT, ds.FEATURE,
-                               f"two whole numbers ({low} and {high}): an indicator, the same "
-                               "to the model as a number as in a vocabulary, and no vocabulary "
-                               "to build")
+                               f"two whole numbers ({low} and {high}): an indicator, scaled to "
+                               "0 and 1 by the Transform as a two-value vocabulary's one-hot "
+                               "would be, with no vocabulary to build")
         if distinct <= CODE_DISTINCT:
             return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
                                f"{distinct} distinct whole numbers (<= {CODE_DISTINCT}): codes, "

@@ -1,6 +1,7 @@
-"""What each stage runs inside, in this process (its Beam pipeline; the transform graph its Trainer loads): `make pipeline`, `make score` and
-each orchestrated stage (local_dag.py, single_node.py) wrap their TFX launch in this one block.
-Each lever is measured in its own module."""
+"""What each stage runs inside, in this process (its Beam pipeline, and the transform graph its
+Trainer loads): `make pipeline`, `make score` and each orchestrated stage (local_dag.py,
+single_node.py) wrap their TFX launch in this one block. Each lever is measured in its own
+module."""
 from __future__ import annotations
 
 import contextlib

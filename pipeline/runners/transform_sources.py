@@ -76,15 +76,14 @@ def _memoized_sources(sinks: Iterable[Any], memo: dict[int, frozenset],
                 continue
             inputs = [t.op for t in op.inputs]
             pending = [i for i in inputs if id(i) not in memo]
-            if pending and key not in in_progress:
+            if pending:
+                # An op met again before its inputs are known, or an input still being walked,
+                # is on a cycle: its inputs lead back to it.
+                if key in in_progress or any(id(i) in in_progress for i in pending):
+                    raise _Cycle
                 in_progress.add(key)
-                for i in pending:
-                    if id(i) in in_progress:
-                        raise _Cycle
                 stack.extend(pending)
                 continue
-            if pending:  # an input still pending after its own walk: reached through a cycle
-                raise _Cycle
             stack.pop()
             in_progress.discard(key)
             found = {memo[id(i)] for i in inputs} - {_NONE}
