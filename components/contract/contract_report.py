@@ -73,18 +73,24 @@ def _observed(result: CheckResult) -> str:
         return "; ".join(parts) or f"observed {_show(r.get('observed_value'))}"
     allowed = (f" (the suite allows {_percent(100 * (1 - check.mostly))})"
                if check.mostly < 1 else "")
-    share = _percent(r.get("unexpected_percent") or 0.0)
     examples = list(dict.fromkeys(_show(v) for v in r.get("partial_unexpected_list") or []))[:3]
     example_text = f", e.g. {', '.join(examples)}" if examples else ""
-    if check.type == "expect_column_values_to_not_be_null":
-        return f"{share} of rows are empty{allowed}"
     what = {
+        "expect_column_values_to_not_be_null": "of rows are empty",
         "expect_column_values_to_be_between": "of values out of range",
         "expect_column_values_to_be_in_set": "of values outside the set",
         "expect_column_values_to_not_be_in_set": "of values in the excluded set",
         "expect_column_values_to_be_in_type_list": "of values of another type",
         "expect_column_values_to_be_of_type": "of values of another type",
     }.get(check.type, "of values unexpected")
+    if result.small_batch_stray:
+        considered = r.get("element_count", 0) - (r.get("missing_count") or 0)
+        # "1 of 1 values out of range", not "100.0%": the count is what a small file shows.
+        return (f"1 of {considered:,} {what.removeprefix('of ')}{allowed[:-1]}; one value is a "
+                f"warning in a file too small to hold that share){example_text}")
+    share = _percent(r.get("unexpected_percent") or 0.0)
+    if check.type == "expect_column_values_to_not_be_null":
+        return f"{share} {what}{allowed}"
     return f"{share} {what}{allowed}{example_text}"
 
 
@@ -140,7 +146,7 @@ def report(outcome: Outcome, data_docs: str, label: str = "",
         "success_percent": outcome.success_percent,
         "failed": {s: len(outcome.failures(s)) for s in SEVERITIES},
         "failures": [
-            {"severity": r.check.severity, "column": r.check.column,
+            {"severity": r.severity, "column": r.check.column,
              "expectation": r.check.type, "per_split": r.check.per_split, "split": r.split,
              "message": describe(r)}
             for r in outcome.results if not r.success

@@ -368,6 +368,32 @@ def test_stop_message_puts_a_single_failure_on_its_first_line_and_lists_several(
     assert lines[1].startswith("  fare: ") and lines[2].startswith("  color: ")
 
 
+def test_one_stray_value_in_a_file_too_small_for_the_allowed_share_is_a_warning():
+    # mostly=0.95 allows 5%: a file of 19 rows cannot hold one stray value within it, a file of
+    # 20 can. The same one value must not break the contract in the first and pass the second.
+    suite = _suite(BATCH_SUITE[2])  # fare between 0 and 100, mostly 0.95, critical
+    for rows in (1, 19):
+        frame = _toy_frame(rows)
+        frame.loc[0, "fare"] = 120.0
+        report = contract_report.report(_validate(suite, frame), "/d/x.html")
+        assert report["failed"] == {"critical": 0, "warning": 1}
+        assert contract_report.contract_error_message(report) is None
+        assert report["failures"][0]["message"] == (
+            f"fare: expect_column_values_to_be_between(0, 100, mostly=0.95): 1 of {rows} values "
+            "out of range (the suite allows 5.0%; one value is a warning in a file too small to "
+            "hold that share), e.g. 120")
+    frame = _toy_frame(20)
+    frame.loc[0, "fare"] = 120.0
+    assert _validate(suite, frame).results[0].success
+    # Two stray values, or a suite that allows none, still break it.
+    frame = _toy_frame(19)
+    frame.loc[:1, "fare"] = 120.0
+    assert _validate(suite, frame).failures("critical")
+    strict = _suite(_expectation("expect_column_values_to_be_between", column="fare",
+                                 min_value=0, max_value=100))
+    assert _validate(strict, _toy_frame(1).assign(fare=120.0)).failures("critical")
+
+
 LABEL_SUITE = (
     _expectation("expect_column_values_to_be_in_set", column="y", value_set=[0, 1]),
     {**_expectation("expect_column_distinct_values_to_contain_set", column="y",
