@@ -28,6 +28,7 @@ reported drifted and none stops the run (the rule is beside DRIFT_MIN_ROWS).
 import json
 import logging
 import os
+import re
 from typing import List, Optional
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -122,13 +123,34 @@ def measurements(anomalies_uri: str, split_pairs: List[str]) -> "list[dict]":
     return found
 
 
-def row_count_anomalies(anomalies_uri: str, split_pairs: List[str]) -> "list[str]":
-    """TFDV's descriptions of a row count out of the configured bounds."""
+def row_count_anomalies(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
+                        baseline_rows: "dict[str, int]") -> "list[str]":
+    """One line per row count out of the configured bounds: `train 60 rows against 240 in
+    the last run (-75%; allowed ±50%: drift.row_count_change in spec.yaml)`. TFDV's own
+    description ("The ratio of num examples in the current dataset versus the previous span
+    is 0.25 (up to six significant digits), which is below the threshold 0.5.") names neither
+    the counts nor the setting; its threshold is read from it (1 - change or 1 + change)."""
     kinds = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
              anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
-    return [f"{r.description}" for pair in split_pairs
-            for r in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason
-            if r.type in kinds]
+    lines = []
+    for pair in split_pairs:
+        for reason in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason:
+            if reason.type in kinds:
+                lines.append(_row_count_line(pair, reason.description, rows, baseline_rows))
+    return lines
+
+
+def _row_count_line(pair: str, description: str, rows: "dict[str, int]",
+                    baseline_rows: "dict[str, int]") -> str:
+    now, before = _pair_rows(pair, rows, baseline_rows)
+    if not before:
+        return description
+    splits = _pair_splits(pair, rows, baseline_rows)
+    where = f"{splits[0]} " if splits else ""
+    threshold = re.search(r"threshold (\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", description)
+    allowed = (f"allowed ±{abs(1 - float(threshold.group(1))):.0%}: " if threshold else "")
+    return (f"{where}{now:,} rows against {before:,} in the last run ({now / before - 1:+.0%}; "
+            f"{allowed}drift.row_count_change in spec.yaml)")
 
 
 def read_anomalies(anomalies_uri: str, split_pair: str) -> anomalies_pb2.Anomalies:
@@ -314,7 +336,8 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
         "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
             m, m["column"] in critical)) for m in drifted],
         "within_noise": sorted({column for column, _ in noise}),
-        "row_count_anomalies": row_count_anomalies(anomalies.uri, pairs) if compared else [],
+        "row_count_anomalies": (row_count_anomalies(anomalies.uri, pairs, rows, baseline_rows)
+                                if compared else []),
         "rows": sum(rows.values()),
         "baseline_rows": sum(baseline_rows.values()) if compared and compare_rows else None,
     }

@@ -60,3 +60,29 @@ def test_a_bound_on_the_rmse_applies_when_set():
     settings = Settings(dataset="taxi_fare", max_rmse=2.5)
     assert _failed(settings, rmse=3.0, over_mean=0.7, champion=None) == {(RMSE, False)}
     assert _failed(settings, rmse=2.4, over_mean=0.8, champion=None) == set()
+
+
+def test_the_summary_line_shows_the_gated_improvement_over_the_mean_and_its_gate():
+    # "R² -0.00, blessed yes" read as a mistake: the line now says what the gate judged. The
+    # gate is read back from the eval config as TFX records it on the Evaluator's execution.
+    from google.protobuf import json_format
+
+    from pipeline.console import summary_figures
+
+    def recorded(settings: Settings) -> str:
+        config = make_eval_config(settings.load_spec(), settings)
+        return json_format.MessageToJson(config, preserving_proto_field_name=True)
+
+    settings = Settings(dataset="taxi_fare")
+    gate = summary_figures._improvement_gate(recorded(settings))
+    assert 0 < gate < 1e-6  # left at 0: any improvement
+    assert summary_figures._improvement_over_mean(0.0031, gate) == (
+        "0.3% below the training mean's RMSE (gate > 0)")
+    strict = summary_figures._improvement_gate(
+        recorded(settings.replace(min_improvement_over_mean=0.5)))
+    assert strict == 0.5
+    assert summary_figures._improvement_over_mean(0.692, strict) == (
+        "69.2% below the training mean's RMSE (gate 50.0%)")
+    assert summary_figures._improvement_gate("") is None
+    assert summary_figures._improvement_over_mean(-0.04, None) == (
+        "4.0% above the training mean's RMSE")

@@ -161,7 +161,9 @@ def test_a_small_training_drop_is_not_judged_but_its_row_count_still_is(spec, tm
     assert (report["rows"], report["baseline_rows"]) == (80, 340)
     lines = summary_figures.drift_lines(report)
     assert lines[0] == f"drift: not judged on 60 rows (at least {DRIFT_MIN_ROWS} needed)"
-    assert len(lines) == 2 and lines[1].startswith("drift: row count: ")
+    # Counts and the setting, not TFDV's "ratio of num examples ... versus the previous span".
+    assert lines[1] == ("drift: row count: train 60 rows against 240 in the last run (-75%; "
+                        "allowed ±50%: drift.row_count_change in spec.yaml)")
     assert _stage_figure(tmp_path) == (f"not judged on 60 rows (at least {DRIFT_MIN_ROWS} "
                                        "needed); rows 340 -> 80 (-76%)")
     metrics = summary_figures.drift_metrics(report)
