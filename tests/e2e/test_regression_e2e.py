@@ -53,6 +53,7 @@ def test_the_first_run_is_blessed_pushed_and_registered_as_champion(runs, client
     evaluator = _line(first, "Evaluator")
     assert "RMSE " in evaluator and "MAE " in evaluator and "R² " in evaluator
     assert evaluator.endswith("blessed yes"), evaluator
+    assert "below the training mean's RMSE (gate" in evaluator, evaluator  # the gated figure
     assert "val RMSE" in _line(first, "Trainer")
     assert "pushed to" in _line(first, "Pusher")
     champion = client.get_model_version_by_alias(settings.registered_model_name,
