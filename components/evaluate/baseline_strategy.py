@@ -5,11 +5,17 @@ TFX's LatestBlessedModelStrategy returns the candidate itself when the Trainer w
 cache (its model was blessed last run). The Evaluator then sees a new baseline input and runs
 again, so a second run with nothing changed is not fully cached, and a model gets compared with
 itself. Excluding the candidate keeps the Evaluator's inputs identical between such runs.
+
+A blessed model that predicts another label, task or classes than the candidate (the spec was
+re-drafted with `init --force --label ...`) is skipped too: it is no baseline for this model
+(components/evaluate/model_target.py).
 """
 from typing import Dict, List, Optional
 
 from tfx import types
 from tfx.dsl.components.common.resolver import ResolverStrategy
+
+from components.evaluate import model_target
 
 CANDIDATE, MODEL, BLESSING = "candidate", "model", "model_blessing"
 
@@ -25,9 +31,13 @@ class LatestBlessedOtherModelStrategy(ResolverStrategy):
             if b.get_int_custom_property("blessed") == 1
         }
         result: Dict[str, List[types.Artifact]] = {CANDIDATE: [], MODEL: [], BLESSING: []}
+        wanted = model_target.trained_target(store, min(candidate_ids)) if candidate_ids else None
         for model in sorted(input_dict.get(MODEL, []), key=lambda a: a.id, reverse=True):
-            if model.id in blessings and model.id not in candidate_ids:
-                result[MODEL] = [model]
-                result[BLESSING] = [blessings[model.id]]
-                break
+            if model.id not in blessings or model.id in candidate_ids:
+                continue
+            if model_target.mismatch(model_target.trained_target(store, model.id), wanted):
+                continue  # it predicts another label, task or classes: no baseline for this one
+            result[MODEL] = [model]
+            result[BLESSING] = [blessings[model.id]]
+            break
         return result

@@ -50,7 +50,25 @@ def resolve_champion(settings: Settings) -> champion_lib.Champion:
     with queries.open_store_context(settings.metadata_path) as store:
         statistics_uri, run = champion_lib.training_statistics(
             store, settings.full_pipeline_name, model_uri, stage_names.STATISTICS_GEN)
+        _check_target(store, model_uri, settings, f"{name} version {version}")
     return champion_lib.Champion(name, str(version), model_uri, statistics_uri, run)
+
+
+def _check_target(store, model_uri: str, settings: Settings, which: str) -> None:
+    """ChampionNotFound when the champion predicts another label, task or classes than the
+    spec (re-drafted with `init --force`): its scores would answer the old question (the
+    tour's case: a species model asked for a binary label scored 3 probabilities, then
+    failed)."""
+    from components.evaluate import model_target
+
+    wanted = model_target.spec_target(settings.load_spec())
+    for artifact in store.get_artifacts_by_uri(model_uri)[:1]:
+        trained = model_target.trained_target(store, artifact.id)
+        if model_target.mismatch(trained, wanted):
+            raise champion_lib.ChampionNotFound(
+                f"the champion ({which}) predicts {model_target.describe(trained)}, the spec "
+                f"now {model_target.describe(wanted)}: train a model for it with `make pipeline "
+                f"DATASET={settings.dataset}` first (a blessed one becomes champion)")
 
 
 @dataclasses.dataclass
