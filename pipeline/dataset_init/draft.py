@@ -1,12 +1,14 @@
 """A dataset drafted from its CSV: every rule of this package applied in order.
 
 read the file once (table_sample; a second time when columns of numbers write missing values as
-markers such as NA: declared as the spec's missing_values, then read as the pipeline will read
-them, column_roles.missing_markers) -> the task from the label's whole-file counts (task) ->
-the pipeline's split of the sampled rows (hash_split) -> each column's type and role, leakage
+markers such as NA, or text columns write them unlike any of their values: declared as the
+spec's missing_values, then read as the pipeline will read them, column_roles.missing_markers
+and text_missing_markers) -> the task from the label's whole-file counts (task) -> the
+pipeline's split of the sampled rows (hash_split) -> each column's type and role, leakage
 included (column_roles, leakage) -> the slicing column (slicing) -> the proposed gates
-(gate_proposal). Pure: nothing is written here (spec_writer renders the spec; the `init`
-command writes the folder). Imports neither TensorFlow nor TFX.
+(gate_proposal) -> the classes that split leaves in one split only (one_split_warnings).
+Pure: nothing is written here (spec_writer renders the spec; the `init` command writes the
+folder). Imports neither TensorFlow nor TFX.
 """
 from __future__ import annotations
 
@@ -29,6 +31,15 @@ REGRESSION_GROUPS = 5
 
 
 @dataclasses.dataclass(frozen=True)
+class OneSplitClass:
+    """A class whose rows all land in one split: "train", "eval", or "" when init cannot say
+    which (a class of one row that the sample of a larger file does not hold)."""
+    name: str
+    rows: int  # in the whole file
+    split: str
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetDraft:
     name: str
     label: str
@@ -41,6 +52,8 @@ class DatasetDraft:
     # Cells read as missing besides empty ones (the spec's missing_values), and why.
     missing_values: tuple[str, ...] = ()
     missing_reason: str = ""
+    # Classes that cannot be both trained on and evaluated: init warns (one_split_warnings).
+    one_split: tuple[OneSplitClass, ...] = ()
 
     @property
     def ignored(self) -> list[ColumnDraft]:
@@ -131,8 +144,57 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
                                       list(task.counts.values()), train_ratio)
     columns = [dataclasses.replace(c, reason=f"{c.reason}; {_leak_advice(gates)}")
                if c.role == ds.FEATURE and c.flagged else c for c in columns]
+    one_split = _one_split_classes(task, y, split) if task.classes else ()
     return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table,
-                        missing_values, missing_reason)
+                        missing_values, missing_reason, one_split)
+
+
+def _one_split_classes(task: Task, y: np.ndarray, split: np.ndarray
+                       ) -> tuple[OneSplitClass, ...]:
+    """The classes whose rows the pipeline's split puts in one split only. Judged on the sample's
+    rows, split as the ExampleGen splits them (hash_split), for the classes the sample holds
+    whole; a class of one row is in one split wherever it is."""
+    found = []
+    for i, name in enumerate(task.classes):
+        rows = task.counts[name]
+        in_train = int(np.sum((y == i) & (split == hash_split.TRAIN)))
+        in_eval = int(np.sum((y == i) & (split == hash_split.EVAL)))
+        if in_train + in_eval < rows:  # some of its rows are not in the sample
+            if rows == 1:
+                found.append(OneSplitClass(name, rows, ""))
+        elif not in_train or not in_eval:
+            found.append(OneSplitClass(name, rows, "eval" if in_eval else "train"))
+    return tuple(found)
+
+
+# What the pipeline does with a class of one split (the contract does not require a class of
+# so few rows in each split: init_command._rare_classes_not_required_per_split).
+_ONE_SPLIT_EFFECT = {
+    "eval": "in the eval split only: the model never trains on such a class, so cannot learn to "
+            "predict it, and its eval rows count as errors",
+    "train": "in the train split only: the model trains on such a class, but no eval row "
+             "measures it",
+    "": "in one split only (which is not known: its row is not in init's sample): the model "
+        "either never trains on such a class or no eval row measures it",
+}
+
+
+def one_split_warnings(draft: DatasetDraft) -> list[str]:
+    """One line per split for the classes all of whose rows fall in it: the classes with their
+    row counts, what the pipeline will do with them and what to do about it."""
+    lines = []
+    for split, effect in _ONE_SPLIT_EFFECT.items():
+        group = [c for c in draft.one_split if c.split == split]
+        if not group:
+            continue
+        names = ", ".join(f"{c.name!r} ({c.rows:,} row{'' if c.rows == 1 else 's'})"
+                          for c in group)
+        binary = " (a binary AUC needs eval rows of both classes)" \
+            if split != "eval" and draft.task.task == ds.BINARY else ""
+        lines.append(f"{'class' if len(group) == 1 else 'classes'} {names} "
+                     f"{'is' if len(group) == 1 else 'are'} {effect}{binary}; add rows of it, "
+                     "merge it into another class, or drop its rows, then run init again")
+    return lines
 
 
 def _leak_advice(gates: Proposal) -> str:
@@ -146,29 +208,36 @@ def _leak_advice(gates: Proposal) -> str:
 
 
 def _declare_markers(path, label: str, table: TableSample, sample_rows: int):
-    """Columns of numbers that write missing values as markers (NA, ?, ...): the markers the
-    spec declares as missing_values, and the file read again as the pipeline will then read it.
-    A marker the label holds is not declared (it would empty label cells). Returns the table,
-    the markers, {column: its note} and the spec line's comment."""
+    """Columns of numbers that write missing values as markers (NA, ?, ...), and text columns
+    that write them unlike any of their values (column_roles.text_missing_markers): the markers
+    the spec declares as missing_values, and the file read again as the pipeline will then read
+    it. A marker the label holds is not declared (it would empty label cells). Returns the
+    table, the markers, {column: its note} and the spec line's comment."""
     found = column_roles.missing_markers(table, label)
+    in_text = column_roles.text_missing_markers(table, label)
     in_label = set(table.counts)
-    markers = tuple(sorted({m for counts in found.values() for m in counts} - in_label))
+    from_text = {m for counts in in_text.values() for m in counts} - in_label
+    markers = tuple(sorted(({m for counts in found.values() for m in counts} | from_text)
+                           - in_label))
     while markers:
         again = table_sample.read(path, count=label, sample_rows=sample_rows,
                                   missing_values=markers)
         numeric = {name: counts for name, counts in found.items()
                    if again.type_of(name) != ColumnType.STRING
                    and set(counts) <= set(markers)}
-        kept = tuple(sorted({m for counts in numeric.values() for m in counts}))
+        # A text column's marker needs no type change: it is missing there whatever the rest.
+        kept = tuple(sorted({m for counts in numeric.values() for m in counts} | from_text))
         if kept != markers:  # a column had text beyond the sample: declare only what works
             markers = kept
             continue
-        return again, markers, *_marker_notes(table, again, markers, numeric)
+        text = {name: counts for name, counts in in_text.items() if set(counts) & from_text}
+        return again, markers, *_marker_notes(table, again, markers, numeric, text)
     return table, (), {}, ""
 
 
 def _marker_notes(before: TableSample, after: TableSample, markers: tuple[str, ...],
-                  numeric: dict[str, dict[str, int]]) -> tuple[dict[str, str], str]:
+                  numeric: dict[str, dict[str, int]], text: dict[str, dict[str, int]]
+                  ) -> tuple[dict[str, str], str]:
     shown = ", ".join(repr(m) for m in markers)
     marked = {}
     others = []
@@ -176,12 +245,18 @@ def _marker_notes(before: TableSample, after: TableSample, markers: tuple[str, .
         cells = after.empty[i] - before.empty[i]
         if not cells:
             continue
-        if name in numeric:
+        if name in numeric or name in text:
             marked[name] = f"{cells:,} cells of {shown} read as missing (missing_values)"
         else:
             others.append(f"{name} ({cells:,})")
-    reason = (f"cells read as missing, as an empty cell is, in every column: numbers written "
-              f"with them in {len(numeric)} column(s) ({', '.join(numeric)})")
+    why = []
+    if numeric:
+        why.append(f"numbers written with them in {len(numeric)} column(s) "
+                   f"({', '.join(numeric)})")
+    if text:
+        why.append(f"text written with them in {len(text)} column(s) ({', '.join(text)}), "
+                   "where no other value is written like them")
+    reason = "cells read as missing, as an empty cell is, in every column: " + "; ".join(why)
     if others:
         reason += (f"; also read as missing in text column(s) {', '.join(others)}: if it is "
                    "a value there, remove it from this list")

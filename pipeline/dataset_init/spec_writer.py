@@ -16,7 +16,7 @@ import yaml
 from components.score import drift_draft
 from pipeline.config import dataset_spec as ds
 from pipeline.dataset_init import gate_proposal
-from pipeline.dataset_init.draft import DatasetDraft
+from pipeline.dataset_init.draft import DatasetDraft, one_split_warnings
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -66,8 +66,9 @@ def render(draft: DatasetDraft, csv_name: str, source: str, drafted_at: float | 
     ]
     if task.classes:
         counts = ", ".join(f"{n:,}" for n in task.counts.values())
+        warnings = "".join(f"; REVIEW: {w}" for w in one_split_warnings(draft))
         lines.append(f"classes: [{', '.join(scalar(c) for c in task.classes)}]"
-                     + _comment(f"rows per class in the file: {counts}"))
+                     + _comment(f"rows per class in the file: {counts}{warnings}"))
     if draft.slice_by:
         lines.append(f"slice_by: {scalar(draft.slice_by)}" + _comment(draft.slice_reason))
     else:

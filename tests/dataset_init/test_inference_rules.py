@@ -546,3 +546,116 @@ def test_row_numbers_are_identifiers_by_name_or_when_they_count_up_but_for_a_res
         ds.IGNORE, "a different whole number on every row and it counts up row by row: an "
                    "identifier")
     assert (c["price_cents"].role, c["price_cents"].type) == (ds.FEATURE, ds.INT)
+
+
+def _day(rng: random.Random) -> tuple[int, int, int]:
+    return rng.randint(2005, 2015), rng.randint(1, 12), rng.randint(1, 28)
+
+
+def test_days_in_every_common_layout_are_dates_with_their_order_named(tmp_path):
+    """Rule 3b reads a day month first, day first or year first, with or without a time, by
+    month name, and a period of two days (breaches' Date_of_Breach: '10/16/2009' on 86% of its
+    rows, '06/15/2012 - 10/01/2012' on the rest); the order is the one a day above 12 shows.
+    Look-alikes that are no real day stay what they are."""
+    rng = random.Random(12)
+    n = 400
+    days = [_day(rng) for _ in range(n)]
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    table = {
+        "breach": [f"{m}/{d}/{y}" if i % 7 else f"{m:02d}/{d:02d}/{y}-{m:02d}/{d:02d}/{y + 1}"
+                   for i, (y, m, d) in enumerate(days)],
+        "seen_eu": [f"{d:02d}.{m:02d}.{y} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}"
+                    for y, m, d in days],
+        "posted": [f"{y}/{m:02d}/{d:02d}" for y, m, d in days],
+        "stamped": [f"{m}/{d}/{y % 100:02d} {rng.randint(1, 12)}:05 PM" for y, m, d in days],
+        "named": [f"{d}-{months[m - 1]}-{y}" for y, m, d in days],
+        "small_days": [f"{m}/{rng.randint(1, 12)}/{y}" for y, m, _ in days],
+        "code": [f"{rng.randint(10, 99)}/{rng.randint(32, 99)}/{rng.randint(10, 99)}"
+                 for _ in range(n)],  # no month 32 to 99, no such day: codes
+        "version": [f"{rng.randint(1, 3)}.{rng.randint(1, 9)}.{rng.randint(10, 12)}"
+                    for _ in range(n)],
+        "label": [rng.choice(["a", "b"]) for _ in range(n)],
+    }
+    columns = by_name(drafted(tmp_path, table))
+    for name, layout in (("breach", "month/day/year"), ("seen_eu", "day/month/year"),
+                         ("posted", "year-month-day"), ("stamped", "month/day/year"),
+                         ("named", "the month by name"),
+                         ("small_days", "month/day/year or day/month/year")):
+        column = columns[name]
+        assert (column.role, column.flagged) == (ds.IGNORE, True), (name, column.reason)
+        assert column.reason.startswith(f"REVIEW: dates ({layout}"), (name, column.reason)
+        assert "derive numbers from them" in column.reason
+    for name in ("code", "version"):
+        assert "dates" not in columns[name].reason, (name, columns[name].reason)
+
+
+def test_long_text_is_free_text_however_often_it_repeats(tmp_path):
+    """Rule 5: six 40-word descriptions, each copied onto a hundred rows, are free text, not a
+    vocabulary of six; category names of a few words repeated as often stay a vocabulary."""
+    rng = random.Random(13)
+    words = ["the", "covered", "entity", "laptop", "stolen", "notified", "encryption",
+             "employees", "records", "office", "policy", "breach", "investigation"]
+    descriptions = [" ".join(rng.choice(words) for _ in range(40)) for _ in range(6)]
+    titles = ["Getting Timely Care, Appointments, and Information",
+              "How Well Providers Communicate", "Patient's Rating of Provider",
+              "Access to Specialists", "Health Promotion and Education",
+              "Shared Decision Making"]
+    table = {"description": [descriptions[i % 6] for i in range(600)],
+             "measure": [titles[rng.randrange(6)] for _ in range(600)],
+             "size": [rng.gauss(0, 1) for _ in range(600)]}
+    table["label"] = [int(s + rng.gauss(0, 1) > 0) for s in table["size"]]
+    columns = by_name(drafted(tmp_path, table))
+    description = columns["description"]
+    assert description.role == ds.IGNORE, description.reason
+    assert description.reason.startswith("free text (40.0 words per value, 6 distinct on 600 "
+                                         "rows)"), description.reason
+    assert "even where values repeat" in description.reason
+    assert (columns["measure"].role, columns["measure"].type) == (ds.FEATURE, ds.CATEGORICAL)
+
+
+def _with_rare_class(rows: int = 300) -> dict[str, list]:
+    rng = random.Random(14)
+    size = [rng.gauss(0, 1) for _ in range(rows)]
+    return {"size": size + [0.1], "kind": [("A" if s > 0 else "B") for s in size] + ["C"]}
+
+
+def test_a_class_of_one_row_is_named_with_what_the_split_does_to_it(tmp_path):
+    """A class whose rows all fall in one split cannot be both trained on and evaluated: init
+    says which split holds it (the ExampleGen's, hash_split), what follows, and what to do, in
+    one line and in the spec's classes comment."""
+    draft = drafted(tmp_path, _with_rare_class(), label="kind")
+    rows = draft.table.column("kind")
+    split = hash_split.splits(draft.table.sample, draft.table.header, draft.table.types, 0.7)
+    where = "train" if split[rows.index("C")] == hash_split.TRAIN else "eval"
+    assert draft.one_split == (drafting.OneSplitClass("C", 1, where),)
+    (line,) = drafting.one_split_warnings(draft)
+    assert line.startswith(f"class 'C' (1 row) is in the {where} split only: "), line
+    assert line.endswith("add rows of it, merge it into another class, or drop its rows, then "
+                         "run init again")
+    spec_text = spec_writer.render(draft, "table.csv", "table.csv")
+    classes = next(x for x in spec_text.splitlines() if x.startswith("classes:"))
+    assert f"REVIEW: class 'C' (1 row) is in the {where} split only" in classes
+
+
+@pytest.mark.parametrize("in_sample, split, said", [
+    ((1, 0), "train", "in the train split only: the model trains on such a class, but no eval "
+                      "row measures it"),
+    ((0, 2), "eval", "in the eval split only: the model never trains on such a class"),
+    ((0, 0), "", "in one split only (which is not known: its row is not in init's sample)"),
+])
+def test_which_split_a_rare_class_is_in_decides_the_warning(in_sample, split, said):
+    """Counted on the sample's rows as the pipeline splits them; a class of one row the sample
+    of a larger file lacks is in one split all the same; a class in both splits is no case."""
+    from pipeline.dataset_init.task import Task
+
+    counts = {"A": 50, "B": 40, "C": max(1, sum(in_sample))}
+    task = Task(ds.MULTICLASS, ("A", "B", "C"), ds.CATEGORICAL, "three", counts)
+    train, evaluated = in_sample
+    y = np.array([0] * 50 + [1] * 40 + [2] * (train + evaluated))
+    s = np.array([hash_split.TRAIN, hash_split.EVAL] * 45 + [hash_split.TRAIN] * train
+                 + [hash_split.EVAL] * evaluated)
+    found = drafting._one_split_classes(task, y, s)
+    assert found == (drafting.OneSplitClass("C", counts["C"], split),)
+    draft = drafting.DatasetDraft("t", "kind", task, (), "", "", None, None, one_split=found)
+    (line,) = drafting.one_split_warnings(draft)
+    assert said in line and f"'C' ({counts['C']} row" in line

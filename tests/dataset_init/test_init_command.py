@@ -327,3 +327,33 @@ def test_init_says_so_when_no_baseline_beats_the_trivial_one(tmp_path):
     out = io.StringIO()
     init_command._report(draft, tmp_path, out, 0.1, 0.2)
     assert "no baseline did better" not in out.getvalue()
+
+
+def test_the_summary_warns_of_a_class_in_one_split_and_says_why_text_is_ignored(tmp_path):
+    """A class of one row gets one warning line under the task; a long description repeated on
+    many rows is listed as ignored free text with its reason."""
+    import io
+    import random
+
+    from pipeline.cli import init_command
+    from pipeline.dataset_init import draft as drafting
+
+    rng = random.Random(4)
+    notes = [" ".join(rng.choice(["stolen", "laptop", "office", "records"]) for _ in range(20))
+             for _ in range(4)]
+    rows = ["x,note,kind"] + [f"{rng.random():.3f},{notes[i % 4]},{'AB'[i % 2]}"
+                              for i in range(300)] + ["0.5,short note,C"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    draft = drafting.infer(tmp_path / "t.csv", "kind", "t")
+    out = io.StringIO()
+    init_command._report(draft, tmp_path, out, 0.1, 0.2)
+    lines = out.getvalue().splitlines()
+    task = next(i for i, line in enumerate(lines) if line.startswith("  task: "))
+    assert "C (1)" in lines[task]
+    warning = lines[task + 1]
+    assert warning.startswith("  warning: class 'C' (1 row) is in the "), warning
+    assert "then run init again" in warning
+    assert sum("warning:" in line for line in lines) == 1
+    (note,) = [line for line in lines if line.startswith("    note: ")]
+    assert note.startswith("    note: free text (19.9 words per value, 5 distinct on 301 "
+                           "rows): at least 15 words is longer than a category's name"), note

@@ -1,7 +1,9 @@
 """`init` and missing-value markers: columns of numbers that write a missing value as NA, ?, ...
-get the markers declared as the spec's missing_values and are typed as numbers; a marker-like
-value of a genuinely text column is not declared on its own (it stays a category); a marker the
-label holds is never declared. palmerpenguins' raw export is the real case."""
+get the markers declared as the spec's missing_values and are typed as numbers; so does a text
+column's NA (?, nan, ...) when it is written unlike every other value there (R's write.csv
+writes NA in every column), but a marker written like a value of some text column ('NA' beside
+'EU' and 'AS': North America) is not declared for text alone, and stays a category; a marker
+the label holds is never declared. palmerpenguins' raw export is the real case."""
 from __future__ import annotations
 
 import csv
@@ -161,3 +163,64 @@ def test_a_column_with_other_text_beyond_the_sample_gets_no_declaration(tmp_path
     assert draft.table.sampled and draft.missing_values == ()
     size = next(c for c in draft.columns if c.name == "size")
     assert size.type == ds.CATEGORICAL and size.role == ds.IGNORE
+
+
+def _text_only_markers(seed: int = 7) -> dict[str, list]:
+    """R's write.csv of a table whose numbers are whole: NA only in text columns (Ecdat's
+    breaches: a company name, a 128-word summary and an end date, NA where there is none), and
+    UCI's ? in a category."""
+    columns = _table(seed)
+    rng = random.Random(seed)
+    columns["sex"] = [rng.choice(["male", "female", "female", "NA"]) for _ in range(ROWS)]
+    columns["ended"] = [f"{rng.randint(2009, 2014)}-{rng.randint(1, 12):02d}-"
+                        f"{rng.randint(1, 28):02d}" if rng.random() < 0.2 else "NA"
+                        for _ in range(ROWS)]
+    columns["summary"] = [" ".join(rng.choice(["laptop", "stolen", "records", "notified",
+                                               "office"]) for _ in range(30))
+                          if rng.random() < 0.15 else "NA" for _ in range(ROWS)]
+    columns["work"] = [rng.choice(["Private", "Self-emp", "State-gov", "?"])
+                       for _ in range(ROWS)]
+    return columns
+
+
+def test_a_marker_unlike_every_value_of_a_text_column_is_declared_end_to_end(tmp_path):
+    path = _write(tmp_path / "t.csv", _text_only_markers())
+    draft = drafting.infer(path, "label", "t")
+    assert draft.missing_values == ("?", "NA")
+    assert draft.missing_reason.startswith(
+        "cells read as missing, as an empty cell is, in every column: text written with them "
+        "in 4 column(s) (sex, ended, summary, work), where no other value is written like them")
+    columns = {c.name: c for c in draft.columns}
+    assert (columns["sex"].type, columns["sex"].role) == (ds.CATEGORICAL, ds.FEATURE)
+    assert "cells of '?', 'NA' read as missing (missing_values)" in columns["sex"].reason
+    assert columns["ended"].flagged and "REVIEW: dates (year-month-day" in columns["ended"].reason
+    assert columns["summary"].reason.startswith("free text (30.0 words per value")
+    # The table init judged is read as the pipeline reads it: the markers are empty cells, in
+    # the ExampleGen's reader (table_sample reads through csv_ranges) and the contract's.
+    assert "NA" not in draft.table.column("sex") and "?" not in draft.table.column("work")
+    spec = _spec(tmp_path, draft, path)
+    assert spec.missing_values == ("?", "NA")
+    from components.ingest import csv_format
+
+    frame = csv_format.read_frame(path, spec.missing_values)
+    assert frame["sex"].isna().sum() == draft.table.empty[draft.table.header.index("sex")] > 0
+    assert set(frame["work"].dropna()) == {"Private", "Self-emp", "State-gov"}
+
+
+def test_a_marker_written_like_a_text_value_is_not_declared_for_text(tmp_path):
+    """Declared, a marker is missing in every column: where a text column writes it like its
+    own values (NA beside EU and AS), init leaves it, in every column, to the person reviewing.
+    Beside a single other value it is a flag (yes or NA), as a single number is."""
+    columns = _text_only_markers()
+    rng = random.Random(8)
+    columns["continent"] = [rng.choice(["EU", "NA", "AS"]) for _ in range(ROWS)]
+    columns.pop("work")
+    draft = drafting.infer(_write(tmp_path / "t.csv", columns), "label", "t")
+    assert draft.missing_values == ()
+    assert "NA" in draft.table.column("continent") and "NA" in draft.table.column("sex")
+    flags = _table()
+    flags["smoker"] = [rng.choice(["yes", "NA"]) for _ in range(ROWS)]
+    draft = drafting.infer(_write(tmp_path / "f.csv", flags), "label", "f")
+    assert draft.missing_values == ()
+    smoker = next(c for c in draft.columns if c.name == "smoker")
+    assert (smoker.type, smoker.role) == (ds.CATEGORICAL, ds.FEATURE)
