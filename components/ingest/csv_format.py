@@ -15,6 +15,13 @@ another delimiter (semicolon, tab, pipe), gzip content under a `.csv` name (or a
 plain text), a ZIP/Excel/other compressed file, UTF-16 or UTF-32 text, binary data. Values are
 UTF-8; the first byte that is not is named by offset and line where a reader meets it.
 
+A row that is not CSV stops every reader with `<file>: line N: <problem>`, N as a text editor
+numbers the file's lines (the header is line 1, or 2 after a `sep=,` line): a row with more or
+fewer fields than the header (also what a carriage return inside an unquoted value makes of its
+row), a quote never closed, a NUL byte, a byte that is not UTF-8. rows() reads the rows with
+their lines and those checks; pyarrow and pandas do not say where they failed, so their readers
+ask it (first_malformed_row) when they fail.
+
 Missing values: an empty cell is always missing. A spec may list more cells read as missing
 (`missing_values: [NA]`: R exports, pandas' na_rep); inspect() takes that list and every reader
 honours it the same way, through this module: pyarrow's null_values (read_batches), pandas'
@@ -33,7 +40,7 @@ import gzip
 import io
 import re
 from pathlib import Path
-from typing import BinaryIO, Mapping, TextIO
+from typing import BinaryIO, Iterator, Mapping, TextIO
 
 DELIMITER = ","
 GZIP_MAGIC = b"\x1f\x8b"
@@ -104,6 +111,9 @@ class CsvFormat:
     header: tuple[str, ...]
     # Cells read as missing besides the empty one (the spec's missing_values), exact strings.
     missing_values: tuple[str, ...] = ()
+    # What ends a line as a text editor counts lines: "\n" (LF and CRLF files; a stray "\r"
+    # inside a line does not end it), "\r" in an old Mac file, which has no "\n".
+    line_end: str = "\n"
 
     def is_missing(self, cell: str) -> bool:
         """An empty cell, or one of missing_values: what every reader reads as missing."""
@@ -252,10 +262,12 @@ def inspect(path: str | Path, missing_values: tuple[str, ...] | list[str] = ()) 
     offset = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
     if not head[offset:].strip():
         raise CsvFormatError(f"{path}: the file is empty; expected a header line and data rows")
+    line_end = _line_end(head[offset:])
     nul = head.find(b"\0")
     if nul >= 0:
-        raise CsvFormatError(f"{path}: not a text CSV file (binary data: a NUL byte at byte "
-                             f"{nul})")
+        line = 1 + head[:nul].count(line_end.encode())
+        raise CsvFormatError(f"{path}: line {line}: not a text CSV file (binary data: a NUL "
+                             f"byte at byte {nul})")
     hint = _SEP_HINT.match(head, offset)
     header_line = 1
     if hint:
@@ -268,7 +280,14 @@ def inspect(path: str | Path, missing_values: tuple[str, ...] | list[str] = ()) 
     _check_delimiter(path, head, offset, header)
     return CsvFormat(path=path, gzip=compressed, header_offset=offset, header_line=header_line,
                      header=tuple(name.strip() for name in header),
-                     missing_values=tuple(dict.fromkeys(v for v in missing_values if v)))
+                     missing_values=tuple(dict.fromkeys(v for v in missing_values if v)),
+                     line_end=line_end)
+
+
+def _line_end(head: bytes) -> str:
+    """What ends a line in the file: CR in an old Mac file (CRs and no LF in its first bytes),
+    else LF (a CRLF line ends at its LF)."""
+    return "\r" if b"\r" in head and b"\n" not in head else "\n"
 
 
 def _parse_header(path: Path, head: bytes, offset: int, line: int) -> list[str]:
@@ -313,9 +332,9 @@ def invalid_utf8(path: Path, byte: int, offset: int, line: int) -> CsvFormatErro
     except UnicodeDecodeError:
         pass
     return CsvFormatError(
-        f"{path}: not UTF-8 text (invalid UTF-8 byte 0x{byte:02x} on line {line}, at byte "
-        f"offset {offset}{guess}); the pipeline reads UTF-8: save it as CSV UTF-8, or convert "
-        f"it (iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix})")
+        f"{path}: line {line}: not UTF-8 text (invalid UTF-8 byte 0x{byte:02x} at byte offset "
+        f"{offset}{guess}); the pipeline reads UTF-8: save it as CSV UTF-8, or convert it "
+        f"(iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix})")
 
 
 def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:
@@ -323,6 +342,7 @@ def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:
     the file: for a reader that met the bad byte somewhere ahead of its own position."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, line = fmt.header_offset, fmt.header_line
+    line_end = fmt.line_end.encode()
     with fmt.open_binary() as f:
         while True:
             block = f.read(1 << 20)
@@ -334,11 +354,116 @@ def first_invalid_utf8(fmt: CsvFormat) -> CsvFormatError | None:
                 pending = len(e.object) - len(block)
                 at = e.start - pending
                 return invalid_utf8(fmt.path, e.object[e.start], offset + at,
-                                    line + e.object[:e.start].count(b"\n"))
+                                    line + e.object[:e.start].count(line_end))
             if not block:
                 return None
             offset += len(block)
-            line += block.count(b"\n")
+            line += block.count(line_end)
+
+
+class _NumberedLines:
+    """The lines csv.reader reads, numbered as a text editor numbers them: csv.reader (and the
+    text file under it, newline="") also ends a line at a lone carriage return, which an editor
+    shows inside its line. A NUL byte stops the reading here: Python 3.10's csv module refuses
+    it without a line, pyarrow reads it as data."""
+
+    def __init__(self, text: TextIO, fmt: CsvFormat):
+        self._text, self._fmt = text, fmt
+        self.line = fmt.header_line  # the line the next text read starts on
+        self.last_line = fmt.header_line  # the line the last text read started on
+        self.cut_by_cr = False  # the last text read ended at a carriage return ending no line
+        self.at_end = False  # the reader asked for more after the last line
+
+    def __iter__(self) -> "_NumberedLines":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            text = next(self._text)
+        except StopIteration:
+            self.at_end = True
+            raise
+        self.last_line = self.line
+        if "\0" in text:
+            raise _malformed(self._fmt, self.line,
+                            "not a text CSV file (binary data: a NUL byte)")
+        if text.endswith(self._fmt.line_end):
+            self.line += 1
+        self.cut_by_cr = text.endswith("\r") and self._fmt.line_end == "\n"
+        return text
+
+
+def _malformed(fmt: CsvFormat, line: int, problem: str) -> CsvFormatError:
+    return CsvFormatError(f"{fmt.path}: line {line}: {problem}")
+
+
+def rows(fmt: CsvFormat) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) for each data row, blank lines skipped; `line` is where the row starts.
+    Raises CsvFormatError `<file>: line N: <problem>` at the first row the ExampleGen cannot
+    read: another number of fields than the header's, a quote never closed, a NUL byte, a byte
+    that is not UTF-8."""
+    width = len(fmt.header)
+    with fmt.open_text() as text:
+        lines = _NumberedLines(text, fmt)
+        reader = csv.reader(lines)
+        try:
+            next(reader, None)  # the header, as inspect() read it
+            while True:
+                start, after_cr = lines.line, lines.cut_by_cr
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:
+                    raise _not_csv(fmt, lines, start, e) from None
+                if lines.at_end:  # csv.reader reads past the last line only inside quotes
+                    raise _malformed(fmt, start, _unclosed_quote(lines.last_line))
+                if row and len(row) != width:
+                    raise _malformed(fmt, start, _field_count(row, width, start, lines,
+                                                             after_cr))
+                if row:
+                    yield start, row
+        except UnicodeDecodeError:
+            raise first_invalid_utf8(fmt) from None
+
+
+def _not_csv(fmt: CsvFormat, lines: _NumberedLines, start: int,
+             error: csv.Error) -> CsvFormatError:
+    if "field larger than field limit" in str(error):  # most likely a quote left open
+        return _malformed(fmt, start, f"a value longer than {csv.field_size_limit():,} "
+                                     "characters starts in this row: is a quote left open? "
+                                     '(a quote inside a value is written twice: "")')
+    return _malformed(fmt, lines.last_line, f"not valid CSV: {error}")
+
+
+def _unclosed_quote(last_line: int) -> str:
+    return (f"a quote in this row is never closed: every line after it, to the end of the file "
+            f"(line {last_line}), would be read as one value; close it (a quote inside a value "
+            'is written twice: "")')
+
+
+def _field_count(row: list[str], width: int, start: int, lines: _NumberedLines,
+                 after_cr: bool) -> str:
+    """What is wrong with a row of another width than the header, with its likely cause."""
+    said = f"the row has {len(row)} field{'s' if len(row) != 1 else ''}, the header has {width}"
+    if lines.cut_by_cr or after_cr:
+        return (f"{said}: a carriage return (\\r) inside a value ends the row there; remove "
+                "it, or quote the value")
+    if lines.last_line > start:
+        return (f"{said}: the row runs on to line {lines.last_line} inside a quoted value; is a "
+                'quote left open? (a quote inside a value is written twice: "")')
+    return said
+
+
+def first_malformed_row(fmt: CsvFormat) -> CsvFormatError | None:
+    """The error naming the first row the ExampleGen cannot read (see rows()), or None: for a
+    reader that failed without saying where (pyarrow, pandas). Reads the whole file."""
+    try:
+        for _ in rows(fmt):
+            pass
+    except CsvFormatError as e:
+        return e
+    return None
 
 
 def read_frame(path: str | Path, missing_values: tuple[str, ...] | list[str] = (),
@@ -355,4 +480,22 @@ def read_frame(path: str | Path, missing_values: tuple[str, ...] | list[str] = (
         given = read_csv_args.get("na_values")
         given = [] if given is None else [given] if isinstance(given, str) else list(given)
         read_csv_args["na_values"] = given + list(fmt.missing_values)
-    return pd.read_csv(fmt.open_text(), header=0, names=list(fmt.header), **read_csv_args)
+    try:
+        frames = pd.read_csv(fmt.open_text(), header=0, names=list(fmt.header), **read_csv_args)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise first_malformed_row(fmt) or e from None
+    if read_csv_args.get("chunksize"):
+        return _located_chunks(fmt, frames)
+    return frames
+
+
+def _located_chunks(fmt: CsvFormat, frames):
+    """read_csv's chunks, a parse error replaced by the one naming the row's line (pandas
+    counts the lines of the text it read, not the file's)."""
+    import pandas as pd
+
+    with frames:
+        try:
+            yield from frames
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise first_malformed_row(fmt) or e from None

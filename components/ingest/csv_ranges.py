@@ -21,6 +21,7 @@ from components.ingest.column_types import ColumnSurvey, ColumnType
 # Bytes of CSV per parallel range, and per pyarrow block (a record batch is one block's rows).
 RANGE_BYTES = 32 * 2**20
 BLOCK_BYTES = 2**20
+_NUL = "not a text CSV file (binary data: a NUL byte)"
 
 
 class ByteRange(NamedTuple):
@@ -32,10 +33,12 @@ class ByteRange(NamedTuple):
 
 
 class _Window(io.RawIOBase):
-    """A binary stream's bytes up to `end` (None: to its end), for pyarrow to read as a file."""
+    """A binary stream's bytes up to `end` (None: to its end), for pyarrow to read as a file.
+    Notes a NUL byte on the way: pyarrow reads one as data, every other reader refuses it."""
 
     def __init__(self, stream, end: int | None, position: int):
         self._stream, self._left = stream, None if end is None else end - position
+        self.saw_nul = False
 
     def readable(self) -> bool:
         return True
@@ -43,6 +46,7 @@ class _Window(io.RawIOBase):
     def readinto(self, buffer) -> int:
         size = len(buffer) if self._left is None else min(len(buffer), self._left)
         data = self._stream.read(size)
+        self.saw_nul = self.saw_nul or b"\0" in data
         buffer[:len(data)] = data
         if self._left is not None:
             self._left -= len(data)
@@ -65,16 +69,49 @@ def _open_range(fmt: csv_format.CsvFormat, byte_range: ByteRange):
 
 def read_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange) -> Iterator[pa.RecordBatch]:
     """The range's rows in record batches of string columns ("" for an empty cell, and for a
-    cell of fmt.missing_values), in header order. Blank lines are skipped and a row with another
-    number of fields fails, as in CsvExampleGen; a byte that is not UTF-8 fails naming its line
-    and offset."""
-    placeholders = [f"column_{i}" for i in range(len(fmt.header))]
+    cell of fmt.missing_values), in header order. Blank lines are skipped, as in CsvExampleGen;
+    what CsvExampleGen cannot read fails naming the file and line (csv_format.rows): a row with
+    another number of fields, a quote never closed, a NUL byte, a byte that is not UTF-8."""
     if byte_range.end is not None and byte_range.end <= byte_range.start:
         return
+    window = _open_range(fmt, byte_range)
+    last = None
+    for batch in _parsed_batches(fmt, byte_range, window):
+        if window.saw_nul:
+            raise _located(fmt, _NUL)
+        last = batch
+        yield batch
+    if window.saw_nul:
+        raise _located(fmt, _NUL)
+    if last is not None and _ends_in_a_line_break(last):
+        # A quote left open in the last value reads the rest of the file into it, and pyarrow
+        # says nothing; a last row really holding a line break is rare, so only then is the
+        # file read again to tell the two apart.
+        error = csv_format.first_malformed_row(fmt)
+        if error is not None:
+            raise error
+
+
+def _ends_in_a_line_break(batch: pa.RecordBatch) -> bool:
+    """The batch's last row has a value holding a line break."""
+    cells = batch.slice(batch.num_rows - 1).to_pylist()[0].values()
+    return any("\n" in cell or "\r" in cell for cell in cells if cell)
+
+
+def _located(fmt: csv_format.CsvFormat, problem: str) -> ValueError:
+    """The error naming the first row the ExampleGen cannot read and its line, for a reader
+    (pyarrow) that says what failed but not where; `problem` without a line if none is found."""
+    return csv_format.first_malformed_row(fmt) or ValueError(f"{fmt.path}: {problem}")
+
+
+def _parsed_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange,
+                    window: _Window) -> Iterator[pa.RecordBatch]:
+    """pyarrow's record batches of the range's bytes (`window`), as read_batches gives them."""
+    placeholders = [f"column_{i}" for i in range(len(fmt.header))]
     markers = list(fmt.missing_values)
     try:
         batches = pa_csv.open_csv(
-            _open_range(fmt, byte_range),
+            window,
             read_options=pa_csv.ReadOptions(column_names=placeholders, block_size=BLOCK_BYTES,
                                             skip_rows=1 if byte_range.skip_header else 0),
             # Ranges cut at line ends exist only when no value holds a line break.
@@ -100,7 +137,7 @@ def read_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange) -> Iterator[p
             error = csv_format.first_invalid_utf8(fmt)
             if error is not None:
                 raise error from None
-        raise ValueError(f"{fmt.path}: {e}") from None
+        raise _located(fmt, str(e)) from None
 
 
 class FileSurvey(NamedTuple):

@@ -9,10 +9,11 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from pipeline.cli import init_command, orchestration, unused_imports
 from pipeline.config import settings as settings_lib
-from pipeline.config.dataset_spec import SpecError
+from pipeline.config.dataset_spec import DatasetSpec, SpecError
 from pipeline.runners import termination, warm_reruns
 
 
@@ -39,15 +40,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that build the training or scoring pipeline, which imports the dataset's committed
+# schema: without it they would stop on `[Errno 2] ... schema.pbtxt`, after the run's header or
+# in the middle of an Airflow DAG.
+NEEDS_SCHEMA = ("run", "score", "airflow", "airflow-spec", "check-inputs", "run-node",
+                "compile-kfp")
+
+
+def _check_schema(settings: settings_lib.Settings, spec: DatasetSpec) -> None:
+    """Refuse (SpecError) a dataset folder without its schema, saying what drafts one."""
+    if spec.schema_path.is_file():
+        return
+    args = ""
+    if Path(settings.data_root).resolve() != Path(settings_lib.Settings().data_root).resolve():
+        args = f" ARGS='--data-root {settings.data_root}'"  # make's default would look elsewhere
+    raise SpecError(f"schema {spec.schema_path}: file not found; draft one with `make schema "
+                    f"DATASET={spec.name}{args}`, review it and copy it there (or draft the "
+                    "whole dataset with `make init`)")
+
+
 def _preflight(settings: settings_lib.Settings, command: str) -> None:
     """Refuse unusable input in one line before TFX starts (raises SpecError or InputError)."""
     from pipeline.inputs import csv_preflight
 
     spec = settings.load_spec()
-    if command in ("run", "score") and not spec.schema_path.is_file():
-        raise SpecError(f"schema {spec.schema_path}: file not found; draft one with `make schema "
-                        f"DATASET={spec.name}`, review it and copy it there (or draft the whole "
-                        "dataset with `make init`)")
+    if command in NEEDS_SCHEMA:
+        _check_schema(settings, spec)
     if command == "score":
         from components.score.schema_types import (
             INT,
@@ -128,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":  # no dataset yet: its own arguments, no Settings
         return init_command.main(args)
     if args.command in orchestration.COMMANDS:
+        if args.command in NEEDS_SCHEMA:
+            refused = _refusing_bad_input(
+                settings, lambda: _check_schema(settings, settings.load_spec()))
+            if refused:
+                return refused
         # argv None: this process is the task's command (a warm worker may run it, docs/team.md)
         return orchestration.main(args, settings, own_process=argv is None)
     if args.command == "expectations":  # reads the CSV, writes a draft: no run to lock out

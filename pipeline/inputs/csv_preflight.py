@@ -4,15 +4,16 @@ starts, not as a Beam stack trace minutes later.
 The file is opened as every reader of it opens it (components/ingest/csv_format.py: BOM,
 line endings, gzip, another delimiter, binary or UTF-16 content). The ExampleGen takes the first
 line as the header, skips blank lines and fails on a row whose field count differs from the
-header's. This check reads the header and the first PREFLIGHT_ROWS data rows the same way, and
-also checks that the header has the spec's columns (once each) and that numeric columns hold
-numbers (an empty cell, or one of the spec's missing_values, is missing, as for every reader).
+header's. This check reads the header and the first PREFLIGHT_ROWS data rows the same way
+(csv_format.rows: a row that is not CSV is named by its line), and also checks that the header
+has the spec's columns (once each) and that numeric columns hold numbers (an empty cell, or one
+of the spec's missing_values, is missing, as for every reader).
 Reading a sample keeps it quick on a large file; the data contract
 (GreatExpectationsValidator) checks every row.
 """
 from __future__ import annotations
 
-import csv
+import json
 from pathlib import Path
 
 from components.contract.data_errors import DataValidationError
@@ -58,26 +59,31 @@ def _check_header_names(path: Path, fmt: csv_format.CsvFormat) -> None:
         raise InputError(f"{path}: {problem}")
 
 
-def _check_rows(path: Path, reader, header: list[str], spec: DatasetSpec, rows: int,
-                line_offset: int, fmt: csv_format.CsvFormat, skip: tuple[str, ...] = ()) -> None:
+def _sample_rows(fmt: csv_format.CsvFormat, rows: int):
+    """The first `rows` data rows as (line, cells), blank lines skipped as the ExampleGen skips
+    them; a row that is not CSV raises InputError naming its line."""
+    try:
+        for count, numbered in enumerate(csv_format.rows(fmt), start=1):
+            yield numbered
+            if count >= rows:
+                return
+    except csv_format.CsvFormatError as e:
+        raise InputError(str(e)) from None
+
+
+def _check_rows(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec, rows: int,
+                skip: tuple[str, ...] = ()) -> None:
+    header = list(fmt.header)
     numeric = [(header.index(f.name), f) for f in spec.features
                if f.holds_numbers and f.name in header and f.name not in skip]
     not_numbers: dict[str, list] = {}
     data_rows = 0
-    for row in reader:
-        if not row:  # a blank line; the ExampleGen skips those too
-            continue
+    for line, row in _sample_rows(fmt, rows):
         data_rows += 1
-        if len(row) != len(header):
-            raise InputError(f"{path}: line {reader.line_num + line_offset} has {len(row)} "
-                             f"fields, the header has {len(header)}")
         for index, feature in numeric:
             cell = row[index]
             if not fmt.is_missing(cell) and not csv_format.is_number(cell):
-                not_numbers.setdefault(feature.name, []).append((reader.line_num + line_offset,
-                                                                  cell))
-        if data_rows >= rows:
-            break
+                not_numbers.setdefault(feature.name, []).append((line, cell))
     if data_rows == 0:
         raise InputError(f"{path}: the file has a header but no data rows")
     if not_numbers:
@@ -105,11 +111,39 @@ def _check_scoring_header(path: Path, header: list[str], spec: DatasetSpec,
         raise InputError(f"{path}: column '{missing[0]}' is missing: the model reads it"
                          + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
                          + _renamed_hint(missing, header))
-    unknown = [name for name in header if name not in spec.column_names or name in reserved]
+    taken = [name for name in header if name in reserved]
+    if taken:
+        raise InputError(f"{path}: column '{taken[0]}' has a name scoring keeps for its own "
+                         "columns (the row key, the prediction); rename it or drop it")
+    unknown = [name for name in header if name not in spec.column_names]
     if unknown:
         raise InputError(f"{path}: column '{unknown[0]}' is not in the spec ({spec.spec_path}): "
                          "the model was not trained on it; drop it from the file"
-                         + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""))
+                         + (f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else "")
+                         + _ignore_hint(unknown))
+
+
+def _ignore_hint(unknown: list[str]) -> str:
+    """How to keep a column the model should not read (an id to join the predictions on):
+    declared `role: ignore` in the spec, the file scores and the predictions keep the column.
+    The spec lists the training CSV's columns too, so the hint says that file needs it then."""
+    which = "it" if len(unknown) == 1 else "each"
+    return (f", or keep {which} (an id to join the predictions on) by listing it in the spec as "
+            f"`{_yaml_key(unknown[0])}: {{type: categorical, role: ignore}}` (the model does not "
+            "read it; the training CSV then needs the column too)")
+
+
+def _yaml_key(name: str) -> str:
+    """The name as a spec.yaml key, quoted when YAML would read it as something else (`yes`,
+    `null`, `a: b`, `#id`); a JSON string is a YAML string."""
+    import yaml
+
+    try:
+        if yaml.safe_load(f"{name}: x") == {name: "x"}:
+            return name
+    except yaml.YAMLError:
+        pass
+    return json.dumps(name)
 
 
 def _is_class(cell: str, classes: tuple[str, ...]) -> bool:
@@ -120,25 +154,20 @@ def _is_class(cell: str, classes: tuple[str, ...]) -> bool:
     return number(cell) and any(number(c) and float(c) == float(cell) for c in classes)
 
 
-def _check_cells(path: Path, reader, header: list[str], spec: DatasetSpec,
-                 integer_columns: list[str], required: list[str], rows: int, line_offset: int,
-                 fmt: csv_format.CsvFormat) -> None:
+def _check_cells(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec,
+                 integer_columns: list[str], required: list[str], rows: int) -> None:
     """Cell by cell, what the scoring run would refuse later without a line number (the
     ingestion and TFDV check every row; this names the first offending cell quickly):
     whole numbers where the model reads integers; a value in every column the schema requires;
     and, when the file has the label (it is then also evaluated), a known class in every row."""
+    header = list(fmt.header)
     unread = set(spec.unread_columns)  # no stage reads them: anything may be there
     integers = [(header.index(name), name) for name in integer_columns
                 if name in header and name not in unread]
     needed = [(header.index(name), name) for name in required
               if name in header and name != spec.label and name not in unread]
     label = header.index(spec.label) if spec.label in header else None
-    for n, row in enumerate(reader):
-        if n >= rows:
-            return
-        if not row:
-            continue
-        line = reader.line_num + line_offset
+    for line, row in _sample_rows(fmt, rows):
         for index, name in integers:
             cell = row[index] if index < len(row) else ""
             if not fmt.is_missing(cell) and csv_format.is_number(cell) and \
@@ -178,25 +207,10 @@ def check_scoring_csv(spec: DatasetSpec, integer_columns: list[str] = (),
         fmt = csv_format.inspect(path, spec.missing_values)
     except csv_format.CsvFormatError as e:
         raise InputError(str(e)) from None
-    header = list(fmt.header)
-    with fmt.open_text() as f:
-        reader = csv.reader(f)
-        try:
-            next(reader, None)
-            _check_header_names(path, fmt)
-            _check_scoring_header(path, header, spec, reserved)
-            _check_rows(path, reader, header, spec, rows, fmt.header_line - 1, fmt,
-                        skip=spec.unread_columns)
-        except UnicodeDecodeError:
-            raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
-        except csv.Error as e:
-            line = reader.line_num + fmt.header_line - 1
-            raise InputError(f"{path}: line {line}: not valid CSV: {e}") from None
-    with fmt.open_text() as f:
-        reader = csv.reader(f)
-        next(reader, None)
-        _check_cells(path, reader, header, spec, list(integer_columns), list(required), rows,
-                     fmt.header_line - 1, fmt)
+    _check_header_names(path, fmt)
+    _check_scoring_header(path, list(fmt.header), spec, reserved)
+    _check_rows(path, fmt, spec, rows, skip=spec.unread_columns)
+    _check_cells(path, fmt, spec, list(integer_columns), list(required), rows)
 
 
 def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:
@@ -206,14 +220,5 @@ def check_csv(spec: DatasetSpec, rows: int = PREFLIGHT_ROWS) -> None:
         fmt = csv_format.inspect(path, spec.missing_values)
     except csv_format.CsvFormatError as e:
         raise InputError(str(e)) from None
-    with fmt.open_text() as f:
-        reader = csv.reader(f)
-        try:
-            next(reader, None)  # the header, as inspect() read it
-            _check_header(path, fmt, spec)
-            _check_rows(path, reader, list(fmt.header), spec, rows, fmt.header_line - 1, fmt)
-        except UnicodeDecodeError:
-            raise InputError(str(csv_format.first_invalid_utf8(fmt))) from None
-        except csv.Error as e:
-            line = reader.line_num + fmt.header_line - 1
-            raise InputError(f"{path}: line {line}: not valid CSV: {e}") from None
+    _check_header(path, fmt, spec)
+    _check_rows(path, fmt, spec, rows)

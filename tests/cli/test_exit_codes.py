@@ -85,11 +85,15 @@ def test_a_bug_while_handling_a_refused_input_is_a_failure_not_a_refusal(tmp_pat
         assert single_node.exit_code(e) == single_node.EXIT_FAILED  # Airflow retries it
 
 
-@pytest.mark.parametrize("command", [["run"], ["score", "--csv", "data.csv"]])
+@pytest.mark.parametrize("command", [
+    ["run"], ["score", "--csv", "data.csv"], ["compile-kfp"], ["airflow-spec"],
+    ["check-inputs", "--run-id", "r1"], ["run-node", "--run-id", "r1", "--node", "CsvExampleGen"],
+], ids=lambda command: command[0])
 def test_a_dataset_without_its_schema_is_refused_saying_how_to_draft_one(tmp_path, capsys,
                                                                          command):
     """A dataset folder copied without schema/ failed after the run's header with
-    `[Errno 2] No such file or directory: .../schema.pbtxt`."""
+    `[Errno 2] No such file or directory: .../schema.pbtxt`; so did the commands that build the
+    pipeline for Airflow and Kubeflow (check-inputs went on, and its DAG's first stage failed)."""
     import shutil
 
     from conftest import DATA
@@ -101,6 +105,44 @@ def test_a_dataset_without_its_schema_is_refused_saying_how_to_draft_one(tmp_pat
                       "--output-root", str(tmp_path / "out"), *command[1:]])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert err.startswith(f"error: schema {data / 'penguins' / 'schema' / 'schema.pbtxt'}: "
-                          "file not found; draft one with `make schema DATASET=penguins`"), err
+    # The data root is not make's default: the make command says which one to use.
+    assert err.splitlines() == [
+        f"error: schema {data / 'penguins' / 'schema' / 'schema.pbtxt'}: file not found; draft "
+        f"one with `make schema DATASET=penguins ARGS='--data-root {data}'`, review it and copy "
+        "it there (or draft the whole dataset with `make init`)"], err
     assert not (tmp_path / "out" / "penguins" / "pipeline_root").exists()
+
+
+def _with_a_broken_row(tmp_path, case: str):
+    """The penguins CSV with its line 5 broken: a ninth field, or a quote never closed."""
+    from conftest import DATA
+
+    lines = (DATA / "penguins" / "data.csv").read_text().splitlines()
+    lines[4] = lines[4] + ",extra" if case == "extra field" else lines[4].replace(",", ',"', 1)
+    path = tmp_path / "new.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, len(lines)
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("extra field", "the row has 9 fields, the header has 8"),
+    ("open quote", "a quote in this row is never closed: every line after it, to the end of the "
+                   "file (line {last}), would be read as one value; close it (a quote inside a "
+                   'value is written twice: "")'),
+], ids=["extra field", "open quote"])
+@pytest.mark.parametrize("command", ["run", "score", "init"])
+def test_a_row_that_is_not_csv_is_refused_in_one_line_naming_the_file_and_its_line(
+        tmp_path, capsys, command, case, problem):
+    """`run` and `score` said `line 345 has 2 fields` for a quote opened on line 5 (the line
+    the row ended on); `init` said `CSV parse error: Expected 8 columns, got 9: Adelie,...`."""
+    path, last = _with_a_broken_row(tmp_path, case)
+    given = {"run": ["run", "--dataset", "penguins", "--csv", str(path)],
+             "score": ["score", "--dataset", "penguins", "--csv", str(path)],
+             "init": ["init", "--csv", str(path), "--label", "species",
+                      "--data-root", str(tmp_path / "data")]}[command]
+    code = main.main([*given, "--output-root", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.splitlines() == [f"error: {path}: line 5: {problem.format(last=last)}"]
+    assert not (tmp_path / "out" / "penguins" / "pipeline_root").exists()
+    assert not (tmp_path / "data" / "new").exists()

@@ -27,7 +27,7 @@ from conftest import DATA, pipeline_command, write_csv_sample
 from pipeline.config.dataset_spec import load_spec
 from pipeline.config.settings import Settings
 from pipeline.definition import builder
-from pipeline.inputs.csv_preflight import InputError, check_csv
+from pipeline.inputs.csv_preflight import InputError, check_csv, check_scoring_csv
 from pipeline.mlmd import queries
 
 TAXI = load_spec(DATA / "taxi" / "spec.yaml")
@@ -88,7 +88,7 @@ UNREADABLE = {
     "extra column": (HEADER + ",extra\n" + ROW + ",1\n",
                      "the header has column(s) the spec does not list: extra; add them to "),
     "ragged row": (HEADER + "\n" + ROW + "\n" + ROW + ",7\n",
-                   "line 3 has 20 fields, the header has 19"),
+                   "line 3: the row has 20 fields, the header has 19"),
     "text in a float column": (
         HEADER + "\n" + ROW + "\n" + ROW.replace("12.45", "twelve") + "\n" + ROW + "\n",
         "column 'fare' (float in the spec) holds text that is not a number: 'twelve' on "
@@ -98,10 +98,10 @@ UNREADABLE = {
         "column 'trip_seconds' (int in the spec) holds text that is not a number: 'n/a' on "
         "line 2 and 2 more in the first 3 rows"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-               "not a text CSV file (binary data: a NUL byte at byte 8)"),
+               "line 3: not a text CSV file (binary data: a NUL byte at byte 8)"),
     "not UTF-8": (
         (HEADER + "\n" + ROW.replace("Flash Cab", "Caf\xe9") + "\n").encode("latin-1"),
-        "not UTF-8 text (invalid UTF-8 byte 0xe9 on line 2, at byte offset "
+        "line 2: not UTF-8 text (invalid UTF-8 byte 0xe9 at byte offset "
         f"{len(HEADER) + 1 + ROW.index('Flash Cab') + 3}: 'é' in Windows-1252, the encoding "
         "of Excel's plain CSV on Windows); the pipeline reads UTF-8: save it as CSV UTF-8, or "
         "convert it (iconv -f WINDOWS-1252 -t UTF-8 "),
@@ -124,6 +124,46 @@ def test_preflight_only_reads_a_sample_of_the_rows(tmp_path):
     with pytest.raises(InputError, match="'twelve' on line 7"):
         check_csv(TAXI.with_csv(path), rows=6)
 
+
+def test_a_column_to_score_the_spec_does_not_list_is_refused_saying_how_to_keep_it(tmp_path):
+    """An id column to join the predictions on was refused with only `drop it from the file`.
+    The refusal says how to keep it, and the spec line it gives lets the same file through
+    (`make score` then scores it and copies the column to the predictions: docs/scoring.md)."""
+    import shutil
+
+    penguins = load_spec(DATA / "penguins" / "spec.yaml")
+    header, *rows = penguins.csv_path.read_text().splitlines()
+    path = tmp_path / "new.csv"
+    path.write_text("\n".join([f"penguin_id,{header}",
+                               *(f"P{i:03d},{row}" for i, row in enumerate(rows))]) + "\n")
+    with pytest.raises(InputError) as refused:
+        check_scoring_csv(penguins.with_csv(path))
+    message = str(refused.value)
+    assert message == (
+        f"{path}: column 'penguin_id' is not in the spec ({penguins.spec_path}): the model was "
+        "not trained on it; drop it from the file, or keep it (an id to join the predictions on) "
+        "by listing it in the spec as `penguin_id: {type: categorical, role: ignore}` (the "
+        "model does not read it; the training CSV then needs the column too)")
+    folder = tmp_path / "penguins"
+    shutil.copytree(penguins.directory, folder)
+    spec = folder / "spec.yaml"
+    line = message.split("`")[1]
+    spec.write_text(spec.read_text().replace("\nfeatures:\n", f"\nfeatures:\n  {line}\n"))
+    declared = load_spec(spec)
+    assert declared.feature("penguin_id").role == "ignore"
+    check_scoring_csv(declared.with_csv(path))
+
+
+def test_a_column_name_scoring_keeps_for_itself_is_not_offered_role_ignore(tmp_path):
+    """Declaring a reserved name would not help: the refusal says to rename it."""
+    header, *rows = TAXI.csv_path.read_text().splitlines()[:3]
+    path = tmp_path / "new.csv"
+    path.write_text("\n".join([f"{header},__csv2model_row__", *(f"{r},1" for r in rows)]))
+    with pytest.raises(InputError) as refused:
+        check_scoring_csv(TAXI.with_csv(path), reserved=("__csv2model_row__",))
+    assert str(refused.value) == (
+        f"{path}: column '__csv2model_row__' has a name scoring keeps for its own columns (the "
+        "row key, the prediction); rename it or drop it")
 
 # ---- through the real command, after a good run ---------------------------------------------
 
@@ -238,7 +278,7 @@ RAW_CASES = {
     "empty file": (b"", "the file is empty; expected a header line and data rows"),
     "header only": ((HEADER + "\n").encode(), "the file has a header but no data rows"),
     "binary garbage": (np.random.default_rng(0).bytes(4096),
-                       "not a text CSV file (binary data: a NUL byte at byte "),
+                       "line 2: not a text CSV file (binary data: a NUL byte at byte 82)"),
     "gzip named .csv": (gzip.compress((HEADER + "\n" + ROW + "\n").encode()),
                         "the file is gzip-compressed but named .csv; name it data.csv.gz"),
     "semicolon-delimited": ((HEADER + "\n" + ROW + "\n").replace(",", ";").encode(),

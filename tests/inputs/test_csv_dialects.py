@@ -104,10 +104,11 @@ REFUSED = {
     "UTF-16": ("data.csv", (HEADER + "\n" + ROW + "\n").encode("utf-16"),
                "the file is UTF-16 text (byte order mark FF FE); the pipeline reads UTF-8"),
     "Latin-1 in the header": ("data.csv", ("caf\xe9," + HEADER + "\n").encode("latin-1"),
-                              "invalid UTF-8 byte 0xe9 on line 1, at byte offset 3"),
+                              "line 1: not UTF-8 text (invalid UTF-8 byte 0xe9 at byte "
+                              "offset 3"),
     "Latin-1 in a row": ("data.csv", (HEADER + "\n" + ROW + "\n" + ROW.replace(
         "Torgersen", "Torg\xe9rsen") + "\n").encode("latin-1"),
-        f"invalid UTF-8 byte 0xe9 on line 3, at byte offset "
+        f"line 3: not UTF-8 text (invalid UTF-8 byte 0xe9 at byte offset "
         f"{len(HEADER) + 2 + len(ROW) + len('Adelie,Torg')}"),
 }
 

@@ -134,11 +134,12 @@ def test_a_line_break_in_a_value_or_gzip_reads_the_file_as_one_range(tmp_path, c
     assert len(csv_ranges.survey(csv_format.inspect(csv), range_bytes=8).ranges) == 1
 
 
-def test_a_bad_row_past_the_preflight_sample_names_the_file(tmp_path):
+def test_a_bad_row_past_the_preflight_sample_names_the_file_and_its_line(tmp_path):
     csv = write_csv_sample(TAXI_CSV, tmp_path / "data.csv", rows=50)
     with csv.open("a") as f:
         f.write("1,2,3\n")
-    with pytest.raises(ValueError, match=f"^{csv}: CSV parse error: Expected 19 columns, got 3"):
+    with pytest.raises(ValueError, match=f"^{csv}: line 52: the row has 3 fields, the header "
+                                         "has 19$"):
         csv_ranges.survey(csv_format.inspect(csv))
     latin = tmp_path / "latin" / "data.csv"
     latin.parent.mkdir()
@@ -146,9 +147,28 @@ def test_a_bad_row_past_the_preflight_sample_names_the_file(tmp_path):
     latin.write_bytes(csv.read_bytes().replace(b"1,2,3\n", b"") + row.encode("latin-1"))
     offset = latin.read_bytes().index(b"\xe9")
     with pytest.raises(csv_format.CsvFormatError,
-                       match=f"invalid UTF-8 byte 0xe9 on line 52, at byte offset {offset}"):
+                       match=f"^{latin}: line 52: not UTF-8 text \\(invalid UTF-8 byte 0xe9 "
+                             f"at byte offset {offset}"):
         csv_ranges.survey(csv_format.inspect(latin))
 
+
+def test_a_byte_range_read_on_its_own_names_the_line_of_a_nul_byte(tmp_path):
+    """pyarrow reads a NUL byte as data; every other reader refuses it. A range that starts
+    in the middle of the file still names the line as counted from the file's start."""
+    csv = write_csv_sample(TAXI_CSV, tmp_path / "data.csv", rows=2000)
+    ranges = csv_ranges.survey(csv_format.inspect(csv), range_bytes=16_000).ranges
+    # A range past the bytes inspect() sniffs (it refuses a NUL byte there itself).
+    late = next(r for r in ranges if r.start > csv_format.SNIFF_BYTES)
+    data = bytearray(csv.read_bytes())
+    at = data.index(b"Credit Card", late.start)  # changed in place: the ranges stay put
+    data[at + 2] = 0
+    csv.write_bytes(bytes(data))
+    line = data[:at].count(b"\n") + 1
+    fmt = csv_format.inspect(csv)
+    assert list(csv_ranges.read_batches(fmt, ranges[0]))  # the ranges above it read
+    with pytest.raises(ValueError, match=f"^{csv}: line {line}: not a text CSV file \\(binary "
+                                         "data: a NUL byte\\)$"):
+        list(csv_ranges.read_batches(fmt, late))
 
 CELLS = ["", "0", "-0", "+7", " 12", "12 ", "1_000", "007", "9223372036854775807",
          "9223372036854775808", "-9223372036854775809", "123456789012345678", "1.5", ".5", "5.",
