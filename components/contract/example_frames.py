@@ -4,12 +4,13 @@ CsvExampleGen's TFRecords, a bounded batch at a time.
 The expectation suite is drafted from the CSV and checked against what CsvExampleGen wrote, so
 both readers must agree on what a value is:
 
-- numeric columns (float, int, categorical_int) are float64 with NaN for missing; a value that is
-  not a number stays as the text it was (the column becomes object), so a type expectation can
-  count and show it instead of the reader failing on it;
-- categorical columns are text (str) with None for missing (CsvExampleGen stores a column of
-  integers as int64, so a categorical code "007" is checked as "7": declare such a column
-  categorical_int);
+- numeric columns (float, int, categorical_int) are float64 with NaN for missing (an empty or
+  blank cell, NaN written as text); a value that is not a finite number (text, 'inf') stays as
+  the text it was (the column becomes object), so a type expectation can count and show it
+  instead of the reader failing on it;
+- categorical columns are text (str) with None for missing, an empty or blank cell
+  (CsvExampleGen stores a column of integers as int64, so a categorical code "007" is checked
+  as "7": declare such a column categorical_int);
 - a column the spec does not list is float64 if its values are numbers, text otherwise.
 
 CsvExampleGen stores floats as float32; they are turned back into the shortest decimal that
@@ -67,8 +68,14 @@ def _number_text(values: pd.Series) -> pd.Series:
 
 
 def _parse_numbers(values: pd.Series) -> pd.Series:
-    parsed = pd.to_numeric(values, errors="coerce")
+    """Text cells of a numeric column as numbers, as the ingestion reads them
+    (csv_format.py): spaces around a number ignored, NaN ('nan') missing, and an infinite
+    number ('inf'), which the ingestion refuses, kept as the text it was (not a number)."""
+    parsed = pd.to_numeric(values, errors="coerce").astype("float64")
+    parsed = parsed.where(~(parsed.abs() > csv_format.FLOAT32_MAX))
     not_numbers = values.notna() & parsed.isna()
+    if not_numbers.any():  # a NaN written as text is missing, not text
+        not_numbers[not_numbers] = ~values[not_numbers].map(csv_format.is_nan).astype(bool)
     if not not_numbers.any():
         return parsed.astype("float64")
     mixed = parsed.astype(object).where(parsed.notna(), None)

@@ -15,6 +15,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from components.contract import example_frames
@@ -77,6 +78,10 @@ class _Profile:
                 numbers = pd.to_numeric(present, errors="coerce")
                 self.not_numbers += list(present[numbers.isna()].head(3))
                 present = numbers.dropna()
+            infinite = present[~np.isfinite(present.to_numpy(dtype=float))]
+            if len(infinite):  # the ingestion refuses them: not numbers a range may hold
+                self.not_numbers += list(infinite.head(3))
+                present = present[np.isfinite(present.to_numpy(dtype=float))]
             if len(present):
                 self.low = min(self.low, float(present.min()))
                 self.high = max(self.high, float(present.max()))
@@ -101,6 +106,8 @@ def _expectation(type_: str, severity: str, observed: str = "", **kwargs: Any) -
 
 def _round_out(low: float, high: float, integer: bool) -> tuple[float, float]:
     """Bounds rounded outward to a precision that suits their span (0 to 771, not 0 to 770.077)."""
+    if not (math.isfinite(low) and math.isfinite(high)):  # nothing to round (a caller's bug)
+        return _value(low), _value(high)
     if integer:
         return math.floor(low), math.ceil(high)
     span = high - low

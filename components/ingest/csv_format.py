@@ -22,8 +22,16 @@ row), a quote never closed, a NUL byte, a byte that is not UTF-8. rows() reads t
 their lines and those checks; pyarrow and pandas do not say where they failed, so their readers
 ask it (first_malformed_row) when they fail.
 
-Missing values: an empty cell is always missing. A spec may list more cells read as missing
-(`missing_values: [NA]`: R exports, pandas' na_rep); inspect() takes that list and every reader
+Missing values: an empty cell is always missing, and so is a cell of spaces only (BLANK: `, ,`,
+or what a file written with ", " after each comma holds for an empty cell). In a column of
+numbers a cell float() reads as NaN (`nan`, `NaN`: how numpy and pandas write a missing float)
+is missing too; in a text column it is text. A cell float() reads as infinite (`inf`, `-inf`,
+`1e999`), or beyond float32 (what the model reads numbers as), is refused in a column of
+numbers: no reader may let it through as a value (not_finite_problem). Spaces around a number
+are not part of it (` 39.1` is 39.1, as float(), int() and pandas read it).
+
+A spec may list more cells read as missing (`missing_values: [NA]`: R exports, pandas'
+na_rep); inspect() takes that list and every reader
 honours it the same way, through this module: pyarrow's null_values (read_batches), pandas'
 na_values (read_frame), is_missing() for the csv module. Matches are exact (case and spaces
 count); quoted or not, a marker is missing. With no list a cell such as `NA` is text, as in
@@ -36,6 +44,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import decimal
 import gzip
 import io
 import re
@@ -116,8 +125,13 @@ class CsvFormat:
     line_end: str = "\n"
 
     def is_missing(self, cell: str) -> bool:
-        """An empty cell, or one of missing_values: what every reader reads as missing."""
-        return cell == "" or cell in self.missing_values
+        """An empty or blank cell, or one of missing_values: what every reader reads as
+        missing."""
+        return is_blank(cell) or cell in self.missing_values
+
+    def is_missing_number(self, cell: str) -> bool:
+        """What every reader reads as missing in a column of numbers: is_missing, or NaN."""
+        return self.is_missing(cell) or is_nan(cell)
 
     def open_binary(self) -> BinaryIO:
         """The decompressed bytes from the header line on (BOM and hint line skipped)."""
@@ -131,13 +145,91 @@ class CsvFormat:
         return io.TextIOWrapper(self.open_binary(), encoding="utf-8", newline="")
 
 
-def is_number(text: str) -> bool:
-    """The cell reads as a number (what float() takes: '1', '-2.5e3', 'nan', ' 7 ')."""
+# ASCII whitespace, as pyarrow's ascii_is_space and str.strip(BLANK) both read it: a cell of
+# these only is a missing cell in every reader.
+BLANK = " \t\n\v\f\r"
+# The largest float32: the model reads numbers as float32, so a larger one would be infinite.
+FLOAT32_MAX = 3.4028234663852886e38
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+
+
+def is_blank(cell: str) -> bool:
+    """Empty, or spaces only: a missing cell (a file written with ", " after each comma writes
+    an empty cell as " ")."""
+    return not cell.strip(BLANK)
+
+
+def number_value(text: str) -> float | None:
+    """What float() reads the cell as (spaces around it ignored), or None when not a number."""
     try:
-        float(text)
+        return float(text)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def is_nan(text: str) -> bool:
+    """float() reads the cell as NaN ('nan', 'NaN', ' -nan'): a missing cell in a column of
+    numbers (numpy and pandas write a missing float so)."""
+    value = number_value(text)
+    return value is not None and value != value
+
+
+def is_not_finite(text: str) -> bool:
+    """float() reads the cell as infinite ('inf', '-Infinity', '1e999'), or as a number beyond
+    float32 (the model's number type), where it would be infinite."""
+    value = number_value(text)
+    return value is not None and value == value and abs(value) > FLOAT32_MAX
+
+
+def is_number(text: str) -> bool:
+    """The cell reads as a finite number (what float() takes: '1', '-2.5e3', ' 7 '); 'nan' and
+    'inf' are not numbers here: one is missing, the other refused (see the module docstring)."""
+    value = number_value(text)
+    return value is not None and value == value and abs(value) <= FLOAT32_MAX
+
+
+def whole_number(text: str) -> int | None:
+    """The int64 a cell of a whole number writes ('181', '181.0', '3750.00', '1e3', ' 7 '), or
+    None (a fraction, text, beyond int64). Decimal, not float: '12345678901234567.0' stays
+    exact."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            exact = decimal.Decimal(text.strip(BLANK))
+        except decimal.InvalidOperation:
+            return None
+        if not exact.is_finite() or exact != exact.to_integral_value():
+            return None
+        value = int(exact)
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def not_finite_problem(column: str, cell: str) -> str:
+    """What every reader says of an infinite cell in a column of numbers, after `line N: `."""
+    return (f"column '{column}' holds {cell!r}: not a finite number (the model reads numbers "
+            f"up to ±{FLOAT32_MAX:.1e}); write the value, or leave the cell empty when it is "
+            "missing")
+
+
+def first_cell(fmt: "CsvFormat", column: str, matches) -> tuple[int, str] | None:
+    """(line, cell) of the column's first cell that matches(cell), or None: for a reader that
+    found such a cell without knowing its line (pyarrow's batches). Reads the file up to it."""
+    index = fmt.header.index(column)
+    for line, row in rows(fmt):
+        if matches(row[index]):
+            return line, row[index]
+    return None
+
+
+def not_finite_error(fmt: "CsvFormat", column: str) -> "CsvFormatError":
+    """The error naming the column's first infinite cell and its line."""
+    found = first_cell(fmt, column, is_not_finite)
+    if found is None:  # a caller found one: the file changed since
+        return CsvFormatError(f"{fmt.path}: column '{column}' holds a number that is not "
+                              "finite")
+    line, cell = found
+    return _malformed(fmt, line, not_finite_problem(column, cell))
 
 
 def count_line_above_header(fmt: CsvFormat) -> str | None:
@@ -304,20 +396,44 @@ def _parse_header(path: Path, head: bytes, offset: int, line: int) -> list[str]:
 def _check_delimiter(path: Path, head: bytes, offset: int, header: list[str]) -> None:
     """A header that splits into more names on another delimiter than on commas is from a file
     exported with that delimiter: every row would be read as one field."""
-    line = head[offset:].splitlines()[0].decode("utf-8", errors="replace")
+    lines = head[offset:].decode("utf-8", errors="replace").splitlines()
+    line = lines[0]
     for delimiter in _OTHER_DELIMITERS:
         fields = next(csv.reader([line], delimiter=delimiter), [])
         if len(fields) > max(len(header), 1):
             raise _other_delimiter(
                 path, delimiter, f"its header splits into {len(fields)} names on "
                 f"{delimiter!r} and {len(header)} on ','")
+    spaced = _space_fields(line)
+    if len(header) == 1 and len(spaced) > 1 and _rows_split_alike(lines[1:], len(spaced)):
+        raise _other_delimiter(path, " ", f"its header splits into {len(spaced)} names on "
+                               "spaces and 1 on ','")
+
+
+def _space_fields(line: str) -> list[str]:
+    """A line's fields between runs of spaces (as R's write.table and statsmodels' data files
+    write them: `"OBS" "GPA" "TUCE"`, or aligned columns), quotes honoured."""
+    fields = next(csv.reader([line.strip(" ")], delimiter=" ", skipinitialspace=True), [])
+    return [f for f in fields if f != ""]
+
+
+def _rows_split_alike(lines: list[str], width: int) -> bool:
+    """The first data line has no comma and as many space-separated fields as the header: a
+    one-column CSV whose name holds a space has values that split otherwise (or one line)."""
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        return False
+    return len(next(csv.reader([first]), [])) == 1 and len(_space_fields(first)) == width
 
 
 def _other_delimiter(path: Path, delimiter: str, evidence: str) -> CsvFormatError:
-    name = _OTHER_DELIMITERS.get(delimiter, repr(delimiter))
+    name = _OTHER_DELIMITERS.get(delimiter, "space" if delimiter == " " else repr(delimiter))
+    # Spreadsheets in locales with a decimal comma export ';'-separated values, 3,5 for 3.5.
+    decimals = (" and '.' as the decimal point (a ';' file usually writes 3,5 for 3.5)"
+                if delimiter == ";" else "")
     return CsvFormatError(
         f"{path}: the file seems to be {name}-delimited ({evidence}); the pipeline reads "
-        "comma-separated values: export it with ',' as the delimiter")
+        f"comma-separated values: export it with ',' as the delimiter{decimals}")
 
 
 def invalid_utf8(path: Path, byte: int, offset: int, line: int) -> CsvFormatError:
@@ -484,9 +600,35 @@ def read_frame(path: str | Path, missing_values: tuple[str, ...] | list[str] = (
         frames = pd.read_csv(fmt.open_text(), header=0, names=list(fmt.header), **read_csv_args)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise first_malformed_row(fmt) or e from None
-    if read_csv_args.get("chunksize"):
+    if read_csv_args.get("chunksize") or read_csv_args.get("iterator"):
         return _located_chunks(fmt, frames)
-    return frames
+    return _blank_as_missing(frames)
+
+
+def _blank_as_missing(frame):
+    """Text cells of spaces only as NaN, as pandas reads an empty cell (is_blank: every reader
+    reads them as missing; pandas keeps them as text)."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            blank = _blank_cells(column)
+            if blank.any():
+                frame[name] = column.mask(blank)
+    return frame
+
+
+def _blank_cells(column):
+    """Which cells of an object column are blank text: in Arrow when the cells are text (a
+    Python call per cell costs seconds on a large file), else cell by cell."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        cells = pa.array(column, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return column.map(lambda v: isinstance(v, str) and is_blank(v)).to_numpy(dtype=bool)
+    return np.asarray(pc.fill_null(pc.ascii_is_space(cells), False), dtype=bool)
 
 
 def _located_chunks(fmt: CsvFormat, frames):
@@ -496,6 +638,7 @@ def _located_chunks(fmt: CsvFormat, frames):
 
     with frames:
         try:
-            yield from frames
+            for frame in frames:
+                yield _blank_as_missing(frame)
         except (pd.errors.ParserError, UnicodeDecodeError) as e:
             raise first_malformed_row(fmt) or e from None

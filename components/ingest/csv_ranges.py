@@ -124,12 +124,10 @@ def _parsed_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange,
                 column_types={name: pa.string() for name in placeholders},
                 null_values=markers, strings_can_be_null=bool(markers),
                 quoted_strings_can_be_null=bool(markers)))
-        if not markers:
-            yield from batches
-            return
         for batch in batches:
             yield pa.RecordBatch.from_arrays(
-                [pc.fill_null(column, "") for column in batch.columns], placeholders)
+                [_blank_as_empty(pc.fill_null(column, "") if markers else column)
+                 for column in batch.columns], placeholders)
     except pa.ArrowInvalid as e:
         if str(e).startswith("Empty CSV file"):  # blank lines only, or a header alone
             return
@@ -140,23 +138,50 @@ def _parsed_batches(fmt: csv_format.CsvFormat, byte_range: ByteRange,
         raise _located(fmt, str(e)) from None
 
 
+def _blank_as_empty(cells: pa.Array) -> pa.Array:
+    """A cell of spaces only read as the empty cell it stands for (csv_format.is_blank: every
+    reader reads it as missing); other cells as they are. One pass when there is none."""
+    blank = pc.ascii_is_space(cells)
+    if not pc.any(blank).as_py():
+        return cells
+    return pc.if_else(blank, "", cells)
+
+
 class FileSurvey(NamedTuple):
     types: list[ColumnType]
     ranges: list[ByteRange]
+    # Per column: every number in it is a whole int64 ('181', '181.0'), so a model reading the
+    # column as integers can read a FLOAT column (what pandas writes for ints with gaps).
+    whole: list[bool] | None = None
 
 
 def survey(fmt: csv_format.CsvFormat, range_bytes: int | None = None) -> FileSurvey:
-    """One streaming pass: every column's type as CsvExampleGen infers it, and the byte ranges
-    Beam's workers can read on their own (of about range_bytes, default RANGE_BYTES)."""
+    """One streaming pass: every column's type as CsvExampleGen infers it (a NaN cell in a
+    column of numbers is missing: column_types.py), and the byte ranges Beam's workers can read
+    on their own (of about range_bytes, default RANGE_BYTES). A column of numbers holding an
+    infinite one is refused, naming its line (refuse_not_finite)."""
     columns = [ColumnSurvey() for _ in fmt.header]
     whole = ByteRange(fmt.header_offset, None, skip_header=True)
     for batch in read_batches(fmt, whole):
         for column, cells in zip(columns, batch.columns):
             column.add(cells)
+    refuse_not_finite(fmt, columns)
     types = [column.type for column in columns]
+    integers = [column.whole for column in columns]
     if fmt.gzip or any(column.line_breaks for column in columns):
-        return FileSurvey(types, [whole])
-    return FileSurvey(types, _line_ranges(fmt, range_bytes or RANGE_BYTES) or [whole])
+        return FileSurvey(types, [whole], integers)
+    return FileSurvey(types, _line_ranges(fmt, range_bytes or RANGE_BYTES) or [whole], integers)
+
+
+def refuse_not_finite(fmt: csv_format.CsvFormat, columns: list[ColumnSurvey]) -> None:
+    """CsvFormatError `<file>: line N: column 'x' holds 'inf': not a finite number ...` for the
+    first column of numbers (INT or FLOAT once the whole file is read) that holds an infinite
+    number: written as a float it would be inf, and a model's mean, scale and output with it;
+    in a text column 'inf' is text. Every reader of the whole file calls this after surveying
+    it (the ExampleGen's survey, init's table_sample)."""
+    for name, column in zip(fmt.header, columns):
+        if column.not_finite and column.type in (ColumnType.INT, ColumnType.FLOAT):
+            raise csv_format.not_finite_error(fmt, name)
 
 
 def _line_ranges(fmt: csv_format.CsvFormat, range_bytes: int) -> list[ByteRange]:

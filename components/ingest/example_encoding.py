@@ -23,7 +23,10 @@ Values as CsvExampleGen gives them: INT cells through int(), FLOAT cells through
 then float32 (the FloatList type), STRING cells as their UTF-8 bytes; an empty cell is a
 feature with an empty value list of the column's type (`1a 00`, `12 00`, `0a 00`); a column
 empty in every row (UNKNOWN) is a feature with no list at all (an empty Feature). An int64
-column (the row key the executor adds) holds one value per row.
+column (the row key the executor adds) holds one value per row. Departing from CsvExampleGen
+(csv_format.py's rules): a NaN cell of an INT or FLOAT column is written as an empty one, a
+whole decimal ('181.0') of an INT column as its integer, and a cell float32 cannot hold
+('inf', '1e999') raises NotFinite: the examples never carry NaN or an infinity.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.ingest import arrow_bytes
+from components.ingest import arrow_bytes, csv_format
 from components.ingest.column_types import ColumnType
 
 _LEN = 0x0A  # field 1, length-delimited: Example.features, Features.feature, key, list values
@@ -47,20 +50,54 @@ _NOTHING = pa.scalar(b"", pa.large_binary())
 Piece = tuple[np.ndarray, np.ndarray]
 
 
+class NotFinite(ValueError):
+    """A number column's cell that would be written as an infinite float (csv_format.py's rule:
+    refused, never written); `cell` is its text."""
+
+    def __init__(self, cell: str, column: str = ""):
+        super().__init__(csv_format.not_finite_problem(column, cell))
+        self.cell, self.column = cell, column
+
+
+def _int(cell: str) -> int | None:
+    """An INT cell as CsvExampleGen reads it (int()), a whole decimal ('181.0', what pandas
+    writes for ints with gaps, in a column the model reads as integers) as that integer, NaN
+    as None (missing)."""
+    try:
+        return int(cell)
+    except ValueError:
+        value = csv_format.whole_number(cell)
+        if value is None and not csv_format.is_nan(cell):
+            raise ValueError(f"{cell!r} is not a whole number") from None
+        return value
+
+
 def _values(cells: pa.Array, column_type: ColumnType) -> pa.Array:
-    """The non-empty cells (a string array) converted as CsvExampleGen converts them. Arrow's
-    parsers are tried first; a cell they refuse but Python takes (" 12", "1_000", "Infinity")
-    sends the column's batch through Python."""
+    """The non-empty cells (a string array) converted as CsvExampleGen converts them, null for
+    a NaN cell (written as an empty one). Arrow's parsers are tried first; a cell they refuse
+    but Python takes (" 12", "1_000", "Infinity", "181.0" in an INT column) sends the column's
+    batch through Python. NotFinite for a value float32 cannot hold."""
     try:
         if column_type == ColumnType.INT:
             return cells.cast(pa.int64())
-        return cells.cast(pa.float64()).cast(pa.float32(), safe=False)
+        values = cells.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parse = int if column_type == ColumnType.INT else float
-        values = pa.array([parse(cell) for cell in cells.to_pylist()],
-                          pa.int64() if column_type == ColumnType.INT else pa.float64())
-        return values.cast(pa.int64() if column_type == ColumnType.INT else pa.float32(),
-                           safe=False)
+        if column_type == ColumnType.INT:
+            return pa.array([_int(cell) for cell in cells.to_pylist()], pa.int64())
+        values = pa.array([float(cell) for cell in cells.to_pylist()], pa.float64())
+    return _finite_float32(cells, values)
+
+
+def _finite_float32(cells: pa.Array, values: pa.Array) -> pa.Array:
+    """float64 values as float32, NaN as null; NotFinite naming the first cell that is not
+    finite as a float32 (inf, or beyond its range)."""
+    values = values.cast(pa.float32(), safe=False)
+    nan = pc.is_nan(values)
+    infinite = pc.is_inf(values)
+    if pc.any(infinite).as_py():
+        raise NotFinite(cells.filter(infinite)[0].as_py())
+    return pc.if_else(nan, pa.scalar(None, pa.float32()), values) if pc.any(nan).as_py() \
+        else values
 
 
 def _unsigned(values: np.ndarray) -> np.ndarray:
@@ -145,7 +182,11 @@ def _numbers(cells: pa.Array, column_type: ColumnType) -> tuple[list[Piece], np.
         values = cells.to_numpy()
     else:
         present = np.asarray(pc.binary_length(cells), dtype=np.int64) > 0
-        found = _values(cells.filter(pa.array(present)), column_type).to_numpy()
+        found = _values(cells.filter(pa.array(present)), column_type)
+        if found.null_count:  # NaN cells: written as empty ones
+            present[present] = np.asarray(found.is_valid())
+            found = found.drop_null()
+        found = found.to_numpy()
         values = np.zeros(len(cells), dtype=found.dtype)
         values[present] = found
     if column_type == ColumnType.INT:
@@ -205,7 +246,10 @@ class ExampleEncoder:
     def _entry(self, cells: pa.Array, i: int):
         """Column i's map entry per row: (pieces before the key, the key, pieces after it,
         the string bytes that end it or None, the entry's size)."""
-        feature, feature_size, strings = _feature(cells, self._types[i])
+        try:
+            feature, feature_size, strings = _feature(cells, self._types[i])
+        except NotFinite as e:
+            raise NotFinite(e.cell, self._names[i]) from None
         key = self._keys[i]
         size = len(key.as_py()) + _varint_size(feature_size) + feature_size
         after = [_varints(feature_size), *feature]

@@ -27,8 +27,10 @@ such as `NA` is text, as in CsvExampleGen.
 Two more options in the custom config, for scoring a new file against a trained model
 (`make score`):
 `column_types` gives columns the type the model's schema has ({name: "INT"|"FLOAT"|"STRING"}):
-a column of whole numbers in a FLOAT column is written as floats, and a column whose values do
-not fit its type (text in a number column, decimals in an INT one) fails naming file and column.
+a column of whole numbers in a FLOAT column is written as floats, whole decimals (181.0, as
+pandas writes an int column with gaps) in an INT column as integers, and a column whose values
+do not fit its type (text in a number column, fractions in an INT one) fails naming file and
+column.
 `row_key_feature` adds an int64 feature holding each row's position (range index * 2**40 + row
 within the range: sorting by it gives the file's row order), for joining predictions back to
 the rows of the file.
@@ -90,18 +92,23 @@ def custom_options(exec_properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def forced_types(fmt: csv_format.CsvFormat, found: list[ColumnType],
-                 wanted: dict[str, str]) -> list[ColumnType]:
+                 wanted: dict[str, str], whole: list[bool] | None = None) -> list[ColumnType]:
     """The survey's types with `wanted` laid over them. A column's values may widen to the type
     it is given (whole numbers to FLOAT, numbers to STRING, an empty column to anything), never
-    narrow: that is a file whose values the model cannot read, named by file and column."""
+    narrow: that is a file whose values the model cannot read, named by file and column. One
+    narrowing is safe: FLOAT to INT when every number in the column is a whole int64 (`whole`,
+    the survey's, per column: pandas writes an int column with gaps as 181.0), each written as
+    that integer (example_encoding.py)."""
     types = []
-    for name, seen in zip(fmt.header, found):
+    whole = whole or [False] * len(found)
+    for name, seen, integers in zip(fmt.header, found, whole):
         want = wanted.get(name)
         if want is None:
             types.append(seen)
             continue
         target = ColumnType[want]
-        if seen > target:
+        if seen > target and not (seen == ColumnType.FLOAT and target == ColumnType.INT
+                                  and integers):
             what = {ColumnType.FLOAT: "decimal numbers", ColumnType.STRING: "text"}[seen]
             raise ValueError(f"{fmt.path}: column '{name}' holds {what}; the model reads it as "
                              f"{'integers' if target == ColumnType.INT else 'numbers'}")
@@ -146,7 +153,7 @@ class Executor(BaseExampleGenExecutor):
         options = custom_options(exec_properties)
         fmt, found = _survey_input(exec_properties, input_config.splits[0].pattern,
                                    options.get(MISSING_VALUES_KEY) or [])
-        types = forced_types(fmt, found.types, options.get(COLUMN_TYPES_KEY) or {})
+        types = forced_types(fmt, found.types, options.get(COLUMN_TYPES_KEY) or {}, found.whole)
         write = WriteRangeSplits(fmt, types, split_uris,
                                  [split.hash_buckets for split in split_config.splits],
                                  len(found.ranges), row_key=options.get(ROW_KEY_FEATURE_KEY))

@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from components.ingest import arrow_bytes, csv_format, hash_partition
 from components.ingest.column_types import ColumnType
 from components.ingest.csv_ranges import ByteRange, read_batches
-from components.ingest.example_encoding import ExampleEncoder
+from components.ingest.example_encoding import ExampleEncoder, NotFinite
 
 # TFX's file name for ExampleGen output (tfx.components.example_gen.write_split).
 FILE_PREFIX = "data_tfrecord"
@@ -101,7 +101,10 @@ class WriteRangeSplits(beam.DoFn):
                 row += batch.num_rows
                 batch = pa.RecordBatch.from_arrays([*batch.columns, keys],
                                                    [*batch.schema.names, self._row_key])
-            records = self._encoder.encode(batch)
+            try:
+                records = self._encoder.encode(batch)
+            except NotFinite as e:  # the survey refuses these first; named by line here too
+                raise csv_format.not_finite_error(self._fmt, e.column) from None
             if len(files) == 1:  # one split (a file to score): no hashing
                 files[0].write(tfrecord_frames(records))
                 counts[0] += len(records)

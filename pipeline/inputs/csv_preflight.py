@@ -6,8 +6,9 @@ line endings, gzip, another delimiter, binary or UTF-16 content). The ExampleGen
 line as the header, skips blank lines and fails on a row whose field count differs from the
 header's. This check reads the header and the first PREFLIGHT_ROWS data rows the same way
 (csv_format.rows: a row that is not CSV is named by its line), and also checks that the header
-has the spec's columns (once each) and that numeric columns hold numbers (an empty cell, or one
-of the spec's missing_values, is missing, as for every reader).
+has the spec's columns (once each) and that numeric columns hold numbers (an empty or blank
+cell, one of the spec's missing_values, or NaN in a numeric column is missing, and an infinite
+number is refused with its line, as for every reader: csv_format.py).
 Reading a sample keeps it quick on a large file; the data contract
 (GreatExpectationsValidator) checks every row.
 """
@@ -82,8 +83,12 @@ def _check_rows(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec, rows: 
         data_rows += 1
         for index, feature in numeric:
             cell = row[index]
-            if not fmt.is_missing(cell) and not csv_format.is_number(cell):
-                not_numbers.setdefault(feature.name, []).append((line, cell))
+            if fmt.is_missing_number(cell) or csv_format.is_number(cell):
+                continue
+            if csv_format.is_not_finite(cell):  # as the ingestion refuses it, by its line
+                raise InputError(f"{path}: line {line}: "
+                                 + csv_format.not_finite_problem(feature.name, cell))
+            not_numbers.setdefault(feature.name, []).append((line, cell))
     if data_rows == 0:
         raise InputError(f"{path}: the file has a header but no data rows")
     if not_numbers:
@@ -167,15 +172,17 @@ def _check_cells(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec,
     needed = [(header.index(name), name) for name in required
               if name in header and name != spec.label and name not in unread]
     label = header.index(spec.label) if spec.label in header else None
+    numbers = {f.name for f in spec.features if f.holds_numbers}
     for line, row in _sample_rows(fmt, rows):
         for index, name in integers:
             cell = row[index] if index < len(row) else ""
-            if not fmt.is_missing(cell) and csv_format.is_number(cell) and \
-                    not float(cell).is_integer():
+            # A whole decimal (181.0, as pandas writes ints with gaps) is read as its integer.
+            if csv_format.is_number(cell) and csv_format.whole_number(cell) is None:
                 raise InputError(f"{path}: column '{name}' holds {cell!r} on line {line}: the "
                                  "model reads it as whole numbers")
         for index, name in needed:
-            if fmt.is_missing(row[index] if index < len(row) else ""):
+            cell = row[index] if index < len(row) else ""
+            if fmt.is_missing_number(cell) if name in numbers else fmt.is_missing(cell):
                 raise InputError(
                     f"{path}: column '{name}' is empty on line {line}: the model's schema "
                     f"({spec.schema_path}) requires a value in every row (value_count min 1: its "
@@ -183,7 +190,7 @@ def _check_cells(path: Path, fmt: csv_format.CsvFormat, spec: DatasetSpec,
         if label is None:
             continue
         cell = row[label] if label < len(row) else ""
-        if fmt.is_missing(cell):
+        if fmt.is_missing_number(cell) if spec.label in numbers else fmt.is_missing(cell):
             raise InputError(
                 f"{path}: the label '{spec.label}' is empty on line {line}: a file to score has "
                 "the label in every row (its rows are then also evaluated) or not at all (drop "
