@@ -16,8 +16,9 @@ Role `ignore` (the column cannot help, or would mislead):
 3b. text that is, in at least WRITTEN_SHARE (90%) of its values (markers left out), dates
    ('2023-04-01', '10/16/2009', '16.10.2009 10:30', '16-Oct-2009', a period of two:
    written_dates.py) or numbers written with currency signs, thousands separators, percent
-   signs or a decimal comma ('$1,234.50', '15%', '3,14'): ignored and flagged, with what to
-   write instead (a vocabulary of dates or prices never matches the next file's values);
+   signs or a decimal comma ('$1,234.50', '15%', '3,14'; plain numbers, '18' beside '3,14',
+   count as written so): ignored and flagged, with what to write instead (a vocabulary of dates
+   or prices never matches the next file's values);
 4. text with a different value on every row (an identifier, a name; not values of
    LONG_TEXT_WORDS words, which rule 5 calls free text), or text whose distinct values are at
    least NEARLY_UNIQUE (50%) of its values (most values seen once: nothing a vocabulary can
@@ -31,7 +32,9 @@ Role `ignore` (the column cannot help, or would mislead):
    parts, as modeldata's grants_other, restart once) or whose name says id (`id`, `*_id`, `key`,
    `uuid`, `index`, or a row number: `rownames` as R exports write it, `row_number`, `rownum`,
    pandas' `Unnamed: 0`): a row number or an identifier, not a quantity (after rule 6b: a
-   timestamp named as one is a time even when each row has its own);
+   timestamp named as one is a time even when each row has its own). In a table in time order
+   (a time of rule 6b rising row by row) a quantity rises too: there a column counting up is
+   an identifier only when its values span at most COUNTER_SPAN times the file's rows;
 7. label leakage (leakage.py): a column that alone predicts the label almost perfectly on the
    pipeline's eval rows. One that predicts it suspiciously well stays a feature, flagged.
 
@@ -52,9 +55,10 @@ Types of the others:
   its one-hot carries, and each vocabulary is a tf.Transform analyzer of its own: a wide table
   of indicators (modeldata's grants, 582 of them) spent minutes and gigabytes building 0/1
   vocabularies;
-- whole numbers with at most CODE_DISTINCT (32) distinct values: `categorical_int` (hours,
-  months, weekdays, years, small category codes; a vocabulary also learns effects that do not
-  rise or fall with the number);
+- whole numbers with at most CODE_DISTINCT (32) distinct values, seen on at least
+  CODE_MIN_ROWS_PER_VALUE (5) rows a value on average: `categorical_int` (hours, months,
+  weekdays, years, small category codes; a vocabulary also learns effects that do not rise or
+  fall with the number). On fewer rows a value (a small table's measurements): `int`;
 - whole numbers with more distinct values that repeat (at least CODE_ROWS_PER_VALUE rows per
   value on average, at most CODE_MAX_DISTINCT values) and that predict the label better by value
   than by range (the held-out score of one group per value beats that of CODE_RANGES ranges by
@@ -92,6 +96,12 @@ LONG_TEXT_WORDS = 15.0
 WRITTEN_SHARE = 0.9  # of a text column's values that are dates or formatted numbers
 LEADING_ZERO_SHARE = 0.01  # of a column's values written 0ddd (2 at least): codes
 CODE_DISTINCT = 32
+# Rows a value on average for whole numbers of at most CODE_DISTINCT values to be codes: a
+# vocabulary learns a weight per value from its rows (the gates' baseline pools values seen
+# fewer than 5 times: gate_proposal.MIN_CATEGORY_ROWS). On a small table few values repeat:
+# statsmodels' longley (16 rows, 16 values of GNP) and spector (TUCE, 14 test scores on 32
+# rows) drafted measurements as vocabularies of one or two rows a value.
+CODE_MIN_ROWS_PER_VALUE = 5
 CODE_MAX_DISTINCT = 1000
 CODE_ROWS_PER_VALUE = 20
 CODE_RANGES = 10
@@ -102,6 +112,9 @@ MAX_BUCKETS = 32
 _ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row_?names?|row_?num(ber)?|row_?no)"
                       r"([^a-z]|$)|^(id|key)|(id|key)$|^unnamed: ?\d+$", re.IGNORECASE)
 COUNTS_UP = 0.99  # of the steps between consecutive values that go up: a row number
+# In a table in time order, how far apart (times the file's rows) the values of a column that
+# counts up may be for it to be a row number (_a_counter).
+COUNTER_SPAN = 10
 _TEXT_SAMPLE = 5000  # values looked at for words per value
 
 
@@ -217,6 +230,32 @@ def _counts_up(numbers: np.ndarray) -> bool:
     return len(present) > 1 and float(np.mean(np.diff(present) > 0)) >= COUNTS_UP
 
 
+def _a_counter(table: TableSample, name: str, numbers: np.ndarray) -> bool:
+    """Whole numbers that count up in file order: a row number, or an identifier given as rows
+    were added. In a table in time order a quantity rises row by row too (statsmodels' longley,
+    a year a row: its population, 107,608 to 130,081, was ignored as an identifier), so there
+    only values as close together as row numbers count (a span of at most COUNTER_SPAN times
+    the file's rows: longley's Obs, 1 to 16)."""
+    if not _counts_up(numbers):
+        return False
+    present = numbers[~np.isnan(numbers)]
+    dense = float(present.max() - present.min()) <= COUNTER_SPAN * table.rows
+    return dense or not _in_time_order(table, besides=name)
+
+
+def _in_time_order(table: TableSample, besides: str) -> bool:
+    """Another column is a time (rule 6b) that rises or stays in file order, row by row."""
+    for name in table.header:
+        if name == besides or table.type_of(name) not in (ColumnType.INT, ColumnType.FLOAT):
+            continue
+        numbers = _numbers(table.column(name))
+        present = numbers[~np.isnan(numbers)]
+        if len(present) > 1 and present.max() > present.min() and _time_kind(name, numbers) \
+                and float(np.mean(np.diff(present) >= 0)) >= COUNTS_UP:
+            return True
+    return False
+
+
 def _words(values: list[str]) -> float:
     present = [v for v in values if v][:_TEXT_SAMPLE]
     return sum(len(v.split()) for v in present) / len(present) if present else 0.0
@@ -314,7 +353,7 @@ def infer_column(table: TableSample, name: str, y: np.ndarray, split: np.ndarray
             return _judged(draft, leakage.groups_by_range(numbers, split), y, split, classes,
                            metric)
         if kind == ColumnType.INT and distinct == len(present) and (
-                _looks_like_id(name) or _counts_up(numbers)):
+                _looks_like_id(name) or _a_counter(table, name, numbers)):
             why = "its name says id" if _looks_like_id(name) else "it counts up row by row"
             return ignored(f"a different whole number on every row and {why}: an identifier")
         groups = leakage.groups_by_value(values) if kind == ColumnType.INT and \
@@ -342,6 +381,13 @@ def _judged(draft: ColumnDraft, groups, y: np.ndarray, split: np.ndarray, classe
 _MONEY_OR_SHARE = re.compile(r"[-+]?\s*[$€£¥]?\s*[-+]?\d{1,3}(,\d{3})*(\.\d+)?\s*[%$€£¥]?"
                              r"|[-+]?\s*[$€£¥]?\s*[-+]?\d+(\.\d+)?\s*[%$€£¥]?")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+# A whole number is written the same with a decimal comma or a point: a column of '39,1' and
+# '18' is decimal-comma numbers (penguins' bill_depth_mm written so: 14% of its values whole,
+# it was a vocabulary of 80 values).
+_WHOLE = re.compile(r"[-+]?\d+")
+# '1,234' is a decimal comma or a thousands separator; a column whose comma values are all
+# written so is read as thousands (the money rule below), as '1,234' beside '567' most likely is.
+_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(,\d{3})+")
 
 
 # A time, rule 6b: whole numbers in YEARS named as a year, or numbers in EPOCH_SECONDS (or
@@ -389,15 +435,28 @@ def _written_as_text(present: list[str]) -> str:
         return (f"REVIEW: dates ({layout}: {example!r}): the pipeline has no date features, "
                 "and a vocabulary of dates never matches a new one; derive numbers from them "
                 "(year, month, day of week, days since) as columns of their own to use them")
-    if share(_DECIMAL_COMMA) >= WRITTEN_SHARE:
-        return (f"REVIEW: numbers written with a decimal comma ({example!r}): write them with a "
-                "decimal point (3.14) to use them as numbers")
+    decimal_comma = _decimal_comma_example(present)
+    if decimal_comma:
+        return (f"REVIEW: numbers written with a decimal comma ({decimal_comma!r}): write them "
+                "with a decimal point (3.14) to use them as numbers")
     if share(_MONEY_OR_SHARE) >= WRITTEN_SHARE and any(
             ch in v for v in present for ch in "$€£¥%,"):
         return (f"REVIEW: numbers written as text ({example!r}: currency signs, thousands "
                 "separators or percent signs): write them as plain numbers (3342.30, 15) to "
                 "use them as numbers")
     return ""
+
+
+def _decimal_comma_example(present: list[str]) -> str:
+    """A value written with a decimal comma when at least WRITTEN_SHARE of the values are
+    numbers written so or whole numbers (the same in either notation), and not every comma
+    could be a thousands separator; '' otherwise."""
+    stripped = [v.strip() for v in present]
+    commas = [v for v in stripped if _DECIMAL_COMMA.fullmatch(v)]
+    if not commas or all(_THOUSANDS.fullmatch(v) for v in commas):
+        return ""
+    whole = sum(1 for v in stripped if _WHOLE.fullmatch(v))
+    return commas[0] if len(commas) + whole >= WRITTEN_SHARE * len(stripped) else ""
 
 
 def _leading_zeros(values: list[str]) -> str | None:
@@ -425,10 +484,14 @@ def _numeric_draft(table: TableSample, name: str, kind: ColumnType, values: list
                                "0 and 1 by the Transform as a two-value vocabulary's one-hot "
                                "would be, with no vocabulary to build")
         if distinct <= CODE_DISTINCT:
-            return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
-                               f"{distinct} distinct whole numbers (<= {CODE_DISTINCT}): codes, "
-                               "a vocabulary")
-        if distinct <= CODE_MAX_DISTINCT and present >= CODE_ROWS_PER_VALUE * distinct:
+            if present >= CODE_MIN_ROWS_PER_VALUE * distinct:
+                return ColumnDraft(name, ds.CATEGORICAL_INT, ds.FEATURE,
+                                   f"{distinct} distinct whole numbers (<= {CODE_DISTINCT}): "
+                                   "codes, a vocabulary")
+            why = (f"{distinct} distinct whole numbers on {present:,} rows ("
+                   f"{present / distinct:.1f} rows a value, < {CODE_MIN_ROWS_PER_VALUE}): too "
+                   "few to learn a weight per value, an amount")
+        elif distinct <= CODE_MAX_DISTINCT and present >= CODE_ROWS_PER_VALUE * distinct:
             by_value = leakage.score(leakage.groups_by_value(values), y, split, classes)
             by_range = leakage.score(leakage.groups_by_range(numbers, split, CODE_RANGES), y,
                                      split, classes)

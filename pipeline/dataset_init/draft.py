@@ -54,6 +54,8 @@ class DatasetDraft:
     missing_reason: str = ""
     # Classes that cannot be both trained on and evaluated: init warns (one_split_warnings).
     one_split: tuple[OneSplitClass, ...] = ()
+    # The sample's rows in the train and the eval split, as the pipeline splits them.
+    split_rows: tuple[int, int] = (0, 0)
 
     @property
     def ignored(self) -> list[ColumnDraft]:
@@ -145,8 +147,9 @@ def infer(path: str | Path, label: str, name: str, train_ratio: float = 0.7,
     columns = [dataclasses.replace(c, reason=f"{c.reason}; {_leak_advice(gates)}")
                if c.role == ds.FEATURE and c.flagged else c for c in columns]
     one_split = _one_split_classes(task, y, split) if task.classes else ()
+    split_rows = (int(np.sum(split == hash_split.TRAIN)), int(np.sum(split == hash_split.EVAL)))
     return DatasetDraft(name, label, task, tuple(columns), slice_by, slice_reason, gates, table,
-                        missing_values, missing_reason, one_split)
+                        missing_values, missing_reason, one_split, split_rows)
 
 
 def _one_split_classes(task: Task, y: np.ndarray, split: np.ndarray

@@ -9,10 +9,13 @@ Rules, in order:
    classifier over that many text classes is not what a first model on a table needs: group
    them, or pick another label).
 4. Numbers: whole numbers (INT, or decimals that are all whole) with at most MAX_NUMERIC_CLASSES
-   (20, as Ludwig) distinct values are class codes: `multiclass`. Anything else, decimals or
-   many distinct whole numbers, is a quantity: `regression`, written only if the spec format
-   accepts the task (pipeline/config/dataset_spec.py TASKS), else refused with a one-line
-   message.
+   (20, as Ludwig) distinct values are class codes: `multiclass`, unless most of those values
+   are on one row each (classes must repeat: a class of one row is in one split only, never
+   both trained on and evaluated; statsmodels' longley, 16 employment figures on 16 rows, was
+   16 classes of one row and reached accuracy 0). Anything else, decimals, many distinct whole
+   numbers or whole numbers that do not repeat, is a quantity: `regression`, written only if
+   the spec format accepts the task (pipeline/config/dataset_spec.py TASKS), else refused with
+   a one-line message.
 
 Class order (the model's output ids; the binary task's AUC is for the second class):
 
@@ -96,7 +99,9 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
     if len(spelled) == 1:
         raise LabelRefused(f"the label column '{label}' has one value ({next(iter(values))!r})"
                            " on every row: there is nothing to predict")
-    if len(spelled) == 2 or (whole and len(spelled) <= MAX_NUMERIC_CLASSES):
+    once = _values_on_one_row(spelled)
+    if len(spelled) == 2 or (whole and len(spelled) <= MAX_NUMERIC_CLASSES and
+                             once <= len(spelled) / 2):
         classes = tuple(sorted(spelled, key=number_of.__getitem__))
         task = dataset_spec.BINARY if len(classes) == 2 else dataset_spec.MULTICLASS
         what = "two values" if len(classes) == 2 else (
@@ -104,12 +109,20 @@ def infer(label: str, column_type: ColumnType, counts: dict[str, int]) -> Task:
         return Task(task, classes, label_type, f"{what}, in numeric order",
                     {c: spelled[c] for c in classes})
     why = (f"{len(values):,} distinct numbers" + ("" if whole else ", with decimals"))
+    if whole and len(spelled) <= MAX_NUMERIC_CLASSES:
+        why = (f"{len(spelled):,} distinct whole numbers, {once:,} of them on one row only (a "
+               "class must repeat to be both trained on and evaluated)")
     if "regression" not in dataset_spec.TASKS:
         raise LabelRefused(
             f"the label column '{label}' holds {why}: a regression task, which this version "
             "of the pipeline does not support yet (issue 24); pick a class label")
     return Task("regression", (), label_type,
                 f"{why}: a quantity to predict", {})
+
+
+def _values_on_one_row(counts: dict[str, int]) -> int:
+    """How many of the label's values are on one row only."""
+    return sum(1 for n in counts.values() if n == 1)
 
 
 def _refuse_marked_numbers(label: str, values: dict[str, int]) -> None:

@@ -374,6 +374,83 @@ def test_a_year_or_a_timestamp_named_as_one_is_a_time_not_a_code_or_an_id(tmp_pa
     assert ranges["price"]["max_value"] >= 2099  # not a time: bounded on both sides
 
 
+def _yearly_table(rng: random.Random, years: int) -> dict[str, list]:
+    """A table of a year a row, as statsmodels' longley (16 years of US employment figures): a
+    row number, a year, measurements of thousands (one rising every year, as the population
+    does), a decimal index, and the employment to predict, every value on one row."""
+    population = [107_608]
+    for _ in range(years - 1):
+        population.append(population[-1] + rng.randint(900, 2_600))
+    gnp = [234_289 + 12_000 * i + rng.randint(-15_000, 15_000) for i in range(years)]
+    return {"Obs": list(range(1, years + 1)), "YEAR": list(range(1947, 1947 + years)),
+            "GNP": gnp, "UNEMP": rng.sample(range(1_800, 4_900), years), "POP": population,
+            "GNPDEFL": [round(83 + 2.2 * i + rng.random(), 1) for i in range(years)],
+            "STRIKES": [rng.randint(1, 8) for _ in range(years)],
+            "TOTEMP": [g // 4 + rng.randint(-900, 900) for g in gnp]}
+
+
+def test_whole_numbers_of_a_small_table_are_amounts_not_classes_or_vocabularies(tmp_path):
+    """longley (16 rows): TOTEMP was 16 classes of one row each (accuracy 0, not pushed), GNP
+    and UNEMP vocabularies of one row a value, POP an identifier because it rises year by year.
+    Whole numbers that do not repeat are quantities: regression with int features."""
+    draft = drafted(tmp_path, _yearly_table(random.Random(16), 16), label="TOTEMP")
+    assert draft.task.task == "regression", draft.task.reason
+    assert draft.task.reason.startswith("16 distinct whole numbers, 16 of them on one row only")
+    c = by_name(draft)
+    for name in ("GNP", "UNEMP", "POP"):
+        assert (c[name].type, c[name].role) == (ds.INT, ds.FEATURE), (name, c[name].reason)
+    assert "1.0 rows a value" in c["GNP"].reason
+    assert c["Obs"].role == ds.IGNORE and "counts up" in c["Obs"].reason  # 1..16: a row number
+    assert c["YEAR"].time
+    # An amount of at most 12 values is no slicing column (linnerud's Chins sliced 7 eval rows
+    # 7 ways): only text, codes and two-valued whole numbers are.
+    assert c["STRIKES"].type == ds.INT and draft.slice_by == ""
+
+
+@pytest.mark.parametrize("rows, task", [(60, "regression"), (600, ds.MULTICLASS)])
+def test_whole_number_classes_must_repeat(tmp_path, rows, task):
+    """The same 15 scores: on 60 rows most are on one row each (a class of one row is in one
+    split only, never both trained on and evaluated), on 600 each has rows of its own."""
+    rng = random.Random(4)
+    scores = [rng.choice(range(1, 16)) for _ in range(rows)]
+    if rows == 60:  # most values once: 11 on one row, the rest on the others
+        scores = list(range(1, 12)) + [rng.choice(range(12, 16)) for _ in range(rows - 11)]
+    table = {"x": [round(s + rng.gauss(0, 2), 2) for s in scores], "score": scores}
+    assert drafted(tmp_path, table, label="score").task.task == task
+
+
+@pytest.mark.parametrize("rows, kind", [(40, ds.INT), (200, ds.CATEGORICAL_INT)])
+def test_few_whole_numbers_are_codes_only_where_each_has_rows_to_learn_from(tmp_path, rows,
+                                                                             kind):
+    """spector's TUCE (14 test scores on 32 rows) was a vocabulary of 2.3 rows a value; the
+    same 14 values on 200 rows are codes, as hours and months are."""
+    rng = random.Random(8)
+    score = [rng.randint(12, 25) for _ in range(rows)]
+    table = {"score": score, "x": [round(rng.random(), 3) for _ in range(rows)],
+             "label": [int(s + rng.gauss(0, 3) > 19) for s in score]}
+    column = by_name(drafted(tmp_path, table))["score"]
+    assert len(set(score)) == 14 and column.type == kind, column.reason
+
+
+def test_a_number_rising_row_by_row_in_a_table_in_time_order_is_an_amount(tmp_path):
+    """In a table of a year a row, a measurement rises with the years (longley's POP): an
+    identifier only when its values are as close together as row numbers; with no time column
+    rising beside it, a column counting up is an identifier as before (NHEFS' seqn)."""
+    rng = random.Random(17)
+    rows = 300
+    table = {"year": [1800 + i // 2 for i in range(rows)],
+             "population": sorted(rng.sample(range(10**6, 10**8), rows)),
+             "serial": list(range(1001, 1001 + rows)),
+             "x": [round(rng.random(), 3) for _ in range(rows)],
+             "label": [rng.choice("ab") for _ in range(rows)]}
+    c = by_name(drafted(tmp_path, table))
+    assert (c["population"].role, c["population"].type) == (ds.FEATURE, ds.INT)
+    assert c["serial"].role == ds.IGNORE and "counts up" in c["serial"].reason
+    del table["year"]
+    (tmp_path / "no_time").mkdir()
+    assert by_name(drafted(tmp_path / "no_time", table))["population"].role == ds.IGNORE
+
+
 def _label_and_copy(task: str, rng: random.Random, x: list[float]) -> tuple[list, list]:
     """A label a weak feature predicts noisily, and a near-copy of it (flagged: too few eval
     rows to ignore it outright)."""
@@ -473,6 +550,30 @@ def test_dates_and_numbers_written_as_text_are_flagged_with_what_to_write(tmp_pa
         assert column.role == "ignore" and column.flagged, name
         assert column.reason.startswith(f"REVIEW: {said}") or said in column.reason, column
     assert columns["plan"].role == "feature" and columns["plan"].type == "categorical"
+
+
+def test_whole_numbers_beside_decimal_commas_are_numbers_written_with_a_decimal_comma(tmp_path):
+    """Penguins' bill_depth_mm written '18,7' has whole values ('18', 14% of them): counted as
+    plain text they kept the decimal-comma share at 86%, under 90%, and the column was drafted
+    a vocabulary of 80 values. Thousands written '1,234' beside '567' stay thousands."""
+    rng = random.Random(12)
+    n = 400
+    depth = [rng.randint(13, 21) if rng.random() < 0.1 else rng.randint(130, 215) / 10
+             for _ in range(n)]
+    table = {
+        "depth": [f"{d:g}".replace(".", ",") for d in depth],
+        "price": [f"{p:,}" for p in (rng.randint(100, 5000) for _ in range(n))],
+        "plan": [rng.choice(["basic", "pro", "team"]) for _ in range(n)],
+        "label": [rng.choice(["a", "b"]) for _ in range(n)],
+    }
+    whole = sum(1 for v in table["depth"] if "," not in v)
+    assert 0.1 < whole / n < 0.2  # kept the decimal-comma share below 90%
+    columns = by_name(drafted(tmp_path, table))
+    assert columns["depth"].role == "ignore" and columns["depth"].flagged
+    assert columns["depth"].reason.startswith("REVIEW: numbers written with a decimal comma ('")
+    assert "," in columns["depth"].reason.split("'")[1]  # the example shows a comma
+    assert columns["price"].reason.startswith("REVIEW: numbers written as text"), \
+        columns["price"]
 
 
 @pytest.mark.parametrize("proposed, trivial, gate", [

@@ -197,6 +197,40 @@ def test_a_rare_class_is_allowed_but_not_required_in_each_split(tmp_path):
     suite_loading.parse_suite(suite, spec, "test")
 
 
+@pytest.mark.parametrize("rows, per_split", [(16, False), (300, True)])
+def test_a_regression_labels_moments_are_judged_on_the_whole_file_when_a_split_is_small(
+        tmp_path, rows, per_split):
+    """make expectations' draft bounds a regression label's mean and standard deviation in each
+    split; statsmodels' longley (16 rows) stopped on its own data: its 2 eval rows' spread,
+    822, was under the bound 877. With a split of fewer than 30 rows they are judged on the
+    whole file; on 300 rows, per split as drafted."""
+    import random
+
+    from components.contract import example_frames, suite_draft, suite_loading
+    from pipeline.cli import init_command
+    from pipeline.config.dataset_spec import load_spec
+    from pipeline.dataset_init import spec_writer
+
+    rng = random.Random(3)
+    lines = ["x,employed"] + [f"{round(rng.gauss(0, 1), 3)},{60_000 + 97 * i}"
+                              for i in range(rows)]
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    draft = drafting.infer(tmp_path / "data.csv", "employed", "small")
+    assert draft.task.task == "regression" and sum(draft.split_rows) == rows
+    (tmp_path / "spec.yaml").write_text(spec_writer.render(draft, "data.csv", "data.csv"))
+    spec = load_spec(tmp_path / "spec.yaml")
+    suite = suite_draft.draft_suite(example_frames.csv_frames(spec.csv_path, spec), spec)
+    init_command._label_moments_of_small_splits_on_the_whole_file(suite, spec, draft)
+    moments = [e for e in suite["expectations"] if e["type"] in (
+        "expect_column_mean_to_be_between", "expect_column_stdev_to_be_between")]
+    assert len(moments) == 2
+    assert all(e["meta"]["per_split"] is per_split for e in moments)
+    assert all(("small_split" in e["meta"]) is not per_split for e in moments)
+    assert [c.per_split for c in suite_loading.parse_suite(suite, spec, "test").checks
+            if c.type in ("expect_column_mean_to_be_between",
+                          "expect_column_stdev_to_be_between")] == [per_split] * 2
+
+
 def test_a_sampled_draft_widens_string_domains_and_counts_the_whole_file():
     """A schema and suite drafted from a sample of a large file: a rare value the sample missed
     must not stop the run, and the row count is the file's."""

@@ -70,6 +70,16 @@ def test_the_survey_types_nan_as_missing_and_refuses_inf_by_line(tmp_path):
         csv_ranges.survey(csv_format.inspect(path))
 
 
+def test_init_refuses_an_infinite_number_by_its_line_before_drafting(tmp_path):
+    # init read the file into its sample, then the suite draft met inf: OverflowError, exit 1.
+    from pipeline.dataset_init import table_sample
+
+    path = _penguins(tmp_path, {(9, FLIPPER): "inf"})
+    with pytest.raises(csv_format.CsvFormatError, match=(
+            r"data.csv: line 11: column 'flipper_length_mm' holds 'inf': not a finite number")):
+        table_sample.read(path)
+
+
 def test_nan_and_inf_in_a_text_column_are_text():
     survey = ColumnSurvey()
     survey.add(pa.array(["inf", "nan", "Adelie"], pa.string()))
