@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pipeline.cli import init_command, orchestration, unused_imports
 from pipeline.config import settings as settings_lib
-from pipeline.config.dataset_spec import DatasetSpec, SpecError
+from pipeline.config.dataset_spec import SpecError
+from pipeline.inputs import schema_file
 from pipeline.runners import termination, warm_reruns
 
 
@@ -43,20 +44,10 @@ def _parser() -> argparse.ArgumentParser:
 # Commands that build the training or scoring pipeline, which imports the dataset's committed
 # schema: without it they would stop on `[Errno 2] ... schema.pbtxt`, after the run's header or
 # in the middle of an Airflow DAG.
-NEEDS_SCHEMA = ("run", "score", "airflow", "airflow-spec", "check-inputs", "run-node",
-                "compile-kfp")
-
-
-def _check_schema(settings: settings_lib.Settings, spec: DatasetSpec) -> None:
-    """Refuse (SpecError) a dataset folder without its schema, saying what drafts one."""
-    if spec.schema_path.is_file():
-        return
-    args = ""
-    if Path(settings.data_root).resolve() != Path(settings_lib.Settings().data_root).resolve():
-        args = f" ARGS='--data-root {settings.data_root}'"  # make's default would look elsewhere
-    raise SpecError(f"schema {spec.schema_path}: file not found; draft one with `make schema "
-                    f"DATASET={spec.name}{args}`, review it and copy it there (or draft the "
-                    "whole dataset with `make init`)")
+# Commands refused here when the dataset has no schema. The Airflow DAG's tasks (check-inputs,
+# run-node) check it themselves (pipeline/runners/single_node.py), so that the refusal is also
+# the error file their run's tracking task reports.
+NEEDS_SCHEMA = ("run", "score", "airflow", "airflow-spec", "compile-kfp")
 
 
 def _preflight(settings: settings_lib.Settings, command: str) -> None:
@@ -65,7 +56,7 @@ def _preflight(settings: settings_lib.Settings, command: str) -> None:
 
     spec = settings.load_spec()
     if command in NEEDS_SCHEMA:
-        _check_schema(settings, spec)
+        schema_file.check_schema(settings, spec)
     if command == "score":
         from components.score.schema_types import (
             INT,
@@ -148,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in orchestration.COMMANDS:
         if args.command in NEEDS_SCHEMA:
             refused = _refusing_bad_input(
-                settings, lambda: _check_schema(settings, settings.load_spec()))
+                settings, lambda: schema_file.check_schema(settings, settings.load_spec()))
             if refused:
                 return refused
         # argv None: this process is the task's command (a warm worker may run it, docs/team.md)

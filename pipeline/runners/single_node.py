@@ -31,6 +31,7 @@ from typing import Sequence
 from pipeline.config.dataset_spec import DatasetSpec, SpecError
 from pipeline.config.settings import Settings
 from pipeline.config.stage_names import EXAMPLE_GEN
+from pipeline.inputs import schema_file
 from pipeline.runners import last_run
 
 # Exit codes of run-node, read by the Airflow operator. Retrying cannot fix a refused input or a
@@ -105,6 +106,7 @@ def check_inputs(settings: Settings, run_id: str, out=sys.stdout) -> last_run.La
     error_file(settings, run_id, CHECK_TASK).unlink(missing_ok=True)  # a retry starts clean
     try:
         spec = settings.load_spec()
+        schema_file.check_schema(settings, spec)
         last = last_run.up_to_date(settings, spec)
         if last is not None:
             out.write(f"Up to date: the CSV, spec, schema, suite, code and settings are those of "
@@ -225,6 +227,7 @@ def run_node(settings: Settings, node_id: str, run_id: str, out=sys.stdout) -> N
     errors.unlink(missing_ok=True)  # a retry starts clean
     started = time.monotonic()
     try:
+        schema_file.check_schema(settings, settings.load_spec())
         ir = run_ir(settings, run_id)
         if node_id == EXAMPLE_GEN:
             # As `make pipeline` does before it starts: an unreadable CSV is one clear line.
