@@ -1,5 +1,5 @@
-"""Baseline for the Evaluator's change threshold: the latest blessed model other than the
-candidate.
+"""Baseline for the Evaluator's change threshold: the model blessed last (the champion), other
+than the candidate.
 
 TFX's LatestBlessedModelStrategy returns the candidate itself when the Trainer was served from
 cache (its model was blessed last run). The Evaluator then sees a new baseline input and runs
@@ -25,19 +25,20 @@ class LatestBlessedOtherModelStrategy(ResolverStrategy):
         self, store, input_dict: Dict[str, List[types.Artifact]]
     ) -> Optional[Dict[str, List[types.Artifact]]]:
         candidate_ids = {a.id for a in input_dict.get(CANDIDATE, [])}
-        blessings = {
-            b.get_int_custom_property("current_model_id"): b
-            for b in input_dict.get(BLESSING, [])
-            if b.get_int_custom_property("blessed") == 1
-        }
+        models = {model.id: model for model in input_dict.get(MODEL, [])}
         result: Dict[str, List[types.Artifact]] = {CANDIDATE: [], MODEL: [], BLESSING: []}
         wanted = model_target.trained_target(store, min(candidate_ids)) if candidate_ids else None
-        for model in sorted(input_dict.get(MODEL, []), key=lambda a: a.id, reverse=True):
-            if model.id not in blessings or model.id in candidate_ids:
+        # The latest blessing first, not the latest model: a run whose Trainer came from cache
+        # blesses an older model again (it becomes champion), and the next run must be judged
+        # against it, not against a newer model blessed before it.
+        for blessing in sorted(input_dict.get(BLESSING, []), key=lambda a: a.id, reverse=True):
+            model = models.get(blessing.get_int_custom_property("current_model_id"))
+            if blessing.get_int_custom_property("blessed") != 1 or model is None \
+                    or model.id in candidate_ids:
                 continue
             if model_target.mismatch(model_target.trained_target(store, model.id), wanted):
                 continue  # it predicts another label, task or classes: no baseline for this one
             result[MODEL] = [model]
-            result[BLESSING] = [blessings[model.id]]
+            result[BLESSING] = [blessing]
             break
         return result

@@ -45,8 +45,13 @@ class _Recorder:
         return model
 
 
+_BLESSING_IDS = iter(range(1000, 2000))
+
+
 def _blessing(model, blessed: bool = True) -> standard_artifacts.ModelBlessing:
+    """A blessing as the Evaluator records it; later calls get larger ids, as in the store."""
     blessing = standard_artifacts.ModelBlessing()
+    blessing.id = next(_BLESSING_IDS)
     blessing.set_int_custom_property("current_model_id", model.id)
     blessing.set_int_custom_property("blessed", int(blessed))
     return blessing
@@ -75,6 +80,19 @@ def test_a_blessed_model_of_another_label_is_no_baseline(tmp_path):
                      blessings + [_blessing(candidate), _blessing(newer)]) == [candidate.id]
     # Not blessed: not a baseline, whatever it predicts.
     assert _baseline(store, newer, [island_1, newer], [_blessing(island_1, False)]) == []
+
+
+def test_the_model_blessed_last_is_the_baseline_not_the_newest_model(tmp_path):
+    # A run whose Trainer came from cache blessed an older model again (it became champion):
+    # the next run is judged against it, not against the newer model blessed before it.
+    store = open_store(tmp_path / "metadata.sqlite")
+    recorder = _Recorder(store)
+    older, newer, candidate = (recorder.model(SPECIES) for _ in range(3))
+    blessings = [_blessing(older), _blessing(newer), _blessing(older)]
+    assert _baseline(store, candidate, [older, newer, candidate], blessings) == [older.id]
+    # A later blessing that blessed nothing (the model missed a gate) does not count.
+    blessings.append(_blessing(newer, blessed=False))
+    assert _baseline(store, candidate, [older, newer, candidate], blessings) == [older.id]
 
 
 def test_a_model_whose_trainer_config_names_no_spec_stays_a_baseline(tmp_path):
