@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import stage_names
-from pipeline.config.dataset_spec import DatasetSpec
+from pipeline.config.dataset_spec import GATE_KEYS, DatasetSpec
 from pipeline.config.file_digest import file_sha256
 from pipeline.config.secret_urls import mask_url
 from pipeline.config.settings import REGRESSION_SETTINGS, Settings
@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from pipeline.tracking.registry import RegisteredVersion
 
 _MAX_PARAM = 5000
+# Every task's blessing gates (Settings fields of the same names).
+ALL_GATES = frozenset(key for keys in GATE_KEYS.values() for key in keys)
 
 
 @dataclasses.dataclass
@@ -109,12 +111,20 @@ def _tag_why_not_blessed(client, run_id: str, model, why: str | None,
 
 def settings_params(settings: Settings, spec: DatasetSpec | None = None) -> dict[str, str]:
     """Every setting but the ports (where to serve things, not how the run went), and the Beam
-    args the run was given; a classification run (spec) leaves out the regression settings."""
+    args the run was given; a classification run (spec) leaves out the regression settings.
+    With the spec, a blessing gate is the value the run was judged by (the flag's, the spec's
+    `gates:` or the default: a gate left to the spec read `None`) and the other tasks' gates
+    are left out."""
     params = {}
+    task_gates = GATE_KEYS.get(spec.task, ()) if spec is not None else ()
     for field in dataclasses.fields(Settings):
         if field.name.endswith("_port"):
             continue
         if spec is not None and not spec.is_regression and field.name in REGRESSION_SETTINGS:
+            continue
+        if spec is not None and field.name in ALL_GATES:
+            if field.name in task_gates:
+                params[field.name] = str(settings.gate(spec, field.name).value)
             continue
         value = getattr(settings, field.name)
         params[field.name] = " ".join(value) if isinstance(value, tuple) else str(value)

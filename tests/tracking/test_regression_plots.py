@@ -54,3 +54,20 @@ def test_classification_runs_do_not_log_the_regression_settings():
     fare = Settings(dataset="taxi_fare", regression_loss="huber")
     params = pipeline_runs.settings_params(fare, fare.load_spec())
     assert params["regression_loss"] == "huber" and "max_rmse" in params
+
+
+def test_the_gates_logged_are_those_the_run_was_judged_by():
+    # A gate left to the spec was logged as `None`, and the other tasks' gates beside it.
+    from pipeline.config.settings import Settings
+    from pipeline.tracking import pipeline_runs
+
+    fare = Settings(dataset="taxi_fare", min_improvement_over_mean=0.25)
+    params = pipeline_runs.settings_params(fare, fare.load_spec())
+    assert params["min_improvement_over_mean"] == "0.25"  # the flag's
+    assert params["max_rmse_increase"] == str(fare.gate(fare.load_spec(), "max_rmse_increase").value)
+    assert "min_auc" not in params and "min_accuracy" not in params
+    taxi = Settings(dataset="taxi")
+    params = pipeline_runs.settings_params(taxi, taxi.load_spec())
+    spec_gate = taxi.gate(taxi.load_spec(), "min_auc")
+    assert params["min_auc"] == str(spec_gate.value) != "None"
+    assert "min_accuracy" not in params and "min_improvement_over_mean" not in params
