@@ -17,6 +17,13 @@ For text columns DriftGate also measures the share of values the baseline never 
 (components/score/unseen_values.py), at the column's L-infinity threshold: L-infinity misses a
 column of many rare values replaced by new ones.
 
+The label is compared too, where the compared statistics have it (a training drop always; a
+file to score when it holds the label): a classification label by L-infinity over its classes, a
+regression label by Jensen-Shannon. A change in the class mix between two drops changes what the
+model learns (3% of `Yes` in one drop, 20% in the next: a champion scoring accuracy 0.70 where
+the last one scored 0.89) while no feature need move. TFDV reads L-infinity 0 on integer classes
+(numeric statistics): DriftGate measures their class mix itself (components/score/class_shares.py).
+
 DistributionValidator records every measurement (drift_skew_info) and an anomaly per column over
 its threshold; DriftGate turns that into one line per drifted column, `drift: fare
 Jensen-Shannon 0.31 > 0.10`, a warning, or a stop when the spec marks the column critical. A
@@ -37,11 +44,14 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.contract.data_errors import DataValidationError
+from components.contract.data_errors import DataValidationError, kept_folder
 from components.contract.gates import REPORT_FILE, DataValidationReport
+from components.score.class_shares import class_l_infinity, is_numeric
+from components.score.row_count import change_text
 from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY, set_comparator
 from components.score.unseen_values import UNSEEN, unseen_share
-from pipeline.config.dataset_spec import DRIFT_MIN_ROWS, FEATURE, DatasetSpec
+from pipeline.config.dataset_spec import (CLASSIFICATION_TASKS, DRIFT_MIN_ROWS, FEATURE,
+                                          DatasetSpec)
 
 # A column over its threshold is drift only when it is also over NOISE_FACTOR times what the
 # baseline's own train and eval splits (a hash partition of one data set) read apart, scaled up
@@ -70,14 +80,21 @@ def comparator_for(schema_type: int) -> str:
     return L_INFINITY if schema_type == schema_pb2.BYTES else JENSEN_SHANNON
 
 
+def label_comparator(spec: DatasetSpec) -> str:
+    """L-infinity over a classification label's classes (their shares, whatever their type:
+    integer classes are measured by class_shares.py), Jensen-Shannon for a regression label."""
+    return L_INFINITY if spec.task in CLASSIFICATION_TASKS else JENSEN_SHANNON
+
+
 def checked_columns(spec: DatasetSpec, schema: schema_pb2.Schema,
                     present: Optional[List[str]] = None) -> "dict[str, str]":
-    """{column: comparator} for the model's feature columns in the schema (and in `present`,
-    the file's header, when given); not a time (a year, a timestamp: `time: true` in the spec),
-    which new data moves by design."""
+    """{column: comparator} for the model's feature columns and its label in the schema (and
+    in `present`, the file's header, when given: a file to score may lack the label); not a
+    time (a year, a timestamp: `time: true` in the spec), which new data moves by design."""
     types = {f.name: f.type for f in schema.feature}
-    return {f.name: comparator_for(types[f.name]) for f in spec.features
-            if f.role == FEATURE and not f.time and f.name in types
+    return {f.name: (label_comparator(spec) if f.name == spec.label
+                     else comparator_for(types[f.name])) for f in spec.features
+            if (f.role == FEATURE or f.name == spec.label) and not f.time and f.name in types
             and (present is None or f.name in present)}
 
 
@@ -130,27 +147,43 @@ def row_count_anomalies(anomalies_uri: str, split_pairs: List[str], rows: "dict[
     description ("The ratio of num examples in the current dataset versus the previous span
     is 0.25 (up to six significant digits), which is below the threshold 0.5.") names neither
     the counts nor the setting; its threshold is read from it (1 - change or 1 + change)."""
+    return [line for line, _ in _row_count_findings(anomalies_uri, split_pairs, rows,
+                                                    baseline_rows)]
+
+
+def _row_count_findings(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
+                        baseline_rows: "dict[str, int]") -> "list[tuple[str, Optional[float]]]":
+    """(line, the allowed change as a fraction or None) per row count out of bounds."""
     kinds = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
              anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
-    lines = []
+    found = []
     for pair in split_pairs:
         for reason in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason:
             if reason.type in kinds:
-                lines.append(_row_count_line(pair, reason.description, rows, baseline_rows))
-    return lines
+                allowed = _allowed_change(reason.description)
+                found.append((_row_count_line(pair, reason.description, rows, baseline_rows,
+                                              allowed), allowed))
+    return found
+
+
+def _allowed_change(description: str) -> Optional[float]:
+    """The allowed change in rows (a fraction) read from TFDV's description, whose threshold
+    is 1 - change (below) or 1 + change (above); None when it names none."""
+    threshold = re.search(r"threshold (\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", description)
+    return round(abs(1 - float(threshold.group(1))), 6) if threshold else None
 
 
 def _row_count_line(pair: str, description: str, rows: "dict[str, int]",
-                    baseline_rows: "dict[str, int]") -> str:
+                    baseline_rows: "dict[str, int]", allowed: Optional[float] = None) -> str:
     now, before = _pair_rows(pair, rows, baseline_rows)
     if not before:
         return description
     splits = _pair_splits(pair, rows, baseline_rows)
     where = f"{splits[0]} " if splits else ""
-    threshold = re.search(r"threshold (\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", description)
-    allowed = (f"allowed ±{abs(1 - float(threshold.group(1))):.0%}: " if threshold else "")
-    return (f"{where}{now:,} rows against {before:,} in the last run ({now / before - 1:+.0%}; "
-            f"{allowed}drift.row_count_change in spec.yaml)")
+    bound = f"allowed ±{allowed:.0%}: " if allowed is not None else ""
+    return (f"{where}{now:,} rows against {before:,} in the last run "
+            f"({change_text(now / before - 1, allowed)}; {bound}drift.row_count_change in "
+            "spec.yaml)")
 
 
 def read_anomalies(anomalies_uri: str, split_pair: str) -> anomalies_pb2.Anomalies:
@@ -161,15 +194,17 @@ def read_anomalies(anomalies_uri: str, split_pair: str) -> anomalies_pb2.Anomali
 
 def drift_line(m: dict, critical: bool = False) -> str:
     """`drift: fare Jensen–Shannon 0.31 > 0.10`, `(critical)` after it; with more digits where
-    two would print the value equal to the threshold (`0.1004 > 0.1000`)."""
+    two would print the value equal to the threshold (`0.1004 > 0.1000`). The label is named
+    so: `drift: default (label) L-infinity 0.17 > 0.10`."""
     value, threshold = m["value"], m["threshold"]
+    column = f"{m['column']} (label)" if m.get("label") else m["column"]
     if m["comparator"] == UNSEEN:  # `drift: city 87% of values not in the baseline (> 10%)`
-        return (f"drift: {m['column']} {value:.0%} of values not in the baseline (> "
+        return (f"drift: {column} {value:.0%} of values not in the baseline (> "
                 f"{threshold:.0%})" + (" (critical)" if critical else ""))
     digits = 2
     while digits < 6 and round(value, digits) <= round(threshold, digits):
         digits += 1
-    return (f"drift: {m['column']} {COMPARATOR_NAMES[m['comparator']]} {value:.{digits}f} > "
+    return (f"drift: {column} {COMPARATOR_NAMES[m['comparator']]} {value:.{digits}f} > "
             f"{threshold:.{digits}f}" + (" (critical)" if critical else ""))
 
 
@@ -241,6 +276,28 @@ def unseen_measurements(found: "list[dict]", statistics, baseline_statistics) ->
     return result
 
 
+def class_measurements(found: "list[dict]", statistics, baseline_statistics) -> "list[dict]":
+    """`found` with each L-infinity measurement of a column whose statistics are numeric (a
+    classification label of integer classes: TFDV reads 0 there) measured from its class mix
+    instead (class_shares.py); None where the statistics cannot tell."""
+    if statistics is None or baseline_statistics is None:
+        return found
+    result = []
+    for m in found:
+        if m["comparator"] == L_INFINITY and m["value"] is not None:
+            splits = _pair_splits(
+                m["split"], artifact_utils.decode_split_names(statistics.split_names),
+                artifact_utils.decode_split_names(baseline_statistics.split_names))
+            compared = _statistics_if_any(statistics, splits[0]) if splits else None
+            known = _statistics_if_any(baseline_statistics, splits[1]) if splits else None
+            if compared is not None and known is not None and is_numeric(compared, m["column"]):
+                value = class_l_infinity(known, compared, m["column"])
+                m = dict(m, value=value, drifted=value is not None and value > m["threshold"],
+                         measured="class shares")
+        result.append(m)
+    return result
+
+
 def _pair_rows(pair: str, rows: "dict[str, int]", baseline_rows: "dict[str, int]"
                ) -> "tuple[int, int]":
     """(rows compared, baseline rows compared) of a split pair `<split>_<baseline split>`."""
@@ -266,7 +323,14 @@ def within_noise(found: "list[dict]", baseline_statistics, rows: int
         return {}
     over = [m for m in found if m["drifted"]]
     measured = {}
-    tfdv_asked = {m["column"]: m["comparator"] for m in over if m["comparator"] != UNSEEN}
+    # Integer classes: TFDV's L-infinity reads 0 on them, their class mix is read instead.
+    classes = {m["column"] for m in over if m.get("measured") == "class shares"}
+    for column in classes:
+        value = class_l_infinity(train, held, column)
+        if value is not None:
+            measured[column, L_INFINITY] = value
+    tfdv_asked = {m["column"]: m["comparator"] for m in over
+                  if m["comparator"] != UNSEEN and m["column"] not in classes}
     if tfdv_asked:
         from components.score.split_divergence import divergences
 
@@ -303,17 +367,22 @@ def not_judged_line(rows: int, baseline_rows: int, min_rows: int = DRIFT_MIN_ROW
 
 def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],
                  statistics=None, baseline_statistics=None, compare_rows: bool = False,
-                 min_rows: int = DRIFT_MIN_ROWS) -> dict:
-    """What DriftGate records: the measurements, the drifted columns' lines, the row count
-    (and the baseline's, when compare_rows: two drops of the same data set). A comparison
-    with fewer than min_rows rows on either side is not judged: `judged` false, no column
-    drifted, `not_judged` the line saying so (the measurements are kept)."""
+                 min_rows: int = DRIFT_MIN_ROWS, label: str = "") -> dict:
+    """What DriftGate records: the measurements, the drifted columns' lines, the row count of
+    the compared split (and the baseline's split, when compare_rows: two drops of the same data
+    set; the count TFDV bounds by drift.row_count_change). A comparison with fewer than
+    min_rows rows on either side is not judged: `judged` false, no column drifted,
+    `not_judged` the line saying so (the measurements are kept). `label`: the label's column,
+    named as such in its lines."""
     pairs = artifact_utils.decode_split_names(anomalies.split_names) \
         if anomalies.split_names else []
     # Without a baseline DistributionValidator compares nothing and sets no split pairs.
     compared = bool(pairs) and baseline_statistics is not None
     found = measurements(anomalies.uri, pairs) if compared else []
+    found = class_measurements(found, statistics, baseline_statistics) if compared else []
     found += unseen_measurements(found, statistics, baseline_statistics) if compared else []
+    if label:
+        found = [dict(m, label=True) if m["column"] == label else m for m in found]
     rows, baseline_rows = _row_count(statistics), _row_count(baseline_statistics)
     # The smallest side of any pair: the file (or drop) compared, or the baseline's split.
     sides = [_pair_rows(pair, rows, baseline_rows) for pair in pairs] if compared else []
@@ -326,6 +395,12 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
                  if m["drifted"] and (m["column"], m["comparator"]) in noise else m
                  for m in found]
     drifted = [m for m in found if m["drifted"]] if judged else []
+    # The rows of the compared split (and of the baseline's split it is compared with): what
+    # TFDV's row-count bound checks, so the summary and MLflow show the same counts as its line.
+    now, before = (sides[0] if sides else (sum(rows.values()), sum(baseline_rows.values())))
+    splits = _pair_splits(pairs[0], rows, baseline_rows) if sides else None
+    row_findings = (_row_count_findings(anomalies.uri, pairs, rows, baseline_rows)
+                    if compared else [])
     return {
         "compared": compared,
         "judged": judged,
@@ -336,10 +411,14 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
         "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
             m, m["column"] in critical)) for m in drifted],
         "within_noise": sorted({column for column, _ in noise}),
-        "row_count_anomalies": (row_count_anomalies(anomalies.uri, pairs, rows, baseline_rows)
-                                if compared else []),
-        "rows": sum(rows.values()),
-        "baseline_rows": sum(baseline_rows.values()) if compared and compare_rows else None,
+        "row_count_anomalies": [line for line, _ in row_findings],
+        # Out of drift.row_count_change's bounds, allowed: that bound (a fraction).
+        "row_count_out_of_bounds": bool(row_findings) if compared and compare_rows else None,
+        "row_count_allowed": next((a for _, a in row_findings if a is not None), None),
+        "rows": now,
+        "baseline_rows": before if compared and compare_rows else None,
+        "rows_split": splits[0] if splits else None,
+        "total_rows": sum(rows.values()),
     }
 
 
@@ -352,14 +431,17 @@ def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
     baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     compare_rows: Parameter[int] = 0,
     code_fingerprint: Parameter[str] = "",
+    label: Parameter[str] = "",
 ) -> None:
     """Records DistributionValidator's measurements; fails the run when a column the spec marks
     critical drifted past its threshold, and only warns about the others; judges nothing on too
     few rows (DRIFT_MIN_ROWS). compare_rows: also record the baseline's row count (a training
-    drop against the last one)."""
+    drop against the last one). label: the label's column, named so in its lines. A run it
+    stops keeps its report beside the output folder TFX removes then: the summary and MLflow
+    read it from there (pipeline/mlmd/unpublished_outputs.py)."""
     critical = json.loads(critical_columns)
     result = drift_report(anomalies, critical, statistics, baseline_statistics,
-                          bool(compare_rows))
+                          bool(compare_rows), label=label)
     with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
         json.dump(result, f, indent=2)
     report.set_int_custom_property("compared", int(result["compared"]))
@@ -374,8 +456,28 @@ def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
         logging.warning("%s", m["line"])
     for line in result["row_count_anomalies"]:
         logging.warning("drift: row count: %s", line)
-    stops = [m["line"] for m in result["drifted"] if m["critical"]]
-    if stops:
-        raise DataValidationError(
-            f"{len(stops)} critical column{'s' if len(stops) > 1 else ''} drifted past the "
+    message = stop_message(result)
+    if message:
+        # TFX removes a failed execution's output folders: the report is kept beside it, for
+        # the run's summary line and its MLflow run (pipeline/mlmd/unpublished_outputs.py).
+        kept = kept_folder(report.uri)
+        os.makedirs(kept, exist_ok=True)
+        with open(os.path.join(kept, REPORT_FILE), "w") as f:
+            json.dump(result, f, indent=2)
+        raise DataValidationError(message)
+
+
+def stop_message(report: dict) -> str:
+    """The error of a run the gate stops ('' when it does not): the critical columns' lines,
+    then the other drifted columns' and an out-of-bounds row count's, as the warnings they are
+    (a run stopped on one column said nothing of the others)."""
+    stops = [m["line"] for m in report["drifted"] if m["critical"]]
+    if not stops:
+        return ""
+    warnings = [m["line"] for m in report["drifted"] if not m["critical"]]
+    warnings += [f"drift: row count: {line}" for line in report["row_count_anomalies"]]
+    text = (f"{len(stops)} critical column{'s' if len(stops) > 1 else ''} drifted past the "
             "spec's threshold:\n  " + "\n  ".join(stops))
+    if warnings:
+        text += "\nalso drifted (warnings, not critical):\n  " + "\n  ".join(warnings)
+    return text

@@ -11,7 +11,10 @@ of 20 cuts differed by 0.03 to 0.18 (median 0.13): 1 cut in 20 drafted the defau
 the 0.13 that the pipeline's training split read against the whole file. A column whose halves
 already differ by more than a third of the default threshold gets its own threshold, three times
 that difference; the rest keep the defaults (`make init` writes only those: it measures nothing).
-Critical columns are left to the reviewer.
+Critical columns are left to the reviewer. The label is measured too, as drift compares it
+(drift.checked_columns): a classification label's classes by L-infinity, read as text so that
+TFDV counts integer classes as values (its L-infinity reads 0 on numbers), a regression label by
+Jensen-Shannon.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from components.ingest import csv_format
 from components.score.split_divergence import JENSEN_SHANNON, L_INFINITY, divergences
-from pipeline.config.dataset_spec import CATEGORICAL, DRIFT_DEFAULTS, FEATURE, DatasetSpec
+from pipeline.config.dataset_spec import (CATEGORICAL, CLASSIFICATION_TASKS, DRIFT_DEFAULTS,
+                                          FEATURE, DatasetSpec)
 
 NOISE_FACTOR = 3
 MAX_ROWS = 200_000  # rows read for the measurement (a sample of a larger file)
@@ -38,13 +42,17 @@ def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS,
     `splits` seeded cuts)}."""
     import tensorflow_data_validation as tfdv
 
-    # Not a time (`time: true`): drift does not compare it (drift.checked_columns).
-    columns = [f for f in spec.features if f.role == FEATURE and not f.time]
+    # Not a time (`time: true`): drift does not compare it; the label it does
+    # (drift.checked_columns).
+    columns = [f for f in spec.features
+               if (f.role == FEATURE or f.name == spec.label) and not f.time]
+    text = {f.name for f in columns if f.type == CATEGORICAL or (
+        f.name == spec.label and spec.task in CLASSIFICATION_TASKS)}
     frame = csv_format.read_frame(spec.csv_path, spec.missing_values,
                                   usecols=[f.name for f in columns], nrows=max_rows, dtype=str,
                                   keep_default_na=False).fillna("")  # a marker: as empty
     for f in columns:  # TFDV's types as the ingestion gives them: numbers or text
-        if f.type != CATEGORICAL:
+        if f.name not in text:
             frame[f.name] = frame[f.name].replace("", np.nan).astype("float64")
         else:
             frame[f.name] = frame[f.name].replace("", None)
@@ -54,8 +62,7 @@ def measure_noise(spec: DatasetSpec, max_rows: int = MAX_ROWS,
         halves = np.array_split(rng.permutation(len(frame)), 2)
         pairs.append([tfdv.generate_statistics_from_dataframe(frame.iloc[np.sort(part)])
                       for part in halves])
-    comparators = {f.name: L_INFINITY if f.type == CATEGORICAL else JENSEN_SHANNON
-                   for f in columns}
+    comparators = {f.name: L_INFINITY if f.name in text else JENSEN_SHANNON for f in columns}
     noise: dict[str, tuple[str, float]] = {}
     for first, second in pairs:
         for name, value in divergences(first, second, comparators).items():
@@ -82,7 +89,7 @@ def block_lines(noise: dict[str, tuple[str, float]], source: str = "") -> list[s
         "divergence of the histograms",
         f"  row_count_change: {DRIFT_DEFAULTS['row_count_change']}  # training drops: the row "
         "count may change by this fraction",
-        "  critical: []  # columns whose drift stops the run, e.g. [fare]",
+        "  critical: []  # columns (the label too) whose drift stops the run, e.g. [fare]",
     ]
     if columns:
         lines.append(f"  columns:  # sampling noise{measured} alone reaches a third of the default")

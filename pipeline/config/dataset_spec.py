@@ -395,7 +395,8 @@ def _drift_number(path: Path, key: str, value: Any) -> float:
 
 
 def _parse_drift(path: Path, raw: Any, features: tuple[Feature, ...], label: str) -> Drift:
-    """The optional `drift:` block: thresholds from 0 to 1, columns the model reads."""
+    """The optional `drift:` block: thresholds from 0 to 1, columns the model reads and its
+    label."""
     if raw is None:
         return Drift()
     if not isinstance(raw, Mapping):
@@ -405,12 +406,14 @@ def _parse_drift(path: Path, raw: Any, features: tuple[Feature, ...], label: str
     if unknown:
         raise _fail(path, f"drift: unknown key(s) {unknown} (allowed: "
                           f"{', '.join([*DRIFT_DEFAULTS, 'critical', 'columns'])})")
-    checked = [f.name for f in features if f.role == FEATURE]
+    # The label too: a change in its class mix (or its distribution) between training drops
+    # is drift (components/score/drift.py, checked_columns).
+    checked = [f.name for f in features if f.role == FEATURE or f.name == label]
 
     def column(name: Any, where: str) -> str:
         if name not in checked:
-            raise _fail(path, f"drift.{where}: {name!r} is not a feature column (drift is "
-                              f"checked on {', '.join(checked)})")
+            raise _fail(path, f"drift.{where}: {name!r} is not a feature column or the label "
+                              f"(drift is checked on {', '.join(checked)})")
         return str(name)
 
     values: dict[str, Any] = {k: _drift_number(path, k, raw[k]) for k in DRIFT_DEFAULTS

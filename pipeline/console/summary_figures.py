@@ -271,15 +271,21 @@ def _pusher(node):
 
 
 def drift_report(node) -> dict | None:
-    """DriftGate's report (components/score/drift.py), None when it wrote none."""
+    """DriftGate's report (components/score/drift.py), None when it wrote none. A gate that
+    stopped the run wrote it all the same, into the output folder ML Metadata does not record
+    for a failed execution (pipeline/mlmd/unpublished_outputs.py): read from there."""
     from components.contract.gates import REPORT_FILE
 
-    uri = node.output_uri("report")
+    uri = node.written_uri("report") if hasattr(node, "written_uri") else \
+        node.output_uri("report")
     path = os.path.join(uri, REPORT_FILE) if uri else ""
     if not path or not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError:  # cut short by a stop from beside it
+        return None
 
 
 def drift_lines(report: dict) -> list[str]:
@@ -293,9 +299,11 @@ def drift_lines(report: dict) -> list[str]:
 def drift_metrics(report: dict | None) -> dict[str, float]:
     """For MLflow: drift/<column>, the measured divergence (the larger over split pairs), and
     for a text column drift/<column>/unseen, the share of its values not in the baseline;
-    drift/drifted_columns; drift/row_count_change (a fraction) against the last drop;
-    drift/judged 0 with drift/min_rows and no drift/<column> when there were too few rows to
-    judge (components/score/drift.py)."""
+    drift/drifted_columns; against the last drop drift/row_count_change (a fraction, of the
+    compared split's rows: the count drift.row_count_change bounds) and
+    drift/row_count_out_of_bounds (1 when outside that bound); drift/judged 0 with
+    drift/min_rows and no drift/<column> when there were too few rows to judge
+    (components/score/drift.py)."""
     if not report or not report.get("compared"):
         return {}
     judged = report.get("judged", True)  # a report written before the minimum was judged
@@ -309,6 +317,8 @@ def drift_metrics(report: dict | None) -> dict[str, float]:
     metrics["drift/drifted_columns"] = float(len({m["column"] for m in report["drifted"]}))
     if report.get("baseline_rows"):
         metrics["drift/row_count_change"] = report["rows"] / report["baseline_rows"] - 1
+    if report.get("row_count_out_of_bounds") is not None:
+        metrics["drift/row_count_out_of_bounds"] = float(report["row_count_out_of_bounds"])
     return metrics
 
 
@@ -316,14 +326,33 @@ def _drift_gate(node):
     report = drift_report(node)
     if report is None:
         return "stopped the run" if node.state == "failed" else ""
+    figure = _drift_figure(report)
+    # A gate that stopped the run: its figures all the same (a critical column drifted).
+    return f"stopped the run: {figure}" if node.state == "failed" else figure
+
+
+def _row_change(report: dict) -> str:
+    """`; rows 2,796 -> 1,390 in train (-50.3%, out of bounds: allowed ±50%)`: the compared
+    split's rows, as TFDV's row-count bound counts them (drift.py); '' without a baseline's."""
+    from components.score.row_count import change_text
+
+    before, rows = report.get("baseline_rows"), report["rows"]
+    if not before:
+        return ""
+    allowed = report.get("row_count_allowed")
+    where = f" in {report['rows_split']}" if report.get("rows_split") else ""
+    bounds = ""
+    if report.get("row_count_out_of_bounds"):
+        bounds = ", out of bounds" + (f": allowed ±{allowed:.0%}" if allowed is not None else "")
+    return (f"; rows {before:,} -> {rows:,}{where} "
+            f"({change_text(rows / before - 1, allowed)}{bounds})")
+
+
+def _drift_figure(report: dict) -> str:
     if not report["compared"]:
         return "no baseline to compare with (first run, or the same data as the last one)"
     columns = len({m["column"] for m in report["measurements"]})
-    rows = report["rows"]
-    change = ""
-    if report.get("baseline_rows"):
-        change = (f"; rows {report['baseline_rows']:,} -> {rows:,} "
-                  f"({(rows - report['baseline_rows']) / report['baseline_rows']:+.0%})")
+    change = _row_change(report)
     if report.get("not_judged"):
         return report["not_judged"].removeprefix("drift: ") + change
     drifted = report["drifted"]
@@ -336,8 +365,8 @@ def _drift_gate(node):
     if not drifted:
         return f"no drift in {columns} columns{within}{unseen}{change}"
     # A column may drift by two measurements (a text column's L-infinity and unseen values).
-    named = list(dict.fromkeys(f"{m['column']}{' (critical)' if m['critical'] else ''}"
-                               for m in drifted))
+    named = list(dict.fromkeys(f"{m['column']}{' (label)' if m.get('label') else ''}"
+                               f"{' (critical)' if m['critical'] else ''}" for m in drifted))
     return (f"{len(named)} of {columns} columns drifted: {', '.join(named)}{within}{unseen}"
             f"{change}")
 

@@ -391,7 +391,7 @@ def _drop_drift(settings: Settings, spec: DatasetSpec, statistics_gen) -> list:
     gate = drift.DriftGate(
         anomalies=validator.outputs["anomalies"], statistics=statistics,
         baseline_statistics=baseline, critical_columns=json.dumps(list(spec.drift.critical)),
-        compare_rows=1, code_fingerprint=stage_fingerprint(DRIFT_GATE),
+        compare_rows=1, code_fingerprint=stage_fingerprint(DRIFT_GATE), label=spec.label,
     ).with_id(DRIFT_GATE)
     return [resolver, validator, gate]
 
@@ -509,7 +509,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     drift_gate = drift.DriftGate(
         anomalies=drift_validator.outputs["anomalies"], statistics=statistics,
         baseline_statistics=baseline, critical_columns=json.dumps(list(spec.drift.critical)),
-        code_fingerprint=stage_fingerprint(DRIFT_GATE),
+        code_fingerprint=stage_fingerprint(DRIFT_GATE), label=spec.label,
     ).with_id(DRIFT_GATE)
 
     key, column = output_key(spec.task), output_column(spec.task)

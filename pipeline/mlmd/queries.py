@@ -10,6 +10,8 @@ from typing import Any, Iterator
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.mlmd import unpublished_outputs
+
 Execution = metadata_store_pb2.Execution
 COMPLETE, CACHED, FAILED = Execution.COMPLETE, Execution.CACHED, Execution.FAILED
 # Resolver nodes record what they resolved as INTERNAL_OUTPUT events.
@@ -40,11 +42,18 @@ class NodeExecution:
     state: str
     execution: Execution
     outputs: dict[str, list[metadata_store_pb2.Artifact]]
+    # A failed execution publishes no outputs, yet may have written some (a gate's report
+    # before it stopped the run): {output key: folder} (unpublished_outputs.py).
+    unpublished: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def output_uri(self, key: str) -> str | None:
         """The uri of the stage's first output artifact under `key`."""
         artifacts = self.outputs.get(key)
         return artifacts[0].uri if artifacts else None
+
+    def written_uri(self, key: str) -> str | None:
+        """output_uri, or for a failed execution the folder it wrote that output into."""
+        return self.output_uri(key) or self.unpublished.get(key)
 
     def output_property(self, key: str, prop: str) -> Any:
         """A custom property of the stage's first output artifact under `key` (None if unset)."""
@@ -97,6 +106,7 @@ def node_execution(store, pipeline_name: str, node_id: str,
         state=STATE_NAMES.get(execution.last_known_state, "unknown"),
         execution=execution,
         outputs=output_artifacts(store, execution.id),
+        unpublished=unpublished_outputs.output_folders(store, execution, node_id),
     )
 
 
@@ -122,10 +132,13 @@ def run_executions(store, pipeline_name: str, run_id: str) -> list[NodeExecution
     for execution in sorted(store.get_executions_by_context(run_ctx.id), key=lambda e: e.id):
         node_ids = [c.name.split(".", 1)[1] for c in store.get_contexts_by_execution(execution.id)
                     if c.type == "node" and c.name.startswith(pipeline_name + ".")]
+        node_id = node_ids[0] if node_ids else "?"
         result.append(NodeExecution(
-            node_id=node_ids[0] if node_ids else "?",
+            node_id=node_id,
             state=STATE_NAMES.get(execution.last_known_state, "unknown"),
             execution=execution,
             outputs=output_artifacts(store, execution.id),
+            unpublished=(unpublished_outputs.output_folders(store, execution, node_id)
+                         if node_ids else {}),
         ))
     return result

@@ -383,9 +383,35 @@ def _pusher(node, spec, properties, result, folder):
 
 
 def _drift_gate(node, spec, properties, result, folder):
-    """Drift against the baseline (components/score/drift.py): a metric per column."""
-    metrics = summary_figures.drift_metrics(summary_figures.drift_report(node))
+    """Drift against the baseline (components/score/drift.py): a metric per column. A gate
+    that stopped the run published no report artifact (which _common_outputs logs), but wrote
+    its report before it stopped: that file is logged instead."""
+    report = summary_figures.drift_report(node)
+    metrics = summary_figures.drift_metrics(report)
     result.metrics.update(metrics)  # run_logging.log makes the column names safe keys
+    if folder is not None and report is not None and not node.output_uri("report"):
+        from components.contract.gates import REPORT_FILE
+
+        result.files.append((Path(node.written_uri("report")) / REPORT_FILE, "report"))
+
+
+# What a failed execution still gives its run, from the outputs it wrote before it failed
+# (pipeline/mlmd/unpublished_outputs.py): the DriftGate's figures when it stopped the run.
+_FAILED_STAGES: dict[str, Callable] = {
+    stage_names.DRIFT_GATE: _drift_gate,
+}
+
+
+def failed_record(node: NodeExecution, spec: DatasetSpec, folder: Path | None) -> StageRecord:
+    """What a failed stage's run gets besides its error: its parameters, and the figures of a
+    stage in _FAILED_STAGES (empty for the others)."""
+    result = StageRecord()
+    extra = _FAILED_STAGES.get(node.node_id)
+    if extra is not None and node.unpublished:
+        properties = exec_properties(node)
+        result.params = scalar_params(properties)
+        extra(node, spec, properties, result, folder)
+    return result
 
 
 _STAGES: dict[str, Callable] = {

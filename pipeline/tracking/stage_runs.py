@@ -103,6 +103,11 @@ def log_stage(client, store, experiment: str, parent: str, node: queries.NodeExe
             folder.mkdir(parents=True, exist_ok=True)
             # A cached stage's files are in the run that made them; it gets a link instead.
             record = stage_records.record(node, spec, folder if ran else None)
+        elif execution.last_known_state == queries.FAILED:
+            # A gate that stopped the run wrote its figures before (the DriftGate's report).
+            folder = workdir / node.node_id
+            folder.mkdir(parents=True, exist_ok=True)
+            record = stage_records.failed_record(node, spec, folder)
         if execution.last_known_state == queries.CACHED:
             producer = lineage.producer(store, node)
             if producer is not None:

@@ -117,7 +117,8 @@ def test_drift_compares_text_columns_by_l_infinity_and_numbers_by_quantile_js(sp
     assert columns == {"island": "l_infinity", "bill_length_mm": "jensen_shannon",
                        "bill_depth_mm": "jensen_shannon", "flipper_length_mm": "jensen_shannon",
                        "body_mass_g": "jensen_shannon", "sex": "l_infinity",
-                       "year": "jensen_shannon"}  # an integer code: its statistics are numeric
+                       "year": "jensen_shannon",  # an integer code: its statistics are numeric
+                       "species": "l_infinity"}  # the label: its class mix
     # A time (`time: true`: a year, a timestamp) moves with every new drop: not compared.
     timed = dataclasses.replace(spec, features=tuple(
         dataclasses.replace(f, type="int", time=True) if f.name == "year" else f
@@ -134,13 +135,15 @@ def test_drift_compares_text_columns_by_l_infinity_and_numbers_by_quantile_js(sp
     bounds = config.default_slice_config.num_examples_comparator
     assert (bounds.min_fraction_threshold, bounds.max_fraction_threshold) == (0.5, 1.5)
     assert spec.drift.critical == ("island",)
-    assert "species" not in columns  # the label is not a drift column
+    # The label is compared where the file has it (a training drop always does).
+    header = [name for name in spec.column_names if name != "species"]
+    assert "species" not in drift.checked_columns(spec, _schema(spec), header)
 
 
 @pytest.mark.parametrize("block, message", [
     ({"jensen_shannon": 1.5}, "drift.jensen_shannon must be a number from 0 to 1"),
-    ({"critical": ["species"]}, "'species' is not a feature column"),
-    ({"columns": {"colour": 0.2}}, "'colour' is not a feature column"),
+    ({"critical": ["tips"]}, "'tips' is not a feature column or the label"),
+    ({"columns": {"colour": 0.2}}, "'colour' is not a feature column or the label"),
     ({"threshold": 0.1}, "drift: unknown key(s) ['threshold']"),
 ])
 def test_a_bad_drift_block_is_refused_naming_the_field(tmp_path, block, message):
