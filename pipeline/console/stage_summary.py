@@ -79,6 +79,18 @@ class StageReporter(logging.Handler):
         self.write(stage_line(node_id, state, seconds, text))
         return node
 
+    def report_failed(self, node_id: str, seconds: float) -> None:
+        """A check that failed: FAILED, with the gate's figure when it is a gate that stops the
+        run on purpose (the DriftGate's drifted columns; its report is kept for this, see
+        pipeline/mlmd/unpublished_outputs.py). Another stage's figure would read its missing
+        outputs as zeros."""
+        text = ""
+        if node_id in summary_figures.STOPPING_GATES:
+            with queries.open_store_context(self.metadata_path) as store:
+                node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
+            text = summary_figures.figure(node) if node else ""
+        self.write(stage_line(node_id, "FAILED", seconds, text))
+
     def close(self) -> None:
         self._stop_ticker()
         super().close()

@@ -412,6 +412,10 @@ def _writer(node):
     return f"{rows:,} rows scored" if rows is not None else ""
 
 
+# Gates whose figure says why they stopped a run (the FAILED line shows it).
+STOPPING_GATES = frozenset({stage_names.ANOMALIES_GATE, stage_names.EXPECTATIONS_GATE,
+                            stage_names.DRIFT_GATE})
+
 _FIGURES = {
     stage_names.EXAMPLE_GEN: _example_gen,
     stage_names.STATISTICS_GEN: _statistics,

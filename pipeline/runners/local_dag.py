@@ -23,7 +23,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
 
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
     with captured_output(settings.log_path) as terminal:
-        from pipeline.console.stage_summary import StageReporter, stage_line
+        from pipeline.console.stage_summary import StageReporter
         from pipeline.mlmd import lock_retry
         from pipeline.runners import check_branch
         from pipeline.runners.beam_in_process import levers_for_beam
@@ -44,8 +44,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
 
         branch = check_branch.Branch(
             ended=check_ended,
-            failed=lambda node_id, seconds: reporter.write(stage_line(node_id, "FAILED",
-                                                                      seconds)),
+            failed=reporter.report_failed,
             stopped=functools.partial(_stage_stopped, reporter, settings,
                                       pipeline.pipeline_info.pipeline_name, run_id))
         try:

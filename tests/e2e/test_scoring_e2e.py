@@ -167,6 +167,10 @@ def test_a_drifted_file_stops_when_the_spec_marks_the_column_critical(trained, t
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "drift: bill_length_mm Jensen–Shannon" in done.stderr
     assert "(critical)" in done.stderr
+    # The FAILED line says what stopped it (it had no figure).
+    gate = [line for line in done.stdout.splitlines() if line.strip().startswith("DriftGate")]
+    assert gate and "FAILED" in gate[0] and "stopped the run: " in gate[0] \
+        and "bill_length_mm (critical)" in gate[0], done.stdout[-3000:]
     assert _scores(trained) == before  # nothing written
     # The stopped gate's figures on the failed MLflow run (they were read from its published
     # output, which a failed execution has none of).
