@@ -86,8 +86,9 @@ def _observed(result: CheckResult) -> str:
     if result.small_batch_stray:
         considered = r.get("element_count", 0) - (r.get("missing_count") or 0)
         # "1 of 1 values out of range", not "100.0%": the count is what a small file shows.
-        return (f"1 of {considered:,} {what.removeprefix('of ')}{allowed[:-1]}; one value is a "
-                f"warning in a file too small to hold that share){example_text}")
+        return (f"1 of {considered:,} {what.removeprefix('of ')} (the suite allows "
+                f"{_percent(100 * (1 - check.mostly))}; one value is a warning in a file too "
+                f"small to hold that share){example_text}")
     share = _percent(r.get("unexpected_percent") or 0.0)
     if check.type == "expect_column_values_to_not_be_null":
         return f"{share} {what}{allowed}"

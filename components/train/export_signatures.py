@@ -13,13 +13,12 @@
 
 A signature input must be a valid TensorFlow op name, so a column called `mean radius` or
 `température` is a serving_raw input under its TF name (pipeline/config/dataset_spec.py), and a
-column called `self` under another (serving_raw_inputs). The export carries the map from column
+column called `self` under another (DatasetSpec.serving_inputs). The export carries the map from column
 names to input names in assets.extra/ (next to TF Serving's warm-up file), and the MLflow pyfunc
 reads it: MLflow clients send the CSV's column names.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -38,24 +37,6 @@ PREDICTION = "prediction"  # regression: the predicted label, in its own units
 TRAINING_LABEL_MEAN = "training_label_mean"
 # assets.extra/<this>: {"signature": SERVING_RAW, "inputs": {column name: signature input name}}
 SERVING_RAW_COLUMNS_FILE = "serving_raw_columns.json"
-
-
-# Input names a signature cannot have: saving binds each input as a keyword argument of a
-# method (Function._get_concrete_function_garbage_collected(self, *args, **kwargs)), and calling
-# the loaded signature does too (ConcreteFunction.__call__(self, ...)), so an input named `self`
-# stopped the Trainer with "got multiple values for argument 'self'" (Ecdat's Hmda has a column
-# `self`). Every other plain name was tried and saves and serves: args, kwargs, inputs,
-# training, mask, name, Python keywords (class, lambda, ...).
-_UNBINDABLE_INPUTS = frozenset({"self"})
-
-
-def serving_raw_inputs(spec: DatasetSpec) -> dict[str, str]:
-    """Model feature column -> its serving_raw input name: the spec's (the column's TF name),
-    except a name a signature cannot have (_UNBINDABLE_INPUTS), which gets a hash of itself
-    appended, as tf_name does for a name TensorFlow cannot take (`self` -> `self_06c604b3`)."""
-    return {column: f"{key}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-            if key in _UNBINDABLE_INPUTS else key
-            for column, key in spec.serving_inputs.items()}
 
 
 def raw_input_dtype(feature_spec: tf.io.FixedLenFeature | tf.io.VarLenFeature) -> tf.DType:
@@ -123,7 +104,7 @@ def make_signatures(model, tft_output: tft.TFTransformOutput, spec: DatasetSpec)
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, eval_spec))
 
-    columns = {key: name for name, key in serving_raw_inputs(spec).items()}  # input -> column
+    columns = {key: name for name, key in spec.serving_inputs.items()}  # input -> column
 
     @tf.function(
         input_signature=[
@@ -165,6 +146,6 @@ def write_serving_raw_columns(export_dir: str, spec: DatasetSpec) -> None:
     """Record, inside the export, which serving_raw input each raw feature column goes to."""
     folder = os.path.join(export_dir, "assets.extra")
     tf.io.gfile.makedirs(folder)
-    inputs = serving_raw_inputs(spec)
+    inputs = spec.serving_inputs
     with tf.io.gfile.GFile(os.path.join(folder, SERVING_RAW_COLUMNS_FILE), "w") as f:
         json.dump({"signature": SERVING_RAW, "inputs": inputs}, f, indent=1, ensure_ascii=False)

@@ -125,6 +125,25 @@ def tf_name(name: str) -> str:
     return f"{slug}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+# Input names a signature cannot have: saving binds each input as a keyword argument of a
+# method (Function._get_concrete_function_garbage_collected(self, *args, **kwargs)), and calling
+# the loaded signature does too (ConcreteFunction.__call__(self, ...)), so an input named `self`
+# stopped the Trainer with "got multiple values for argument 'self'" (Ecdat's Hmda has a column
+# `self`). Every other plain name was tried and saves and serves: args, kwargs, inputs,
+# training, mask, name, Python keywords (class, lambda, ...).
+_UNBINDABLE_INPUTS = frozenset({"self"})
+
+
+def serving_input(name: str) -> str:
+    """A column's serving_raw signature input: its tf_name, except a name a signature cannot
+    have (_UNBINDABLE_INPUTS), which gets a hash of itself appended as tf_name's do (`self` ->
+    `self_06c604b3`)."""
+    key = tf_name(name)
+    if key in _UNBINDABLE_INPUTS:
+        return f"{key}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return key
+
+
 def vocabulary_name(name: str) -> str:
     """The file name of a categorical column's vocabulary in the Transform output."""
     return tf_name(name)
@@ -215,7 +234,7 @@ class DatasetSpec:
         """Model feature column -> its serving_raw signature input name: the tf_name, since
         TensorFlow lower-cases signature input names and replaces what is not a letter or digit
         (tensorflow/python/framework/tensor.py, sanitize_spec_name)."""
-        return {f.name: tf_name(f.name) for f in self.model_features}
+        return {f.name: serving_input(f.name) for f in self.model_features}
 
     @property
     def num_classes(self) -> int:

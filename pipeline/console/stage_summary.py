@@ -72,8 +72,7 @@ class StageReporter(logging.Handler):
 
     def report(self, node_id: str, seconds: float) -> queries.NodeExecution | None:
         """The stage's line; returns its execution as read from ML Metadata."""
-        with queries.open_store_context(self.metadata_path) as store:
-            node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
+        node = self._execution(node_id)
         state = "resolved" if node is None or node.is_resolver else node.state
         text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, state, seconds, text))
@@ -84,12 +83,13 @@ class StageReporter(logging.Handler):
         run on purpose (the DriftGate's drifted columns; its report is kept for this, see
         pipeline/mlmd/unpublished_outputs.py). Another stage's figure would read its missing
         outputs as zeros."""
-        text = ""
-        if node_id in summary_figures.STOPPING_GATES:
-            with queries.open_store_context(self.metadata_path) as store:
-                node = queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
-            text = summary_figures.figure(node) if node else ""
+        node = self._execution(node_id) if node_id in summary_figures.STOPPING_GATES else None
+        text = summary_figures.figure(node) if node else ""
         self.write(stage_line(node_id, "FAILED", seconds, text))
+
+    def _execution(self, node_id: str) -> queries.NodeExecution | None:
+        with queries.open_store_context(self.metadata_path) as store:
+            return queries.node_execution(store, self.pipeline_name, node_id, self.run_id)
 
     def close(self) -> None:
         self._stop_ticker()

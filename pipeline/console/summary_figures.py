@@ -241,7 +241,7 @@ def _improvement_gate(eval_config_json: str) -> float | None:
                 bound = (((per_slice.get("threshold") or {}).get("value_threshold") or {})
                          .get("lower_bound"))
                 if bound is not None:
-                    return float(bound if not isinstance(bound, dict) else bound.get("value", 0))
+                    return float(bound)  # a DoubleValue is a plain number in proto JSON
     return None
 
 

@@ -186,14 +186,6 @@ def _written_like(value: str) -> str:
                    for ch in value)
 
 
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def text_missing_markers(table: TableSample, label: str) -> dict[str, dict[str, int]]:
     """{column: {marker: sampled cells}} for the text columns (not the label) that write a
     missing cell as one of TEXT_MISSING: where at least two other values are text and none is
@@ -212,7 +204,7 @@ def text_missing_markers(table: TableSample, label: str) -> dict[str, dict[str, 
         counts = collections.Counter(v for v in table.column(name) if v != "")
         markers = {v: n for v, n in counts.items() if v in TEXT_MISSING}
         others = [v for v in counts if v not in markers]
-        if not markers or len(others) < 2 or all(_is_number(v) for v in others):
+        if not markers or len(others) < 2 or all(csv_format.number_value(v) is not None for v in others):
             continue
         forms = {_written_like(v) for v in others}
         values_like |= {m for m in markers if _written_like(m) in forms}

@@ -62,13 +62,13 @@ def _check_target(store, model_uri: str, settings: Settings, which: str) -> None
     from components.evaluate import model_target
 
     wanted = model_target.spec_target(settings.load_spec())
-    for artifact in store.get_artifacts_by_uri(model_uri)[:1]:
-        trained = model_target.trained_target(store, artifact.id)
-        if model_target.mismatch(trained, wanted):
-            raise champion_lib.ChampionNotFound(
-                f"the champion ({which}) predicts {model_target.describe(trained)}, the spec "
-                f"now {model_target.describe(wanted)}: train a model for it with `make pipeline "
-                f"DATASET={settings.dataset}` first (a blessed one becomes champion)")
+    models = store.get_artifacts_by_uri(model_uri)  # training_statistics found it there
+    trained = model_target.trained_target(store, models[0].id) if models else None
+    if model_target.mismatch(trained, wanted):
+        raise champion_lib.ChampionNotFound(
+            f"the champion ({which}) predicts {model_target.describe(trained)}, the spec now "
+            f"{model_target.describe(wanted)}: train a model for it with `make pipeline "
+            f"DATASET={settings.dataset}` first (a blessed one becomes champion)")
 
 
 @dataclasses.dataclass
