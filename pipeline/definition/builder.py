@@ -9,9 +9,17 @@ from pathlib import Path
 # TFX's own modules rather than `from tfx import v1`: the v1 facade also imports the Google Cloud
 # extensions (Vertex AI client and all), ~2.4 s of every process that builds the pipeline.
 from google.protobuf import any_pb2, struct_pb2
-from tfx import components as tfx_components
+# The components this pipeline uses, each from its own module: TFX's `tfx.components` package
+# imports every component (KerasTuner, and Keras 3 with it, among them), and its init is
+# deferred (pipeline/cli/unused_imports.py).
+from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.pusher.component import Pusher
+from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
@@ -159,7 +167,7 @@ def create_schema_draft_pipeline(settings: Settings, spec: DatasetSpec) -> Pipel
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"],
         code_fingerprint=stage_fingerprint(STATISTICS_GEN)).with_id(STATISTICS_GEN)
-    schema_gen = tfx_components.SchemaGen(
+    schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
     ).with_id(SCHEMA_GEN)
     return _pipeline(settings, [example_gen, statistics_gen, schema_gen], name_suffix="-schema")
@@ -177,7 +185,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         schema_file=str(_content_addressed_copy(spec.schema_path,
                                                 settings.pipeline_root / "_schemas", write_files))
     ).with_id(SCHEMA_IMPORTER)
-    example_validator = tfx_components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_importer.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
     anomalies_gate = AnomaliesGate(
@@ -218,7 +226,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
             "seed": settings.seed,
         },
     }
-    transform = tfx_components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -232,7 +240,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
     ).with_id(TRANSFORM)
 
     tuner = _tuner(settings, spec, transform, schema_importer, trainer_config)
-    trainer = tfx_components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -265,7 +273,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         **extra_inputs,
     ).with_id(BASELINE_RESOLVER)
 
-    evaluator = tfx_components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
@@ -275,7 +283,7 @@ def create_pipeline(settings: Settings, spec: DatasetSpec, *, write_files: bool 
         module_path=EVALUATOR_MODULE,
     ).with_id(EVALUATOR)
 
-    pusher = tfx_components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
@@ -358,7 +366,7 @@ def _drop_drift(settings: Settings, spec: DatasetSpec, statistics_gen) -> list:
     """Drift between data drops (components/score/previous_statistics.py, drift.py): this run's
     statistics against the last successful run's, when its data differed. The resolver takes
     this run's statistics as an input, so it runs after StatisticsGen on every orchestrator."""
-    from tfx.components import DistributionValidator
+    from tfx.components.distribution_validator.component import DistributionValidator
 
     from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
         LatestArtifactStrategy)
@@ -451,7 +459,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
     CSV; the Evaluator too when the file has the label. The BulkInferrer runs beside the checks
     (pipeline/runners/check_branch.py); the gates stop the run before anything is written
     under scores/ or evaluated."""
-    from tfx.components import DistributionValidator
+    from tfx.components.distribution_validator.component import DistributionValidator
     from tfx.dsl.components.common.importer import Importer
     from tfx.proto import bulk_inferrer_pb2
 
@@ -533,7 +541,7 @@ def create_scoring_pipeline(settings: Settings, spec: DatasetSpec, champion: Cha
 
     evaluation = []
     if spec.label in header:  # labelled rows: the Evaluator's metrics on them too
-        evaluator = tfx_components.Evaluator(
+        evaluator = Evaluator(
             examples=examples, model=model.outputs["result"], example_splits=[SCORE_SPLIT],
             eval_config=make_eval_config(spec, settings,
                                          module_fingerprint=stage_fingerprint(EVALUATOR)),

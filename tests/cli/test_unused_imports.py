@@ -202,3 +202,42 @@ def test_a_submodule_of_a_deferred_package_imports_without_running_the_package(t
     finally:
         for name in ("deferred_pkg", "deferred_pkg.sub"):
             sys.modules.pop(name, None)
+
+
+RUN_PROBE = """
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+{keep_out}
+# What the pipeline's builder imports, then a Beam pipeline on the DirectRunner, as every
+# stage runs one.
+from tfx.components.trainer.component import Trainer
+from tfx.components.statistics_gen.component import StatisticsGen
+import tensorflow_data_validation as tfdv
+import apache_beam as beam
+with beam.Pipeline() as pipeline:
+    _ = pipeline | beam.Create([1, 2]) | beam.Map(lambda x: x + 1)
+loaded = sorted(m for m in ("keras_tuner", "keras", "prompt_toolkit", "IPython.terminal",
+                            "google.pubsub_v1") if m in sys.modules)
+import IPython
+from IPython.display import HTML  # TFDV's notebook views' import, as before
+import tfx.components
+from google.cloud import pubsub
+used = (IPython.get_ipython(), tfx.components.Tuner.__name__,  # first uses: each module runs
+        pubsub.PublisherClient.__name__)
+print(",".join(loaded) or "-", HTML("x").data, *used,
+      all(m in sys.modules for m in ("keras_tuner", "google.pubsub_v1")))
+"""
+
+
+@pytest.mark.probe
+def test_a_run_imports_neither_every_tfx_component_nor_ipython_nor_the_pubsub_client():
+    """Without the levers, importing one TFX component runs `tfx.components`' init, which loads
+    KerasTuner and Keras 3 for the Tuner (0.4-0.6 s with the next one), TFDV loads IPython's
+    shell for its notebook views, and Beam's DirectRunner the Pub/Sub client. With them none of
+    those loads, and each works when first used (IPython, never started, has no shell). If the
+    first assertion fails, an importer stopped importing one and its entry can go."""
+    assert _probe(keep_out=False, probe=RUN_PROBE) == [
+        "IPython.terminal,google.pubsub_v1,keras,keras_tuner,prompt_toolkit", "x", "None",
+        "Tuner", "PublisherClient", "True"]
+    assert _probe(keep_out=True, probe=RUN_PROBE) == [
+        "-", "x", "None", "Tuner", "PublisherClient", "True"]
