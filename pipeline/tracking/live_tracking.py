@@ -405,6 +405,11 @@ def _warm_up() -> None:
     import tensorflow_model_analysis  # noqa: F401
     from matplotlib.backends import backend_agg  # noqa: F401
     from matplotlib import figure  # noqa: F401
+    # Matplotlib's first canvas reads IPython's version when IPython is imported (TFDV imports
+    # it, its init deferred: pipeline/cli/unused_imports.py), which runs that init, ~0.15 s.
+    import IPython
+
+    IPython.version_info  # noqa: B018 - the first use, here rather than at the first plot
 
     try:
         from mlflow.utils import requirements_utils
