@@ -64,9 +64,13 @@ class Branch:
         self.ended, self.failed, self.stopped = ended, failed, stopped
 
 
-def run_with_ir(ir, run_options, checks: Collection[str], branch: Branch | None) -> None:
+def run_with_ir(ir, run_options, checks: Collection[str], branch: Branch | None,
+                warm_imports: Collection[str] = ()) -> None:
     """Run the compiled pipeline `ir` (its run id set) as LocalDagRunner.run_with_ir does, the
-    nodes in `checks` in a forked child when it is safe (see the module docstring)."""
+    nodes in `checks` in a forked child when it is safe (see the module docstring).
+    warm_imports: modules the checks will import, imported by the child while the parent makes
+    what they read (the examples): Great Expectations' import (1.3-2 s) was the first thing
+    the checks did, and on a small table the checks are the longer of the two branches."""
     from tfx.orchestration.local import runner_utils
     from tfx.orchestration.portable import partial_run_utils
 
@@ -85,7 +89,7 @@ def run_with_ir(ir, run_options, checks: Collection[str], branch: Branch | None)
     side = [n for n in to_run if n.node_info.id in checks]
     why_not = _why_not_fork(side, branch)
     if why_not is None:
-        _Overlapped(launch, nodes, side, branch).run()
+        _Overlapped(launch, nodes, side, branch, warm_imports).run()
         return
     logging.getLogger(__name__).info("The checks run in turn: %s", why_not)
     for node in in_turn(nodes, {n.node_info.id for n in side}):
@@ -154,8 +158,10 @@ class _Launch:
 
 
 class _Overlapped:
-    def __init__(self, launch: _Launch, nodes: list, side: list, branch: Branch):
+    def __init__(self, launch: _Launch, nodes: list, side: list, branch: Branch,
+                 warm_imports: Collection[str] = ()):
         self.launch, self.branch = launch, branch
+        self.warm_imports = tuple(warm_imports)
         side_ids = {n.node_info.id for n in side}
         self.side = side
         self.main = [n for n in nodes if n.node_info.id not in side_ids]
@@ -224,7 +230,7 @@ class _Overlapped:
             os.close(down_w)
             os.close(up_r)
             _child(self.launch, self.side, Connection(down_r, writable=False),
-                   Connection(up_w, readable=False))
+                   Connection(up_w, readable=False), self.warm_imports)
         os.close(down_r)
         os.close(up_w)
         self._child = pid
@@ -294,7 +300,8 @@ class _Overlapped:
 
 
 # ---- the child ---------------------------------------------------------------------------------
-def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> None:
+def _child(launch: _Launch, side: list, down: Connection, up: Connection,
+           warm_imports: Collection[str] = ()) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how the run ends
@@ -307,6 +314,7 @@ def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> Non
         for handler in list(logger.handlers):
             if type(handler).__name__ == "StageReporter":
                 logger.removeHandler(handler)
+        _import_while_waiting(warm_imports)
         if down.recv()[0] != _GO:
             os._exit(0)
         for node in side:
@@ -327,3 +335,16 @@ def _child(launch: _Launch, side: list, down: Connection, up: Connection) -> Non
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _import_while_waiting(modules: Collection[str]) -> None:
+    """Import what the checks will, before they may start. A module that fails to import is
+    left to the node that needs it, which reports the error as its own."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - only a warm-up
+            logging.getLogger(__name__).info("warm-up import of %s failed", name,
+                                             exc_info=True)

@@ -16,9 +16,11 @@ from pipeline.runners import last_run, run_record, termination
 
 
 def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
-         on_stage_end=None, checks: Collection[str] = ()) -> None:
+         on_stage_end=None, checks: Collection[str] = (),
+         warm_imports: Collection[str] = ()) -> None:
     """on_stage_end: called with each finished stage's execution (live_tracking.py); checks:
-    the nodes to run beside the others (check_branch.py)."""
+    the nodes to run beside the others, warm_imports: what their process imports while it
+    waits for their inputs (check_branch.py)."""
     from pipeline.console.output_capture import captured_output
 
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
@@ -50,7 +52,7 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
         try:
             with levers_for_beam(settings):
                 check_branch.run_with_ir(_pipeline_ir(pipeline, run_id), _run_options(settings),
-                                         checks, branch)
+                                         checks, branch, warm_imports)
         except BaseException as error:
             reporter.report_failure()
             stop = termination.interruption_behind(error)
@@ -163,7 +165,7 @@ def run_pipeline(settings: Settings, out: TextIO | None = None,
         tracker = _live_tracker(settings, spec, run_id, started_ms)
         _run(make_pipeline, settings, out, run_id,
              on_stage_end=tracker.stage_finished if tracker else None,
-             checks=stage_names.CHECKS)
+             checks=stage_names.CHECKS, warm_imports=_contract_imports(settings, inputs))
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
         _track(settings, spec, run_id, started_ms, out, error, tracker)
         raise
@@ -175,6 +177,23 @@ def run_pipeline(settings: Settings, out: TextIO | None = None,
               f"  serving models: {settings.serving_dir}\n"
               f"  pipeline root:  {settings.pipeline_root}\n"
               f"  ML Metadata:    {settings.metadata_path}\n")
+
+
+# What the data contract's stage imports when it runs (components/contract/suite_validation.py).
+CONTRACT_IMPORTS = ("great_expectations",)
+# Inputs whose change re-runs the data contract's stage: its examples, the spec, the suite.
+_CONTRACT_INPUTS = ("csv", "spec", "schema", "suite")
+
+
+def _contract_imports(settings: Settings, inputs: dict[str, str]) -> tuple[str, ...]:
+    """CONTRACT_IMPORTS when the contract's stage will run (no earlier success, or its data or
+    suite changed since), else none: a re-run that changes only a setting (`--epochs`) serves
+    the contract from the cache, and an import there would take the core the Trainer uses."""
+    last = last_run.load(settings)
+    if last is not None and all(last.fingerprint.get(k) == inputs.get(k)
+                                for k in _CONTRACT_INPUTS):
+        return ()
+    return CONTRACT_IMPORTS
 
 
 def _beam_description(settings: Settings) -> str:
@@ -309,7 +328,8 @@ def score_file(settings: Settings, out: TextIO | None = None, run_id: str | None
     started_ms = int(time.time() * 1000)
     published, error = None, None
     try:
-        _run(make_pipeline, settings, out, run_id, checks=stage_names.SCORING_CHECKS)
+        _run(make_pipeline, settings, out, run_id, checks=stage_names.SCORING_CHECKS,
+             warm_imports=CONTRACT_IMPORTS)
         published = scores_folder.publish(settings, _scored_csv(settings, pipeline_name, run_id))
     except BaseException as e:
         error = e

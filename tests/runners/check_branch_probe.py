@@ -3,9 +3,10 @@ tests/runners/test_check_branch.py (as `python -m tests.runners.check_branch_pro
 a process of its own, so that the fork is of a process with no thread but its main one, as in
 a pipeline run, not of pytest's.
 
-SCENARIO (JSON): {"log": FILE, "terminating": bool, "nodes": [{"id", "up": [ids], "check": bool,
-"sleep": s, "raise": null | "ValueError" | "KeyboardInterrupt" | "Unpicklable", "wraps": bool}]}.
-Each launch appends {"id", "pid", "start", "end"} to FILE; the probe prints what the run raised
+SCENARIO (JSON): {"log": FILE, "terminating": bool, "warm_imports": [modules], "watch": [modules],
+"nodes": [{"id", "up": [ids], "check": bool, "sleep": s, "raise": null | "ValueError" |
+"KeyboardInterrupt" | "Unpicklable", "wraps": bool}]}.
+Each launch appends {"id", "pid", "start", "end", "loaded": the watched modules imported} to FILE; the probe prints what the run raised
 and what the parent was told, as one JSON line. "terminating": the run inside
 termination.terminating_as_interrupt(), as the CLI runs it; "wraps": what interrupts the node's
 sleep comes out as a RuntimeError, as Beam re-raises what lands in a DoFn.
@@ -50,7 +51,9 @@ def main(scenario: dict) -> dict:
             raise
         with open(scenario["log"], "a") as log:
             log.write(json.dumps({"id": spec["id"], "pid": os.getpid(), "start": start,
-                                  "end": time.time()}) + "\n")
+                                  "end": time.time(),
+                                  "loaded": [m for m in scenario.get("watch", [])
+                                             if m in sys.modules]}) + "\n")
         raised = spec.get("raise")
         if raised == "ValueError":
             raise ValueError(f"{spec['id']}: bad data")
@@ -75,7 +78,8 @@ def main(scenario: dict) -> dict:
         else contextlib.nullcontext()
     try:
         with block:
-            check_branch._Overlapped(launch, nodes, side, branch).run()  # noqa: SLF001
+            check_branch._Overlapped(launch, nodes, side, branch,  # noqa: SLF001
+                                     scenario.get("warm_imports", ())).run()
     except BaseException as e:  # noqa: BLE001 - reported
         raised = [type(e).__name__, str(e)]
     return {"raised": raised, "pid": os.getpid(), "seconds": time.monotonic() - started,

@@ -25,11 +25,12 @@ TRANSFORM = {"id": "transform", "up": ["examples"]}
 TRAINER = {"id": "trainer", "up": ["transform", "gate"]}
 
 
-def _run(tmp_path, *nodes: dict, terminating: bool = False) -> tuple[dict, dict]:
+def _run(tmp_path, *nodes: dict, terminating: bool = False, **scenario) -> tuple[dict, dict]:
     log = tmp_path / "launches.jsonl"
     done = subprocess.run(
         [sys.executable, "-m", "tests.runners.check_branch_probe",
-         json.dumps({"log": str(log), "nodes": list(nodes), "terminating": terminating})],
+         json.dumps({"log": str(log), "nodes": list(nodes), "terminating": terminating,
+                     **scenario})],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     launches = {}
@@ -58,6 +59,22 @@ def test_the_checks_run_in_another_process_beside_the_transform_and_the_trainer_
     assert result["ended"] == ["contract", "gate"] and result["failed"] == []
     assert result["seconds"] < 0.5 + 0.2 + 0.6  # not one after the other
     assert not process_alive(launched["gate"]["pid"])
+
+
+def test_the_checks_process_imports_what_they_need_while_the_examples_are_made(tmp_path):
+    """warm_imports: the child imports them before the checks may start (while the parent
+    makes their inputs), the parent does not; a module that does not import is no error (the
+    node that needs it reports it)."""
+    result, launched = _run(tmp_path, {**EXAMPLES, "sleep": 0.3}, CONTRACT, GATE, TRANSFORM,
+                            TRAINER, warm_imports=["wave", "no_such_module_here"],
+                            watch=["wave"])
+    assert result["raised"] is None and result["ended"] == ["contract", "gate"]
+    assert launched["contract"]["loaded"] == ["wave"]
+    assert launched["transform"]["loaded"] == launched["trainer"]["loaded"] == []
+    (tmp_path / "cold").mkdir()
+    _, launched = _run(tmp_path / "cold", EXAMPLES, CONTRACT, GATE, TRANSFORM, TRAINER,
+                       watch=["wave"])
+    assert launched["contract"]["loaded"] == []
 
 
 def test_a_failed_check_is_the_error_and_nothing_that_waits_for_it_runs(tmp_path):

@@ -122,3 +122,21 @@ def test_the_cli_says_up_to_date_in_one_line_without_importing_tensorflow(record
     done = subprocess.run(pipeline_command(*args), capture_output=True, text=True, cwd=REPO,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("Up to date: ")
+
+
+def test_the_contract_imports_are_warmed_when_its_data_or_suite_changed(recorded):
+    """The checks' process imports Great Expectations ahead only when the contract's stage
+    will run: no earlier success, or the CSV, spec, schema or suite changed. A change of a
+    setting alone (an `--epochs` re-run) serves the contract from the cache: no import."""
+    from pipeline.runners import local_dag
+
+    spec = recorded.load_spec()
+    inputs = last_run.fingerprint(recorded, spec)
+    assert local_dag._contract_imports(recorded, inputs) == ()
+    changed = recorded.replace(epochs=recorded.epochs + 1)
+    assert local_dag._contract_imports(changed, last_run.fingerprint(changed, spec)) == ()
+    _flip_last_byte(spec.csv_path)
+    assert local_dag._contract_imports(recorded, last_run.fingerprint(recorded, spec)) == \
+        local_dag.CONTRACT_IMPORTS == ("great_expectations",)
+    last_run.record_path(recorded).unlink()
+    assert local_dag._contract_imports(recorded, inputs) == local_dag.CONTRACT_IMPORTS
