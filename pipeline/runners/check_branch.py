@@ -171,6 +171,7 @@ class _Overlapped:
         self.go_after = _last_needed(self.main, side)
         self.error: BaseException | None = None
         self._child: int | None = None
+        self._went = False  # the child was told to start the checks
         self._down: Connection | None = None
         self._reader: threading.Thread | None = None
         # The parent is inside one of its stages: a failed check stops it there (_read);
@@ -241,6 +242,7 @@ class _Overlapped:
         self._reader.start()
 
     def _go(self) -> None:
+        self._went = True
         self._send(_GO)
 
     def _send(self, what: str) -> None:
@@ -275,8 +277,13 @@ class _Overlapped:
             return
         if not stopping:
             self._go()  # a partial run may skip what the child waits for
-        else:
-            self._send(_STOP)  # the checks have not started: nothing to wait for
+        elif not self._went:  # the checks have not started: nothing to wait for, and the
+            # child may be in its warm-up imports (seconds) before it reads a stop: ended now
+            self._send(_STOP)
+            try:
+                os.kill(self._child, signal.SIGTERM)
+            except OSError:
+                pass
         _, status = os.waitpid(self._child, 0)
         self._child = None
         self._reader.join()

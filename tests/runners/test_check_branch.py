@@ -155,6 +155,16 @@ def test_ctrl_c_in_the_parent_stops_the_checks_at_once(tmp_path):
     assert result["ended"] == [] and result["failed"] == []
 
 
+def test_a_failure_before_the_checks_can_start_does_not_wait_for_their_warm_up(tmp_path):
+    """The child is importing (20 s) when the parent's first stage fails: the run ends at
+    once with that stage's error, the child with it."""
+    result, launched = _run(tmp_path, {**EXAMPLES, "raise": "ValueError"}, CONTRACT, GATE,
+                            TRANSFORM, TRAINER, warm_imports=["tests.runners.slow_import_probe"])
+    assert result["raised"] == ["ValueError", "examples: bad data"]
+    assert result["seconds"] < 10
+    assert set(launched) == {"examples"}
+
+
 def test_a_failure_before_the_checks_can_start_ends_their_process(tmp_path):
     result, launched = _run(tmp_path, {**EXAMPLES, "raise": "ValueError"}, CONTRACT, GATE,
                             TRANSFORM, TRAINER)
