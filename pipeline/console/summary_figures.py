@@ -166,6 +166,12 @@ def _trainer(node):
     return f"{name} {show(history[key][best])} (epoch {best + 1} of {len(history['val_loss'])})"
 
 
+def unsigned_zero(value: float, digits: int = 2) -> str:
+    """The value to `digits` decimals, a value that rounds to zero without a sign: an R² of
+    -0.001 read `-0.00`, as if below zero mattered at that precision."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
+
+
 def _figure(value: float) -> str:
     """A regression figure to 3 significant digits at least: RMSE 4.12, 0.0231, 12,345."""
     if abs(value) >= 1000:
@@ -196,7 +202,7 @@ def _evaluator(node):
               (("RMSE", "root_mean_squared_error"), ("MAE", "mean_absolute_error"))
               if key in metrics]
     if "r_squared" in metrics:
-        parts.append(f"R² {metrics['r_squared']:.2f}")
+        parts.append(f"R² {unsigned_zero(metrics['r_squared'])}")
     if IMPROVEMENT in metrics and blessed:
         # The gated figure of a regression: "R² -0.00, blessed yes" read as a mistake where
         # the model beat predicting the training mean by the little its gate asks.
