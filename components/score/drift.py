@@ -35,7 +35,6 @@ reported drifted and none stops the run (the rule is beside DRIFT_MIN_ROWS).
 import json
 import logging
 import os
-import re
 from typing import List, Optional
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -140,37 +139,23 @@ def measurements(anomalies_uri: str, split_pairs: List[str]) -> "list[dict]":
     return found
 
 
-def row_count_anomalies(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
-                        baseline_rows: "dict[str, int]") -> "list[str]":
-    """One line per row count out of the configured bounds: `train 60 rows against 240 in
-    the last run (-75%; allowed ±50%: drift.row_count_change in spec.yaml)`. TFDV's own
-    description ("The ratio of num examples in the current dataset versus the previous span
-    is 0.25 (up to six significant digits), which is below the threshold 0.5.") names neither
-    the counts nor the setting; its threshold is read from it (1 - change or 1 + change)."""
-    return [line for line, _ in _row_count_findings(anomalies_uri, split_pairs, rows,
-                                                    baseline_rows)]
-
-
 def _row_count_findings(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
-                        baseline_rows: "dict[str, int]") -> "list[tuple[str, Optional[float]]]":
-    """(line, the allowed change as a fraction or None) per row count out of bounds."""
+                        baseline_rows: "dict[str, int]", allowed: Optional[float] = None
+                        ) -> "list[tuple[str, Optional[float]]]":
+    """(line, allowed) per row count out of the bounds DistributionValidator was configured
+    with (`allowed`: drift.row_count_change, None when not known): `train 60 rows against 240
+    in the last run (-75%; allowed ±50%: drift.row_count_change in spec.yaml)`. TFDV's own
+    description ("The ratio of num examples in the current dataset versus the previous span
+    is 0.25 ...") names neither the counts nor the setting."""
     kinds = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
              anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
     found = []
     for pair in split_pairs:
         for reason in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason:
             if reason.type in kinds:
-                allowed = _allowed_change(reason.description)
                 found.append((_row_count_line(pair, reason.description, rows, baseline_rows,
                                               allowed), allowed))
     return found
-
-
-def _allowed_change(description: str) -> Optional[float]:
-    """The allowed change in rows (a fraction) read from TFDV's description, whose threshold
-    is 1 - change (below) or 1 + change (above); None when it names none."""
-    threshold = re.search(r"threshold (\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", description)
-    return round(abs(1 - float(threshold.group(1))), 6) if threshold else None
 
 
 def _row_count_line(pair: str, description: str, rows: "dict[str, int]",
@@ -367,13 +352,15 @@ def not_judged_line(rows: int, baseline_rows: int, min_rows: int = DRIFT_MIN_ROW
 
 def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[str],
                  statistics=None, baseline_statistics=None, compare_rows: bool = False,
-                 min_rows: int = DRIFT_MIN_ROWS, label: str = "") -> dict:
+                 min_rows: int = DRIFT_MIN_ROWS, label: str = "",
+                 row_count_change: Optional[float] = None) -> dict:
     """What DriftGate records: the measurements, the drifted columns' lines, the row count of
     the compared split (and the baseline's split, when compare_rows: two drops of the same data
     set; the count TFDV bounds by drift.row_count_change). A comparison with fewer than
     min_rows rows on either side is not judged: `judged` false, no column drifted,
     `not_judged` the line saying so (the measurements are kept). `label`: the label's column,
-    named as such in its lines."""
+    named as such in its lines. `row_count_change`: the bound on the row count's change that
+    DistributionValidator was given (drift.row_count_change), for the row count's lines."""
     pairs = artifact_utils.decode_split_names(anomalies.split_names) \
         if anomalies.split_names else []
     # Without a baseline DistributionValidator compares nothing and sets no split pairs.
@@ -399,8 +386,8 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
     # TFDV's row-count bound checks, so the summary and MLflow show the same counts as its line.
     now, before = (sides[0] if sides else (sum(rows.values()), sum(baseline_rows.values())))
     splits = _pair_splits(pairs[0], rows, baseline_rows) if sides else None
-    row_findings = (_row_count_findings(anomalies.uri, pairs, rows, baseline_rows)
-                    if compared else [])
+    row_findings = (_row_count_findings(anomalies.uri, pairs, rows, baseline_rows,
+                                        row_count_change) if compared else [])
     return {
         "compared": compared,
         "judged": judged,
@@ -432,16 +419,20 @@ def DriftGate(  # noqa: N802 - TFX component classes are CamelCase
     compare_rows: Parameter[int] = 0,
     code_fingerprint: Parameter[str] = "",
     label: Parameter[str] = "",
+    row_count_change: Parameter[float] = -1.0,
 ) -> None:
     """Records DistributionValidator's measurements; fails the run when a column the spec marks
     critical drifted past its threshold, and only warns about the others; judges nothing on too
     few rows (DRIFT_MIN_ROWS). compare_rows: also record the baseline's row count (a training
-    drop against the last one). label: the label's column, named so in its lines. A run it
+    drop against the last one). label: the label's column, named so in its lines.
+    row_count_change: the bound DistributionValidator was given on the change in row count
+    (drift.row_count_change; negative: none), said in the row count's lines. A run it
     stops keeps its report beside the output folder TFX removes then: the summary and MLflow
     read it from there (pipeline/mlmd/unpublished_outputs.py)."""
     critical = json.loads(critical_columns)
     result = drift_report(anomalies, critical, statistics, baseline_statistics,
-                          bool(compare_rows), label=label)
+                          bool(compare_rows), label=label,
+                          row_count_change=row_count_change if row_count_change >= 0 else None)
     with open(os.path.join(report.uri, REPORT_FILE), "w") as f:
         json.dump(result, f, indent=2)
     report.set_int_custom_property("compared", int(result["compared"]))

@@ -400,6 +400,7 @@ def _drop_drift(settings: Settings, spec: DatasetSpec, statistics_gen) -> list:
         anomalies=validator.outputs["anomalies"], statistics=statistics,
         baseline_statistics=baseline, critical_columns=json.dumps(list(spec.drift.critical)),
         compare_rows=1, code_fingerprint=stage_fingerprint(DRIFT_GATE), label=spec.label,
+        row_count_change=spec.drift.row_count_change,
     ).with_id(DRIFT_GATE)
     return [resolver, validator, gate]
 

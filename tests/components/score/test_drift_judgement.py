@@ -100,7 +100,7 @@ def _gate(tmp: Path, spec, current: dict, baseline: dict, pair: tuple[str, str],
     gate(anomalies=anomalies, statistics=statistics, report=report,
          critical_columns=json.dumps(list(spec.drift.critical)),
          baseline_statistics=baseline_statistics, compare_rows=int(drop), code_fingerprint="",
-         label=spec.label)
+         label=spec.label, row_count_change=spec.drift.row_count_change if drop else -1.0)
     return json.loads((Path(report.uri) / REPORT_FILE).read_text())
 
 
@@ -563,3 +563,24 @@ def test_a_run_the_gate_stops_keeps_its_figures(spec, tmp_path):
     # The same store read for one node (the scoring run's record reads it so as well).
     found = queries.node_execution(store, "pipe", stage_names.DRIFT_GATE, run)
     assert summary_figures.drift_report(found)["drifted"][0]["column"] == "bill_length_mm"
+
+
+def test_the_row_count_line_says_the_bound_the_gate_was_given_whatever_tfdv_writes(tmp_path):
+    """The allowed change comes from the spec's drift.row_count_change, passed to the gate, not
+    read back from TFDV's wording: a description that names no threshold still gets it."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    folder = tmp_path / f"{drift.SPLIT_PAIR_PREFIX}train_train"
+    folder.mkdir()
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.dataset_anomaly_info.reason.add(
+        type=anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
+        description="Fewer examples than in the previous span.")
+    (folder / drift.ANOMALIES_FILE).write_bytes(anomalies.SerializeToString())
+    found = drift._row_count_findings(str(tmp_path), ["train_train"], {"train": 60},
+                                      {"train": 240}, 0.3)
+    assert found == [("train 60 rows against 240 in the last run (-75.0%; allowed ±30%: "
+                      "drift.row_count_change in spec.yaml)", 0.3)]
+    [(line, allowed)] = drift._row_count_findings(str(tmp_path), ["train_train"],
+                                                  {"train": 60}, {"train": 240})
+    assert allowed is None and "allowed" not in line
