@@ -140,3 +140,9 @@ def test_the_contract_imports_are_warmed_when_its_data_or_suite_changed(recorded
         local_dag.CONTRACT_IMPORTS == ("great_expectations",)
     last_run.record_path(recorded).unlink()
     assert local_dag._contract_imports(recorded, inputs) == local_dag.CONTRACT_IMPORTS
+    assert local_dag._contract_imports(recorded, None) == local_dag.CONTRACT_IMPORTS  # scoring
+    # A large file: not ahead (its contract stage is long, the import a small share).
+    with open(spec.csv_path, "ab") as f:
+        f.truncate(local_dag.WARM_IMPORT_MAX_BYTES + 1)
+    assert local_dag._contract_imports(recorded, last_run.fingerprint(recorded, spec)) == ()
+    assert local_dag._contract_imports(recorded, None) == ()
