@@ -147,10 +147,26 @@ def _gate(node):
 
 
 def _transform(node):
+    """`24 transformed features and the label`: the Transform's outputs include the label
+    (the taxi's 25 outputs read as 25 features)."""
     import tensorflow_transform as tft
 
     output = tft.TFTransformOutput(node.output_uri("transform_graph"))
-    return f"{len(output.transformed_feature_spec())} transformed features"
+    names = set(output.transformed_feature_spec())
+    label = _transformed_label(_string_property(node, "custom_config"))
+    if label in names:
+        return f"{len(names) - 1} transformed features and the label"
+    return f"{len(names)} transformed features"
+
+
+def _transformed_label(custom_config: str) -> str:
+    """The label's output name, from the spec in the Transform's custom_config ('' if none)."""
+    from pipeline.config.dataset_spec import DatasetSpec
+
+    try:
+        return DatasetSpec.from_config(json.loads(custom_config)["spec"]).transformed_label
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def _trainer(node):

@@ -91,6 +91,9 @@ def test_summary_shows_each_stage_and_the_log_keeps_the_noise(runs):
         assert any(line.split()[:2] == [node, "cached"]
                    for line in second.stdout.splitlines()), node
     assert "500 rows" in first.stdout and "blessed yes" in first.stdout
+    # The Transform's outputs are the label and taxi's 24 model inputs (its 25 outputs were
+    # said to be 25 features).
+    assert "24 transformed features and the label" in first.stdout, first.stdout
     assert "oneDNN" not in first.stdout + first.stderr
     assert "Component Trainer is finished" in settings.log_path.read_text()
 
