@@ -139,23 +139,20 @@ def measurements(anomalies_uri: str, split_pairs: List[str]) -> "list[dict]":
     return found
 
 
-def _row_count_findings(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
-                        baseline_rows: "dict[str, int]", allowed: Optional[float] = None
-                        ) -> "list[tuple[str, Optional[float]]]":
-    """(line, allowed) per row count out of the bounds DistributionValidator was configured
-    with (`allowed`: drift.row_count_change, None when not known): `train 60 rows against 240
-    in the last run (-75%; allowed ±50%: drift.row_count_change in spec.yaml)`. TFDV's own
-    description ("The ratio of num examples in the current dataset versus the previous span
-    is 0.25 ...") names neither the counts nor the setting."""
+def _row_count_lines(anomalies_uri: str, split_pairs: List[str], rows: "dict[str, int]",
+                     baseline_rows: "dict[str, int]", allowed: Optional[float] = None
+                     ) -> "list[str]":
+    """One line per row count out of the bounds DistributionValidator was configured with
+    (`allowed`: drift.row_count_change, None when not known): `train 60 rows against 240 in the
+    last run (-75%; allowed ±50%: drift.row_count_change in spec.yaml)`. TFDV's own description
+    ("The ratio of num examples in the current dataset versus the previous span is 0.25 ...")
+    names neither the counts nor the setting."""
     kinds = (anomalies_pb2.AnomalyInfo.COMPARATOR_LOW_NUM_EXAMPLES,
              anomalies_pb2.AnomalyInfo.COMPARATOR_HIGH_NUM_EXAMPLES)
-    found = []
-    for pair in split_pairs:
-        for reason in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason:
-            if reason.type in kinds:
-                found.append((_row_count_line(pair, reason.description, rows, baseline_rows,
-                                              allowed), allowed))
-    return found
+    return [_row_count_line(pair, reason.description, rows, baseline_rows, allowed)
+            for pair in split_pairs
+            for reason in read_anomalies(anomalies_uri, pair).dataset_anomaly_info.reason
+            if reason.type in kinds]
 
 
 def _row_count_line(pair: str, description: str, rows: "dict[str, int]",
@@ -386,8 +383,8 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
     # TFDV's row-count bound checks, so the summary and MLflow show the same counts as its line.
     now, before = (sides[0] if sides else (sum(rows.values()), sum(baseline_rows.values())))
     splits = _pair_splits(pairs[0], rows, baseline_rows) if sides else None
-    row_findings = (_row_count_findings(anomalies.uri, pairs, rows, baseline_rows,
-                                        row_count_change) if compared else [])
+    row_lines = (_row_count_lines(anomalies.uri, pairs, rows, baseline_rows, row_count_change)
+                 if compared else [])
     return {
         "compared": compared,
         "judged": judged,
@@ -398,10 +395,10 @@ def drift_report(anomalies: standard_artifacts.ExampleAnomalies, critical: List[
         "drifted": [dict(m, critical=m["column"] in critical, line=drift_line(
             m, m["column"] in critical)) for m in drifted],
         "within_noise": sorted({column for column, _ in noise}),
-        "row_count_anomalies": [line for line, _ in row_findings],
+        "row_count_anomalies": row_lines,
         # Out of drift.row_count_change's bounds, allowed: that bound (a fraction).
-        "row_count_out_of_bounds": bool(row_findings) if compared and compare_rows else None,
-        "row_count_allowed": next((a for _, a in row_findings if a is not None), None),
+        "row_count_out_of_bounds": bool(row_lines) if compared and compare_rows else None,
+        "row_count_allowed": row_count_change if row_lines else None,
         "rows": now,
         "baseline_rows": before if compared and compare_rows else None,
         "rows_split": splits[0] if splits else None,

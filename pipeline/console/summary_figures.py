@@ -161,10 +161,10 @@ def _transform(node):
 
 def _transformed_label(custom_config: str) -> str:
     """The label's output name, from the spec in the Transform's custom_config ('' if none)."""
-    from pipeline.config.dataset_spec import DatasetSpec
+    from pipeline.config.dataset_spec import transformed_name
 
     try:
-        return DatasetSpec.from_config(json.loads(custom_config)["spec"]).transformed_label
+        return transformed_name(json.loads(custom_config)["spec"]["label"])
     except (ValueError, KeyError, TypeError):
         return ""
 

@@ -204,7 +204,8 @@ def text_missing_markers(table: TableSample, label: str) -> dict[str, dict[str, 
         counts = collections.Counter(v for v in table.column(name) if v != "")
         markers = {v: n for v, n in counts.items() if v in TEXT_MISSING}
         others = [v for v in counts if v not in markers]
-        if not markers or len(others) < 2 or all(csv_format.number_value(v) is not None for v in others):
+        if not markers or len(others) < 2 or all(csv_format.number_value(v) is not None
+                                                  for v in others):
             continue
         forms = {_written_like(v) for v in others}
         values_like |= {m for m in markers if _written_like(m) in forms}

@@ -45,7 +45,7 @@ from pipeline.config import sent_errors
 from pipeline.runners import termination
 
 ENV_SWITCH = "CSV2MODEL_OVERLAP_CHECKS"
-_GO, _STOP, _ENDED, _FAILED = "go", "stop", "ended", "failed"
+_GO, _ENDED, _FAILED = "go", "ended", "failed"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -278,8 +278,7 @@ class _Overlapped:
         if not stopping:
             self._go()  # a partial run may skip what the child waits for
         elif not self._went:  # the checks have not started: nothing to wait for, and the
-            # child may be in its warm-up imports (seconds) before it reads a stop: ended now
-            self._send(_STOP)
+            # child may be in its warm-up imports (seconds) before it reads a message: ended now
             try:
                 os.kill(self._child, signal.SIGTERM)
             except OSError:
