@@ -61,8 +61,9 @@ SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATIST
                   PREDICTIONS_WRITER)
 
 
-# Its checks, run beside the BulkInferrer; the Evaluator and the PredictionsWriter wait for
-# their gates (pipeline/runners/check_branch.py).
+# Its checks, run beside the BulkInferrer and the PredictionsWriter (into the pipeline root);
+# the Evaluator waits for their gates, the published file for the whole run
+# (pipeline/runners/check_branch.py, pipeline/runners/scores_folder.py).
 SCORING_CHECKS = (EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,
                   ANOMALIES_GATE, DRIFT_VALIDATOR, DRIFT_GATE)
 

@@ -357,6 +357,9 @@ def score_file(settings: Settings, out: TextIO | None = None, run_id: str | None
                 mlflow_run = None
         if mlflow_run:
             out.write(f"MLflow run {mlflow_run} (experiment {pipeline_name})\n")
+        if error is not None:  # the writer may have run beside the checks: say where it stays
+            out.write(f"Nothing published under {scores_folder.scores_dir(settings)}/ "
+                      "(the run did not succeed)\n")
     out.write(f"Scored {record.rows or 0:,} rows in {process_seconds():.0f}s: {published}\n")
     out.flush()
     return published

@@ -172,6 +172,9 @@ def test_a_drifted_file_stops_when_the_spec_marks_the_column_critical(trained, t
     assert gate and "FAILED" in gate[0] and "stopped the run: " in gate[0] \
         and "bill_length_mm (critical)" in gate[0], done.stdout[-3000:]
     assert _scores(trained) == before  # nothing written
+    # The PredictionsWriter runs beside the checks, into the pipeline root: the run says
+    # that its file was not published.
+    assert f"Nothing published under {trained.output_dir / 'scores'}/" in done.stdout
     # The stopped gate's figures on the failed MLflow run (they were read from its published
     # output, which a failed execution has none of).
     client = _client(trained)
