@@ -227,6 +227,20 @@ def test_beams_state_cache_weighs_values_through_its_module_function():
         worker_handlers.EmbeddedWorkerHandler.__init__)
 
 
+def test_beams_bundle_processor_makes_its_state_sampler_through_the_module():
+    """pipeline/runners/beam_state_sampler.py replaces statesampler.StateSampler for the run with
+    a subclass whose period defaults to 10 ms: BundleProcessor must look the class up on the
+    module and leave the period to its default, and the class must still take it third."""
+    from apache_beam.runners.worker import bundle_processor, statesampler
+
+    source = inspect.getsource(bundle_processor.BundleProcessor.__init__)
+    assert "statesampler.StateSampler(" in source
+    assert "sampling_period_ms" not in source
+    assert _parameters(statesampler.StateSampler.__init__)[:4] == [
+        "self", "prefix", "counter_factory", "sampling_period_ms"]
+    assert statesampler.DEFAULT_SAMPLING_PERIOD_MS == 200
+
+
 def test_beams_dofn_specs_are_the_loop_beam_dofn_specs_copies_and_looked_up_per_call():
     """pipeline/runners/beam_dofn_specs.py copies userstate.get_dofn_specs with each method's
     defaults read once per function: Beam's function must still be that loop over MethodWrapper
