@@ -184,9 +184,10 @@ CONTRACT_IMPORTS = ("great_expectations",)
 # Inputs whose change re-runs the data contract's stage: its examples, the spec, the suite.
 _CONTRACT_INPUTS = ("csv", "spec", "schema", "suite")
 # The import ahead is for small files, where it is most of the contract stage (penguins: 3.5-4.6
-# s -> 0.6-0.9 s). On a large one it is a small share, and scoring 1.5M taxi rows in `make
-# bench` with it read a contract stage of 41.4 s three times against 22.8 s without (not
-# explained; the same command outside the bench: 20.9 s). Not done above this size.
+# s -> 0.6-0.9 s). On a large one it is a small share: scoring 1.5M taxi rows with it, the
+# contract stage took 20.8 s against 21.8 s, but the statistics after it 12.4-13.2 s against
+# 8.7 s and the run 52.8-53.2 s against 49.4 s (2026-12-06, by hand). Not done above this size.
+# (The 41.4 s contract stages first blamed on it came back without it: see docs/scoring.md.)
 WARM_IMPORT_MAX_BYTES = 64 << 20
 
 
