@@ -92,19 +92,39 @@ def batches_from_memory(features: dict[str, np.ndarray], label: np.ndarray, batc
         tf.data.AUTOTUNE).with_options(options)
 
 
+class SplitInput:
+    """A split read once: held in memory when it fits in max_bytes, else streamed; batched on
+    demand, so a Trainer that changes its batch size after counting the rows (a small split,
+    trainer_module.run_fn) reads the split once, not twice.
+
+    read_once(batch_size): the split once, unshuffled; stream(batch_size, shuffle): the
+    streaming dataset."""
+
+    def __init__(self, read_once: Callable[[int], tf.data.Dataset],
+                 stream: Callable[[int, bool], tf.data.Dataset], max_bytes: int = MAX_BYTES):
+        self._stream = stream
+        self._arrays = read_arrays(read_once(_READ_BATCH), max_bytes)
+        if self._arrays is None:
+            logging.info("Trainer input: streamed from disk (over %d MB parsed, or not dense)",
+                         max_bytes >> 20)
+        else:
+            features, label = self._arrays
+            logging.info("Trainer input: %d rows held in memory (%.0f MB)", len(label),
+                         (sum(v.nbytes for v in features.values()) + label.nbytes) / 2**20)
+
+    def batches(self, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+        if self._arrays is None:
+            return self._stream(batch_size, shuffle)
+        features, label = self._arrays
+        return batches_from_memory(features, label, batch_size=batch_size, shuffle=shuffle,
+                                   seed=seed)
+
+
 def dataset(read_once: Callable[[int], tf.data.Dataset], stream: Callable[[], tf.data.Dataset],
             batch_size: int, shuffle: bool, seed: int,
             max_bytes: int = MAX_BYTES) -> tf.data.Dataset:
     """The split from memory when it fits in max_bytes, else streamed.
 
     read_once(batch_size): the split once, unshuffled; stream(): the streaming dataset."""
-    arrays = read_arrays(read_once(_READ_BATCH), max_bytes)
-    if arrays is None:
-        logging.info("Trainer input: streamed from disk (over %d MB parsed, or not dense)",
-                     max_bytes >> 20)
-        return stream()
-    features, label = arrays
-    logging.info("Trainer input: %d rows held in memory (%.0f MB)", len(label),
-                 (sum(v.nbytes for v in features.values()) + label.nbytes) / 2**20)
-    return batches_from_memory(features, label, batch_size=batch_size, shuffle=shuffle,
-                               seed=seed)
+    return SplitInput(read_once, lambda _batch, _shuffle: stream(), max_bytes).batches(
+        batch_size, shuffle, seed)

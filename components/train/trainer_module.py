@@ -57,10 +57,10 @@ def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[M
     return inputs
 
 
-def dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int,
-             seed: int, shuffle: bool) -> tf.data.Dataset:
-    """A split's (features, label) batches as the Trainer fits on them (the bench times this
-    too, against Keras on arrays)."""
+def split_input(files, data_accessor, tft_output, spec: DatasetSpec, seed: int
+                ) -> in_memory_input.SplitInput:
+    """A split read once into memory when it fits (components/train/in_memory_input.py), else
+    streamed from the TFRecords every epoch; `.batches(batch_size, ...)` is what fit reads."""
     def read(batch: int, shuffled: bool) -> tf.data.Dataset:
         return data_accessor.tf_dataset_factory(
             files,
@@ -71,11 +71,16 @@ def dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int
             tft_output.transformed_metadata.schema,
         )
 
-    # Parsed once into memory when the split fits (components/train/in_memory_input.py), else
-    # streamed from the TFRecords every epoch.
-    return in_memory_input.dataset(
+    return in_memory_input.SplitInput(
         lambda batch: read(batch, shuffled=False),
-        lambda: read(batch_size, shuffle).prefetch(tf.data.AUTOTUNE),
+        lambda batch, shuffle: read(batch, shuffle).prefetch(tf.data.AUTOTUNE))
+
+
+def dataset(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int,
+            seed: int, shuffle: bool) -> tf.data.Dataset:
+    """A split's (features, label) batches as the Trainer fits on them (the bench times this
+    too, against Keras on arrays)."""
+    return split_input(files, data_accessor, tft_output, spec, seed).batches(
         batch_size, shuffle, seed)
 
 
@@ -96,21 +101,24 @@ def run_fn(fn_args: FnArgs) -> None:
     keras.utils.set_random_seed(train["seed"])
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_ds = dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
-                        train["batch_size"], train["seed"], shuffle=True)
+    train_input = split_input(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
+                              train["seed"])
+    train_ds = train_input.batches(train["batch_size"], shuffle=True, seed=train["seed"])
     eval_ds = dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, spec,
                        train["batch_size"], train["seed"], shuffle=False)
 
     # Regression: the model learns the label in standard deviations of the training split's.
     # Any task: a small split trains in batches small enough for an epoch to be a few steps
     # (model.regression_batch_size; iris' 104 training rows in one batch of 128 reached accuracy
-    # 0.80 in 30 epochs, in batches of 8 0.96).
+    # 0.80 in 30 epochs, in batches of 8 0.96). The smaller batches come from the split as it
+    # was read (it was read from disk again: ~0.11 s of a small table's Trainer). The rows are
+    # still counted on train_ds: that is one iteration of its seeded shuffle, and the epochs'
+    # orders (so the model) stay what they were.
     scale = label_scale(train_ds) if spec.is_regression else None
     rows = scale.count if scale is not None else small_split_rows(train_ds, train["batch_size"])
     batch = regression_batch_size(train["batch_size"], rows)
     if batch != train["batch_size"]:
-        train_ds = dataset(fn_args.train_files, fn_args.data_accessor, tft_output, spec,
-                           batch, train["seed"], shuffle=True)
+        train_ds = train_input.batches(batch, shuffle=True, seed=train["seed"])
     model_config = ModelConfig.from_settings(
         spec.num_classes, model_settings(train, fn_args.hyperparameters), scale)
     model = build_model(model_inputs(spec, tft_output), model_config)

@@ -70,3 +70,35 @@ def test_the_in_memory_batches_skip_tf_datas_graph_rewrites():
                                              shuffle=True, seed=1)
     assert ds.options().experimental_optimization.apply_default_optimizations is False
     assert sum(len(label) for _, label in ds) == 10
+
+
+def test_a_split_is_read_once_and_batched_again_from_memory():
+    """The Trainer shrinks the batch of a small split after counting its rows
+    (trainer_module.run_fn): the second batching comes from the rows already read."""
+    reads = []
+
+    def read_once(batch):
+        reads.append(batch)
+        return _split(30, batch)
+
+    split = in_memory_input.SplitInput(read_once, lambda batch, shuffle: None)
+    first = split.batches(16, shuffle=True, seed=2)
+    smaller = split.batches(4, shuffle=True, seed=2)
+    assert len(reads) == 1
+    assert [len(f["id"]) for f, _ in first] == [16, 14]
+    assert [len(f["id"]) for f, _ in smaller] == [4] * 7 + [2]
+    assert sorted(_epoch(smaller)) == list(range(30))
+    # The same rows batched again give the order a fresh read would.
+    fresh = in_memory_input.SplitInput(lambda batch: _split(30, batch), lambda b, s: None)
+    assert _epoch(fresh.batches(4, shuffle=True, seed=2)) == _epoch(
+        in_memory_input.SplitInput(read_once, lambda b, s: None).batches(4, True, 2))
+
+
+def test_a_streamed_split_is_streamed_at_each_batch_size_asked():
+    asked = []
+    split = in_memory_input.SplitInput(lambda batch: _split(30, batch),
+                                       lambda batch, shuffle: asked.append((batch, shuffle)),
+                                       max_bytes=10)
+    split.batches(16, shuffle=True, seed=0)
+    split.batches(4, shuffle=False, seed=0)
+    assert asked == [(16, True), (4, False)]
