@@ -119,12 +119,3 @@ class SplitInput:
         return batches_from_memory(features, label, batch_size=batch_size, shuffle=shuffle,
                                    seed=seed)
 
-
-def dataset(read_once: Callable[[int], tf.data.Dataset], stream: Callable[[], tf.data.Dataset],
-            batch_size: int, shuffle: bool, seed: int,
-            max_bytes: int = MAX_BYTES) -> tf.data.Dataset:
-    """The split from memory when it fits in max_bytes, else streamed.
-
-    read_once(batch_size): the split once, unshuffled; stream(): the streaming dataset."""
-    return SplitInput(read_once, lambda _batch, _shuffle: stream(), max_bytes).batches(
-        batch_size, shuffle, seed)

@@ -54,7 +54,8 @@ TRAINING_HISTORY_FILE = "history.json"
 SCORING_SUFFIX = "-score"
 # The one split of a file to score: every row, in the file's order.
 SCORE_SPLIT = "score"
-# The scoring pipeline's node ids in run order; the Evaluator only when the file has the label.
+# The scoring pipeline's node ids (its checks and its inference run beside each other: no one
+# run order); the Evaluator only when the file has the label.
 SCORING_STAGES = (EXAMPLE_GEN, SCHEMA_IMPORTER, CHAMPION_MODEL, CHAMPION_STATISTICS,
                   EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SERVING_VALIDATOR,
                   ANOMALIES_GATE, DRIFT_VALIDATOR, DRIFT_GATE, BULK_INFERRER, EVALUATOR,
@@ -69,7 +70,7 @@ SCORING_CHECKS = (EXPECTATIONS_VALIDATOR, EXPECTATIONS_GATE, STATISTICS_GEN, SER
 
 
 def scoring_stages(labelled: bool) -> tuple[str, ...]:
-    """The scoring pipeline's node ids, in run order."""
+    """The scoring pipeline's node ids."""
     return SCORING_STAGES if labelled else tuple(s for s in SCORING_STAGES if s != EVALUATOR)
 
 

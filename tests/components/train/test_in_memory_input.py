@@ -25,8 +25,8 @@ def _epoch(dataset: tf.data.Dataset) -> list[int]:
 
 def test_every_row_once_per_epoch_reshuffled_between_epochs_and_seeded():
     def make(seed):
-        return in_memory_input.dataset(lambda batch: _split(50, batch), lambda: None,
-                                       batch_size=8, shuffle=True, seed=seed)
+        return in_memory_input.SplitInput(lambda batch: _split(50, batch),
+                                          lambda b, s: None).batches(8, shuffle=True, seed=seed)
 
     dataset = make(1)
     first, second = _epoch(dataset), _epoch(dataset)
@@ -39,26 +39,26 @@ def test_every_row_once_per_epoch_reshuffled_between_epochs_and_seeded():
 
 
 def test_a_split_that_fills_whole_batches_has_no_empty_last_batch():
-    dataset = in_memory_input.dataset(lambda batch: _split(24, batch), lambda: None,
-                                      batch_size=8, shuffle=True, seed=3)
+    dataset = in_memory_input.SplitInput(lambda batch: _split(24, batch),
+                                         lambda b, s: None).batches(8, shuffle=True, seed=3)
     assert [len(f["id"]) for f, _ in dataset] == [8, 8, 8]
     assert sorted(_epoch(dataset)) == list(range(24))
 
 
 def test_unshuffled_split_keeps_its_order():
-    dataset = in_memory_input.dataset(lambda batch: _split(20, batch), lambda: None,
-                                      batch_size=6, shuffle=False, seed=0)
+    dataset = in_memory_input.SplitInput(lambda batch: _split(20, batch),
+                                         lambda b, s: None).batches(6, shuffle=False, seed=0)
     assert _epoch(dataset) == list(range(20))
 
 
 def test_a_split_over_the_cap_is_streamed():
     streamed = _split(30).map(lambda f, y: (f, y))
     # 30 rows of two 8- and 4-byte columns and an 8-byte label: 600 bytes.
-    dataset = in_memory_input.dataset(lambda batch: _split(30, batch), lambda: streamed,
-                                      batch_size=8, shuffle=True, seed=0, max_bytes=599)
+    dataset = in_memory_input.SplitInput(lambda batch: _split(30, batch), lambda b, s: streamed,
+                                         max_bytes=599).batches(8, shuffle=True, seed=0)
     assert dataset is streamed
-    kept = in_memory_input.dataset(lambda batch: _split(30, batch), lambda: streamed,
-                                   batch_size=8, shuffle=True, seed=0, max_bytes=600)
+    kept = in_memory_input.SplitInput(lambda batch: _split(30, batch), lambda b, s: streamed,
+                                      max_bytes=600).batches(8, shuffle=True, seed=0)
     assert kept is not streamed and sorted(_epoch(kept)) == list(range(30))
 
 
