@@ -24,6 +24,25 @@ def levers_for_beam(settings: Settings) -> Iterator[None]:
 
     with no_tfx_package_for_local_workers(settings), weighing_without_module_scan(), \
             dofn_specs_read_once(), views_made_once(), inspected_once(), \
-            submodules_listed_once(), compressed_once(), stage_pcollections_only(), \
-            sources_walked_once(), prompt_state_sampler():
+            submodules_listed_once(), compressed_once(in_process=_pickles_stay_here(settings)), \
+            stage_pcollections_only(), sources_walked_once(), prompt_state_sampler():
         yield
+
+
+def _pickles_stay_here(settings: Settings) -> bool:
+    """Whether every Beam pickle made in the block is read back in this process: the
+    DirectRunner running its workers as threads (in_memory, multi_threading), read from the
+    arguments Beam gets (a --beam-arg may choose another mode). Its multi_processing workers and
+    a cluster's read them elsewhere, with Beam's own bz2."""
+    from apache_beam.options.pipeline_options import (
+        DirectOptions,
+        PipelineOptions,
+        StandardOptions,
+    )
+
+    try:
+        options = PipelineOptions(settings.beam_pipeline_args())
+    except ValueError:  # settings a run refuses anyway (a cluster runner without its master)
+        return False
+    return options.view_as(StandardOptions).runner in (None, "DirectRunner") and \
+        options.view_as(DirectOptions).direct_running_mode in ("in_memory", "multi_threading")

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 import cloudpickle
+import pytest
 from cloudpickle import cloudpickle_fast
 
 from pipeline.runners.beam_pickling import submodules_listed_once
@@ -59,7 +60,7 @@ def test_a_submodule_imported_after_a_first_search_is_found(monkeypatch):
 
 
 def test_beams_pickler_round_trips_a_function_in_the_block():
-    from apache_beam.internal import pickler
+    from apache_beam.internal import cloudpickle_pickler as pickler  # the runs' pickler
 
     work = _uses_submodules()
     with submodules_listed_once():
@@ -109,7 +110,7 @@ def test_past_its_limit_bz2_is_asked_each_time():
 
 
 def test_beams_pickles_are_the_same_bytes_in_the_block():
-    from apache_beam.internal import pickler
+    from apache_beam.internal import cloudpickle_pickler as pickler  # the runs' pickler
 
     from pipeline.runners.beam_pickling import compressed_once
 
@@ -120,3 +121,86 @@ def test_beams_pickles_are_the_same_bytes_in_the_block():
         again = pickler.loads(inside[0])
     assert inside == [outside, outside]
     assert again() == work()
+
+
+def _raw_codec(counting, raw_max=None):
+    from pipeline.runners.beam_pickling import RAW_MAX_BYTES, _Bz2Once, _RawInProcess
+
+    return _RawInProcess(_Bz2Once(counting), RAW_MAX_BYTES if raw_max is None else raw_max)
+
+
+def test_pickles_that_stay_in_the_process_are_not_compressed_and_read_back():
+    import base64
+
+    from apache_beam.internal import cloudpickle_pickler as pickler  # the runs' pickler
+
+    from pipeline.runners.beam_pickling import RAW_MARK, compressed_once
+
+    work = _uses_submodules()
+    made_outside = pickler.dumps(work)  # bz2, as Beam makes it
+    with compressed_once(in_process=True):
+        inside = pickler.dumps(work)
+        again = pickler.loads(inside)
+        from_outside = pickler.loads(made_outside)
+    assert base64.b64decode(inside).startswith(RAW_MARK)
+    assert again() == work() == from_outside()
+
+
+def test_an_uncompressed_pickle_that_leaves_the_block_is_refused_not_misread():
+    from apache_beam.internal import cloudpickle_pickler as pickler  # the runs' pickler
+
+    from pipeline.runners.beam_pickling import compressed_once
+
+    with compressed_once(in_process=True):
+        inside = pickler.dumps(_uses_submodules())
+    with pytest.raises(OSError, match="Invalid data stream"):
+        pickler.loads(inside)
+
+
+def test_no_bz2_for_pickles_in_the_process_but_for_one_over_the_size_bound():
+    import bz2
+
+    counting = _CountingBz2()
+    codec = _raw_codec(counting, raw_max=1000)
+    small, large = b"a DoFn" * 10, b"a large DoFn" * 100
+    assert codec.decompress(codec.compress(small)) == small
+    assert counting.calls == []
+    packed = codec.compress(large)
+    assert packed == bz2.compress(large, 9)
+    assert codec.decompress(packed) == large
+    assert codec.decompress(bz2.compress(small, 9)) == small  # a bz2 pickle made elsewhere
+    assert counting.calls == ["compress", "decompress", "decompress"]
+
+
+def test_only_the_direct_runners_in_process_modes_leave_pickles_uncompressed(tmp_path):
+    from pipeline.config.settings import Settings
+    from pipeline.runners.beam_in_process import _pickles_stay_here
+
+    base = Settings(dataset="penguins", output_root=tmp_path)
+    assert _pickles_stay_here(base.replace(beam_mode="in_memory"))
+    assert _pickles_stay_here(base.replace(beam_mode="multi_threading"))
+    assert not _pickles_stay_here(base.replace(beam_mode="multi_processing"))
+    assert not _pickles_stay_here(base.replace(
+        beam_runner="FlinkRunner", beam_master="localhost:8081", beam_environment="external"))
+    # Beam reads the last of an argument given twice: a --beam-arg choosing the mode wins.
+    assert not _pickles_stay_here(base.replace(
+        beam_mode="in_memory", beam_args=("--direct_running_mode=multi_processing",)))
+
+
+@pytest.mark.e2e
+def test_a_multi_processing_pipeline_in_the_block_ships_pickles_its_workers_read(tmp_path):
+    """The workers are other processes, with Beam's own loads: uncompressed pickles would fail
+    them (~5 s: a worker process starts)."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.config.settings import Settings
+    from pipeline.runners.beam_in_process import levers_for_beam
+
+    settings = Settings(dataset="penguins", output_root=tmp_path, beam_mode="multi_processing",
+                        beam_workers=1)
+    offset = 10
+    with levers_for_beam(settings):
+        with beam.Pipeline(argv=settings.beam_pipeline_args()) as p:
+            out = p | beam.Create([1, 2, 3]) | beam.Map(lambda x: x + offset)
+            assert_that(out, equal_to([11, 12, 13]))
