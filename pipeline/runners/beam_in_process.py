@@ -19,13 +19,15 @@ def levers_for_beam(settings: Settings) -> Iterator[None]:
     from pipeline.runners.beam_pickling import compressed_once, submodules_listed_once
     from pipeline.runners.beam_state_cache import weighing_without_module_scan
     from pipeline.runners.beam_state_sampler import prompt_state_sampler
+    from pipeline.runners.tf_data_functions import data_functions_unoptimized
     from pipeline.runners.transform_inspection import inspected_once
     from pipeline.runners.transform_sources import sources_walked_once
 
     with no_tfx_package_for_local_workers(settings), weighing_without_module_scan(), \
             dofn_specs_read_once(), views_made_once(), inspected_once(), \
             submodules_listed_once(), compressed_once(in_process=_pickles_stay_here(settings)), \
-            stage_pcollections_only(), sources_walked_once(), prompt_state_sampler():
+            stage_pcollections_only(), sources_walked_once(), prompt_state_sampler(), \
+            data_functions_unoptimized():
         yield
 
 

@@ -737,3 +737,21 @@ def test_beams_stage_descriptor_is_built_as_the_lever_rebuilds_it():
                       "timer_api_service_descriptor"], fields
     assert "self._build_process_bundle_descriptor()" in inspect.getsource(
         execution.BundleContextManager.process_bundle_descriptor.fget)
+
+
+def test_tensorflows_runtime_takes_the_contexts_config_once_and_sessions_read_the_current_one():
+    """pipeline/runners/tf_data_functions.py: the eager context's runtime is made from
+    `self.config` when it starts (its `ensure_initialized`, called through the instance, before
+    the first op), tf.data's functions are instantiated with that runtime's config, and a session
+    made without a config, like tf.Transform's, reads the context's current one."""
+    from tensorflow.python.client import session
+    from tensorflow.python.eager import context
+
+    start = inspect.getsource(context.Context.ensure_initialized)
+    assert "if self._initialized:" in start
+    assert "config_str = self.config.SerializeToString()" in start
+    assert "TFE_ContextOptionsSetConfig(opts, config_str)" in start
+    assert "context().ensure_initialized()" in inspect.getsource(context.ensure_initialized)
+    assert "self._optimizer_experimental_options.update(options)" in inspect.getsource(
+        context.Context.set_optimizer_experimental_options)
+    assert "config = context.context().config" in inspect.getsource(session.BaseSession.__init__)

@@ -1,0 +1,71 @@
+"""pipeline/runners/tf_data_functions.py: TensorFlow's runtime starts inside the runs' block
+with Grappler off (what tf.data instantiates its functions with); right after, the config that
+tf.function calls and sessions read has it back. Each case in a fresh process (~5 s): a runtime
+starts once per process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+_SCRIPT = """
+import json, sys
+from tensorflow.python import pywrap_tfe
+from tensorflow.python.eager import context
+from tensorflow.core.protobuf import config_pb2
+import tensorflow as tf
+
+started_with = []
+original = pywrap_tfe.TFE_ContextOptionsSetConfig
+def recording(options, config):
+    started_with.append(config_pb2.ConfigProto.FromString(config)
+                        .graph_options.rewrite_options.disable_meta_optimizer)
+    return original(options, config)
+pywrap_tfe.TFE_ContextOptionsSetConfig = recording
+
+case = sys.argv[1]
+if case == "started before":
+    tf.constant(1)
+from pipeline.config.settings import Settings
+from pipeline.runners.beam_in_process import levers_for_beam
+with levers_for_beam(Settings(dataset="penguins", output_root=sys.argv[2])):
+    if case != "no TensorFlow in the block":
+        values = [int(x) for x in tf.data.Dataset.range(3).map(lambda x: x + 1)]
+        assert values == [1, 2, 3], values
+    hook_left = "ensure_initialized" in vars(context.context())
+current = context.context().config.graph_options.rewrite_options.disable_meta_optimizer
+print(json.dumps({"started_with": started_with, "current": current, "hook_left": hook_left,
+                  "hook_after": "ensure_initialized" in vars(context.context())}))
+"""
+
+
+def _run(case: str, tmp_path) -> dict:
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, case, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.probe
+def test_the_runtime_starts_in_the_block_without_grappler_and_the_config_has_it_back(tmp_path):
+    result = _run("first use in the block", tmp_path)
+    assert result["started_with"] == [True]
+    assert result["current"] is False  # tf.function calls and sessions: as before
+    assert not result["hook_left"] and not result["hook_after"]
+
+
+@pytest.mark.probe
+def test_a_runtime_started_before_the_block_is_left_as_it_is(tmp_path):
+    result = _run("started before", tmp_path)
+    assert result["started_with"] == [False]
+    assert result["current"] is False and not result["hook_after"]
+
+
+@pytest.mark.probe
+def test_a_block_without_tensorflow_leaves_nothing_behind(tmp_path):
+    result = _run("no TensorFlow in the block", tmp_path)
+    assert result["started_with"] == []
+    assert result["current"] is False and not result["hook_after"]
