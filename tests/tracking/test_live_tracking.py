@@ -197,8 +197,9 @@ def test_a_store_that_cannot_be_opened_fails_finish(settings, monkeypatch, tmp_p
 @pytest.mark.parametrize("fork", [False, True], ids=["started", "forked"])
 def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, tmp_path, fork):
     """SIGKILL gives the pipeline no chance to call finish(): the worker, a process of its
-    own, sees its pipe close and ends the runs KILLED. The same for a worker forked from the
-    pipeline's process (as in a warm worker's child, pipeline/runners/warm_reruns.py)."""
+    own (at a lower priority), sees its pipe close and ends the runs KILLED. The same for a
+    worker forked from the pipeline's process (as in a warm worker's child,
+    pipeline/runners/warm_reruns.py)."""
     import os
     import signal
     import subprocess
@@ -227,6 +228,9 @@ def test_a_pipeline_killed_outright_leaves_its_run_killed_not_running(settings, 
         with open(f"/proc/{worker_pid}/cmdline", "rb") as f:  # a fork keeps its parent's
             assert (str(script).encode() in f.read()) is fork
         assert os.getsid(worker_pid) == worker_pid  # a session of its own: no Ctrl-C
+        # Below the pipeline's priority: the stages get the cores first.
+        assert os.getpriority(os.PRIO_PROCESS, worker_pid) == min(
+            19, os.getpriority(os.PRIO_PROCESS, stand_in.pid) + live_tracking.NICENESS)
         client = _client(settings)
         parent = _wait_for_stage_run(client, settings, "run-4", STAGES[0])
         assert parent.info.status == "RUNNING"
