@@ -1,6 +1,6 @@
 """pipeline/runners/tf_data_functions.py: TensorFlow's runtime starts inside the runs' block
-with Grappler off (what tf.data instantiates its functions with); right after, the config that
-tf.function calls and sessions read has it back. Each case in a fresh process (~5 s): a runtime
+with Grappler off (what tf.data instantiates its functions with); the config that tf.function
+calls and sessions read (tf.Transform's are made before the runtime starts) never has it. Each case in a fresh process (~5 s): a runtime
 starts once per process."""
 from __future__ import annotations
 
@@ -30,13 +30,17 @@ if case == "started before":
     tf.constant(1)
 from pipeline.config.settings import Settings
 from pipeline.runners.beam_in_process import levers_for_beam
+def session_reads():  # what a session made now would read (tf.Transform's, before any op)
+    return context.context().config.graph_options.rewrite_options.disable_meta_optimizer
 with levers_for_beam(Settings(dataset="penguins", output_root=sys.argv[2])):
+    before_start = session_reads()
     if case != "no TensorFlow in the block":
         values = [int(x) for x in tf.data.Dataset.range(3).map(lambda x: x + 1)]
         assert values == [1, 2, 3], values
     hook_left = "ensure_initialized" in vars(context.context())
-current = context.context().config.graph_options.rewrite_options.disable_meta_optimizer
-print(json.dumps({"started_with": started_with, "current": current, "hook_left": hook_left,
+    inside = session_reads()
+print(json.dumps({"started_with": started_with, "before_start": before_start, "inside": inside,
+                  "current": session_reads(), "hook_left": hook_left,
                   "hook_after": "ensure_initialized" in vars(context.context())}))
 """
 
@@ -53,7 +57,8 @@ def _run(case: str, tmp_path) -> dict:
 def test_the_runtime_starts_in_the_block_without_grappler_and_the_config_has_it_back(tmp_path):
     result = _run("first use in the block", tmp_path)
     assert result["started_with"] == [True]
-    assert result["current"] is False  # tf.function calls and sessions: as before
+    # tf.function calls and sessions, made before the runtime's start or after it: as before.
+    assert result["before_start"] is result["inside"] is result["current"] is False
     assert not result["hook_left"] and not result["hook_after"]
 
 
@@ -61,11 +66,13 @@ def test_the_runtime_starts_in_the_block_without_grappler_and_the_config_has_it_
 def test_a_runtime_started_before_the_block_is_left_as_it_is(tmp_path):
     result = _run("started before", tmp_path)
     assert result["started_with"] == [False]
-    assert result["current"] is False and not result["hook_after"]
+    assert result["before_start"] is result["inside"] is result["current"] is False
+    assert not result["hook_left"] and not result["hook_after"]
 
 
 @pytest.mark.probe
 def test_a_block_without_tensorflow_leaves_nothing_behind(tmp_path):
     result = _run("no TensorFlow in the block", tmp_path)
     assert result["started_with"] == []
-    assert result["current"] is False and not result["hook_after"]
+    assert result["before_start"] is result["inside"] is result["current"] is False
+    assert result["hook_left"] and not result["hook_after"]  # waiting for a start, then gone
