@@ -139,6 +139,7 @@ def pytest_collection_modifyitems(config, items):
     session's shared penguin runs (tests/mlflow_runs.py) are one group together, so those runs
     are made once per session, not once per worker. Before xdist's own hook reads the marks."""
     import mlflow_runs
+    import xdist_order
 
     shared = (mlflow_runs.penguin_runs, mlflow_runs.runs)
     for item in items:
@@ -148,11 +149,15 @@ def pytest_collection_modifyitems(config, items):
         uses_shared = any(getattr(module, name, None) in shared for name in ("penguin_runs", "runs"))
         item.add_marker(pytest.mark.xdist_group(
             SHARED_PENGUIN_RUNS if uses_shared else item.nodeid.split("::")[0]))
-    # Longest first, so that no worker is left with a long group at the end while the other
-    # waits: the shared penguin runs' group (minutes), then the files that run pipelines.
-    def weight(item) -> int:
-        if item.get_closest_marker("xdist_group").args[0] == SHARED_PENGUIN_RUNS:
-            return 0
-        return 1 if item.get_closest_marker("e2e") else 2
+    # Longest first (tests/xdist_order.py): no worker is left with a long group at the end
+    # while the other waits.
+    items[:] = xdist_order.longest_groups_first(
+        items, group=lambda item: item.get_closest_marker("xdist_group").args[0],
+        cost=xdist_order.guessed_cost)
 
-    items.sort(key=weight)
+
+def pytest_configure(config):
+    """xdist re-sorts the groups by their number of tests unless told not to
+    (`--loadscope-reorder`, on by default in the xdist installed, 3.8): the order above is the one wanted."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
