@@ -17,10 +17,11 @@ from pipeline.runners import last_run, run_record, termination
 
 def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
          on_stage_end=None, checks: Collection[str] = (),
-         warm_imports: Collection[str] = ()) -> None:
+         warm_imports: Collection[str] = (), on_built=None) -> None:
     """on_stage_end: called with each finished stage's execution (live_tracking.py); checks:
     the nodes to run beside the others, warm_imports: what their process imports while it
-    waits for their inputs (check_branch.py)."""
+    waits for their inputs (check_branch.py); on_built: called once the pipeline is built (its
+    stages' modules imported), before anything else starts."""
     from pipeline.console.output_capture import captured_output
 
     # Imports happen inside the capture: TensorFlow prints its CUDA/oneDNN lines on import.
@@ -32,6 +33,8 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
 
         lock_retry.install()  # the checks' process, forked below, shares the store
         pipeline = make_pipeline()
+        if on_built is not None:
+            on_built()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
                                  terminal if out is sys.stdout else out, run_id=run_id,
                                  on_finished=functools.partial(_stage_ended, on_stage_end))
@@ -165,7 +168,8 @@ def run_pipeline(settings: Settings, out: TextIO | None = None,
         tracker = _live_tracker(settings, spec, run_id, started_ms)
         _run(make_pipeline, settings, out, run_id,
              on_stage_end=tracker.stage_finished if tracker else None,
-             checks=stage_names.CHECKS, warm_imports=_contract_imports(settings, inputs))
+             checks=stage_names.CHECKS, warm_imports=_contract_imports(settings, inputs),
+             on_built=functools.partial(_start_tracker, tracker))
     except BaseException as error:  # Ctrl-C too: its MLflow run must not stay RUNNING
         _track(settings, spec, run_id, started_ms, out, error, tracker)
         raise
@@ -216,12 +220,30 @@ def _beam_description(settings: Settings) -> str:
 
 
 def _live_tracker(settings: Settings, spec, run_id: str, started_ms: int):
+    """The run's MLflow tracking (live_tracking.py). In a warm worker's child, started now as a
+    fork, with MLflow imported already; otherwise started by _start_tracker once the pipeline
+    is built."""
     from pipeline.tracking import live_tracking
 
-    # Started now: its process imports MLflow and opens the store on the other core while this
-    # one sets the run up. In a warm worker's child it is a fork, with MLflow imported already.
-    return live_tracking.LiveTracker(settings, spec, run_id, started_ms,
-                                     fork=_may_fork_imported()).start()
+    tracker = live_tracking.LiveTracker(settings, spec, run_id, started_ms)
+    if _may_fork_imported():
+        tracker.start(fork=True)
+    return tracker
+
+
+def _start_tracker(tracker) -> None:
+    """Start the tracking process as a fork of this one once the pipeline is built, when that is
+    safe (as for the checks' process): it inherits TensorFlow, TFMA and TFDV, imported by the
+    build, which its stage records read the Evaluator's and StatisticsGen's outputs with. Started
+    as a new process at the run's start instead, it imported them again beside the set-up: of a
+    penguin run's 25.6 s of CPU, 9.1 s were that process's, ~4 s of them those imports
+    (2026-12-06, py-spy and /proc), and on a loaded machine, or in `make test` running two
+    pipelines at once, they took CPU the stages wanted. A fork that is not safe (a Python thread
+    running, TensorFlow's runtime started: warm_worker.fork_unsafe) starts a new process, as
+    before."""
+    from pipeline.runners import warm_worker
+
+    tracker.start(fork=warm_worker.fork_unsafe(set(os.listdir("/proc/self/task"))) is None)
 
 
 def _may_fork_imported() -> bool:

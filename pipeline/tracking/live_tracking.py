@@ -15,8 +15,10 @@ reported, the data inputs, the pipeline's figures and the model.
 Why a process, not a thread: the run is bound by Python's interpreter lock (its CPU time is its
 wall time on a 2-core machine), and a worker thread took 4-6 s of that lock per penguin run
 (measured with time.thread_time). A child process does the same work on the other core. It is
-started with `python -c` (no fork: TensorFlow's threads do not survive one), in a session of
-its own so Ctrl-C in the terminal reaches only the pipeline, which tells the worker how the run
+a fork of the pipeline's process once the pipeline is built, with TensorFlow, TFMA and TFDV
+imported and TensorFlow's runtime not yet started (pipeline/runners/local_dag.py), or, where
+forking is not safe then, started with `python -c` (TensorFlow's threads do not survive a
+fork); either way in a session of its own so Ctrl-C in the terminal reaches only the pipeline, which tells the worker how the run
 ended. Events go down one pipe and acknowledgements, the result or the worker's error come back
 up another (multiprocessing's pickled, length-prefixed messages). If the pipeline process dies
 without finish() (SIGKILL), the worker sees the pipe close and ends the run KILLED.
@@ -76,9 +78,11 @@ class LiveTracker:
 
     def __init__(self, settings: Settings, spec: DatasetSpec, run_id: str, started_ms: int,
                  fork: bool = False):
-        """fork: start the worker as a fork of this process, which has MLflow and TFMA imported
-        and may fork (a warm worker's child, pipeline/runners/warm_reruns.py): the new process's
-        ~7 s of imports no longer share the two cores with the stages."""
+        """fork: start the worker as a fork of this process, which may fork (the caller knows:
+        no Python thread, TensorFlow's runtime not started) and has imported what the records
+        read (TensorFlow, TFMA, TFDV; MLflow too in a warm worker's child,
+        pipeline/runners/warm_reruns.py): a new process's ~7 s of imports no longer share the two
+        cores with the stages."""
         self.settings, self.spec, self.run_id, self.started_ms = settings, spec, run_id, started_ms
         self._fork = fork
         self._process: subprocess.Popen | _Forked | None = None
@@ -91,10 +95,13 @@ class LiveTracker:
         self._failure: BaseException | None = None
         self._result: TrackedRun | None = None
 
-    def start(self) -> LiveTracker:
-        """Start the worker (once): it imports MLflow and opens the store meanwhile."""
+    def start(self, fork: bool | None = None) -> LiveTracker:
+        """Start the worker (once): it imports MLflow and opens the store meanwhile. fork: as a
+        fork of this process (True) or a new process (False); None: as constructed."""
         if self._process is not None:
             return self
+        if fork is not None:
+            self._fork = fork
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
         log_path = Path(self.settings.log_path)
@@ -310,9 +317,9 @@ class _Worker:
     def work(self, events: queue.Queue, handled) -> None:
         try:
             with active_store(self.settings) as client:  # a first run creates the store here
-                # While the pipeline sets up (its imports take one core; this is the other): a
-                # run whose stages all come from the cache sends every event within a second
-                # of its set-up's end, and its records need TFMA (with TensorFlow) too.
+                # Before the first event: a run whose stages all come from the cache sends every
+                # event within a second of its set-up's end, and its records need TFMA (with
+                # TensorFlow) too, which a fork of the pipeline's process has already.
                 _warm_up()
                 while True:
                     event = events.get()
