@@ -28,11 +28,12 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
     with captured_output(settings.log_path) as terminal:
         from pipeline.console.stage_summary import StageReporter
         from pipeline.mlmd import lock_retry
-        from pipeline.runners import check_branch
+        from pipeline.runners import check_branch, import_gc
         from pipeline.runners.beam_in_process import levers_for_beam
 
         lock_retry.install()  # the checks' process, forked below, shares the store
-        pipeline = make_pipeline()
+        with import_gc.collected_once():
+            pipeline = make_pipeline()
         if on_built is not None:
             on_built()
         reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
