@@ -158,6 +158,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     """xdist re-sorts the groups by their number of tests unless told not to
-    (`--loadscope-reorder`, on by default in the xdist installed, 3.8): the order above is the one wanted."""
+    (`--loadscope-reorder`, on by default in the xdist installed, 3.8): the order above is the
+    one wanted."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False

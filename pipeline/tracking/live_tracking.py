@@ -18,10 +18,11 @@ wall time on a 2-core machine), and a worker thread took 4-6 s of that lock per 
 a fork of the pipeline's process once the pipeline is built, with TensorFlow, TFMA and TFDV
 imported and TensorFlow's runtime not yet started (pipeline/runners/local_dag.py), or, where
 forking is not safe then, started with `python -c` (TensorFlow's threads do not survive a
-fork); either way in a session of its own so Ctrl-C in the terminal reaches only the pipeline, which tells the worker how the run
-ended. Events go down one pipe and acknowledgements, the result or the worker's error come back
-up another (multiprocessing's pickled, length-prefixed messages). If the pipeline process dies
-without finish() (SIGKILL), the worker sees the pipe close and ends the run KILLED.
+fork); either way in a session of its own so Ctrl-C in the terminal reaches only the pipeline,
+which tells the worker how the run ended. Events go down one pipe and acknowledgements, the
+result or the worker's error come back up another (multiprocessing's pickled, length-prefixed
+messages). If the pipeline process dies without finish() (SIGKILL), the worker sees the pipe
+close and ends the run KILLED.
 
 The pipeline's MLflow run is created when the first stage has run (TFX has recorded the run by
 then); a run that fails before that is logged after the fact, as before. finish() waits for the
