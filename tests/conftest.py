@@ -139,7 +139,6 @@ def pytest_collection_modifyitems(config, items):
     session's shared penguin runs (tests/mlflow_runs.py) are one group together, so those runs
     are made once per session, not once per worker. Before xdist's own hook reads the marks."""
     import mlflow_runs
-    import xdist_order
 
     shared = (mlflow_runs.penguin_runs, mlflow_runs.runs)
     for item in items:
@@ -149,8 +148,15 @@ def pytest_collection_modifyitems(config, items):
         uses_shared = any(getattr(module, name, None) in shared for name in ("penguin_runs", "runs"))
         item.add_marker(pytest.mark.xdist_group(
             SHARED_PENGUIN_RUNS if uses_shared else item.nodeid.split("::")[0]))
-    # Longest first (tests/xdist_order.py): no worker is left with a long group at the end
-    # while the other waits.
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_longest_first(config, items):
+    """Longest first (tests/xdist_order.py): no worker is left with a long group at the end
+    while the other waits. Last, so that the costs are those of the tests that will run, after
+    `-m` (make test-fast) has deselected the others."""
+    import xdist_order
+
     items[:] = xdist_order.longest_groups_first(
         items, group=lambda item: item.get_closest_marker("xdist_group").args[0],
         cost=xdist_order.guessed_cost)
