@@ -112,16 +112,13 @@ def _last_needed(others: list, side: list) -> int:
 
 
 def _why_not_fork(side, branch) -> str | None:
-    from pipeline.runners.warm_worker import fork_unsafe
+    from pipeline.runners.warm_worker import fork_unsafe_now
 
     if not side or branch is None:
         return "no check to run beside the model's path"
     if disabled():
         return f"{ENV_SWITCH}=0"
-    # Every thread there is now is allowed: before the first stage, those are the native pools
-    # the imports started (OpenBLAS, jemalloc); what fork_unsafe refuses is a Python thread or
-    # TensorFlow's runtime.
-    return fork_unsafe(set(os.listdir("/proc/self/task")))
+    return fork_unsafe_now()
 
 
 class _Launch:

@@ -240,11 +240,11 @@ def _start_tracker(tracker) -> None:
     penguin run's 25.6 s of CPU, 9.1 s were that process's, ~4 s of them those imports
     (2026-12-06, py-spy and /proc), and on a loaded machine, or in `make test` running two
     pipelines at once, they took CPU the stages wanted. A fork that is not safe (a Python thread
-    running, TensorFlow's runtime started: warm_worker.fork_unsafe) starts a new process, as
-    before."""
+    running, TensorFlow's runtime started: warm_worker.fork_unsafe_now) starts a new process,
+    as before."""
     from pipeline.runners import warm_worker
 
-    tracker.start(fork=warm_worker.fork_unsafe(set(os.listdir("/proc/self/task"))) is None)
+    tracker.start(fork=warm_worker.fork_unsafe_now() is None)
 
 
 def _may_fork_imported() -> bool:
@@ -252,8 +252,7 @@ def _may_fork_imported() -> bool:
     threads, TensorFlow's runtime not started: warm_worker.fork_unsafe)."""
     from pipeline.runners import warm_reruns, warm_worker
 
-    return warm_reruns.in_worker() and \
-        warm_worker.fork_unsafe(set(os.listdir("/proc/self/task"))) is None
+    return warm_reruns.in_worker() and warm_worker.fork_unsafe_now() is None
 
 
 def _track(settings: Settings, spec, run_id: str, started_ms: int, out: TextIO,

@@ -415,6 +415,14 @@ def _threads() -> set[str]:
     return set(os.listdir("/proc/self/task"))
 
 
+def fork_unsafe_now() -> str | None:
+    """Why forking this process now would not be safe, or None, every thread there is now
+    allowed: before a run's first stage those are the native pools the imports started (OpenBLAS,
+    jemalloc); what is refused is a Python thread or TensorFlow's runtime. The check the run's
+    own forks use (the checks' process, the MLflow tracking process)."""
+    return fork_unsafe(_threads())
+
+
 def fork_unsafe(allowed_threads: set[str]) -> str | None:
     """Why forking now would not be safe, or None."""
     extra = _threads() - allowed_threads

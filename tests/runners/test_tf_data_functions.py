@@ -5,6 +5,7 @@ starts once per process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,31 +49,22 @@ print(json.dumps({"started_with": started_with, "before_start": before_start, "i
 def _run(case: str, tmp_path) -> dict:
     done = subprocess.run([sys.executable, "-c", _SCRIPT, case, str(tmp_path)],
                           capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.probe
-def test_the_runtime_starts_in_the_block_without_grappler_and_the_config_has_it_back(tmp_path):
-    result = _run("first use in the block", tmp_path)
-    assert result["started_with"] == [True]
+@pytest.mark.parametrize("case, started_with, hook_left", [
+    ("first use in the block", [True], False),
+    ("started before", [False], False),
+    # Waiting for a start inside the block, then gone after it.
+    ("no TensorFlow in the block", [], True),
+], ids=["started-in-the-block", "started-before", "no-start"])
+def test_the_runtime_starts_without_grappler_only_in_the_block_and_the_config_is_left_as_it_was(
+        case, started_with, hook_left, tmp_path):
+    result = _run(case, tmp_path)
+    assert result["started_with"] == started_with
     # tf.function calls and sessions, made before the runtime's start or after it: as before.
     assert result["before_start"] is result["inside"] is result["current"] is False
-    assert not result["hook_left"] and not result["hook_after"]
-
-
-@pytest.mark.probe
-def test_a_runtime_started_before_the_block_is_left_as_it_is(tmp_path):
-    result = _run("started before", tmp_path)
-    assert result["started_with"] == [False]
-    assert result["before_start"] is result["inside"] is result["current"] is False
-    assert not result["hook_left"] and not result["hook_after"]
-
-
-@pytest.mark.probe
-def test_a_block_without_tensorflow_leaves_nothing_behind(tmp_path):
-    result = _run("no TensorFlow in the block", tmp_path)
-    assert result["started_with"] == []
-    assert result["before_start"] is result["inside"] is result["current"] is False
-    assert result["hook_left"] and not result["hook_after"]  # waiting for a start, then gone
+    assert result["hook_left"] is hook_left and not result["hook_after"]
