@@ -31,6 +31,8 @@ from tfx.types import artifact_utils, channel, standard_artifacts, standard_comp
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils
 
+from components.ingest.example_batches import without_autotune
+
 BATCH = 32_768  # examples per call of the signature (~20 MB of taxi examples)
 GZIP_LEVEL = 1  # the examples are read once, by the PredictionsWriter
 
@@ -124,7 +126,8 @@ class _ScoreFile(beam.DoFn):
         rows = 0
         options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
         with tf.io.TFRecordWriter(target, options) as out:
-            for batch in tf.data.TFRecordDataset(path, compression_type="GZIP").batch(BATCH):
+            records = tf.data.TFRecordDataset(path, compression_type="GZIP").batch(BATCH)
+            for batch in without_autotune(records):
                 values = self._fn(**{self._input: batch})[self._output_key].numpy()
                 examples = batch.numpy()
                 if rows == 0:  # TFX's executor refuses a column the examples already hold

@@ -30,6 +30,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.ingest import arrow_bytes, csv_format
 from components.ingest.csv_ranges import ByteRange, read_batches
+from components.ingest.example_batches import without_autotune
 from components.score.schema_types import ROW_KEY, output_column
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -75,9 +76,9 @@ def read_predictions(files: List[str], key: str) -> Tuple[np.ndarray, np.ndarray
 
     features = {ROW_KEY: tf.io.FixedLenFeature([], tf.int64),
                 key: tf.io.VarLenFeature(tf.float32)}
-    dataset = (tf.data.TFRecordDataset(files, compression_type="GZIP")
-               .batch(DECODE_BATCH)
-               .map(lambda records: tf.io.parse_example(records, features)))
+    dataset = without_autotune(tf.data.TFRecordDataset(files, compression_type="GZIP")
+                               .batch(DECODE_BATCH)
+                               .map(lambda records: tf.io.parse_example(records, features)))
     keys, values = [], []
     for parsed in dataset:
         keys.append(parsed[ROW_KEY].numpy())
