@@ -23,6 +23,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from components.tf_data_autotune import without_autotune
+
 # Rows whose types are read with tfx_bsl's decoder (cheap: ~4 ms).
 _HEAD_ROWS = 256
 
@@ -78,23 +80,6 @@ def record_files(split_uri: str) -> list[str]:
     import tensorflow as tf
 
     return sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
-
-
-def without_autotune(dataset):
-    """`dataset` with tf.data's autotuning off, for a dataset with nothing to tune (no parallel
-    map, no AUTOTUNE buffer: a read, a batch, a parse).
-
-    With autotuning on, TensorFlow 2.16 runs a model thread beside each iterator that sleeps
-    between optimization rounds on a period doubling from 10 ms to a minute, and deleting the
-    iterator at the end of its input waited, in the forked process that runs the checks, for
-    that thread's next round: an iterator that lived 5.1 s waited 4.98 s more (to 10.23 s),
-    one that lived 24 s (the contract check on 1.5M taxi rows) about 17 s, to 40.95 s; in
-    about half the runs, at random. Without the thread there is nothing to wait for."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def read_batches(files: Sequence[str], batch_rows: int) -> Iterator[pa.RecordBatch]:

@@ -31,7 +31,7 @@ from tfx.types import artifact_utils, channel, standard_artifacts, standard_comp
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils
 
-from components.ingest.example_batches import without_autotune
+from components.tf_data_autotune import without_autotune
 
 BATCH = 32_768  # examples per call of the signature (~20 MB of taxi examples)
 GZIP_LEVEL = 1  # the examples are read once, by the PredictionsWriter

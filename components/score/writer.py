@@ -30,7 +30,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.ingest import arrow_bytes, csv_format
 from components.ingest.csv_ranges import ByteRange, read_batches
-from components.ingest.example_batches import without_autotune
+from components.tf_data_autotune import without_autotune
 from components.score.schema_types import ROW_KEY, output_column
 
 PREDICTIONS_FILE = "predictions.csv"

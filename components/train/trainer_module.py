@@ -12,6 +12,7 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
+from components.tf_data_autotune import without_autotune
 from components.train import in_memory_input
 from components.train.model import (
     LearningRateSchedule,
@@ -62,14 +63,16 @@ def split_input(files, data_accessor, tft_output, spec: DatasetSpec, seed: int
     """A split read once into memory when it fits (components/train/in_memory_input.py), else
     streamed from the TFRecords every epoch; `.batches(batch_size, ...)` is what fit reads."""
     def read(batch: int, shuffled: bool) -> tf.data.Dataset:
-        return data_accessor.tf_dataset_factory(
+        # Autotuning off: Keras deletes each epoch's iterator, and deleting an autotuned one
+        # waited up to the epoch's length again (components/tf_data_autotune.py).
+        return without_autotune(data_accessor.tf_dataset_factory(
             files,
             tfxio.TensorFlowDatasetOptions(
                 batch_size=batch, label_key=spec.transformed_label, num_epochs=1,
                 shuffle=shuffled, shuffle_seed=seed,
             ),
             tft_output.transformed_metadata.schema,
-        )
+        ))
 
     return in_memory_input.SplitInput(
         lambda batch: read(batch, shuffled=False),

@@ -21,6 +21,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
+from components.tf_data_autotune import without_autotune
 from components.train.model import (
     LearningRateSchedule,
     ModelConfig,
@@ -98,11 +99,12 @@ def tuner_fn(fn_args):
         tuner = BayesianSearch(build, max_trials=tune["max_trials"], **common)
 
     def dataset(files, shuffle, batch_size=train["batch_size"]):
-        return fn_args.data_accessor.tf_dataset_factory(
+        # Autotuning off, as the Trainer's (components/tf_data_autotune.py).
+        return without_autotune(fn_args.data_accessor.tf_dataset_factory(
             files, tfxio.TensorFlowDatasetOptions(
                 batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
                 shuffle=shuffle, shuffle_seed=train["seed"]),
-            tft_output.transformed_metadata.schema)
+            tft_output.transformed_metadata.schema))
 
     train_ds = dataset(fn_args.train_files, True)
     # The search's objective stays val_loss: for regression the eval split's loss (mean

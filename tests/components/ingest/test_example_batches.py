@@ -114,37 +114,3 @@ def test_contract_frames_hold_at_most_batch_cells():
     assert example_frames.frame_rows(spec(20)) == 50_000
     assert example_frames.frame_rows(spec(200)) == 5_000
 
-
-def _iterated_autotune(monkeypatch) -> list[bool]:
-    """Whether autotuning was on, for every tf.data iterator made while the list is open."""
-    seen: list[bool] = []
-    iterate = tf.data.Dataset.__iter__
-
-    def spy(self):
-        seen.append(self.options().autotune.enabled)
-        return iterate(self)
-
-    monkeypatch.setattr(tf.data.Dataset, "__iter__", spy)
-    return seen
-
-
-def test_the_example_readers_iterate_without_autotuning(tmp_path, monkeypatch):
-    """Deleting an autotuned iterator waited for tf.data's model thread to wake (17 s after the
-    1.5M-row contract check, in half the runs: example_batches.without_autotune). The readers
-    of examples have nothing to tune; each iterator they make has autotuning off."""
-    from components.score import bulk_inference, writer
-    from components.score.schema_types import ROW_KEY, output_column
-
-    examples = tmp_path / "examples.gz"
-    with tf.io.TFRecordWriter(str(examples), "GZIP") as out:
-        for i in range(3):
-            out.write(_example(**{ROW_KEY: i, output_column("binary"): 0.25 * i}))
-    seen = _iterated_autotune(monkeypatch)
-    assert sum(b.num_rows for b in example_batches.read_batches([str(examples)], 2)) == 3
-    keys, _ = writer.read_predictions([str(examples)], output_column("binary"))
-    assert keys.tolist() == [0, 1, 2]
-    score = bulk_inference._ScoreFile("unused", "serving", "out", "new", str(tmp_path), 1)
-    score._input = "examples"
-    score._fn = lambda examples: {"out": tf.fill([tf.size(examples)], 0.5)}
-    assert list(score.process((0, str(examples)))) == [3]
-    assert seen == [False, False, False]
