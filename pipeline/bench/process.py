@@ -151,3 +151,23 @@ def measure(command: list[str], check: bool = True, env: dict[str, str] | None =
 def pipeline_command(*args: str) -> list[str]:
     """`python -m pipeline <args>` with this interpreter."""
     return [sys.executable, "-m", "pipeline", *args]
+
+
+# This machine's kernel pages out file pages left unread for about a minute (a DAMON pageout
+# scheme: /sys/kernel/mm/damon/admin/kdamonds/0, pages 12 aggregation intervals of 5 s old),
+# so the first process after a pause reads its imports from disk again: TensorFlow, TFX, Beam,
+# TFT, TFMA, TFDV, GX and MLflow imported in 28 s after 100 s idle, 13 s right after (taxi's
+# set-up 9.8 s in a bench's first run against 4.8 s). Every timed run but the first follows
+# another within seconds; without this the first would carry the pause before the bench.
+_IMPORTED_BY_A_RUN = ("tensorflow", "apache_beam", "tensorflow_transform",
+                      "tensorflow_model_analysis", "tensorflow_data_validation",
+                      "great_expectations", "mlflow", "tfx.orchestration.portable.launcher")
+
+
+def warm_page_cache() -> float:
+    """Import what a run imports in a process of its own, untimed by the caller's measurements,
+    so that the first timed run reads them from memory as every later one does; its seconds."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {', '.join(_IMPORTED_BY_A_RUN)}"],
+                   capture_output=True, check=True)
+    return time.perf_counter() - started

@@ -240,12 +240,21 @@ def _cell(text: str, limit: int = 200) -> str:
     return text.replace("|", "\\|")
 
 
+def _warm_up_note(t: dict) -> str:
+    seconds = t.get("page_cache_warm_up_s")
+    if seconds is None:
+        return ""
+    return (f" Before the first, one untimed process imported what a run imports ({seconds} s), "
+            "so that it reads them from memory as the later runs do (bench/process.py: this "
+            "machine pages out files left unread for a minute).")
+
+
 def markdown(t: dict) -> str:
     """The speed-targets table, then the first runs' stages and the details behind each row."""
     lines = ["## Speed targets", "",
              f"Whole-process wall time of each command, measured around the subprocess in this "
              f"invocation ({t.get('cores', '?')} cores); ratios against baselines run in the "
-             f"same invocation.", "",
+             f"same invocation.{_warm_up_note(t)}", "",
              "| # | target | goal | measured | result |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(t)]
     lines += _stage_table(t)

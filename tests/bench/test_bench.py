@@ -634,3 +634,15 @@ def test_measured_lines_carry_when_they_came(tmp_path):
     run = measure([sys.executable, str(script)])
     (first, a), (second, b) = run.line_seconds
     assert (a, b) == ("a", "b") and second - first >= 0.5 and run.wall_seconds >= second
+
+
+def test_the_page_cache_warm_up_names_modules_that_exist_and_the_table_says_it_ran():
+    import importlib.util
+
+    from pipeline.bench import process, targets_table
+
+    assert all(importlib.util.find_spec(name) is not None
+               for name in process._IMPORTED_BY_A_RUN)
+    assert "untimed process imported what a run imports (14.2 s)" in targets_table.markdown(
+        {"cores": 2, "page_cache_warm_up_s": 14.2})
+    assert "untimed" not in targets_table.markdown({"cores": 2})
