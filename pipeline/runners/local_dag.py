@@ -34,37 +34,40 @@ def _run(make_pipeline, settings: Settings, out: TextIO, run_id: str,
         lock_retry.install()  # the checks' process, forked below, shares the store
         with import_gc.collected_once():
             pipeline = make_pipeline()
-        if on_built is not None:
-            on_built()
-        reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
-                                 terminal if out is sys.stdout else out, run_id=run_id,
-                                 on_finished=functools.partial(_stage_ended, on_stage_end))
-        logger = logging.getLogger("absl")
-        logger.addHandler(reporter)
-        def check_ended(node_id: str, seconds: float) -> None:
-            """A check that ran in the other process: its line, then the tracking (not
-            _stage_ended: what the stage freed was that process's memory)."""
-            node = reporter.report(node_id, seconds)
-            if on_stage_end is not None:
-                on_stage_end(node)
+        # Full passes of the collector skip the set-up's objects until the run ends
+        # (import_gc.frozen), here and in the processes forked from here on.
+        with import_gc.frozen():
+            if on_built is not None:
+                on_built()
+            reporter = StageReporter(settings.metadata_path, pipeline.pipeline_info.pipeline_name,
+                                     terminal if out is sys.stdout else out, run_id=run_id,
+                                     on_finished=functools.partial(_stage_ended, on_stage_end))
+            logger = logging.getLogger("absl")
+            logger.addHandler(reporter)
+            def check_ended(node_id: str, seconds: float) -> None:
+                """A check that ran in the other process: its line, then the tracking (not
+                _stage_ended: what the stage freed was that process's memory)."""
+                node = reporter.report(node_id, seconds)
+                if on_stage_end is not None:
+                    on_stage_end(node)
 
-        branch = check_branch.Branch(
-            ended=check_ended,
-            failed=reporter.report_failed,
-            stopped=functools.partial(_stage_stopped, reporter, settings,
-                                      pipeline.pipeline_info.pipeline_name, run_id))
-        try:
-            with levers_for_beam(settings):
-                check_branch.run_with_ir(_pipeline_ir(pipeline, run_id), _run_options(settings),
-                                         checks, branch, warm_imports)
-        except BaseException as error:
-            reporter.report_failure()
-            stop = termination.interruption_behind(error)
-            if stop is not None:  # a Ctrl-C that Beam re-raised as a RuntimeError
-                raise stop from error
-            raise
-        finally:
-            logger.removeHandler(reporter)
+            branch = check_branch.Branch(
+                ended=check_ended,
+                failed=reporter.report_failed,
+                stopped=functools.partial(_stage_stopped, reporter, settings,
+                                          pipeline.pipeline_info.pipeline_name, run_id))
+            try:
+                with levers_for_beam(settings):
+                    check_branch.run_with_ir(_pipeline_ir(pipeline, run_id), _run_options(settings),
+                                             checks, branch, warm_imports)
+            except BaseException as error:
+                reporter.report_failure()
+                stop = termination.interruption_behind(error)
+                if stop is not None:  # a Ctrl-C that Beam re-raised as a RuntimeError
+                    raise stop from error
+                raise
+            finally:
+                logger.removeHandler(reporter)
 
 
 def _stage_stopped(reporter, settings: Settings, pipeline_name: str, run_id: str) -> None:

@@ -69,3 +69,50 @@ def test_a_collector_that_was_off_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _alive_cycle() -> tuple[list, weakref.ref]:
+    """A cycle kept alive by the returned holder; a weak reference to it."""
+    node = _Node()
+    node.other = _Node()
+    node.other.other = node
+    return [node], weakref.ref(node)
+
+
+def test_what_lives_at_the_freeze_is_left_by_full_passes_until_the_run_ends():
+    gc.collect()
+    holder, cycle = _alive_cycle()
+    with import_gc.frozen():
+        assert gc.get_freeze_count() > 0
+        holder.clear()  # garbage now, but frozen: a full pass inside the run leaves it
+        gc.collect()
+        assert cycle() is not None
+        made_inside = _cycles(10)  # what the run makes is collected as usual
+        gc.collect()
+        assert made_inside() is None
+    assert gc.get_freeze_count() == 0
+    gc.collect()  # after the run, a process that runs pipelines in turn frees it
+    assert cycle() is None
+
+
+def test_a_freeze_inside_a_frozen_block_leaves_the_ending_to_the_outer_one():
+    with import_gc.frozen():
+        with import_gc.frozen():
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_run_is_frozen_from_its_build_on_and_thawed_when_it_ends_even_by_an_error(tmp_path):
+    """local_dag._run: the tracking fork (on_built) and the stages see the freeze; a run that
+    fails (here a pipeline without pipeline_info, at the reporter) ends it too."""
+    from pipeline.config.settings import Settings
+    from pipeline.runners import local_dag
+
+    seen = []
+    settings = Settings(dataset="penguins", output_root=tmp_path)
+    with open(tmp_path / "out.txt", "w") as out, pytest.raises(AttributeError):
+        local_dag._run(object, settings, out, "run-1",
+                       on_built=lambda: seen.append(gc.get_freeze_count()))
+    assert seen and seen[0] > 0
+    assert gc.get_freeze_count() == 0
