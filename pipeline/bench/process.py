@@ -159,15 +159,13 @@ def pipeline_command(*args: str) -> list[str]:
 # TFT, TFMA, TFDV, GX and MLflow imported in 28 s after 100 s idle, 13 s right after (taxi's
 # set-up 9.8 s in a bench's first run against 4.8 s). Every timed run but the first follows
 # another within seconds; without this the first would carry the pause before the bench.
-_IMPORTED_BY_A_RUN = ("tensorflow", "apache_beam", "tensorflow_transform",
-                      "tensorflow_model_analysis", "tensorflow_data_validation",
-                      "great_expectations", "mlflow", "tfx.orchestration.portable.launcher")
-
-
 def warm_page_cache() -> float:
-    """Import what a run imports in a process of its own, untimed by the caller's measurements,
-    so that the first timed run reads them from memory as every later one does; its seconds."""
+    """Import what a run's stages import (the warm worker's PRELOAD) in a process of its own,
+    untimed by the caller's measurements, so that the first timed run reads them from memory as
+    every later one does; its seconds."""
+    from pipeline.runners.warm_worker import PRELOAD
+
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import {', '.join(_IMPORTED_BY_A_RUN)}"],
+    subprocess.run([sys.executable, "-c", f"import {', '.join(PRELOAD)}"],
                    capture_output=True, check=True)
     return time.perf_counter() - started

@@ -68,9 +68,9 @@ _WORKER = ("import sys; sys.path.insert(0, sys.argv[1]); "
 
 # The worker's niceness above the pipeline's: on two cores its imports and logging (6-8 s when
 # it was a new process started with the run) ran beside the set-up, the checks and the
-# Transform, which a run waits for, where its own work is waited for only after the Pusher. At 10 the scheduler gives it the cores the others leave
-# (penguins first run, 19 interleaved pairs: mean 0.5 s shorter; the logging after the Pusher
-# 1.29 s against 1.30 s).
+# Transform, which a run waits for, where its own work is waited for only after the Pusher.
+# At 10 the scheduler gives it the cores the others leave (penguins first run, 19 interleaved
+# pairs: mean 0.5 s shorter; the logging after the Pusher 1.29 s against 1.30 s).
 NICENESS = 10
 
 

@@ -113,4 +113,3 @@ def test_contract_frames_hold_at_most_batch_cells():
     assert example_frames.frame_rows(spec(20), 7) == 7
     assert example_frames.frame_rows(spec(20)) == 50_000
     assert example_frames.frame_rows(spec(200)) == 5_000
-
