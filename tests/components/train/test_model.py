@@ -211,3 +211,21 @@ def test_fit_and_save_do_not_autograph_convert_keras_itself(tmp_path):
         "base_layer.py", "functional.py", "compile_utils.py", "optimizers/", "losses.py",
         "layers/"))]
     assert guts == []
+
+
+@pytest.mark.parametrize("config", [
+    ModelConfig(num_classes=3),
+    ModelConfig(num_classes=3, architecture="classic"),
+    ModelConfig(num_classes=0),
+], ids=["tabular", "classic", "regression"])
+def test_fit_traces_its_training_step_once(config):
+    """build_model makes the optimizer's slots (with_optimizer_slots): a step whose first trace
+    creates variables is traced again before it runs. Without it, each of these traced twice."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(WIDE, config)
+    features, labels = _batch()
+    model.fit(features, labels.astype("float32") if config.is_regression else labels,
+              batch_size=16, epochs=2, verbose=0)
+    assert model.train_function.experimental_get_tracing_count() == 1
