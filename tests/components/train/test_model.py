@@ -227,5 +227,5 @@ def test_fit_traces_its_training_step_once(config):
     model = build_model(WIDE, config)
     features, labels = _batch()
     model.fit(features, labels.astype("float32") if config.is_regression else labels,
-              batch_size=16, epochs=2, verbose=0)
+              batch_size=16, epochs=1, verbose=0)
     assert model.train_function.experimental_get_tracing_count() == 1
