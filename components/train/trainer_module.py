@@ -58,21 +58,28 @@ def model_inputs(spec: DatasetSpec, tft_output: tft.TFTransformOutput) -> list[M
     return inputs
 
 
+def read_split(files, data_accessor, tft_output, spec: DatasetSpec, batch_size: int,
+               shuffle: bool, seed: int) -> tf.data.Dataset:
+    """A split's (features, label) batches streamed from its TFRecords through TFX's
+    DataAccessor, one pass, for the Trainer and the Tuner. Autotuning off: Keras deletes each
+    epoch's iterator, and deleting an autotuned one waited up to the epoch's length again
+    (components/tf_data_autotune.py)."""
+    return without_autotune(data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
+            shuffle=shuffle, shuffle_seed=seed,
+        ),
+        tft_output.transformed_metadata.schema,
+    ))
+
+
 def split_input(files, data_accessor, tft_output, spec: DatasetSpec, seed: int
                 ) -> in_memory_input.SplitInput:
     """A split read once into memory when it fits (components/train/in_memory_input.py), else
     streamed from the TFRecords every epoch; `.batches(batch_size, ...)` is what fit reads."""
     def read(batch: int, shuffled: bool) -> tf.data.Dataset:
-        # Autotuning off: Keras deletes each epoch's iterator, and deleting an autotuned one
-        # waited up to the epoch's length again (components/tf_data_autotune.py).
-        return without_autotune(data_accessor.tf_dataset_factory(
-            files,
-            tfxio.TensorFlowDatasetOptions(
-                batch_size=batch, label_key=spec.transformed_label, num_epochs=1,
-                shuffle=shuffled, shuffle_seed=seed,
-            ),
-            tft_output.transformed_metadata.schema,
-        ))
+        return read_split(files, data_accessor, tft_output, spec, batch, shuffled, seed)
 
     return in_memory_input.SplitInput(
         lambda batch: read(batch, shuffled=False),

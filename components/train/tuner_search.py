@@ -19,9 +19,7 @@ from tfx.components.tuner import executor as tuner_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
-from tfx_bsl.public import tfxio
 
-from components.tf_data_autotune import without_autotune
 from components.train.model import (
     LearningRateSchedule,
     ModelConfig,
@@ -29,7 +27,7 @@ from components.train.model import (
     label_scale,
     regression_batch_size,
 )
-from components.train.trainer_module import model_inputs, small_split_rows
+from components.train.trainer_module import model_inputs, read_split, small_split_rows
 from components.train.hyperparameters import model_settings
 from pipeline.config.dataset_spec import DatasetSpec
 
@@ -99,12 +97,8 @@ def tuner_fn(fn_args):
         tuner = BayesianSearch(build, max_trials=tune["max_trials"], **common)
 
     def dataset(files, shuffle, batch_size=train["batch_size"]):
-        # Autotuning off, as the Trainer's (components/tf_data_autotune.py).
-        return without_autotune(fn_args.data_accessor.tf_dataset_factory(
-            files, tfxio.TensorFlowDatasetOptions(
-                batch_size=batch_size, label_key=spec.transformed_label, num_epochs=1,
-                shuffle=shuffle, shuffle_seed=train["seed"]),
-            tft_output.transformed_metadata.schema))
+        return read_split(files, fn_args.data_accessor, tft_output, spec, batch_size, shuffle,
+                          train["seed"])
 
     train_ds = dataset(fn_args.train_files, True)
     # The search's objective stays val_loss: for regression the eval split's loss (mean

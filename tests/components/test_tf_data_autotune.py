@@ -84,8 +84,9 @@ def test_keras_fits_the_in_memory_split_without_autotuning(monkeypatch,
 def test_keras_fits_a_streamed_split_without_autotuning(monkeypatch,
                                                         keras_as_the_trainer_runs_it):
     """A split too big for memory streams from its files every epoch (trainer_module's
-    split_input, through TFX's DataAccessor), shuffled and prefetched: those iterators too. A
-    stand-alone stream of 1.5M examples waited 12-14 s after 4 of its 6 epochs."""
+    split_input, through TFX's DataAccessor with read_split, which the Tuner's datasets use
+    too), shuffled and prefetched: those iterators too. A stand-alone stream of 1.5M examples
+    waited 12-14 s after 4 of its 6 epochs."""
     import types
 
     from components.train import trainer_module
