@@ -4,12 +4,14 @@ group-by-key, a file sink), on Beam's in-process runner as the stages run it."""
 from __future__ import annotations
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import execution
 
 from pipeline.runners import beam_bundle_descriptors
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_a_pipeline_computes_the_same_with_each_stage_described_by_its_own_pcollections(
         tmp_path, monkeypatch):
     sizes = []

@@ -91,6 +91,7 @@ def test_a_malformed_dofn_is_refused_as_beam_refuses_it():
         assert str(ours.value) == str(beams.value)
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_inside_the_block_beam_runs_a_stateful_dofn_with_its_state_and_timer():
     with beam_dofn_specs.dofn_specs_read_once():
         assert userstate.get_dofn_specs is beam_dofn_specs.get_dofn_specs

@@ -4,6 +4,7 @@ and only within the block. No pipeline beyond a three-element DirectRunner one: 
 from __future__ import annotations
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
@@ -49,6 +50,7 @@ def test_beams_method_is_replaced_only_within_the_block():
     assert options.view_as(TypeOptions) is not options.view_as(TypeOptions)
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_a_pipeline_runs_with_the_views_made_once():
     with beam_option_views.views_made_once():
         options = PipelineOptions(runner="DirectRunner", direct_running_mode="in_memory")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam.runners.worker import statecache
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -31,6 +32,7 @@ def test_beams_function_is_replaced_only_within_the_block():
     assert statecache.get_deep_size is original
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_a_direct_runner_pipeline_with_side_inputs_caches_them_weighed_by_it():
     """The in-process worker caches the side input, weighed by the replacement (counted)."""
     weighed = []

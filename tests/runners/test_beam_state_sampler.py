@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import apache_beam as beam
+import pytest
 from apache_beam.runners.worker import statesampler
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -27,6 +28,7 @@ def _bundles_sample_at(period_ms: int) -> None:
         assert_that(periods, equal_to([period_ms, period_ms]))
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_bundles_in_the_block_sample_at_the_short_period_and_beams_default_outside():
     _bundles_sample_at(statesampler.DEFAULT_SAMPLING_PERIOD_MS)
     original = statesampler.StateSampler
@@ -57,6 +59,7 @@ def test_a_sampler_of_the_block_stops_within_its_period_and_still_counts_time():
     assert waited < 0.1 and counted >= 900, (waited, counted)
 
 
+@pytest.mark.e2e  # runs a Beam pipeline
 def test_the_pipeline_still_computes_what_it_did():
     options = beam.options.pipeline_options.PipelineOptions(
         flags=[], runner="DirectRunner", direct_running_mode="in_memory")
