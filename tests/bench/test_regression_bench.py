@@ -32,7 +32,7 @@ def test_hist_gradient_boosting_scores_rmse_on_the_given_split(tmp_path):
     assert regression.rmse([1.0, 2.0], [1.0, 4.0]) == pytest.approx(np.sqrt(2.0))
 
 
-@pytest.mark.e2e  # the first tf_keras fit in a process: ~12 s of AutoGraph converting Keras
+@pytest.mark.e2e  # the first tf_keras fit in a process: ~14 s of AutoGraph converting Keras
 def test_plain_keras_scores_rmse_on_the_given_split(tmp_path):
     """The seed-style script `make bench` compares with, trained to the end as a user's plain
     script does (without the Trainer's AutoGraph lever, tests/bench/test_quality.py)."""
